@@ -1,0 +1,114 @@
+//! The command line: global options, one file per subcommand, one dispatch `match`.
+
+mod check;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diag::{self, Problems};
+
+/// Turn declarative KDL specs into a reviewed, deployed HAProxy edge
+#[derive(Debug, Parser)]
+#[command(name = "edgeplan", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// When to use colour (`NO_COLOR` set means never, unless `always`)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// The subcommand
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--color` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and `NO_COLOR` is unset
+    Auto,
+    /// Always colour
+    Always,
+    /// Never colour
+    Never,
+}
+
+/// Output format of commands that report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text
+    Text,
+    /// JSON for machines
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the specs and report every problem at once
+    Check(check::Args),
+}
+
+/// What every command gets besides its arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    /// Colour on stdout.
+    pub color_out: bool,
+    /// Colour on stderr.
+    pub color_err: bool,
+}
+
+impl Ui {
+    fn new(choice: ColorChoice) -> Ui {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let pick = |tty: bool| match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && !no_color,
+        };
+        Ui {
+            color_out: pick(std::io::stdout().is_terminal()),
+            color_err: pick(std::io::stderr().is_terminal()),
+        }
+    }
+
+    /// Print problems on stderr (text) or stdout (JSON) and return exit code 1.
+    pub fn fail(&self, problems: &Problems, format: Format) -> ExitCode {
+        match format {
+            Format::Json => print!("{}", diag::render_json(problems)),
+            Format::Text => eprint!(
+                "{}",
+                diag::render_text(problems, self.color_err, term_width())
+            ),
+        }
+        ExitCode::from(1)
+    }
+}
+
+/// Terminal width for diagnostics: `COLUMNS` if set, else 100.
+fn term_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|w| *w >= 40)
+        .unwrap_or(100)
+}
+
+/// Parse the command line and run.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = Ui::new(cli.color);
+    match cli.command {
+        Command::Check(args) => check::run(args, ui),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

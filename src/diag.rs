@@ -1,0 +1,127 @@
+//! Showing problems: every diagnostic of every stage, graphically (miette, colour by `--color`
+//! and `NO_COLOR`) or as JSON for editors and CI annotations, and the exit codes they map to.
+
+use std::fmt::Write as _;
+
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, SourceSpan};
+use serde::Serialize;
+
+use crate::spec::SpecError;
+use crate::validate::ValidateError;
+
+/// A diagnostic of any stage.
+pub type Boxed = Box<dyn Diagnostic + Send + Sync + 'static>;
+
+/// Every problem a command found; shown all at once.
+#[derive(Debug, Default)]
+pub struct Problems(pub Vec<Boxed>);
+
+impl Problems {
+    /// From the decoding stage.
+    pub fn from_spec(errors: Vec<SpecError>) -> Problems {
+        Problems(errors.into_iter().map(|e| Box::new(e) as Boxed).collect())
+    }
+    /// From the validation stage.
+    pub fn from_validate(errors: Vec<ValidateError>) -> Problems {
+        Problems(errors.into_iter().map(|e| Box::new(e) as Boxed).collect())
+    }
+    /// One problem.
+    pub fn one(e: impl Diagnostic + Send + Sync + 'static) -> Problems {
+        Problems(vec![Box::new(e)])
+    }
+}
+
+/// Render diagnostics as text, `width` columns, with or without colour.
+pub fn render_text(problems: &Problems, color: bool, width: usize) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(width)
+        .with_links(false);
+    let mut out = String::new();
+    for d in &problems.0 {
+        if handler.render_report(&mut out, d.as_ref()).is_err() {
+            let _ = writeln!(out, "error: {d}");
+        }
+    }
+    let n = problems.0.len();
+    let _ = writeln!(
+        out,
+        "error: {n} problem{} found",
+        if n == 1 { "" } else { "s" }
+    );
+    out
+}
+
+/// One diagnostic as JSON.
+#[derive(Debug, Serialize)]
+pub struct JsonDiagnostic {
+    /// Stable code (`edgeplan::spec::unknown_node`).
+    pub code: Option<String>,
+    /// `error`, `warning` or `advice`.
+    pub severity: &'static str,
+    /// Message.
+    pub message: String,
+    /// File as shown.
+    pub file: Option<String>,
+    /// 1-based line.
+    pub line: Option<usize>,
+    /// 1-based column.
+    pub column: Option<usize>,
+    /// Label text at the place.
+    pub label: Option<String>,
+    /// Help.
+    pub help: Option<String>,
+    /// Secondary diagnostics (e.g. "first defined here").
+    pub related: Vec<JsonDiagnostic>,
+}
+
+fn to_json(d: &dyn Diagnostic) -> JsonDiagnostic {
+    let label = d.labels().and_then(|mut l| l.next());
+    let (mut file, mut line, mut column) = (None, None, None);
+    if let (Some(src), Some(l)) = (d.source_code(), &label) {
+        let span: SourceSpan = *l.inner();
+        if let Ok(c) = src.read_span(&SourceSpan::from(span.offset()..span.offset()), 0, 0) {
+            file = c.name().map(str::to_string);
+            line = Some(c.line() + 1);
+            column = Some(c.column() + 1);
+        }
+    }
+    JsonDiagnostic {
+        code: d.code().map(|c| c.to_string()),
+        severity: match d.severity() {
+            Some(miette::Severity::Advice) => "advice",
+            Some(miette::Severity::Warning) => "warning",
+            _ => "error",
+        },
+        message: d.to_string(),
+        file,
+        line,
+        column,
+        label: label.and_then(|l| l.label().map(str::to_string)),
+        help: d.help().map(|h| h.to_string()),
+        related: d
+            .related()
+            .map(|r| r.map(to_json).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// Diagnostics as a JSON document: `{"format_version": 1, "diagnostics": [...]}`.
+pub fn render_json(problems: &Problems) -> String {
+    #[derive(Serialize)]
+    struct Doc {
+        format_version: u32,
+        ok: bool,
+        diagnostics: Vec<JsonDiagnostic>,
+    }
+    let doc = Doc {
+        format_version: 1,
+        ok: problems.0.is_empty(),
+        diagnostics: problems.0.iter().map(|d| to_json(d.as_ref())).collect(),
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}

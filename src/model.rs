@@ -1,0 +1,1147 @@
+//! The checked model of an edge: value types that cannot hold an invalid state, and the
+//! whole-edge [`Edge`] that [`crate::validate`] builds from the decoded [`crate::spec`].
+//!
+//! Every string that reaches a rendered file passes through one of these constructors, so the
+//! templates never have to quote or escape anything: a `Host` is a lower-cased DNS name, a
+//! `PathPrefix` holds only characters that cannot end an HAProxy token or start a comment, an
+//! `Ident` is safe as an HAProxy section, ACL or server name. Maps are `BTreeMap` so that every
+//! walk over the model, and so every rendered byte, is in a stable order.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+/// Longest string any spec field may hold; anything longer is refused as hostile or a mistake.
+pub const MAX_STRING: usize = 4096;
+
+/// Why a value was refused; the decoder turns this into a spanned diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// What the value should have been ("a DNS host name").
+    pub expected: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+    /// True when the value carries characters that could change the meaning of a config file.
+    pub unsafe_chars: bool,
+}
+
+impl Invalid {
+    fn new(expected: &'static str, reason: impl Into<String>) -> Self {
+        Invalid {
+            expected,
+            reason: reason.into(),
+            unsafe_chars: false,
+        }
+    }
+}
+
+/// Describe the first character that may not appear in a config token, if any.
+fn forbidden_char(s: &str, allowed: impl Fn(char) -> bool) -> Option<String> {
+    s.chars().find(|c| !allowed(*c)).map(|c| match c {
+        '\n' => "a newline".to_string(),
+        '\r' => "a carriage return".to_string(),
+        '\t' => "a tab".to_string(),
+        ' ' => "a space".to_string(),
+        '\0' => "a NUL byte".to_string(),
+        '#' => "`#` (starts a comment in haproxy.cfg)".to_string(),
+        '"' | '\'' => format!("a quote `{c}`"),
+        '\\' => "a backslash".to_string(),
+        c if c.is_control() => format!("control character U+{:04X}", c as u32),
+        c if !c.is_ascii() => format!("non-ASCII character `{c}` (U+{:04X})", c as u32),
+        c => format!("`{c}`"),
+    })
+}
+
+fn check_chars(
+    s: &str,
+    expected: &'static str,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), Invalid> {
+    if s.len() > MAX_STRING {
+        return Err(Invalid::new(
+            expected,
+            format!("{} bytes is too long", s.len()),
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| !allowed(*c)) {
+        let what = forbidden_char(s, allowed).unwrap_or_default();
+        // Characters that could end a token, start a comment, quote, expand or add a line.
+        let unsafe_chars =
+            c.is_whitespace() || c.is_control() || !c.is_ascii() || "#\"'\\$;`".contains(c);
+        return Err(Invalid {
+            expected,
+            reason: format!("contains {what}"),
+            unsafe_chars,
+        });
+    }
+    Ok(())
+}
+
+macro_rules! string_newtype {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The checked text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// A fully qualified DNS host name, lower-cased, without port or trailing dot.
+    Host
+);
+
+impl Host {
+    /// Check `s` as an ASCII DNS name (IDNs must be given in punycode).
+    pub fn parse(s: &str) -> Result<Host, Invalid> {
+        const E: &str = "a DNS host name";
+        check_chars(s, E, |c| c.is_ascii_alphanumeric() || c == '-' || c == '.')?;
+        let lower = s.to_ascii_lowercase();
+        if lower.is_empty() {
+            return Err(Invalid::new(E, "is empty"));
+        }
+        if lower.len() > 253 {
+            return Err(Invalid::new(
+                E,
+                format!("is {} characters long; at most 253", lower.len()),
+            ));
+        }
+        for label in lower.split('.') {
+            if label.is_empty() {
+                return Err(Invalid::new(
+                    E,
+                    "has an empty label (`..`, or a leading/trailing dot)",
+                ));
+            }
+            if label.len() > 63 {
+                return Err(Invalid::new(
+                    E,
+                    format!("has a label of {} characters; at most 63", label.len()),
+                ));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(Invalid::new(
+                    E,
+                    format!("label `{label}` starts or ends with `-`"),
+                ));
+            }
+        }
+        Ok(Host(lower))
+    }
+}
+
+string_newtype!(
+    /// A name safe as an HAProxy backend, ACL, server or cookie-value fragment and as a file name.
+    Ident
+);
+
+impl Ident {
+    /// Letters, digits, `_` and `-`, starting with a letter, at most 63 characters.
+    pub fn parse(s: &str) -> Result<Ident, Invalid> {
+        const E: &str = "a name (letters, digits, `_`, `-`; starting with a letter)";
+        check_chars(s, E, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-')?;
+        if s.is_empty() {
+            return Err(Invalid::new(E, "is empty"));
+        }
+        if s.len() > 63 {
+            return Err(Invalid::new(
+                E,
+                format!("is {} characters long; at most 63", s.len()),
+            ));
+        }
+        if !s.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err(Invalid::new(E, "must start with a letter"));
+        }
+        Ok(Ident(s.to_string()))
+    }
+}
+
+string_newtype!(
+    /// A certificate name (certbot's `--cert-name`, the PEM's file name): like a host name,
+    /// lower-case letters, digits, `.`, `_`, `-`.
+    CertName
+);
+
+impl CertName {
+    /// Check a certificate name.
+    pub fn parse(s: &str) -> Result<CertName, Invalid> {
+        const E: &str = "a certificate name (lower-case letters, digits, `.`, `_`, `-`)";
+        check_chars(s, E, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c)
+        })?;
+        if s.is_empty() || s.len() > 63 {
+            return Err(Invalid::new(E, "must be 1 to 63 characters long"));
+        }
+        if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) || s.contains("..") {
+            return Err(Invalid::new(
+                E,
+                "must start with a letter or digit and not contain `..`",
+            ));
+        }
+        Ok(CertName(s.to_string()))
+    }
+}
+
+string_newtype!(
+    /// An HTTP cookie name (RFC 6265 token, restricted to `A-Z a-z 0-9 _ -`).
+    CookieName
+);
+
+impl CookieName {
+    /// Check a cookie name.
+    pub fn parse(s: &str) -> Result<CookieName, Invalid> {
+        const E: &str = "a cookie name (letters, digits, `_`, `-`)";
+        check_chars(s, E, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-')?;
+        if s.is_empty() || s.len() > 64 {
+            return Err(Invalid::new(E, "must be 1 to 64 characters long"));
+        }
+        Ok(CookieName(s.to_string()))
+    }
+}
+
+/// Characters allowed in a URL path piece that reaches haproxy.cfg: unreserved, `/`, `%` and a
+/// few sub-delimiters that are inert in HAProxy's tokenizer.
+fn path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~/%+,=:@!".contains(c)
+}
+
+string_newtype!(
+    /// A URL path or path prefix, starting with `/`.
+    PathPrefix
+);
+
+impl PathPrefix {
+    /// Check a path: starts with `/`, only inert URL characters.
+    pub fn parse(s: &str) -> Result<PathPrefix, Invalid> {
+        const E: &str = "a URL path starting with `/`";
+        if !s.starts_with('/') {
+            return Err(Invalid::new(E, "must start with `/`"));
+        }
+        check_chars(s, E, path_char)?;
+        if s.len() > 1024 {
+            return Err(Invalid::new(E, "is longer than 1024 characters"));
+        }
+        Ok(PathPrefix(s.to_string()))
+    }
+}
+
+string_newtype!(
+    /// A URL path suffix such as `.m3u8`.
+    PathSuffix
+);
+
+impl PathSuffix {
+    /// Check a suffix: non-empty, only inert URL characters.
+    pub fn parse(s: &str) -> Result<PathSuffix, Invalid> {
+        const E: &str = "a URL path suffix";
+        check_chars(s, E, path_char)?;
+        if s.is_empty() || s.len() > 256 {
+            return Err(Invalid::new(E, "must be 1 to 256 characters long"));
+        }
+        Ok(PathSuffix(s.to_string()))
+    }
+}
+
+string_newtype!(
+    /// An absolute file system path on the edge box.
+    AbsPath
+);
+
+impl AbsPath {
+    /// Absolute, no `..` component, only `A-Z a-z 0-9 . _ - / +` characters.
+    pub fn parse(s: &str) -> Result<AbsPath, Invalid> {
+        const E: &str = "an absolute path";
+        check_chars(s, E, |c| c.is_ascii_alphanumeric() || "._-/+".contains(c))?;
+        if !s.starts_with('/') {
+            return Err(Invalid::new(E, "must start with `/`"));
+        }
+        if s.split('/').any(|p| p == "..") {
+            return Err(Invalid::new(E, "must not contain `..`"));
+        }
+        Ok(AbsPath(s.trim_end_matches('/').to_string()).or_root())
+    }
+
+    fn or_root(self) -> AbsPath {
+        if self.0.is_empty() {
+            AbsPath("/".into())
+        } else {
+            self
+        }
+    }
+}
+
+string_newtype!(
+    /// A local directory path as written in a spec (relative to the specs directory or absolute).
+    LocalPath
+);
+
+impl LocalPath {
+    /// Any path without control characters.
+    pub fn parse(s: &str) -> Result<LocalPath, Invalid> {
+        const E: &str = "a directory path";
+        check_chars(s, E, |c| !c.is_control())?;
+        if s.is_empty() {
+            return Err(Invalid::new(E, "is empty"));
+        }
+        Ok(LocalPath(s.to_string()))
+    }
+}
+
+string_newtype!(
+    /// An e-mail address for the ACME account.
+    Email
+);
+
+impl Email {
+    /// A conservative `local@domain` check; the domain must be a valid [`Host`].
+    pub fn parse(s: &str) -> Result<Email, Invalid> {
+        const E: &str = "an e-mail address";
+        check_chars(s, E, |c| c.is_ascii_alphanumeric() || "._+-@".contains(c))?;
+        let Some((local, domain)) = s.split_once('@') else {
+            return Err(Invalid::new(E, "has no `@`"));
+        };
+        if local.is_empty() || local.len() > 64 {
+            return Err(Invalid::new(E, "local part must be 1 to 64 characters"));
+        }
+        let domain =
+            Host::parse(domain).map_err(|e| Invalid::new(E, format!("domain {}", e.reason)))?;
+        if !domain.as_str().contains('.') {
+            return Err(Invalid::new(E, "domain has no dot"));
+        }
+        Ok(Email(format!("{local}@{domain}")))
+    }
+}
+
+string_newtype!(
+    /// One argument of a command run on the edge box (validate, reload, probe).
+    Arg
+);
+
+impl Arg {
+    /// Shell- and config-inert characters only.
+    pub fn parse(s: &str) -> Result<Arg, Invalid> {
+        const E: &str = "a command argument";
+        check_chars(s, E, |c| {
+            c.is_ascii_alphanumeric() || "._/=:@%+,-".contains(c)
+        })?;
+        if s.is_empty() {
+            return Err(Invalid::new(E, "is empty"));
+        }
+        Ok(Arg(s.to_string()))
+    }
+}
+
+/// A TCP port, 1..=65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Port(u16);
+
+impl Port {
+    /// Check an integer as a port.
+    pub fn new(n: i128) -> Result<Port, Invalid> {
+        match u16::try_from(n) {
+            Ok(p) if p > 0 => Ok(Port(p)),
+            _ => Err(Invalid::new(
+                "a TCP port",
+                format!("{n} is not in 1..=65535"),
+            )),
+        }
+    }
+    /// A port known to be valid at compile time.
+    pub const fn of(n: u16) -> Port {
+        assert!(n > 0);
+        Port(n)
+    }
+    /// The port number.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A duration as HAProxy understands it, kept in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(u32);
+
+impl Duration {
+    /// Parse `500ms`, `5s`, `30m`, `1h`, `2d`; at most 24 days (HAProxy keeps ms in a signed
+    /// 32-bit timer).
+    pub fn parse(s: &str) -> Result<Duration, Invalid> {
+        const E: &str = "a duration such as `500ms`, `5s`, `1m`, `1h`";
+        check_chars(s, E, |c| c.is_ascii_alphanumeric())?;
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        if num.is_empty() {
+            return Err(Invalid::new(E, "has no number"));
+        }
+        let mult: u64 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" => return Err(Invalid::new(E, "has no unit")),
+            u => return Err(Invalid::new(E, format!("unknown unit `{u}`"))),
+        };
+        let n: u64 = num
+            .parse()
+            .map_err(|_| Invalid::new(E, "number is too large"))?;
+        let ms = n.checked_mul(mult).filter(|ms| *ms <= i32::MAX as u64);
+        match ms {
+            Some(ms) => Ok(Duration(ms as u32)),
+            None => Err(Invalid::new(E, "is longer than 24 days")),
+        }
+    }
+    /// A whole number of seconds.
+    pub const fn secs(n: u32) -> Duration {
+        Duration(n * 1000)
+    }
+    /// Milliseconds.
+    pub fn millis(self) -> u64 {
+        u64::from(self.0)
+    }
+}
+
+impl fmt::Display for Duration {
+    /// The shortest exact HAProxy spelling (`90s` rather than `90000ms`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0;
+        for (unit, size) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+        ] {
+            if ms != 0 && ms % size == 0 {
+                return write!(f, "{}{unit}", ms / size);
+            }
+        }
+        write!(f, "{ms}ms")
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Blue/green colour of a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Color {
+    /// The blue half.
+    Blue,
+    /// The green half.
+    Green,
+}
+
+impl Color {
+    /// Both colours in rendering order.
+    pub const ALL: [Color; 2] = [Color::Blue, Color::Green];
+
+    /// `blue` or `green`.
+    pub fn parse(s: &str) -> Result<Color, Invalid> {
+        match s {
+            "blue" => Ok(Color::Blue),
+            "green" => Ok(Color::Green),
+            _ => Err(Invalid::new(
+                "a colour: `blue` or `green`",
+                format!("`{s}` is neither"),
+            )),
+        }
+    }
+    /// The other colour.
+    pub fn other(self) -> Color {
+        match self {
+            Color::Blue => Color::Green,
+            Color::Green => Color::Blue,
+        }
+    }
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Color::Blue => "blue",
+            Color::Green => "green",
+        }
+    }
+}
+
+impl fmt::Display for Color {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where an upstream lives: a host name or IP, and a port.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Address {
+    /// Host name (lower-cased) or IPv4 address; IPv6 literals are written `[::1]:80`.
+    pub host: String,
+    /// Port.
+    pub port: Port,
+}
+
+impl Address {
+    /// Parse `host:port`, `1.2.3.4:port` or `[v6]:port`.
+    pub fn parse(s: &str) -> Result<Address, Invalid> {
+        const E: &str = "an address `host:port`";
+        check_chars(s, E, |c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))?;
+        let Some((host, port)) = s.rsplit_once(':') else {
+            return Err(Invalid::new(E, "has no `:port`"));
+        };
+        let port: i128 = port
+            .parse()
+            .map_err(|_| Invalid::new(E, format!("port `{port}` is not a number")))?;
+        let port = Port::new(port).map_err(|e| Invalid::new(E, e.reason))?;
+        let host = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            v6.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| Invalid::new(E, format!("`{v6}` is not an IPv6 address")))?;
+            format!("[{v6}]")
+        } else if host.parse::<std::net::Ipv4Addr>().is_ok() {
+            host.to_string()
+        } else {
+            Host::parse(host)
+                .map_err(|e| Invalid::new(E, format!("host {}", e.reason)))?
+                .0
+        };
+        Ok(Address { host, port })
+    }
+
+    /// True when the host is a loopback IP or `localhost`.
+    pub fn is_loopback(&self) -> bool {
+        let h = self.host.trim_start_matches('[').trim_end_matches(']');
+        h == "localhost"
+            || h.parse::<std::net::IpAddr>()
+                .map(|ip| ip.is_loopback())
+                .unwrap_or(false)
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// A listening address: `*:443`, `0.0.0.0:80`, `127.0.0.1:9100`, `[::]:443`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bind {
+    /// IP to bind, or `*` for all.
+    pub ip: String,
+    /// Port.
+    pub port: Port,
+}
+
+impl Bind {
+    /// Parse a bind address; the host part must be `*` or an IP literal.
+    pub fn parse(s: &str) -> Result<Bind, Invalid> {
+        const E: &str = "a listen address `IP:port` or `*:port`";
+        check_chars(s, E, |c| c.is_ascii_alphanumeric() || ".:[]*".contains(c))?;
+        let Some((ip, port)) = s.rsplit_once(':') else {
+            return Err(Invalid::new(E, "has no `:port`"));
+        };
+        let port: i128 = port
+            .parse()
+            .map_err(|_| Invalid::new(E, format!("port `{port}` is not a number")))?;
+        let port = Port::new(port).map_err(|e| Invalid::new(E, e.reason))?;
+        let bare = ip.trim_start_matches('[').trim_end_matches(']');
+        if ip != "*" && bare.parse::<std::net::IpAddr>().is_err() {
+            return Err(Invalid::new(
+                E,
+                format!("`{ip}` is not `*` or an IP address"),
+            ));
+        }
+        Ok(Bind {
+            ip: ip.to_string(),
+            port,
+        })
+    }
+
+    /// True for 127.0.0.0/8 and ::1.
+    pub fn is_loopback(&self) -> bool {
+        let bare = self.ip.trim_start_matches('[').trim_end_matches(']');
+        bare.parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+    }
+}
+
+impl fmt::Display for Bind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ip == "*" {
+            write!(f, ":{}", self.port)
+        } else {
+            write!(f, "{}:{}", self.ip, self.port)
+        }
+    }
+}
+
+/// Text of a placeholder page body: printable UTF-8, newlines and tabs, at most 4 KiB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Body(String);
+
+impl Body {
+    /// Check a body. It is served verbatim from an error file, never parsed as config.
+    pub fn parse(s: &str) -> Result<Body, Invalid> {
+        const E: &str = "a page body (printable text)";
+        check_chars(s, E, |c| c == '\n' || c == '\t' || !c.is_control())?;
+        Ok(Body(s.to_string()))
+    }
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How a component's pool balances requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    /// `balance roundrobin`.
+    Roundrobin,
+    /// `balance leastconn`.
+    Leastconn,
+    /// `balance uri whole` + `hash-type consistent`.
+    Uri,
+}
+
+impl Balance {
+    /// `roundrobin`, `leastconn` or `uri`.
+    pub fn parse(s: &str) -> Result<Balance, Invalid> {
+        match s {
+            "roundrobin" => Ok(Balance::Roundrobin),
+            "leastconn" => Ok(Balance::Leastconn),
+            "uri" => Ok(Balance::Uri),
+            _ => Err(Invalid::new(
+                "a balance mode: `roundrobin`, `leastconn` or `uri`",
+                format!("`{s}` is none of them"),
+            )),
+        }
+    }
+}
+
+/// The ACME directory to talk to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "url")]
+pub enum Directory {
+    /// Let's Encrypt production.
+    Production,
+    /// Let's Encrypt staging.
+    Staging,
+    /// Any other ACME server (`https://…`).
+    Custom(String),
+}
+
+impl Directory {
+    /// Let's Encrypt's production directory.
+    pub const PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
+    /// Let's Encrypt's staging directory.
+    pub const STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+    /// `production`, `staging` or an `https://` URL.
+    pub fn parse(s: &str) -> Result<Directory, Invalid> {
+        const E: &str = "`production`, `staging` or an https:// directory URL";
+        match s {
+            "production" => return Ok(Directory::Production),
+            "staging" => return Ok(Directory::Staging),
+            _ => {}
+        }
+        check_chars(s, E, |c| {
+            c.is_ascii_alphanumeric() || "-._~/%:?=&+@".contains(c)
+        })?;
+        let Some(rest) = s.strip_prefix("https://") else {
+            return Err(Invalid::new(
+                E,
+                "a custom directory must be an https:// URL",
+            ));
+        };
+        let authority = rest.split('/').next().unwrap_or("");
+        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+        if host.parse::<std::net::Ipv4Addr>().is_err() {
+            Host::parse(host).map_err(|e| Invalid::new(E, format!("URL host {}", e.reason)))?;
+        }
+        if let Some((_, port)) = authority.rsplit_once(':') {
+            let n: i128 = port
+                .parse()
+                .map_err(|_| Invalid::new(E, "URL port is not a number"))?;
+            Port::new(n).map_err(|e| Invalid::new(E, format!("URL port {}", e.reason)))?;
+        }
+        Ok(Directory::Custom(s.to_string()))
+    }
+
+    /// The directory URL.
+    pub fn url(&self) -> &str {
+        match self {
+            Directory::Production => Self::PRODUCTION,
+            Directory::Staging => Self::STAGING,
+            Directory::Custom(u) => u,
+        }
+    }
+}
+
+/// Private key type of issued certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    /// ECDSA P-256.
+    Ecdsa,
+    /// RSA 2048.
+    Rsa,
+}
+
+impl KeyType {
+    /// `ecdsa` or `rsa`.
+    pub fn parse(s: &str) -> Result<KeyType, Invalid> {
+        match s {
+            "ecdsa" => Ok(KeyType::Ecdsa),
+            "rsa" => Ok(KeyType::Rsa),
+            _ => Err(Invalid::new(
+                "a key type: `ecdsa` or `rsa`",
+                format!("`{s}` is neither"),
+            )),
+        }
+    }
+    /// certbot's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Ecdsa => "ecdsa",
+            KeyType::Rsa => "rsa",
+        }
+    }
+}
+
+/// A pattern such as `veza-staging-{component}-{color}.lxd` that names a component's server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct NamePattern(String);
+
+impl NamePattern {
+    /// The placeholders a pattern may use.
+    pub const PLACEHOLDERS: [&str; 3] = ["{env}", "{component}", "{color}"];
+
+    /// A pattern must name `{component}` and `{color}` and give a valid host name once filled.
+    pub fn parse(s: &str) -> Result<NamePattern, Invalid> {
+        const E: &str = "a container-name pattern with `{component}` and `{color}`";
+        check_chars(s, E, |c| c.is_ascii_alphanumeric() || ".-{}".contains(c))?;
+        for needed in ["{component}", "{color}"] {
+            if !s.contains(needed) {
+                return Err(Invalid::new(E, format!("does not contain `{needed}`")));
+            }
+        }
+        let mut probe = s.to_string();
+        for p in Self::PLACEHOLDERS {
+            probe = probe.replace(p, "x");
+        }
+        if probe.contains(['{', '}']) {
+            return Err(Invalid::new(
+                E,
+                "has an unknown placeholder; known: `{env}`, `{component}`, `{color}`",
+            ));
+        }
+        Host::parse(&probe).map_err(|e| Invalid::new(E, format!("filled in, {}", e.reason)))?;
+        Ok(NamePattern(s.to_string()))
+    }
+
+    /// Fill the pattern for one server.
+    pub fn fill(&self, env: &Ident, component: &Ident, color: Color) -> Result<Host, Invalid> {
+        let s = self
+            .0
+            .replace("{env}", env.as_str())
+            .replace("{component}", component.as_str())
+            .replace("{color}", color.as_str());
+        Host::parse(&s)
+    }
+}
+
+/// Unix file mode for the admin socket (`600` or `660`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SocketMode(u32);
+
+impl SocketMode {
+    /// `0660`, the default.
+    pub const DEFAULT: SocketMode = SocketMode(0o660);
+
+    /// Only owner, or owner and group, may talk to the admin socket.
+    pub fn parse(s: &str) -> Result<SocketMode, Invalid> {
+        match s {
+            "600" => Ok(SocketMode(0o600)),
+            "660" => Ok(SocketMode(0o660)),
+            _ => Err(Invalid::new(
+                "a socket mode: `600` or `660`",
+                format!("`{s}` would let other users drive haproxy's admin API"),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SocketMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:o}", self.0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole edge.
+
+/// The checked, merged model of every spec file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Edge {
+    /// Name of the edge (the HAProxy container).
+    pub name: Ident,
+    /// Public listeners.
+    pub listen: Listen,
+    /// TLS termination; `None` means HTTP only.
+    pub tls: Option<Tls>,
+    /// Let's Encrypt; `None` means certificates are managed elsewhere.
+    pub acme: Option<Acme>,
+    /// Stats page, loopback only.
+    pub stats: Option<Stats>,
+    /// Admin socket for the runtime API.
+    pub admin: AdminSocket,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Health-check defaults.
+    pub health: HealthDefaults,
+    /// Base name of sticky cookies; each env appends `_<env>` unless it names its own.
+    pub sticky_cookie: CookieName,
+    /// Environments by name.
+    pub envs: BTreeMap<Ident, Env>,
+    /// Outside backends by name.
+    pub outside: BTreeMap<Ident, Outside>,
+    /// Placeholder sites by name.
+    pub placeholders: BTreeMap<Ident, Placeholder>,
+    /// Deployment targets by name.
+    pub targets: BTreeMap<Ident, Target>,
+}
+
+/// Public listeners.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listen {
+    /// Plain HTTP (ACME challenges + redirect to https when TLS is on).
+    pub http: Bind,
+    /// HTTPS, present exactly when TLS is on.
+    pub https: Option<Bind>,
+}
+
+/// TLS settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tls {
+    /// Directory of combined PEMs (`cert + chain + key`), one per certificate.
+    pub cert_dir: AbsPath,
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub min_version: String,
+}
+
+/// Let's Encrypt / ACME settings shared by the whole edge.
+#[derive(Debug, Clone, Serialize)]
+pub struct Acme {
+    /// Account e-mail.
+    pub email: Email,
+    /// ACME directory.
+    pub directory: Directory,
+    /// Loopback port of certbot's standalone challenge responder.
+    pub challenge_port: Port,
+    /// Key type.
+    pub key_type: KeyType,
+    /// Certificate groups: name → domains (sorted).
+    pub certificates: BTreeMap<CertName, Vec<Host>>,
+}
+
+/// Stats page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// Loopback listen address.
+    pub bind: Bind,
+    /// URI of the stats page.
+    pub uri: PathPrefix,
+}
+
+/// Admin socket for the runtime API: a unix socket, or a loopback TCP address.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminSocket {
+    /// Where it listens.
+    pub endpoint: AdminEndpoint,
+    /// Mode (unix sockets only).
+    pub mode: SocketMode,
+}
+
+/// Where the admin socket listens.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", content = "at", rename_all = "lowercase")]
+pub enum AdminEndpoint {
+    /// A unix socket path.
+    Unix(AbsPath),
+    /// A loopback TCP address.
+    Tcp(Address),
+}
+
+/// Timeouts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeouts {
+    /// Connect to a server.
+    pub connect: Duration,
+    /// Client inactivity.
+    pub client: Duration,
+    /// Server inactivity.
+    pub server: Duration,
+    /// Tunnel (WebSocket) inactivity.
+    pub tunnel: Duration,
+    /// Time to receive a whole request head.
+    pub http_request: Duration,
+    /// Keep-alive between requests.
+    pub http_keep_alive: Duration,
+    /// Time in queue.
+    pub queue: Duration,
+}
+
+/// Health-check defaults applied to every server.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthDefaults {
+    /// Interval between checks.
+    pub interval: Duration,
+    /// Failed checks before down.
+    pub fall: u32,
+    /// Passed checks before up.
+    pub rise: u32,
+    /// Linear weight ramp-up after recovery.
+    pub slowstart: Duration,
+    /// Cut sessions of a server marked down.
+    pub shutdown_sessions: bool,
+}
+
+/// One environment (staging, prod…).
+#[derive(Debug, Clone, Serialize)]
+pub struct Env {
+    /// Name.
+    pub name: Ident,
+    /// Public hosts.
+    pub hosts: Vec<Host>,
+    /// Colour taking traffic unless the box's state says otherwise.
+    pub active_color: Color,
+    /// How servers are named.
+    pub container_pattern: NamePattern,
+    /// The env's own sticky cookie name.
+    pub cookie: CookieName,
+    /// Components by name.
+    pub components: BTreeMap<Ident, Component>,
+    /// Path routes in rule order.
+    pub routes: Vec<Route>,
+    /// Component for everything no route matched; `None` → the default 503.
+    pub default: Option<Ident>,
+}
+
+/// One component of an env (backend, stream, web).
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    /// Name.
+    pub name: Ident,
+    /// Port the component listens on in its container.
+    pub port: Port,
+    /// Health-check path.
+    pub health: PathPrefix,
+    /// Balancing.
+    pub balance: Balance,
+    /// Sticky cookie on.
+    pub sticky: bool,
+    /// Backend name suffix: the backend is `<env>_<pool>`.
+    pub pool: Ident,
+}
+
+/// A path route inside an env.
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    /// Name (ACL `<env>_is_<name>`).
+    pub name: Ident,
+    /// Target component.
+    pub to: Ident,
+    /// Path prefixes (any matches).
+    pub prefixes: Vec<PathPrefix>,
+    /// Path suffixes (any matches).
+    pub suffixes: Vec<PathSuffix>,
+}
+
+/// A backend outside the deploy pipeline (Forgejo).
+#[derive(Debug, Clone, Serialize)]
+pub struct Outside {
+    /// Name.
+    pub name: Ident,
+    /// Hosts routed to it.
+    pub hosts: Vec<Host>,
+    /// Where it lives.
+    pub address: Address,
+    /// Optional health-check path.
+    pub health: Option<PathPrefix>,
+}
+
+/// A placeholder site answering a fixed status and body.
+#[derive(Debug, Clone, Serialize)]
+pub struct Placeholder {
+    /// Name.
+    pub name: Ident,
+    /// Hosts.
+    pub hosts: Vec<Host>,
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: Body,
+}
+
+/// How edgeplan reaches the edge box.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// Name.
+    pub name: Ident,
+    /// Transport.
+    pub transport: Transport,
+    /// Validate command; the staged config path is appended as the last argument's value.
+    pub validate: Vec<Arg>,
+    /// Reload command.
+    pub reload: Vec<Arg>,
+}
+
+/// A transport to the edge box.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Transport {
+    /// A local directory standing for the box's root.
+    Local {
+        /// Root directory (relative paths are relative to the specs directory).
+        root: LocalPath,
+    },
+    /// The system `ssh` binary.
+    Ssh {
+        /// Host name or alias from the user's ssh config.
+        host: Arg,
+        /// User.
+        user: Option<Arg>,
+        /// Port.
+        port: Option<Port>,
+        /// Identity file.
+        identity: Option<LocalPath>,
+    },
+    /// The `incus` CLI.
+    Incus {
+        /// Container name.
+        container: Ident,
+        /// Remote.
+        remote: Option<Ident>,
+    },
+}
+
+impl Edge {
+    /// Every public host and what serves it, in a stable order.
+    pub fn public_hosts(&self) -> BTreeMap<&Host, String> {
+        let mut out = BTreeMap::new();
+        for env in self.envs.values() {
+            for h in &env.hosts {
+                out.insert(h, format!("env {}", env.name));
+            }
+        }
+        for o in self.outside.values() {
+            for h in &o.hosts {
+                out.insert(h, format!("outside {}", o.name));
+            }
+        }
+        for p in self.placeholders.values() {
+            for h in &p.hosts {
+                out.insert(h, format!("placeholder {}", p.name));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_lowercased_and_checked() {
+        assert_eq!(Host::parse("Veza.FR").unwrap().as_str(), "veza.fr");
+        for bad in [
+            "",
+            "a..b",
+            "-a.b",
+            "a b",
+            "a\nb",
+            "a#b",
+            "é.fr",
+            &"x".repeat(64),
+        ] {
+            assert!(Host::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(Host::parse("a\nb").unwrap_err().unsafe_chars);
+    }
+
+    #[test]
+    fn durations_round_trip() {
+        for (s, ms, shown) in [
+            ("5s", 5000, "5s"),
+            ("90s", 90_000, "90s"),
+            ("1h", 3_600_000, "1h"),
+            ("500ms", 500, "500ms"),
+            ("60s", 60_000, "1m"),
+            ("0s", 0, "0ms"),
+        ] {
+            let d = Duration::parse(s).unwrap();
+            assert_eq!(d.millis(), ms);
+            assert_eq!(d.to_string(), shown);
+        }
+        for bad in ["5", "s", "5y", "25d", "99999999999999999999s", "5 s"] {
+            assert!(Duration::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn addresses() {
+        let a = Address::parse("10.0.20.105:3000").unwrap();
+        assert_eq!(a.to_string(), "10.0.20.105:3000");
+        assert!(Address::parse("[::1]:80").unwrap().is_loopback());
+        for bad in ["x", "a:0", "a:70000", "a b:1", "[zz]:1"] {
+            assert!(Address::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn patterns_fill() {
+        let p = NamePattern::parse("veza-staging-{component}-{color}.lxd").unwrap();
+        let h = p.fill(
+            &Ident::parse("staging").unwrap(),
+            &Ident::parse("web").unwrap(),
+            Color::Green,
+        );
+        assert_eq!(h.unwrap().as_str(), "veza-staging-web-green.lxd");
+        assert!(NamePattern::parse("veza-{component}.lxd").is_err());
+        assert!(NamePattern::parse("veza-{component}-{colour}.lxd").is_err());
+    }
+
+    #[test]
+    fn paths_refuse_config_syntax() {
+        assert!(PathPrefix::parse("/api/").is_ok());
+        for bad in ["api", "/a b", "/a#b", "/a\"", "/a\n"] {
+            assert!(PathPrefix::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The spec language: finding the spec files of a specs directory, reading them, and decoding
+//! the KDL (v2) into spanned structs that mirror the files ([`Spec`]).
+//!
+//! Decoding already checks each value against its model type (a `host` is a [`Host`], a `port`
+//! a [`Port`]…), so what comes out is typed, but it is not yet known to be *consistent*: names
+//! may collide across files, a route may name a missing component. That is [`crate::validate`]'s
+//! job, which turns a [`Spec`] into a [`crate::model::Edge`]. Every value keeps the file and
+//! span it came from so that both stages point at the exact place of a problem.
+//!
+//! Layout: `DIR/edge.kdl`, then every `DIR/env/*.kdl` in name order, then whatever an
+//! `include "path"` node names (relative to `DIR`, each file once). All files merge into one
+//! edge; any node may stand in any file.
+
+mod decode;
+mod error;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{NamedSource, SourceSpan};
+
+pub use error::{Note, SpecError, Src};
+
+use crate::model::{
+    AbsPath, Address, Arg, Balance, Bind, Body, CertName, Color, CookieName, Directory, Duration,
+    Email, Host, Ident, KeyType, LocalPath, NamePattern, PathPrefix, PathSuffix, Port, SocketMode,
+};
+
+/// Largest spec file accepted; anything bigger is a mistake or an attack.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// One spec file: its path relative to the specs directory and its text.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path relative to the specs root, `/`-separated.
+    pub rel: String,
+    /// Path as shown in diagnostics (the specs dir as given, joined with `rel`).
+    pub shown: String,
+    /// Raw bytes (hashed as they are).
+    pub bytes: Arc<Vec<u8>>,
+    /// Text.
+    pub text: Arc<String>,
+}
+
+impl SourceFile {
+    /// A miette source for this file.
+    pub fn named(&self) -> Src {
+        NamedSource::new(self.shown.clone(), self.text.clone())
+    }
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    /// Index into [`Spec::files`].
+    pub file: usize,
+    /// Byte span.
+    pub span: SourceSpan,
+}
+
+/// A value with its place.
+#[derive(Debug, Clone)]
+pub struct Spanned<T> {
+    /// The value.
+    pub value: T,
+    /// Its place.
+    pub at: At,
+}
+
+/// Everything decoded from a specs directory.
+#[derive(Debug, Default)]
+pub struct Spec {
+    /// The files, in load order.
+    pub files: Vec<SourceFile>,
+    /// `edge NAME`.
+    pub edge: Option<Spanned<Ident>>,
+    /// `listen`.
+    pub listen: Option<Spanned<ListenSpec>>,
+    /// `tls`.
+    pub tls: Option<Spanned<TlsSpec>>,
+    /// `acme`.
+    pub acme: Option<Spanned<AcmeSpec>>,
+    /// `stats`.
+    pub stats: Option<Spanned<StatsSpec>>,
+    /// `admin-socket`.
+    pub admin: Option<Spanned<AdminSpec>>,
+    /// `timeouts`.
+    pub timeouts: Option<Spanned<TimeoutsSpec>>,
+    /// `health`.
+    pub health: Option<Spanned<HealthSpec>>,
+    /// `sticky-cookie`.
+    pub sticky_cookie: Option<Spanned<CookieName>>,
+    /// `env` nodes.
+    pub envs: Vec<EnvSpec>,
+    /// `outside` nodes.
+    pub outside: Vec<OutsideSpec>,
+    /// `placeholder` nodes.
+    pub placeholders: Vec<PlaceholderSpec>,
+    /// `target` nodes.
+    pub targets: Vec<TargetSpec>,
+}
+
+impl Spec {
+    /// The miette source of a place.
+    pub fn src(&self, at: At) -> Src {
+        self.files[at.file].named()
+    }
+}
+
+/// `listen http=… https=…`.
+#[derive(Debug, Clone, Default)]
+pub struct ListenSpec {
+    /// HTTP listener.
+    pub http: Option<Spanned<Bind>>,
+    /// HTTPS listener.
+    pub https: Option<Spanned<Bind>>,
+}
+
+/// `tls cert-dir=… min-version=…`.
+#[derive(Debug, Clone, Default)]
+pub struct TlsSpec {
+    /// Combined PEM directory.
+    pub cert_dir: Option<Spanned<AbsPath>>,
+    /// Minimum TLS version.
+    pub min_version: Option<Spanned<String>>,
+}
+
+/// `acme …` with `certificate` children.
+#[derive(Debug, Clone, Default)]
+pub struct AcmeSpec {
+    /// Account e-mail.
+    pub email: Option<Spanned<Email>>,
+    /// Directory.
+    pub directory: Option<Spanned<Directory>>,
+    /// Challenge responder port (loopback).
+    pub challenge_port: Option<Spanned<Port>>,
+    /// Challenge responder address; must be loopback.
+    pub challenge_address: Option<Spanned<Address>>,
+    /// Key type.
+    pub key_type: Option<Spanned<KeyType>>,
+    /// Certificate groups.
+    pub certificates: Vec<CertSpec>,
+}
+
+/// `certificate NAME { domains … }` or `certificate NAME hosts-of=NAME`.
+#[derive(Debug, Clone)]
+pub struct CertSpec {
+    /// Name.
+    pub name: Spanned<CertName>,
+    /// Explicit domains.
+    pub domains: Vec<Spanned<Host>>,
+    /// Derived from the hosts of an env, outside backend or placeholder.
+    pub hosts_of: Option<Spanned<Ident>>,
+}
+
+/// `stats bind=… uri=…`.
+#[derive(Debug, Clone, Default)]
+pub struct StatsSpec {
+    /// Listen address.
+    pub bind: Option<Spanned<Bind>>,
+    /// Page URI.
+    pub uri: Option<Spanned<PathPrefix>>,
+}
+
+/// `admin-socket PATH mode=…`.
+#[derive(Debug, Clone, Default)]
+pub struct AdminSpec {
+    /// Socket path.
+    pub path: Option<Spanned<AbsPath>>,
+    /// Address if someone tries a TCP admin endpoint (refused by validation).
+    pub address: Option<Spanned<Address>>,
+    /// Mode.
+    pub mode: Option<Spanned<SocketMode>>,
+}
+
+/// `timeouts …`.
+#[derive(Debug, Clone, Default)]
+pub struct TimeoutsSpec {
+    /// connect.
+    pub connect: Option<Spanned<Duration>>,
+    /// client.
+    pub client: Option<Spanned<Duration>>,
+    /// server.
+    pub server: Option<Spanned<Duration>>,
+    /// tunnel.
+    pub tunnel: Option<Spanned<Duration>>,
+    /// http-request.
+    pub http_request: Option<Spanned<Duration>>,
+    /// http-keep-alive.
+    pub http_keep_alive: Option<Spanned<Duration>>,
+    /// queue.
+    pub queue: Option<Spanned<Duration>>,
+}
+
+/// `health …`.
+#[derive(Debug, Clone, Default)]
+pub struct HealthSpec {
+    /// interval.
+    pub interval: Option<Spanned<Duration>>,
+    /// fall.
+    pub fall: Option<Spanned<u32>>,
+    /// rise.
+    pub rise: Option<Spanned<u32>>,
+    /// slowstart.
+    pub slowstart: Option<Spanned<Duration>>,
+    /// shutdown-sessions.
+    pub shutdown_sessions: Option<Spanned<bool>>,
+}
+
+/// `env NAME { … }`.
+#[derive(Debug, Clone)]
+pub struct EnvSpec {
+    /// Name and place of the node.
+    pub name: Spanned<Ident>,
+    /// Public hosts.
+    pub hosts: Vec<Spanned<Host>>,
+    /// Default active colour.
+    pub active_color: Option<Spanned<Color>>,
+    /// Server name pattern.
+    pub container_pattern: Option<Spanned<NamePattern>>,
+    /// Explicit cookie name.
+    pub cookie: Option<Spanned<CookieName>>,
+    /// Components.
+    pub components: Vec<ComponentSpec>,
+    /// Routes in order.
+    pub routes: Vec<RouteSpec>,
+    /// Default component.
+    pub default: Option<Spanned<Ident>>,
+}
+
+/// `component NAME port=… health=… balance=… sticky=… pool=…`.
+#[derive(Debug, Clone)]
+pub struct ComponentSpec {
+    /// Name.
+    pub name: Spanned<Ident>,
+    /// Port.
+    pub port: Option<Spanned<Port>>,
+    /// Health path.
+    pub health: Option<Spanned<PathPrefix>>,
+    /// Balance.
+    pub balance: Option<Spanned<Balance>>,
+    /// Sticky.
+    pub sticky: Option<Spanned<bool>>,
+    /// Pool (backend name suffix).
+    pub pool: Option<Spanned<Ident>>,
+}
+
+/// `route NAME to=… { prefix …; suffix … }`.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// Name.
+    pub name: Spanned<Ident>,
+    /// Target component.
+    pub to: Option<Spanned<Ident>>,
+    /// Prefixes.
+    pub prefixes: Vec<Spanned<PathPrefix>>,
+    /// Suffixes.
+    pub suffixes: Vec<Spanned<PathSuffix>>,
+}
+
+/// `outside NAME address=… health=… { hosts … }`.
+#[derive(Debug, Clone)]
+pub struct OutsideSpec {
+    /// Name.
+    pub name: Spanned<Ident>,
+    /// Hosts.
+    pub hosts: Vec<Spanned<Host>>,
+    /// Address.
+    pub address: Option<Spanned<Address>>,
+    /// Health path.
+    pub health: Option<Spanned<PathPrefix>>,
+}
+
+/// `placeholder NAME status=… { hosts …; body … }`.
+#[derive(Debug, Clone)]
+pub struct PlaceholderSpec {
+    /// Name.
+    pub name: Spanned<Ident>,
+    /// Hosts.
+    pub hosts: Vec<Spanned<Host>>,
+    /// Status.
+    pub status: Option<Spanned<u16>>,
+    /// Body.
+    pub body: Option<Spanned<Body>>,
+}
+
+/// `target NAME { local|ssh|incus …; validate …; reload … }`.
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    /// Name.
+    pub name: Spanned<Ident>,
+    /// Transport (exactly one).
+    pub transports: Vec<Spanned<TransportSpec>>,
+    /// Validate command.
+    pub validate: Option<Spanned<Vec<Arg>>>,
+    /// Reload command.
+    pub reload: Option<Spanned<Vec<Arg>>>,
+}
+
+/// One transport child of a target.
+#[derive(Debug, Clone)]
+pub enum TransportSpec {
+    /// `local root=…`.
+    Local {
+        /// Root.
+        root: Option<Spanned<LocalPath>>,
+    },
+    /// `ssh host=… user=… port=… identity=…`.
+    Ssh {
+        /// Host.
+        host: Option<Spanned<Arg>>,
+        /// User.
+        user: Option<Spanned<Arg>>,
+        /// Port.
+        port: Option<Spanned<Port>>,
+        /// Identity.
+        identity: Option<Spanned<LocalPath>>,
+    },
+    /// `incus container=… remote=…`.
+    Incus {
+        /// Container.
+        container: Option<Spanned<Ident>>,
+        /// Remote.
+        remote: Option<Spanned<Ident>>,
+    },
+}
+
+/// Read and decode every spec file under `dir`. All problems of all files come back together.
+pub fn load(dir: &Path) -> Result<Spec, Vec<SpecError>> {
+    let mut spec = Spec::default();
+    let mut errors = Vec::new();
+    let shown_root = dir.display().to_string();
+    let edge_path = dir.join("edge.kdl");
+    if !edge_path.is_file() {
+        if !dir.is_dir() {
+            return Err(vec![SpecError::Io {
+                path: shown_root,
+                message: "not a directory".into(),
+            }]);
+        }
+        return Err(vec![SpecError::NoEdge {
+            path: edge_path.display().to_string(),
+        }]);
+    }
+    let mut queue: Vec<(String, Option<At>)> = vec![("edge.kdl".to_string(), None)];
+    let env_dir = dir.join("env");
+    if env_dir.is_dir() {
+        let mut names: Vec<String> = Vec::new();
+        match std::fs::read_dir(&env_dir) {
+            Ok(rd) => {
+                for entry in rd.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if name.ends_with(".kdl") && entry.path().is_file() {
+                        names.push(format!("env/{name}"));
+                    }
+                }
+            }
+            Err(e) => errors.push(SpecError::Io {
+                path: env_dir.display().to_string(),
+                message: e.to_string(),
+            }),
+        }
+        names.sort();
+        queue.extend(names.into_iter().map(|n| (n, None)));
+    }
+    let mut i = 0;
+    while i < queue.len() {
+        let (rel, included_at) = queue[i].clone();
+        i += 1;
+        if spec.files.iter().any(|f| f.rel == rel) {
+            if let Some(at) = included_at {
+                errors.push(SpecError::BadInclude {
+                    src: spec.src(at),
+                    span: at.span,
+                    path: rel.clone(),
+                    reason: "this file is already loaded".into(),
+                });
+            }
+            continue;
+        }
+        let path = dir.join(&rel);
+        let shown = if shown_root.is_empty() || shown_root == "." {
+            rel.clone()
+        } else {
+            format!("{}/{rel}", shown_root.trim_end_matches('/'))
+        };
+        let bytes = match read_limited(&path) {
+            Ok(b) => b,
+            Err(message) => {
+                match included_at {
+                    Some(at) => errors.push(SpecError::BadInclude {
+                        src: spec.src(at),
+                        span: at.span,
+                        path: rel.clone(),
+                        reason: message,
+                    }),
+                    None => errors.push(SpecError::Io {
+                        path: shown,
+                        message,
+                    }),
+                }
+                continue;
+            }
+        };
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let file = SourceFile {
+            rel,
+            shown,
+            bytes: Arc::new(bytes),
+            text: Arc::new(text),
+        };
+        let index = spec.files.len();
+        spec.files.push(file);
+        let includes = decode::decode_file(&mut spec, index, &mut errors);
+        for inc in includes {
+            match normalize_include(&inc.value) {
+                Ok(rel) => queue.push((rel, Some(inc.at))),
+                Err(reason) => errors.push(SpecError::BadInclude {
+                    src: spec.src(inc.at),
+                    span: inc.at.span,
+                    path: inc.value.clone(),
+                    reason,
+                }),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(spec)
+    } else {
+        Err(errors)
+    }
+}
+
+fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "{} bytes is larger than the {MAX_FILE_BYTES}-byte limit",
+            meta.len()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err("not valid UTF-8".into());
+    }
+    Ok(bytes)
+}
+
+/// An include path relative to the specs root, `/`-separated, never escaping it.
+fn normalize_include(raw: &str) -> Result<String, String> {
+    if raw.is_empty() || raw.contains(['\0', '\\']) || raw.chars().any(char::is_control) {
+        return Err("not a usable relative path".into());
+    }
+    let p = PathBuf::from(raw);
+    if p.is_absolute() {
+        return Err("must be relative to the specs directory".into());
+    }
+    let mut parts = Vec::new();
+    for c in raw.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err("must not leave the specs directory".into()),
+            c => parts.push(c),
+        }
+    }
+    if !raw.ends_with(".kdl") {
+        return Err("spec files end in `.kdl`".into());
+    }
+    Ok(parts.join("/"))
+}

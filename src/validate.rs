@@ -1,0 +1,1114 @@
+//! Cross-file validation: turns a decoded [`Spec`] into the checked [`Edge`] model.
+//!
+//! Decoding already checked every value on its own; here we check how values relate: a host
+//! served in one place only, certificate coverage, routes naming real components, distinct
+//! cookie and backend names, loopback-only management endpoints, required settings and their
+//! defaults. Every problem is collected; the model is built only when there are none, so an
+//! `Edge` always describes a consistent edge.
+
+use std::collections::BTreeMap;
+
+use miette::{Diagnostic, SourceSpan};
+use thiserror::Error;
+
+use crate::model::{
+    Acme, AdminEndpoint, AdminSocket, Balance, Bind, Body, CertName, Color, Component, CookieName,
+    Directory, Duration, Edge, Env, HealthDefaults, Host, Ident, KeyType, Listen, Outside,
+    PathPrefix, Placeholder, Port, Route, SocketMode, Stats, Target, Timeouts, Tls, Transport,
+};
+use crate::spec::{At, Note, Spanned, Spec, Src, TransportSpec};
+
+/// A problem with how the spec's parts fit together.
+#[derive(Debug, Error, Diagnostic)]
+pub enum ValidateError {
+    /// The same host is served in two places.
+    #[error("host `{host}` is served twice: by {first_owner} and by {owner}")]
+    #[diagnostic(
+        code(edgeplan::validate::duplicate_host),
+        help("a host may belong to one env, outside backend or placeholder; remove one of them")
+    )]
+    DuplicateHost {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("served again here")]
+        span: SourceSpan,
+        /// Host.
+        host: String,
+        /// Second owner.
+        owner: String,
+        /// First owner.
+        first_owner: String,
+        /// First place.
+        #[related]
+        first: Vec<Note>,
+    },
+
+    /// Two things of one kind share a name.
+    #[error("{kind} `{name}` is defined twice")]
+    #[diagnostic(
+        code(edgeplan::validate::duplicate_name),
+        help("{kind} names must be unique; rename one of them")
+    )]
+    DuplicateName {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("defined again here")]
+        span: SourceSpan,
+        /// Kind.
+        kind: &'static str,
+        /// Name.
+        name: String,
+        /// First place.
+        #[related]
+        first: Vec<Note>,
+    },
+
+    /// A public host no certificate covers.
+    #[error("host `{host}` has no certificate")]
+    #[diagnostic(
+        code(edgeplan::validate::uncovered_host),
+        help(
+            "add `{host}` to the `domains` of a `certificate` in `acme`, or a `certificate` with `hosts-of=\"{owner}\"`"
+        )
+    )]
+    UncoveredHost {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("served over TLS without a certificate")]
+        span: SourceSpan,
+        /// Host.
+        host: String,
+        /// Owner name.
+        owner: String,
+    },
+
+    /// A host in two certificate groups.
+    #[error("host `{host}` is in two certificates: `{first_cert}` and `{cert}`")]
+    #[diagnostic(
+        code(edgeplan::validate::host_in_two_certificates),
+        help(
+            "each host belongs to exactly one certificate group, or HAProxy's choice by SNI is ambiguous"
+        )
+    )]
+    HostInTwoCertificates {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("also here")]
+        span: SourceSpan,
+        /// Host.
+        host: String,
+        /// Certificate.
+        cert: String,
+        /// Other certificate.
+        first_cert: String,
+    },
+
+    /// A certificate names a host nobody serves.
+    #[error(
+        "certificate `{cert}` names `{host}`, which no env, outside backend or placeholder serves"
+    )]
+    #[diagnostic(
+        code(edgeplan::validate::unserved_domain),
+        help("remove it, or add it to the `hosts` of what should serve it")
+    )]
+    UnservedDomain {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("not served")]
+        span: SourceSpan,
+        /// Host.
+        host: String,
+        /// Certificate.
+        cert: String,
+    },
+
+    /// A reference to something that does not exist.
+    #[error("{kind} `{name}` does not exist{context}")]
+    #[diagnostic(code(edgeplan::validate::unknown_reference))]
+    UnknownReference {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("unknown {kind}")]
+        span: SourceSpan,
+        /// Kind.
+        kind: &'static str,
+        /// Name.
+        name: String,
+        /// " in env `staging`".
+        context: String,
+        /// Suggestion.
+        #[help]
+        help: String,
+    },
+
+    /// Two envs share a cookie name.
+    #[error("envs `{first_env}` and `{env}` use the same sticky cookie `{cookie}`")]
+    #[diagnostic(
+        code(edgeplan::validate::shared_cookie),
+        help("a session cookie must never cross environments; give each env its own `cookie`")
+    )]
+    SharedCookie {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("same cookie as env `{first_env}`")]
+        span: SourceSpan,
+        /// Cookie.
+        cookie: String,
+        /// Env.
+        env: String,
+        /// Other env.
+        first_env: String,
+    },
+
+    /// Two rendered backends would share a name.
+    #[error("backend name `{backend}` is produced twice ({first} and {second})")]
+    #[diagnostic(
+        code(edgeplan::validate::backend_name_clash),
+        help(
+            "rename a `pool`, env, outside backend or placeholder so every backend name is unique"
+        )
+    )]
+    BackendNameClash {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("produces `{backend}`")]
+        span: SourceSpan,
+        /// Backend.
+        backend: String,
+        /// First producer.
+        first: String,
+        /// Second producer.
+        second: String,
+    },
+
+    /// A management endpoint that is reachable from outside.
+    #[error("{what} must listen on loopback only, not `{address}`")]
+    #[diagnostic(
+        code(edgeplan::validate::not_loopback),
+        help("use 127.0.0.1 or ::1{extra}; reach it through an ssh tunnel")
+    )]
+    NotLoopback {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("reachable from other hosts")]
+        span: SourceSpan,
+        /// What.
+        what: &'static str,
+        /// Address.
+        address: String,
+        /// More help.
+        extra: &'static str,
+    },
+
+    /// A required setting is missing.
+    #[error("{what}")]
+    #[diagnostic(code(edgeplan::validate::missing_setting))]
+    MissingSetting {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("here")]
+        span: SourceSpan,
+        /// What.
+        what: String,
+        /// How to fix.
+        #[help]
+        help: String,
+    },
+
+    /// Settings that contradict each other.
+    #[error("{what}")]
+    #[diagnostic(code(edgeplan::validate::conflict))]
+    Conflict {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("{label}")]
+        span: SourceSpan,
+        /// What.
+        what: String,
+        /// Label.
+        label: String,
+        /// How to fix.
+        #[help]
+        help: String,
+    },
+
+    /// Two listeners on one port.
+    #[error("port {port} is used by both {first} and {second}")]
+    #[diagnostic(
+        code(edgeplan::validate::port_clash),
+        help("HAProxy cannot bind the same port twice; pick another port")
+    )]
+    PortClash {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("port {port} again")]
+        span: SourceSpan,
+        /// Port.
+        port: u16,
+        /// First.
+        first: String,
+        /// Second.
+        second: String,
+    },
+}
+
+/// Collects problems while the model is built.
+struct Checker<'s> {
+    spec: &'s Spec,
+    errors: Vec<ValidateError>,
+}
+
+impl Checker<'_> {
+    fn src(&self, at: At) -> Src {
+        self.spec.src(at)
+    }
+    fn note(&self, at: At, message: impl Into<String>) -> Vec<Note> {
+        vec![Note {
+            message: message.into(),
+            src: self.src(at),
+            span: at.span,
+        }]
+    }
+    fn missing(&mut self, at: At, what: impl Into<String>, help: impl Into<String>) {
+        let e = ValidateError::MissingSetting {
+            src: self.src(at),
+            span: at.span,
+            what: what.into(),
+            help: help.into(),
+        };
+        self.errors.push(e);
+    }
+    fn conflict(
+        &mut self,
+        at: At,
+        what: impl Into<String>,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        let e = ValidateError::Conflict {
+            src: self.src(at),
+            span: at.span,
+            what: what.into(),
+            label: label.into(),
+            help: help.into(),
+        };
+        self.errors.push(e);
+    }
+
+    /// Report a second definition of a name.
+    fn unique<'a, T: std::fmt::Display>(
+        &mut self,
+        seen: &mut BTreeMap<String, At>,
+        name: &'a Spanned<T>,
+        kind: &'static str,
+    ) -> bool {
+        let key = name.value.to_string();
+        if let Some(first) = seen.get(&key) {
+            let first = self.note(*first, format!("{kind} `{key}` first defined here"));
+            self.errors.push(ValidateError::DuplicateName {
+                src: self.src(name.at),
+                span: name.at.span,
+                kind,
+                name: key,
+                first,
+            });
+            false
+        } else {
+            seen.insert(key, name.at);
+            true
+        }
+    }
+
+    fn unknown(&mut self, at: At, kind: &'static str, name: &str, context: String, known: &[&str]) {
+        let help = match known
+            .iter()
+            .map(|k| (strsim::jaro_winkler(name, k), *k))
+            .filter(|s| s.0 > 0.7)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+        {
+            Some((_, k)) => format!("did you mean `{k}`?"),
+            None if known.is_empty() => format!("no {kind} is defined"),
+            None => format!(
+                "known: {}",
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        self.errors.push(ValidateError::UnknownReference {
+            src: self.src(at),
+            span: at.span,
+            kind,
+            name: name.to_string(),
+            context,
+            help,
+        });
+    }
+}
+
+fn val<T: Clone>(o: &Option<Spanned<T>>) -> Option<T> {
+    o.as_ref().map(|s| s.value.clone())
+}
+
+/// The start of the first file (edge.kdl), for problems about something missing altogether.
+fn top() -> At {
+    At {
+        file: 0,
+        span: SourceSpan::from(0..0),
+    }
+}
+
+/// Check the whole spec and build the model, or return every problem.
+pub fn validate(spec: &Spec) -> Result<Edge, Vec<ValidateError>> {
+    let mut c = Checker {
+        spec,
+        errors: Vec::new(),
+    };
+    let edge = build(&mut c);
+    if c.errors.is_empty() {
+        Ok(edge)
+    } else {
+        Err(c.errors)
+    }
+}
+
+fn build(c: &mut Checker<'_>) -> Edge {
+    let spec = c.spec;
+    let top_at = top();
+    let name = val(&spec.edge).unwrap_or_else(|| Ident::parse("edge").unwrap());
+
+    // Listeners and TLS.
+    let listen_spec = spec
+        .listen
+        .as_ref()
+        .map(|l| l.value.clone())
+        .unwrap_or_default();
+    let http = val(&listen_spec.http).unwrap_or(Bind {
+        ip: "*".into(),
+        port: Port::of(80),
+    });
+    let https = val(&listen_spec.https);
+    let tls = match (&spec.tls, &listen_spec.https) {
+        (Some(t), Some(_)) => Some(Tls {
+            cert_dir: val(&t.value.cert_dir)
+                .unwrap_or_else(|| crate::model::AbsPath::parse("/etc/haproxy/certs").unwrap()),
+            min_version: val(&t.value.min_version).unwrap_or_else(|| "TLSv1.2".into()),
+        }),
+        (None, Some(h)) => {
+            c.missing(
+                h.at,
+                "an https listener needs a `tls` block",
+                "add `tls cert-dir=\"/etc/haproxy/certs\"` to the edge spec",
+            );
+            None
+        }
+        (Some(t), None) => {
+            c.conflict(
+                t.at,
+                "`tls` is set but there is no https listener",
+                "TLS without a listener",
+                "add `https=\"*:443\"` to `listen`, or remove `tls`",
+            );
+            None
+        }
+        (None, None) => None,
+    };
+
+    // Timeouts and health.
+    let t = spec
+        .timeouts
+        .as_ref()
+        .map(|t| t.value.clone())
+        .unwrap_or_default();
+    let timeouts = Timeouts {
+        connect: val(&t.connect).unwrap_or(Duration::secs(5)),
+        client: val(&t.client).unwrap_or(Duration::secs(30)),
+        server: val(&t.server).unwrap_or(Duration::secs(30)),
+        tunnel: val(&t.tunnel).unwrap_or(Duration::secs(3600)),
+        http_request: val(&t.http_request).unwrap_or(Duration::secs(10)),
+        http_keep_alive: val(&t.http_keep_alive).unwrap_or(Duration::secs(10)),
+        queue: val(&t.queue).unwrap_or(Duration::secs(30)),
+    };
+    let h = spec
+        .health
+        .as_ref()
+        .map(|h| h.value.clone())
+        .unwrap_or_default();
+    let health = HealthDefaults {
+        interval: val(&h.interval).unwrap_or(Duration::secs(5)),
+        fall: val(&h.fall).unwrap_or(3),
+        rise: val(&h.rise).unwrap_or(2),
+        slowstart: val(&h.slowstart).unwrap_or(Duration::secs(30)),
+        shutdown_sessions: val(&h.shutdown_sessions).unwrap_or(true),
+    };
+    if let Some(iv) = &h.interval {
+        if iv.value.millis() < 100 {
+            c.conflict(
+                iv.at,
+                "health-check interval below 100ms",
+                "too short",
+                "checks this often load every server; use at least `1s`",
+            );
+        }
+    }
+
+    // Management endpoints: loopback only.
+    let stats = spec.stats.as_ref().and_then(|s| {
+        let bind = match &s.value.bind {
+            Some(b) => b,
+            None => {
+                c.missing(
+                    s.at,
+                    "`stats` needs `bind=`",
+                    "for example: stats bind=\"127.0.0.1:9100\" uri=\"/stats\"",
+                );
+                return None;
+            }
+        };
+        if !bind.value.is_loopback() {
+            let e = ValidateError::NotLoopback {
+                src: c.src(bind.at),
+                span: bind.at.span,
+                what: "the stats listener",
+                address: bind.value.to_string(),
+                extra: "",
+            };
+            c.errors.push(e);
+        }
+        Some(Stats {
+            bind: bind.value.clone(),
+            uri: val(&s.value.uri).unwrap_or_else(|| PathPrefix::parse("/stats").unwrap()),
+        })
+    });
+    let admin = match &spec.admin {
+        Some(a) => {
+            let endpoint = match (&a.value.path, &a.value.address) {
+                (Some(p), None) => AdminEndpoint::Unix(p.value.clone()),
+                (None, Some(addr)) => {
+                    if !addr.value.is_loopback() {
+                        let e = ValidateError::NotLoopback {
+                            src: c.src(addr.at),
+                            span: addr.at.span,
+                            what: "the admin socket",
+                            address: addr.value.to_string(),
+                            extra: ", or better a unix socket path",
+                        };
+                        c.errors.push(e);
+                    }
+                    AdminEndpoint::Tcp(addr.value.clone())
+                }
+                (Some(_), Some(addr)) => {
+                    c.conflict(
+                        addr.at,
+                        "`admin-socket` has both a path and an address",
+                        "give one",
+                        "keep the unix socket path and drop `address=`",
+                    );
+                    AdminEndpoint::Tcp(addr.value.clone())
+                }
+                (None, None) => {
+                    c.missing(
+                        a.at,
+                        "`admin-socket` needs a path",
+                        "for example: admin-socket \"/run/haproxy/admin.sock\" mode=\"660\"",
+                    );
+                    AdminEndpoint::Unix(
+                        crate::model::AbsPath::parse("/run/haproxy/admin.sock").unwrap(),
+                    )
+                }
+            };
+            AdminSocket {
+                endpoint,
+                mode: val(&a.value.mode).unwrap_or(SocketMode::DEFAULT),
+            }
+        }
+        None => AdminSocket {
+            endpoint: AdminEndpoint::Unix(
+                crate::model::AbsPath::parse("/run/haproxy/admin.sock").unwrap(),
+            ),
+            mode: SocketMode::DEFAULT,
+        },
+    };
+
+    let sticky_cookie =
+        val(&spec.sticky_cookie).unwrap_or_else(|| CookieName::parse("SERVERID").unwrap());
+
+    // Owners of hosts: envs, outside backends, placeholders.
+    let mut host_owner: BTreeMap<Host, (String, String, At)> = BTreeMap::new();
+    let mut claim = |c: &mut Checker<'_>, h: &Spanned<Host>, owner_kind: &str, owner: &Ident| {
+        let label = format!("{owner_kind} `{owner}`");
+        if let Some((first_owner, _, first_at)) = host_owner.get(&h.value) {
+            let first = c.note(*first_at, format!("`{}` first served here", h.value));
+            c.errors.push(ValidateError::DuplicateHost {
+                src: c.src(h.at),
+                span: h.at.span,
+                host: h.value.to_string(),
+                owner: label,
+                first_owner: first_owner.clone(),
+                first,
+            });
+        } else {
+            host_owner.insert(h.value.clone(), (label, owner.to_string(), h.at));
+        }
+    };
+
+    // Environments.
+    let mut envs = BTreeMap::new();
+    let mut env_names = BTreeMap::new();
+    let mut cookies: BTreeMap<String, (String, At)> = BTreeMap::new();
+    let mut backends: BTreeMap<String, String> = BTreeMap::new();
+    for e in &spec.envs {
+        if !c.unique(&mut env_names, &e.name, "env") {
+            continue;
+        }
+        let env_name = e.name.value.clone();
+        for h in &e.hosts {
+            claim(c, h, "env", &env_name);
+        }
+        if e.hosts.is_empty() {
+            c.missing(
+                e.name.at,
+                format!("env `{env_name}` has no `hosts`"),
+                "add `hosts \"staging.example.org\"` to the env",
+            );
+        }
+        let pattern = match &e.container_pattern {
+            Some(p) => Some(p.value.clone()),
+            None => {
+                c.missing(
+                    e.name.at,
+                    format!("env `{env_name}` has no `container-pattern`"),
+                    "add e.g. `container-pattern \"app-{component}-{color}.lxd\"`",
+                );
+                None
+            }
+        };
+        let cookie = match &e.cookie {
+            Some(ck) => ck.value.clone(),
+            None => CookieName::parse(&format!("{sticky_cookie}_{env_name}"))
+                .unwrap_or_else(|_| sticky_cookie.clone()),
+        };
+        let cookie_at = e.cookie.as_ref().map_or(e.name.at, |ck| ck.at);
+        if let Some((first_env, _)) = cookies.get(cookie.as_str()) {
+            let err = ValidateError::SharedCookie {
+                src: c.src(cookie_at),
+                span: cookie_at.span,
+                cookie: cookie.to_string(),
+                env: env_name.to_string(),
+                first_env: first_env.clone(),
+            };
+            c.errors.push(err);
+        } else {
+            cookies.insert(cookie.to_string(), (env_name.to_string(), cookie_at));
+        }
+
+        let mut components = BTreeMap::new();
+        let mut comp_names = BTreeMap::new();
+        let mut pools = BTreeMap::new();
+        for comp in &e.components {
+            if !c.unique(&mut comp_names, &comp.name, "component") {
+                continue;
+            }
+            let pool = val(&comp.pool).unwrap_or_else(|| {
+                Ident::parse(&format!("{}_pool", comp.name.value))
+                    .unwrap_or_else(|_| comp.name.value.clone())
+            });
+            if let Some(p) = &comp.pool {
+                c.unique(&mut pools, p, "pool");
+            }
+            let backend = format!("{env_name}_{pool}");
+            let producer = format!("env `{env_name}` component `{}`", comp.name.value);
+            check_backend(c, &mut backends, backend, producer, comp.name.at);
+            if let Some(pattern) = &pattern {
+                for color in Color::ALL {
+                    if let Err(inv) = pattern.fill(&env_name, &comp.name.value, color) {
+                        let at = e.container_pattern.as_ref().map_or(e.name.at, |p| p.at);
+                        c.conflict(
+                            at,
+                            format!(
+                                "container name of `{}` ({color}) is not a valid host: {}",
+                                comp.name.value, inv.reason
+                            ),
+                            "filled from this pattern",
+                            "shorten the pattern or the component name",
+                        );
+                    }
+                }
+            }
+            let balance = val(&comp.balance).unwrap_or(Balance::Roundrobin);
+            let sticky = val(&comp.sticky).unwrap_or(false);
+            if sticky && balance == Balance::Uri {
+                if let Some(s) = &comp.sticky {
+                    c.conflict(s.at, format!("component `{}` is sticky and URI-hashed", comp.name.value), "pick one", "URI hashing already pins a path to a server; drop `sticky` or use `balance=\"roundrobin\"`");
+                }
+            }
+            let Some(port) = val(&comp.port) else {
+                continue;
+            };
+            components.insert(
+                comp.name.value.clone(),
+                Component {
+                    name: comp.name.value.clone(),
+                    port,
+                    health: val(&comp.health).unwrap_or_else(|| PathPrefix::parse("/").unwrap()),
+                    balance,
+                    sticky,
+                    pool,
+                },
+            );
+        }
+        if e.components.is_empty() {
+            c.missing(
+                e.name.at,
+                format!("env `{env_name}` has no `component`"),
+                "add e.g. `component \"web\" port=3000`",
+            );
+        }
+        let known: Vec<&str> = comp_names.keys().map(String::as_str).collect();
+        let mut routes = Vec::new();
+        let mut route_names = BTreeMap::new();
+        for r in &e.routes {
+            c.unique(&mut route_names, &r.name, "route");
+            if let Some(to) = &r.to {
+                if !comp_names.contains_key(to.value.as_str()) {
+                    c.unknown(
+                        to.at,
+                        "component",
+                        to.value.as_str(),
+                        format!(" in env `{env_name}`"),
+                        &known,
+                    );
+                }
+            }
+            if r.prefixes.is_empty() && r.suffixes.is_empty() {
+                c.missing(
+                    r.name.at,
+                    format!("route `{}` matches nothing", r.name.value),
+                    "add a `prefix \"/api/\"` or `suffix \".m3u8\"` child",
+                );
+            }
+            if let Some(to) = &r.to {
+                routes.push(Route {
+                    name: r.name.value.clone(),
+                    to: to.value.clone(),
+                    prefixes: r.prefixes.iter().map(|p| p.value.clone()).collect(),
+                    suffixes: r.suffixes.iter().map(|p| p.value.clone()).collect(),
+                });
+            }
+        }
+        if let Some(d) = &e.default {
+            if !comp_names.contains_key(d.value.as_str()) {
+                c.unknown(
+                    d.at,
+                    "component",
+                    d.value.as_str(),
+                    format!(" in env `{env_name}`"),
+                    &known,
+                );
+            }
+        }
+        let Some(container_pattern) = pattern else {
+            continue;
+        };
+        envs.insert(
+            env_name.clone(),
+            Env {
+                name: env_name,
+                hosts: e.hosts.iter().map(|h| h.value.clone()).collect(),
+                active_color: val(&e.active_color).unwrap_or(Color::Blue),
+                container_pattern,
+                cookie,
+                components,
+                routes,
+                default: val(&e.default),
+            },
+        );
+    }
+
+    // Outside backends and placeholders.
+    let mut outside = BTreeMap::new();
+    let mut out_names = BTreeMap::new();
+    for o in &spec.outside {
+        if !c.unique(&mut out_names, &o.name, "outside backend") {
+            continue;
+        }
+        for h in &o.hosts {
+            claim(c, h, "outside backend", &o.name.value);
+        }
+        if o.hosts.is_empty() {
+            c.missing(
+                o.name.at,
+                format!("outside backend `{}` has no `hosts`", o.name.value),
+                "add `hosts \"git.example.org\"` in its block",
+            );
+        }
+        check_backend(
+            c,
+            &mut backends,
+            format!("{}_backend", o.name.value),
+            format!("outside `{}`", o.name.value),
+            o.name.at,
+        );
+        let Some(address) = val(&o.address) else {
+            continue;
+        };
+        outside.insert(
+            o.name.value.clone(),
+            Outside {
+                name: o.name.value.clone(),
+                hosts: o.hosts.iter().map(|h| h.value.clone()).collect(),
+                address,
+                health: val(&o.health),
+            },
+        );
+    }
+    let mut placeholders = BTreeMap::new();
+    let mut ph_names = BTreeMap::new();
+    for p in &spec.placeholders {
+        if !c.unique(&mut ph_names, &p.name, "placeholder") {
+            continue;
+        }
+        for h in &p.hosts {
+            claim(c, h, "placeholder", &p.name.value);
+        }
+        if p.hosts.is_empty() {
+            c.missing(
+                p.name.at,
+                format!("placeholder `{}` has no `hosts`", p.name.value),
+                "add `hosts \"example.org\"` in its block",
+            );
+        }
+        check_backend(
+            c,
+            &mut backends,
+            format!("{}_backend", p.name.value),
+            format!("placeholder `{}`", p.name.value),
+            p.name.at,
+        );
+        placeholders.insert(
+            p.name.value.clone(),
+            Placeholder {
+                name: p.name.value.clone(),
+                hosts: p.hosts.iter().map(|h| h.value.clone()).collect(),
+                status: val(&p.status).unwrap_or(503),
+                body: val(&p.body).unwrap_or_else(|| Body::parse("Service unavailable\n").unwrap()),
+            },
+        );
+    }
+
+    // Let's Encrypt and certificate coverage.
+    let acme = spec.acme.as_ref().and_then(|a| {
+        let email = match &a.value.email {
+            Some(e) => Some(e.value.clone()),
+            None => {
+                c.missing(
+                    a.at,
+                    "`acme` needs the account `email=`",
+                    "for example: acme email=\"ops@example.org\" directory=\"production\"",
+                );
+                None
+            }
+        };
+        if let Some(addr) = &a.value.challenge_address {
+            if !addr.value.is_loopback() {
+                let e = ValidateError::NotLoopback {
+                    src: c.src(addr.at),
+                    span: addr.at.span,
+                    what: "the ACME challenge responder",
+                    address: addr.value.to_string(),
+                    extra: "",
+                };
+                c.errors.push(e);
+            }
+        }
+        let challenge_port = val(&a.value.challenge_port)
+            .or_else(|| a.value.challenge_address.as_ref().map(|s| s.value.port))
+            .unwrap_or(Port::of(8888));
+        let mut certificates: BTreeMap<CertName, Vec<Host>> = BTreeMap::new();
+        let mut cert_names = BTreeMap::new();
+        let mut cert_of: BTreeMap<Host, (String, At)> = BTreeMap::new();
+        for cert in &a.value.certificates {
+            if !c.unique(&mut cert_names, &cert.name, "certificate") {
+                continue;
+            }
+            let mut domains: Vec<Spanned<Host>> = cert.domains.clone();
+            if let Some(of) = &cert.hosts_of {
+                let found = envs
+                    .get(&of.value)
+                    .map(|e| e.hosts.clone())
+                    .or_else(|| outside.get(&of.value).map(|o: &Outside| o.hosts.clone()))
+                    .or_else(|| {
+                        placeholders
+                            .get(&of.value)
+                            .map(|p: &Placeholder| p.hosts.clone())
+                    });
+                match found {
+                    Some(hosts) => domains.extend(hosts.into_iter().map(|h| Spanned {
+                        value: h,
+                        at: of.at,
+                    })),
+                    None => {
+                        let mut known: Vec<&str> = envs
+                            .keys()
+                            .chain(outside.keys())
+                            .chain(placeholders.keys())
+                            .map(|k| k.as_str())
+                            .collect();
+                        known.sort();
+                        c.unknown(
+                            of.at,
+                            "env, outside backend or placeholder",
+                            of.value.as_str(),
+                            format!(" (certificate `{}`)", cert.name.value),
+                            &known,
+                        );
+                    }
+                }
+            }
+            if domains.is_empty() && cert.hosts_of.is_none() {
+                c.missing(
+                    cert.name.at,
+                    format!("certificate `{}` has no domains", cert.name.value),
+                    "add `domains \"example.org\"` or `hosts-of=\"NAME\"`",
+                );
+            }
+            let mut list = Vec::new();
+            for d in &domains {
+                if let Some((first_cert, _)) = cert_of.get(&d.value) {
+                    if *first_cert != cert.name.value.as_str() {
+                        let e = ValidateError::HostInTwoCertificates {
+                            src: c.src(d.at),
+                            span: d.at.span,
+                            host: d.value.to_string(),
+                            cert: cert.name.value.to_string(),
+                            first_cert: first_cert.clone(),
+                        };
+                        c.errors.push(e);
+                    }
+                    continue;
+                }
+                cert_of.insert(d.value.clone(), (cert.name.value.to_string(), d.at));
+                if !host_owner.contains_key(&d.value) {
+                    let e = ValidateError::UnservedDomain {
+                        src: c.src(d.at),
+                        span: d.at.span,
+                        host: d.value.to_string(),
+                        cert: cert.name.value.to_string(),
+                    };
+                    c.errors.push(e);
+                }
+                list.push(d.value.clone());
+            }
+            list.sort();
+            certificates.insert(cert.name.value.clone(), list);
+        }
+        if tls.is_some() {
+            for (host, (_, owner, at)) in &host_owner {
+                if !cert_of.contains_key(host) {
+                    let e = ValidateError::UncoveredHost {
+                        src: c.src(*at),
+                        span: at.span,
+                        host: host.to_string(),
+                        owner: owner.clone(),
+                    };
+                    c.errors.push(e);
+                }
+            }
+        }
+        Some(Acme {
+            email: email?,
+            directory: val(&a.value.directory).unwrap_or(Directory::Production),
+            challenge_port,
+            key_type: val(&a.value.key_type).unwrap_or(KeyType::Ecdsa),
+            certificates,
+        })
+    });
+    if tls.is_some() && spec.acme.is_none() {
+        let at = spec.tls.as_ref().map_or(top_at, |t| t.at);
+        c.missing(
+            at,
+            "TLS is on but no certificates are defined",
+            "add an `acme` block with a `certificate` per group of hosts",
+        );
+    }
+
+    // Ports edgeplan's processes bind on the box.
+    let mut ports: Vec<(u16, String, At)> = Vec::new();
+    let listen_at = spec.listen.as_ref().map_or(top_at, |l| l.at);
+    ports.push((
+        http.port.get(),
+        "the http listener".into(),
+        listen_spec.http.as_ref().map_or(listen_at, |s| s.at),
+    ));
+    if let Some(b) = &listen_spec.https {
+        ports.push((b.value.port.get(), "the https listener".into(), b.at));
+    }
+    if let (Some(s), Some(sb)) = (
+        &stats,
+        spec.stats.as_ref().and_then(|s| s.value.bind.as_ref()),
+    ) {
+        ports.push((s.bind.port.get(), "the stats listener".into(), sb.at));
+    }
+    if let (Some(a), Some(sa)) = (&acme, &spec.acme) {
+        let at = sa.value.challenge_port.as_ref().map_or(sa.at, |p| p.at);
+        ports.push((
+            a.challenge_port.get(),
+            "the ACME challenge responder".into(),
+            at,
+        ));
+    }
+    if let (AdminEndpoint::Tcp(addr), Some(sa)) = (&admin.endpoint, &spec.admin) {
+        ports.push((
+            addr.port.get(),
+            "the admin socket".into(),
+            sa.value.address.as_ref().map_or(sa.at, |a| a.at),
+        ));
+    }
+    for i in 0..ports.len() {
+        for j in 0..i {
+            if ports[i].0 == ports[j].0 {
+                let e = ValidateError::PortClash {
+                    src: c.src(ports[i].2),
+                    span: ports[i].2.span,
+                    port: ports[i].0,
+                    first: ports[j].1.clone(),
+                    second: ports[i].1.clone(),
+                };
+                c.errors.push(e);
+            }
+        }
+    }
+
+    // Targets.
+    let mut targets = BTreeMap::new();
+    let mut target_names = BTreeMap::new();
+    for t in &spec.targets {
+        if !c.unique(&mut target_names, &t.name, "target") {
+            continue;
+        }
+        let transport = match t.transports.as_slice() {
+            [one] => match &one.value {
+                TransportSpec::Local { root } => root.as_ref().map(|r| Transport::Local {
+                    root: r.value.clone(),
+                }),
+                TransportSpec::Ssh {
+                    host,
+                    user,
+                    port,
+                    identity,
+                } => host.as_ref().map(|h| Transport::Ssh {
+                    host: h.value.clone(),
+                    user: val(user),
+                    port: val(port),
+                    identity: val(identity),
+                }),
+                TransportSpec::Incus { container, remote } => {
+                    container.as_ref().map(|ct| Transport::Incus {
+                        container: ct.value.clone(),
+                        remote: val(remote),
+                    })
+                }
+            },
+            [] => {
+                c.missing(
+                    t.name.at,
+                    format!("target `{}` has no transport", t.name.value),
+                    "add one of `local root=…`, `ssh host=…`, `incus container=…`",
+                );
+                None
+            }
+            [_, second, ..] => {
+                c.conflict(
+                    second.at,
+                    format!("target `{}` has more than one transport", t.name.value),
+                    "second transport",
+                    "a target is reached one way; make a second target for the other",
+                );
+                None
+            }
+        };
+        let Some(transport) = transport else { continue };
+        let default_cmd = |words: &[&str]| {
+            words
+                .iter()
+                .map(|w| crate::model::Arg::parse(w).unwrap())
+                .collect::<Vec<_>>()
+        };
+        targets.insert(
+            t.name.value.clone(),
+            Target {
+                name: t.name.value.clone(),
+                transport,
+                validate: val(&t.validate).unwrap_or_else(|| default_cmd(&["haproxy", "-c", "-f"])),
+                reload: val(&t.reload)
+                    .unwrap_or_else(|| default_cmd(&["systemctl", "reload", "haproxy"])),
+            },
+        );
+    }
+
+    Edge {
+        name,
+        listen: Listen {
+            http,
+            https: tls.as_ref().and(https),
+        },
+        tls,
+        acme,
+        stats,
+        admin,
+        timeouts,
+        health,
+        sticky_cookie,
+        envs,
+        outside,
+        placeholders,
+        targets,
+    }
+}
+
+fn check_backend(
+    c: &mut Checker<'_>,
+    backends: &mut BTreeMap<String, String>,
+    backend: String,
+    producer: String,
+    at: At,
+) {
+    if let Some(first) = backends.get(&backend) {
+        let e = ValidateError::BackendNameClash {
+            src: c.src(at),
+            span: at.span,
+            backend,
+            first: first.clone(),
+            second: producer,
+        };
+        c.errors.push(e);
+    } else {
+        backends.insert(backend, producer);
+    }
+}
