@@ -1,1 +1,5 @@
+//! The one integration-test binary: whole CLI runs through a small builder ([`common::Test`]),
+//! fixtures, and tests against real components (haproxy, sshd, certbot + pebble, incus, nix).
+
 mod check;
+mod common;
