@@ -7,7 +7,10 @@
 pub mod cmd;
 pub mod diag;
 pub mod model;
+pub mod render;
+pub mod rules;
 pub mod spec;
+pub mod state;
 pub mod validate;
 
 use std::path::Path;

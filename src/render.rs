@@ -1,0 +1,265 @@
+//! Rendering: the embedded minijinja templates (overridable by name from a directory), the
+//! view model they see, and the set of files they produce at their paths on the edge box.
+//!
+//! Templates are the only way text is produced. They run with strict undefined behaviour and no
+//! auto-escaping; every value they print was already checked by [`crate::model`], so nothing
+//! needs quoting here. The view model is built from ordered maps and vectors only, so the same
+//! inputs always give the same bytes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use miette::Diagnostic;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::model::{AdminEndpoint, Edge};
+use crate::rules::{self, Routing};
+use crate::state::ActiveColors;
+
+/// The templates compiled into the binary: name → text.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "haproxy.cfg.j2",
+        include_str!("../templates/haproxy.cfg.j2"),
+    ),
+    (
+        "static-body.txt.j2",
+        include_str!("../templates/static-body.txt.j2"),
+    ),
+];
+
+/// A problem while loading templates or rendering.
+#[derive(Debug, Error, Diagnostic)]
+pub enum RenderError {
+    /// A template failed to compile or render.
+    #[error("template `{name}` failed: {message}")]
+    #[diagnostic(code(edgeplan::render::template), help("{help}"))]
+    Template {
+        /// Template name.
+        name: String,
+        /// minijinja's message, with line.
+        message: String,
+        /// Where the template came from.
+        help: String,
+    },
+    /// An override file that matches no template.
+    #[error("template override `{path}` does not replace any template")]
+    #[diagnostic(
+        code(edgeplan::render::unknown_override),
+        help("known templates: {known}")
+    )]
+    UnknownOverride {
+        /// File.
+        path: String,
+        /// Known names.
+        known: String,
+    },
+    /// The override directory could not be read.
+    #[error("cannot read templates from {path}: {message}")]
+    #[diagnostic(code(edgeplan::render::io))]
+    Io {
+        /// Path.
+        path: String,
+        /// OS message.
+        message: String,
+    },
+}
+
+/// Where a template in effect came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "path")]
+pub enum Origin {
+    /// Compiled into edgeplan.
+    Embedded,
+    /// A user override file.
+    Override(PathBuf),
+}
+
+/// One template in effect.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// Its text.
+    pub text: String,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// The templates in effect: the embedded ones, some replaced by user overrides.
+#[derive(Debug, Clone)]
+pub struct Templates(pub BTreeMap<String, Template>);
+
+impl Templates {
+    /// Only the embedded templates.
+    pub fn embedded() -> Templates {
+        Templates(
+            EMBEDDED
+                .iter()
+                .map(|(n, t)| {
+                    (
+                        n.to_string(),
+                        Template {
+                            text: t.to_string(),
+                            origin: Origin::Embedded,
+                        },
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// Embedded templates with overrides from `dir` (files named like a template; any other
+    /// file is an error so a typo cannot silently leave the embedded one in effect).
+    pub fn with_overrides(dir: &Path) -> Result<Templates, RenderError> {
+        let mut t = Templates::embedded();
+        let io = |e: &dyn std::fmt::Display| RenderError::Io {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        };
+        for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
+            let entry = entry.map_err(|e| io(&e))?;
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+            let name = rel.to_string_lossy().replace('\\', "/");
+            let Some(slot) = t.0.get_mut(&name) else {
+                return Err(RenderError::UnknownOverride {
+                    path: entry.path().display().to_string(),
+                    known: EMBEDDED
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            };
+            let text = std::fs::read_to_string(entry.path()).map_err(|e| io(&e))?;
+            *slot = Template {
+                text,
+                origin: Origin::Override(entry.path().to_path_buf()),
+            };
+        }
+        Ok(t)
+    }
+}
+
+/// One rendered file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    /// Unix mode.
+    pub mode: u32,
+    /// Content.
+    pub content: Vec<u8>,
+}
+
+/// Every rendered file by its path on the box, relative to `/` (`etc/haproxy/haproxy.cfg`).
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    /// Files.
+    pub files: BTreeMap<String, RenderedFile>,
+}
+
+/// What every template sees.
+#[derive(Serialize)]
+struct View<'a> {
+    version: &'static str,
+    input_hash: &'a str,
+    edge: &'a Edge,
+    routing: &'a Routing,
+    colors: &'a ActiveColors,
+    admin_socket: String,
+}
+
+/// Render every file of the edge.
+pub fn render(
+    edge: &Edge,
+    colors: &ActiveColors,
+    templates: &Templates,
+    input_hash: &str,
+) -> Result<Rendered, RenderError> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
+    for (name, t) in &templates.0 {
+        env.add_template_owned(name.clone(), t.text.clone())
+            .map_err(|e| template_error(name, t, &e))?;
+    }
+    let routing = rules::routing(edge, colors);
+    let view = View {
+        version: env!("CARGO_PKG_VERSION"),
+        input_hash,
+        edge,
+        routing: &routing,
+        colors,
+        admin_socket: match &edge.admin.endpoint {
+            AdminEndpoint::Unix(p) => p.to_string(),
+            AdminEndpoint::Tcp(a) => format!("ipv4@{a}"),
+        },
+    };
+    let mut out = Rendered::default();
+    let mut one =
+        |name: &str, path: String, mode: u32, ctx: minijinja::Value| -> Result<(), RenderError> {
+            let t = &templates.0[name];
+            let tmpl = env
+                .get_template(name)
+                .map_err(|e| template_error(name, t, &e))?;
+            let text = tmpl.render(ctx).map_err(|e| template_error(name, t, &e))?;
+            out.files.insert(
+                path,
+                RenderedFile {
+                    mode,
+                    content: text.into_bytes(),
+                },
+            );
+            Ok(())
+        };
+    one(
+        "haproxy.cfg.j2",
+        "etc/haproxy/haproxy.cfg".into(),
+        0o644,
+        minijinja::Value::from_serialize(&view),
+    )?;
+    for b in routing
+        .backends
+        .iter()
+        .filter(|b| b.kind == rules::BackendKind::Static)
+    {
+        let body = match edge
+            .placeholders
+            .values()
+            .find(|p| format!("{}_backend", p.name) == b.name)
+        {
+            Some(p) => p.body.as_str().to_string(),
+            None => "No site is served at this address.\n".to_string(),
+        };
+        let path = b.body_file.clone().unwrap_or_default();
+        let ctx = minijinja::context! { body => body, status => b.status, backend => b.name };
+        one(
+            "static-body.txt.j2",
+            path.trim_start_matches('/').to_string(),
+            0o644,
+            ctx,
+        )?;
+    }
+    Ok(out)
+}
+
+fn template_error(name: &str, t: &Template, e: &minijinja::Error) -> RenderError {
+    let mut message = e.to_string();
+    if let Some(line) = e.line() {
+        message = format!("{message} (line {line})");
+    }
+    let help = match &t.origin {
+        Origin::Embedded => "this is an embedded template: please report it as a bug".to_string(),
+        Origin::Override(p) => format!("fix the override {}", p.display()),
+    };
+    RenderError::Template {
+        name: name.to_string(),
+        message,
+        help,
+    }
+}

@@ -1,0 +1,435 @@
+//! The edge's routing as an ordered list of rules: frontends with their ACLs and `use_backend`
+//! switches in evaluation order, and the backends with their servers.
+//!
+//! This is the single source of truth for where a request goes. The haproxy template renders it
+//! line by line (it only chooses HAProxy's spelling of each test), and `edgeplan route` walks
+//! the same list to explain a request, so the explanation cannot drift from the config.
+//!
+//! Rule order (as the HAProxy conventions recommend): ACME challenge → outside and placeholder
+//! hosts → per-env path routes in spec order → per-env default component → default 503.
+
+use serde::Serialize;
+
+use crate::model::{Balance, Color, Edge, Host, PathPrefix, PathSuffix};
+use crate::state::ActiveColors;
+
+/// Path prefix of ACME http-01 challenges.
+pub const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
+/// Name of the backend answering requests nothing else matched.
+pub const DEFAULT_BACKEND: &str = "default_503";
+/// Name of the backend forwarding ACME challenges to certbot.
+pub const ACME_BACKEND: &str = "acme_challenge";
+
+/// What an ACL tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Test {
+    /// Host header without port, case-insensitive, equal to one of `hosts`.
+    Host {
+        /// Hosts.
+        hosts: Vec<Host>,
+    },
+    /// Path starts with one of `prefixes`.
+    PathBeg {
+        /// Prefixes.
+        prefixes: Vec<String>,
+    },
+    /// Path ends with one of `suffixes`.
+    PathEnd {
+        /// Suffixes.
+        suffixes: Vec<String>,
+    },
+}
+
+/// A named ACL.
+#[derive(Debug, Clone, Serialize)]
+pub struct Acl {
+    /// HAProxy ACL name.
+    pub name: String,
+    /// Its test.
+    pub test: Test,
+}
+
+/// `use_backend BACKEND if ACL1 ACL2…` (all ACLs must match).
+#[derive(Debug, Clone, Serialize)]
+pub struct Switch {
+    /// Backend name.
+    pub backend: String,
+    /// ACL names, ANDed.
+    pub when: Vec<String>,
+    /// Why the rule exists, for explanations and a comment in the config.
+    pub why: String,
+}
+
+/// Which listener a frontend serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    /// Plain HTTP.
+    Http,
+    /// HTTPS (TLS terminated here).
+    Https,
+}
+
+/// A frontend and its rules in evaluation order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Frontend {
+    /// Section name.
+    pub name: String,
+    /// Scheme.
+    pub scheme: Scheme,
+    /// Bind address (`:80`, `127.0.0.1:80`).
+    pub bind: String,
+    /// ACLs.
+    pub acls: Vec<Acl>,
+    /// When set: redirect to https with 301 unless this ACL matches (HTTP with TLS on).
+    pub redirect_unless: Option<String>,
+    /// Backend switches in order.
+    pub switches: Vec<Switch>,
+    /// Backend when no switch matched.
+    pub default_backend: String,
+}
+
+/// A health check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Path requested.
+    pub path: PathPrefix,
+    /// Host header sent.
+    pub host: Option<Host>,
+}
+
+/// A server line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Server {
+    /// Server name (`blue`, `green`, `forgejo`).
+    pub name: String,
+    /// Host or IP.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Colour, for env pools.
+    pub color: Option<Color>,
+    /// Sticky cookie value.
+    pub cookie: Option<String>,
+    /// Takes traffic (active colour); inactive servers are rendered `disabled`.
+    pub active: bool,
+    /// Health-checked.
+    pub check: bool,
+}
+
+/// What kind of backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// A component pool of an env.
+    Pool,
+    /// An outside backend.
+    Outside,
+    /// A fixed answer (placeholder site or the default 503).
+    Static,
+    /// ACME challenges to certbot's standalone listener.
+    Acme,
+}
+
+/// A backend section.
+#[derive(Debug, Clone, Serialize)]
+pub struct Backend {
+    /// Section name.
+    pub name: String,
+    /// Kind.
+    pub kind: BackendKind,
+    /// Env, for pools.
+    pub env: Option<String>,
+    /// Component, for pools.
+    pub component: Option<String>,
+    /// Balance algorithm.
+    pub balance: Option<Balance>,
+    /// Sticky cookie name.
+    pub cookie: Option<String>,
+    /// Health check.
+    pub check: Option<Check>,
+    /// Servers.
+    pub servers: Vec<Server>,
+    /// Static answer: status.
+    pub status: Option<u16>,
+    /// Static answer: body file on the box.
+    pub body_file: Option<String>,
+}
+
+/// The whole routing table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Routing {
+    /// Frontends (http first, then https).
+    pub frontends: Vec<Frontend>,
+    /// Backends in a stable order.
+    pub backends: Vec<Backend>,
+}
+
+/// Where placeholder bodies live on the box.
+pub const ERRORS_DIR: &str = "/etc/haproxy/errors";
+
+/// Body file of a static backend.
+pub fn body_file(name: &str) -> String {
+    format!("{ERRORS_DIR}/{name}.txt")
+}
+
+/// Build the routing table of `edge` with `colors` active.
+pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
+    let mut acls = Vec::new();
+    let mut switches = Vec::new();
+    for o in edge.outside.values() {
+        let acl = format!("host_{}", o.name);
+        acls.push(Acl {
+            name: acl.clone(),
+            test: Test::Host {
+                hosts: o.hosts.clone(),
+            },
+        });
+        switches.push(Switch {
+            backend: format!("{}_backend", o.name),
+            when: vec![acl],
+            why: format!("outside backend {}", o.name),
+        });
+    }
+    for p in edge.placeholders.values() {
+        let acl = format!("host_{}", p.name);
+        acls.push(Acl {
+            name: acl.clone(),
+            test: Test::Host {
+                hosts: p.hosts.clone(),
+            },
+        });
+        switches.push(Switch {
+            backend: format!("{}_backend", p.name),
+            when: vec![acl],
+            why: format!("placeholder {}", p.name),
+        });
+    }
+    for env in edge.envs.values() {
+        let host_acl = format!("host_{}", env.name);
+        acls.push(Acl {
+            name: host_acl.clone(),
+            test: Test::Host {
+                hosts: env.hosts.clone(),
+            },
+        });
+        for r in &env.routes {
+            let mut when = vec![host_acl.clone()];
+            if !r.prefixes.is_empty() {
+                let name = format!("{}_is_{}", env.name, r.name);
+                let prefixes = r.prefixes.iter().map(|p| p.as_str().to_string()).collect();
+                acls.push(Acl {
+                    name: name.clone(),
+                    test: Test::PathBeg { prefixes },
+                });
+                when.push(name);
+            }
+            if !r.suffixes.is_empty() {
+                let name = format!("{}_is_{}_end", env.name, r.name);
+                let suffixes = r
+                    .suffixes
+                    .iter()
+                    .map(PathSuffix::as_str)
+                    .map(str::to_string)
+                    .collect();
+                acls.push(Acl {
+                    name: name.clone(),
+                    test: Test::PathEnd { suffixes },
+                });
+                when.push(name);
+            }
+            let comp = &env.components[&r.to];
+            switches.push(Switch {
+                backend: format!("{}_{}", env.name, comp.pool),
+                when,
+                why: format!("env {} route {} -> {}", env.name, r.name, r.to),
+            });
+        }
+        if let Some(d) = &env.default {
+            let comp = &env.components[d];
+            switches.push(Switch {
+                backend: format!("{}_{}", env.name, comp.pool),
+                when: vec![host_acl],
+                why: format!("env {} default -> {}", env.name, d),
+            });
+        }
+    }
+
+    let mut frontends = Vec::new();
+    let acme_acl = Acl {
+        name: "acme_challenge".into(),
+        test: Test::PathBeg {
+            prefixes: vec![ACME_PREFIX.into()],
+        },
+    };
+    if let Some(https) = &edge.listen.https {
+        let mut http_switches = Vec::new();
+        if edge.acme.is_some() {
+            http_switches.push(Switch {
+                backend: ACME_BACKEND.into(),
+                when: vec![acme_acl.name.clone()],
+                why: "ACME http-01 challenge to certbot".into(),
+            });
+        }
+        frontends.push(Frontend {
+            name: "http".into(),
+            scheme: Scheme::Http,
+            bind: edge.listen.http.to_string(),
+            acls: vec![acme_acl.clone()],
+            redirect_unless: Some(acme_acl.name.clone()),
+            switches: http_switches,
+            default_backend: DEFAULT_BACKEND.into(),
+        });
+        frontends.push(Frontend {
+            name: "https".into(),
+            scheme: Scheme::Https,
+            bind: https.to_string(),
+            acls,
+            redirect_unless: None,
+            switches,
+            default_backend: DEFAULT_BACKEND.into(),
+        });
+    } else {
+        let mut all_acls = acls;
+        let mut all_switches = switches;
+        if edge.acme.is_some() {
+            all_acls.insert(0, acme_acl.clone());
+            all_switches.insert(
+                0,
+                Switch {
+                    backend: ACME_BACKEND.into(),
+                    when: vec![acme_acl.name.clone()],
+                    why: "ACME http-01 challenge to certbot".into(),
+                },
+            );
+        }
+        frontends.push(Frontend {
+            name: "http".into(),
+            scheme: Scheme::Http,
+            bind: edge.listen.http.to_string(),
+            acls: all_acls,
+            redirect_unless: None,
+            switches: all_switches,
+            default_backend: DEFAULT_BACKEND.into(),
+        });
+    }
+
+    let mut backends = Vec::new();
+    for env in edge.envs.values() {
+        let active = colors.get(&env.name);
+        for comp in env.components.values() {
+            let servers = Color::ALL
+                .iter()
+                .map(|&color| {
+                    let host = env
+                        .container_pattern
+                        .fill(&env.name, &comp.name, color)
+                        .map(|h| h.to_string())
+                        .unwrap_or_default();
+                    Server {
+                        name: color.to_string(),
+                        host,
+                        port: comp.port.get(),
+                        color: Some(color),
+                        cookie: comp
+                            .sticky
+                            .then(|| format!("{}-{}-{}", env.name, comp.name, color)),
+                        active: color == active,
+                        check: true,
+                    }
+                })
+                .collect();
+            backends.push(Backend {
+                name: format!("{}_{}", env.name, comp.pool),
+                kind: BackendKind::Pool,
+                env: Some(env.name.to_string()),
+                component: Some(comp.name.to_string()),
+                balance: Some(comp.balance),
+                cookie: comp.sticky.then(|| env.cookie.to_string()),
+                check: Some(Check {
+                    path: comp.health.clone(),
+                    host: env.hosts.first().cloned(),
+                }),
+                servers,
+                status: None,
+                body_file: None,
+            });
+        }
+    }
+    for o in edge.outside.values() {
+        backends.push(Backend {
+            name: format!("{}_backend", o.name),
+            kind: BackendKind::Outside,
+            env: None,
+            component: None,
+            balance: None,
+            cookie: None,
+            check: o.health.clone().map(|path| Check {
+                path,
+                host: o.hosts.first().cloned(),
+            }),
+            servers: vec![Server {
+                name: o.name.to_string(),
+                host: o.address.host.clone(),
+                port: o.address.port.get(),
+                color: None,
+                cookie: None,
+                active: true,
+                check: o.health.is_some(),
+            }],
+            status: None,
+            body_file: None,
+        });
+    }
+    for p in edge.placeholders.values() {
+        let name = format!("{}_backend", p.name);
+        backends.push(static_backend(name, p.status, body_file(p.name.as_str())));
+    }
+    if let Some(acme) = &edge.acme {
+        backends.push(Backend {
+            name: ACME_BACKEND.into(),
+            kind: BackendKind::Acme,
+            env: None,
+            component: None,
+            balance: None,
+            cookie: None,
+            check: None,
+            servers: vec![Server {
+                name: "certbot".into(),
+                host: "127.0.0.1".into(),
+                port: acme.challenge_port.get(),
+                color: None,
+                cookie: None,
+                active: true,
+                check: false,
+            }],
+            status: None,
+            body_file: None,
+        });
+    }
+    backends.push(static_backend(
+        DEFAULT_BACKEND.into(),
+        503,
+        body_file(DEFAULT_BACKEND),
+    ));
+    Routing {
+        frontends,
+        backends,
+    }
+}
+
+fn static_backend(name: String, status: u16, body_file: String) -> Backend {
+    Backend {
+        name,
+        kind: BackendKind::Static,
+        env: None,
+        component: None,
+        balance: None,
+        cookie: None,
+        check: None,
+        servers: Vec::new(),
+        status: Some(status),
+        body_file: Some(body_file),
+    }
+}

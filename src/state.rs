@@ -1,0 +1,44 @@
+//! Deployment state that changes the rendered output: the active colour of each env.
+//!
+//! The specs give each env's default colour; the box (`/var/lib/edgeplan/`) or the command line
+//! may say otherwise. Whatever is in effect is an input of the build: it is hashed with the
+//! specs and templates, and rendered into the config.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::{Color, Edge, Ident};
+
+/// The colour taking traffic in each env.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ActiveColors(pub BTreeMap<Ident, Color>);
+
+impl ActiveColors {
+    /// Every env at the colour its spec gives.
+    pub fn from_specs(edge: &Edge) -> ActiveColors {
+        ActiveColors(
+            edge.envs
+                .values()
+                .map(|e| (e.name.clone(), e.active_color))
+                .collect(),
+        )
+    }
+
+    /// The colour of `env` (blue when unknown, as for a box without state).
+    pub fn get(&self, env: &Ident) -> Color {
+        self.0.get(env).copied().unwrap_or(Color::Blue)
+    }
+
+    /// Set one env's colour; `false` when the env does not exist.
+    pub fn set(&mut self, env: &Ident, color: Color) -> bool {
+        match self.0.get_mut(env) {
+            Some(c) => {
+                *c = color;
+                true
+            }
+            None => false,
+        }
+    }
+}
