@@ -6,7 +6,9 @@
 
 pub mod cmd;
 pub mod diag;
+pub mod hash;
 pub mod model;
+pub mod output;
 pub mod render;
 pub mod rules;
 pub mod spec;
@@ -21,4 +23,75 @@ pub fn load(dir: &Path) -> Result<(spec::Spec, model::Edge), diag::Problems> {
     let spec = spec::load(dir).map_err(diag::Problems::from_spec)?;
     let edge = validate::validate(&spec).map_err(diag::Problems::from_validate)?;
     Ok((spec, edge))
+}
+
+/// Everything one build produced: the inputs, the model, and the rendered tree.
+#[derive(Debug)]
+pub struct Build {
+    /// The decoded spec (files and spans).
+    pub spec: spec::Spec,
+    /// The checked model.
+    pub edge: model::Edge,
+    /// Active colours rendered.
+    pub colors: state::ActiveColors,
+    /// Templates in effect.
+    pub templates: render::Templates,
+    /// Input hash.
+    pub input_hash: String,
+    /// Rendered files.
+    pub rendered: render::Rendered,
+    /// Their manifest.
+    pub manifest: output::Manifest,
+}
+
+/// How to build: where the specs and template overrides are, and colour overrides.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Specs directory.
+    pub specs: std::path::PathBuf,
+    /// Template override directory.
+    pub templates: Option<std::path::PathBuf>,
+    /// Active colours that differ from the specs (from the box's state or the command line).
+    pub colors: Vec<(model::Ident, model::Color)>,
+}
+
+/// Load, validate, hash and render; nothing is written.
+pub fn build(opts: &BuildOptions) -> Result<Build, diag::Problems> {
+    let (spec, edge) = load(&opts.specs)?;
+    let templates = match &opts.templates {
+        Some(dir) => render::Templates::with_overrides(dir).map_err(diag::Problems::one)?,
+        None => render::Templates::embedded(),
+    };
+    let mut colors = state::ActiveColors::from_specs(&edge);
+    for (env, color) in &opts.colors {
+        if !colors.set(env, *color) {
+            return Err(diag::Problems::one(state::StateError::UnknownEnv {
+                env: env.to_string(),
+                known: edge
+                    .envs
+                    .keys()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }));
+        }
+    }
+    let input_hash = hash::input_hash(&spec.files, &templates, &colors);
+    let rendered =
+        render::render(&edge, &colors, &templates, &input_hash).map_err(diag::Problems::one)?;
+    let color_names = colors
+        .0
+        .iter()
+        .map(|(e, c)| (e.to_string(), c.to_string()))
+        .collect();
+    let manifest = output::Manifest::of(&rendered, &input_hash, color_names);
+    Ok(Build {
+        spec,
+        edge,
+        colors,
+        templates,
+        input_hash,
+        rendered,
+        manifest,
+    })
 }

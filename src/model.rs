@@ -544,7 +544,8 @@ impl fmt::Display for Address {
 }
 
 /// A listening address: `*:443`, `0.0.0.0:80`, `127.0.0.1:9100`, `[::]:443`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Serialized as HAProxy writes it (`:443`, `127.0.0.1:9100`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bind {
     /// IP to bind, or `*` for all.
     pub ip: String,
@@ -774,9 +775,8 @@ impl NamePattern {
     }
 }
 
-/// Unix file mode for the admin socket (`600` or `660`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
+/// Unix file mode for the admin socket (`600` or `660`), serialized in octal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SocketMode(u32);
 
 impl SocketMode {
@@ -801,6 +801,17 @@ impl fmt::Display for SocketMode {
         write!(f, "{:o}", self.0)
     }
 }
+
+macro_rules! serialize_as_display {
+    ($($t:ty),*) => {$(
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    )*};
+}
+serialize_as_display!(Bind, SocketMode);
 
 // ---------------------------------------------------------------------------------------------
 // The whole edge.

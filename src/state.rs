@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use miette::Diagnostic;
 use serde::Serialize;
+use thiserror::Error;
 
 use crate::model::{Color, Edge, Ident};
 
@@ -41,4 +43,18 @@ impl ActiveColors {
             None => false,
         }
     }
+}
+
+/// A problem with colour state.
+#[derive(Debug, Error, Diagnostic)]
+pub enum StateError {
+    /// A colour was given for an env the specs do not define.
+    #[error("unknown env `{env}`")]
+    #[diagnostic(code(edgeplan::state::unknown_env), help("envs in the specs: {known}"))]
+    UnknownEnv {
+        /// The env given.
+        env: String,
+        /// Known envs.
+        known: String,
+    },
 }

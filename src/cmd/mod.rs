@@ -1,6 +1,8 @@
 //! The command line: global options, one file per subcommand, one dispatch `match`.
 
+mod build;
 mod check;
+mod hash;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -47,6 +49,10 @@ pub enum Format {
 pub enum Command {
     /// Check the specs and report every problem at once
     Check(check::Args),
+    /// Render the specs into an output tree with a manifest
+    Build(build::Args),
+    /// Print the input hash (specs, templates, version, active colours)
+    Hash(hash::Args),
 }
 
 /// What every command gets besides its arguments.
@@ -100,6 +106,8 @@ pub fn main() -> ExitCode {
     let ui = Ui::new(cli.color);
     match cli.command {
         Command::Check(args) => check::run(args, ui),
+        Command::Build(args) => build::run(args, ui),
+        Command::Hash(args) => hash::run(args, ui),
     }
 }
 
