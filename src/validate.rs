@@ -822,6 +822,37 @@ fn build(c: &mut Checker<'_>) -> Edge {
         );
     }
 
+    // Envs, outside backends and placeholders share one namespace: each gets an ACL
+    // `host_<name>` and `hosts-of` refers to any of them.
+    let mut sites: BTreeMap<String, (&'static str, At)> = BTreeMap::new();
+    let named = spec
+        .envs
+        .iter()
+        .map(|e| ("env", &e.name))
+        .chain(spec.outside.iter().map(|o| ("outside backend", &o.name)))
+        .chain(spec.placeholders.iter().map(|p| ("placeholder", &p.name)));
+    for (kind, name) in named {
+        match sites.get(name.value.as_str()) {
+            Some((first_kind, first_at)) if *first_kind != kind => {
+                let first = c.note(
+                    *first_at,
+                    format!("{first_kind} `{}` defined here", name.value),
+                );
+                c.errors.push(ValidateError::DuplicateName {
+                    src: c.src(name.at),
+                    span: name.at.span,
+                    kind: "env, outside backend or placeholder",
+                    name: name.value.to_string(),
+                    first,
+                });
+            }
+            Some(_) => {}
+            None => {
+                sites.insert(name.value.to_string(), (kind, name.at));
+            }
+        }
+    }
+
     // Let's Encrypt and certificate coverage.
     let acme = spec.acme.as_ref().and_then(|a| {
         let email = match &a.value.email {
