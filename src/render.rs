@@ -28,6 +28,43 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "static-body.txt.j2",
         include_str!("../templates/static-body.txt.j2"),
     ),
+    // Let's Encrypt and systemd: see crate::certbot.
+    (
+        "certbot-cli.ini.j2",
+        include_str!("../templates/certbot-cli.ini.j2"),
+    ),
+    (
+        "certbot-deploy-hook.sh.j2",
+        include_str!("../templates/certbot-deploy-hook.sh.j2"),
+    ),
+    (
+        "certbot-service-dropin.conf.j2",
+        include_str!("../templates/certbot-service-dropin.conf.j2"),
+    ),
+    (
+        "edgeplan-cert.service.j2",
+        include_str!("../templates/edgeplan-cert.service.j2"),
+    ),
+    (
+        "edgeplan-renew.service.j2",
+        include_str!("../templates/edgeplan-renew.service.j2"),
+    ),
+    (
+        "edgeplan-renew.timer.j2",
+        include_str!("../templates/edgeplan-renew.timer.j2"),
+    ),
+    (
+        "edgeplan-selfsigned.service.j2",
+        include_str!("../templates/edgeplan-selfsigned.service.j2"),
+    ),
+    (
+        "haproxy-service-dropin.conf.j2",
+        include_str!("../templates/haproxy-service-dropin.conf.j2"),
+    ),
+    (
+        "selfsigned-pem.sh.j2",
+        include_str!("../templates/selfsigned-pem.sh.j2"),
+    ),
 ];
 
 /// A problem while loading templates or rendering.
@@ -244,6 +281,9 @@ pub fn render(
             0o644,
             ctx,
         )?;
+    }
+    for f in crate::certbot::files(edge, view.version, input_hash) {
+        one(f.template, f.path, f.mode, f.ctx)?;
     }
     Ok(out)
 }

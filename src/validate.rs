@@ -254,6 +254,27 @@ pub enum ValidateError {
         help: String,
     },
 
+    /// A certificate group with more names than Let's Encrypt puts in one certificate.
+    #[error("certificate `{cert}` has {count} domains; Let's Encrypt allows at most {max}")]
+    #[diagnostic(
+        code(edgeplan::validate::too_many_domains),
+        help("split it into several `certificate` groups of at most {max} domains each")
+    )]
+    TooManyDomains {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("{count} domains")]
+        span: SourceSpan,
+        /// Certificate.
+        cert: String,
+        /// Number of domains.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+
     /// Two listeners on one port.
     #[error("port {port} is used by both {first} and {second}")]
     #[diagnostic(
@@ -957,6 +978,16 @@ fn build(c: &mut Checker<'_>) -> Edge {
                 list.push(d.value.clone());
             }
             list.sort();
+            if list.len() > crate::certbot::MAX_DOMAINS {
+                let e = ValidateError::TooManyDomains {
+                    src: c.src(cert.name.at),
+                    span: cert.name.at.span,
+                    cert: cert.name.value.to_string(),
+                    count: list.len(),
+                    max: crate::certbot::MAX_DOMAINS,
+                };
+                c.errors.push(e);
+            }
             certificates.insert(cert.name.value.clone(), list);
         }
         if tls.is_some() {

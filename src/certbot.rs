@@ -1,0 +1,289 @@
+//! Let's Encrypt on the edge box: certbot's shared defaults, the systemd units that issue, renew
+//! and bootstrap each certificate group, and the scripts that install certificates into HAProxy.
+//!
+//! One set-up for the whole edge (the edge is shared by every environment, so is its certificate
+//! set). What [`files`] renders, at its path on the box:
+//!
+//! * `etc/letsencrypt/cli.ini`: account e-mail, ACME directory, key type, the standalone
+//!   authenticator on the loopback challenge port behind HAProxy's :80 ACME route. Never domains.
+//! * per certificate group `NAME`, in `etc/systemd/system/`:
+//!   * `edgeplan-cert-NAME.service`: issue, or re-issue when the domain set changed
+//!     (`certbot certonly --cert-name NAME -d …`), with the deploy hook;
+//!   * `edgeplan-renew-NAME.service` + `.timer`: daily, randomized, persistent
+//!     `certbot renew --cert-name NAME --no-random-sleep-on-renew`;
+//!   * `edgeplan-selfsigned-NAME.service` (TLS on only): a self-signed placeholder PEM made on the
+//!     box while the real one does not exist, so HAProxy can start before the first issuance.
+//! * `etc/letsencrypt/renewal-hooks/deploy/edgeplan-haproxy`: builds `CERT_DIR/NAME.pem`
+//!   (full chain + key) from `$RENEWED_LINEAGE`, checks the config, reloads HAProxy.
+//! * `usr/local/lib/edgeplan/selfsigned-pem`: the placeholder maker.
+//! * `etc/systemd/system/haproxy.service.d/edgeplan.conf` (TLS on only): HAProxy starts after the
+//!   placeholders.
+//! * `etc/systemd/system/certbot.service.d/edgeplan.conf`: Debian's packaged `certbot.timer`
+//!   stands down while edgeplan's deploy hook is installed (see `docs/certificates.md`).
+//!
+//! Every value printed comes from the checked model: certificate names are `[a-z0-9._-]`, at
+//! most 63 characters, so they are valid in systemd unit names and file names as they are, and
+//! host names and paths contain nothing systemd (`%`, `$`, `\`, quotes) or bash would interpret.
+
+use serde::Serialize;
+
+use crate::model::{CertName, Edge, Host};
+
+/// certbot's configuration directory on the box.
+pub const LETSENCRYPT_DIR: &str = "/etc/letsencrypt";
+/// certbot's shared defaults.
+pub const CLI_INI: &str = "/etc/letsencrypt/cli.ini";
+/// The deploy hook (certbot runs every file of this directory after each renewal).
+pub const DEPLOY_HOOK: &str = "/etc/letsencrypt/renewal-hooks/deploy/edgeplan-haproxy";
+/// The self-signed placeholder maker.
+pub const SELFSIGNED_HELPER: &str = "/usr/local/lib/edgeplan/selfsigned-pem";
+/// Where systemd units go.
+pub const UNIT_DIR: &str = "/etc/systemd/system";
+/// The certbot binary of Debian's package.
+pub const CERTBOT: &str = "/usr/bin/certbot";
+/// The haproxy binary of Debian's package.
+pub const HAPROXY: &str = "/usr/sbin/haproxy";
+/// HAProxy's configuration file.
+pub const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
+/// Certificate directory when the spec has no `tls` block (certificates issued ahead of TLS).
+pub const DEFAULT_CERT_DIR: &str = "/etc/haproxy/certs";
+/// Address of certbot's standalone listener; the `acme_challenge` backend forwards there.
+pub const CHALLENGE_ADDRESS: &str = "127.0.0.1";
+/// Let's Encrypt's limit of names per certificate.
+pub const MAX_DOMAINS: usize = 100;
+
+/// Name of the unit that issues certificate `name`.
+pub fn issue_unit(name: &CertName) -> String {
+    format!("edgeplan-cert-{name}.service")
+}
+/// Name of the unit that renews certificate `name`.
+pub fn renew_unit(name: &CertName) -> String {
+    format!("edgeplan-renew-{name}.service")
+}
+/// Name of the timer that starts [`renew_unit`].
+pub fn renew_timer(name: &CertName) -> String {
+    format!("edgeplan-renew-{name}.timer")
+}
+/// Name of the unit that makes the self-signed placeholder of certificate `name`.
+pub fn selfsigned_unit(name: &CertName) -> String {
+    format!("edgeplan-selfsigned-{name}.service")
+}
+
+/// One file to render: which template, where on the box (relative to `/`), mode, and context.
+#[derive(Debug)]
+pub struct FileSpec {
+    /// Template name (an entry of [`crate::render::EMBEDDED`]).
+    pub template: &'static str,
+    /// Path relative to the box root.
+    pub path: String,
+    /// Unix mode.
+    pub mode: u32,
+    /// What the template sees.
+    pub ctx: minijinja::Value,
+}
+
+/// One certificate group as the templates see it.
+#[derive(Debug, Serialize)]
+struct Cert {
+    name: String,
+    /// Domains in `-d` order: the certificate name first when it is one of them (certbot makes
+    /// the first domain the subject's CN), then the others sorted.
+    domains: Vec<String>,
+    pem: String,
+    issue_unit: String,
+    renew_unit: String,
+    renew_timer: String,
+    selfsigned_unit: String,
+}
+
+/// Paths and settings every template sees.
+#[derive(Debug, Serialize)]
+struct View<'a> {
+    version: &'a str,
+    input_hash: &'a str,
+    edge_name: String,
+    email: String,
+    server: String,
+    key_type: &'static str,
+    challenge_address: &'static str,
+    challenge_port: u16,
+    tls: bool,
+    cert_dir: String,
+    cli_ini: &'static str,
+    letsencrypt_dir: &'static str,
+    deploy_hook: &'static str,
+    selfsigned_helper: &'static str,
+    certbot: &'static str,
+    haproxy: &'static str,
+    haproxy_cfg: &'static str,
+    certs: Vec<Cert>,
+}
+
+/// `-d` order of a group's domains.
+fn domain_order(name: &CertName, domains: &[Host]) -> Vec<String> {
+    let mut out: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+    out.sort();
+    out.dedup();
+    if let Some(i) = out.iter().position(|d| d == name.as_str()) {
+        let first = out.remove(i);
+        out.insert(0, first);
+    }
+    out
+}
+
+/// The certbot, systemd and hook files of `edge`; none when ACME is off.
+pub fn files(edge: &Edge, version: &str, input_hash: &str) -> Vec<FileSpec> {
+    let Some(acme) = &edge.acme else {
+        return Vec::new();
+    };
+    let cert_dir = edge
+        .tls
+        .as_ref()
+        .map_or_else(|| DEFAULT_CERT_DIR.to_string(), |t| t.cert_dir.to_string());
+    let certs: Vec<Cert> = acme
+        .certificates
+        .iter()
+        .filter(|(_, domains)| !domains.is_empty())
+        .map(|(name, domains)| Cert {
+            name: name.to_string(),
+            domains: domain_order(name, domains),
+            pem: format!("{}/{name}.pem", cert_dir.trim_end_matches('/')),
+            issue_unit: issue_unit(name),
+            renew_unit: renew_unit(name),
+            renew_timer: renew_timer(name),
+            selfsigned_unit: selfsigned_unit(name),
+        })
+        .collect();
+    let view = View {
+        version,
+        input_hash,
+        edge_name: edge.name.to_string(),
+        email: acme.email.to_string(),
+        server: acme.directory.url().to_string(),
+        key_type: acme.key_type.as_str(),
+        challenge_address: CHALLENGE_ADDRESS,
+        challenge_port: acme.challenge_port.get(),
+        tls: edge.tls.is_some(),
+        cert_dir,
+        cli_ini: CLI_INI,
+        letsencrypt_dir: LETSENCRYPT_DIR,
+        deploy_hook: DEPLOY_HOOK,
+        selfsigned_helper: SELFSIGNED_HELPER,
+        certbot: CERTBOT,
+        haproxy: HAPROXY,
+        haproxy_cfg: HAPROXY_CFG,
+        certs,
+    };
+    let unit = |name: &str| format!("{}/{name}", UNIT_DIR.trim_start_matches('/'));
+    let shared = |template: &'static str, path: String, mode: u32| FileSpec {
+        template,
+        path,
+        mode,
+        ctx: minijinja::Value::from_serialize(&view),
+    };
+    let mut out = vec![
+        shared(
+            "certbot-cli.ini.j2",
+            CLI_INI.trim_start_matches('/').to_string(),
+            0o644,
+        ),
+        shared(
+            "certbot-deploy-hook.sh.j2",
+            DEPLOY_HOOK.trim_start_matches('/').to_string(),
+            0o755,
+        ),
+        shared(
+            "certbot-service-dropin.conf.j2",
+            unit("certbot.service.d/edgeplan.conf"),
+            0o644,
+        ),
+    ];
+    if view.tls {
+        out.push(shared(
+            "selfsigned-pem.sh.j2",
+            SELFSIGNED_HELPER.trim_start_matches('/').to_string(),
+            0o755,
+        ));
+        out.push(shared(
+            "haproxy-service-dropin.conf.j2",
+            unit("haproxy.service.d/edgeplan.conf"),
+            0o644,
+        ));
+    }
+    for cert in &view.certs {
+        let per_cert = |template: &'static str, path: String| FileSpec {
+            template,
+            path,
+            mode: 0o644,
+            ctx: minijinja::context! { cert => cert, ..minijinja::Value::from_serialize(&view) },
+        };
+        out.push(per_cert("edgeplan-cert.service.j2", unit(&cert.issue_unit)));
+        out.push(per_cert(
+            "edgeplan-renew.service.j2",
+            unit(&cert.renew_unit),
+        ));
+        out.push(per_cert("edgeplan-renew.timer.j2", unit(&cert.renew_timer)));
+        if view.tls {
+            out.push(per_cert(
+                "edgeplan-selfsigned.service.j2",
+                unit(&cert.selfsigned_unit),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cert_name_first_then_sorted() {
+        let name = CertName::parse("veza.fr").unwrap();
+        let hosts: Vec<Host> = ["www.veza.fr", "staging.veza.fr", "veza.fr"]
+            .iter()
+            .map(|h| Host::parse(h).unwrap())
+            .collect();
+        assert_eq!(
+            domain_order(&name, &hosts),
+            ["veza.fr", "staging.veza.fr", "www.veza.fr"]
+        );
+        let other = CertName::parse("group-1").unwrap();
+        assert_eq!(
+            domain_order(&other, &hosts),
+            ["staging.veza.fr", "veza.fr", "www.veza.fr"]
+        );
+    }
+
+    /// systemd unit names: `[A-Za-z0-9:_.\\-]`, at most 255 bytes, and `@` only for templates.
+    /// Every valid certificate name gives valid unit names as it is.
+    #[test]
+    fn every_cert_name_makes_valid_unit_names() {
+        let longest = "a".repeat(63);
+        for s in [
+            "veza.fr",
+            "forgejo.talas.group",
+            "a_b-c.d",
+            "0",
+            longest.as_str(),
+        ] {
+            let name = CertName::parse(s).unwrap();
+            for unit in [
+                issue_unit(&name),
+                renew_unit(&name),
+                renew_timer(&name),
+                selfsigned_unit(&name),
+            ] {
+                assert!(unit.len() <= 255, "{unit}");
+                assert!(
+                    unit.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ":_.-".contains(c)),
+                    "{unit}"
+                );
+            }
+        }
+        for bad in ["a@b", "a b", "a\\x2d", "a%i", "A", "-a", "a/b", "a..b"] {
+            assert!(CertName::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}
