@@ -10,10 +10,12 @@ pub mod diag;
 pub mod hash;
 pub mod model;
 pub mod output;
+pub mod plan;
 pub mod render;
 pub mod rules;
 pub mod spec;
 pub mod state;
+pub mod transport;
 pub mod validate;
 
 use std::path::Path;

@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod hash;
+mod plan;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -53,6 +54,8 @@ pub enum Command {
     Build(build::Args),
     /// Print the input hash (specs, templates, version, active colours)
     Hash(hash::Args),
+    /// Show what `apply` would change on a target (files, hosts, certificates, drift)
+    Plan(plan::Args),
 }
 
 /// What every command gets besides its arguments.
@@ -108,6 +111,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args, ui),
         Command::Build(args) => build::run(args, ui),
         Command::Hash(args) => hash::run(args, ui),
+        Command::Plan(args) => plan::run(args, ui),
     }
 }
 

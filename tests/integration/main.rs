@@ -4,3 +4,5 @@
 mod certbot;
 mod check;
 mod common;
+mod edgebox;
+mod plan;

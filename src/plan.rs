@@ -1,0 +1,463 @@
+//! Plans: what `apply` would change on a target, computed from a build and the box's state.
+//!
+//! The box answers one `state` request (its active generation's manifest, checksums and model
+//! summary, the lock, and the live status of every path involved); files whose live content
+//! differs from the build are then fetched in one more request, for diffs. A file is planned
+//! when what is *live* differs from the build — so a file changed outside edgeplan is both
+//! reported as drift and planned back, never silently overwritten. Secret material is never
+//! fetched or shown: certificate paths and anything that looks like a private key are listed
+//! without content.
+//!
+//! [`show`] renders a plan as text, JSON or markdown; [`saved`] is the plan file that
+//! `apply FILE` applies exactly.
+
+pub mod saved;
+pub mod semantic;
+pub mod show;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::Digest;
+
+use crate::Build;
+use crate::output::Manifest;
+use crate::transport::{BoxState, LiveKind, Lock, Transport, TransportError};
+use semantic::{ModelSummary, SemanticChange};
+
+/// The main config, validated on the box before activation.
+pub const CONFIG_PATH: &str = "etc/haproxy/haproxy.cfg";
+
+/// sha256 of `bytes`, hex (what the box can compute with `sha256sum`).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = sha2::Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What happens to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// A new file.
+    Create,
+    /// Content or mode changes.
+    Update,
+    /// The file goes away.
+    Delete,
+}
+
+impl Action {
+    /// Terraform's symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// One planned file change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// What happens.
+    pub action: Action,
+    /// Path on the box, relative to `/`.
+    pub path: String,
+    /// Mode now (four octal digits), if there is a file.
+    pub mode_before: Option<String>,
+    /// Mode after.
+    pub mode_after: Option<String>,
+    /// Content is never shown.
+    pub sensitive: bool,
+    /// Why, when it is not obvious.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Current content (for diffs; never for sensitive files).
+    #[serde(skip)]
+    pub before: Option<String>,
+    /// Planned content (for diffs; never for sensitive files).
+    #[serde(skip)]
+    pub after: Option<String>,
+}
+
+/// How a file changed outside edgeplan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// Content edited (through edgeplan's link).
+    Modified,
+    /// Mode changed.
+    ModeChanged,
+    /// Deleted.
+    Deleted,
+    /// Replaced by another file or link.
+    Replaced,
+}
+
+/// A file that differs from what edgeplan last applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct Drift {
+    /// Path.
+    pub path: String,
+    /// How.
+    pub kind: DriftKind,
+    /// One line for people.
+    pub message: String,
+}
+
+/// What the box had when the plan was made.
+#[derive(Debug, Clone, Serialize)]
+pub struct Base {
+    /// Active generation (0: only files that were there before edgeplan).
+    pub generation: u64,
+    /// Its tree hash (none for generation 0).
+    pub tree_hash: Option<String>,
+}
+
+/// `Plan: N to add, N to change, N to destroy.`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Files created.
+    pub add: usize,
+    /// Files updated.
+    pub change: usize,
+    /// Files deleted.
+    pub remove: usize,
+}
+
+/// A plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Target name.
+    pub target: String,
+    /// How it is reached.
+    pub transport: String,
+    /// Build input hash.
+    pub input_hash: String,
+    /// Build tree hash.
+    pub tree_hash: String,
+    /// What the box had; `None` for a fresh box.
+    pub base: Option<Base>,
+    /// Hash of the box state the plan was made against.
+    pub state_hash: String,
+    /// File changes, by path.
+    pub changes: Vec<Change>,
+    /// Semantic changes.
+    pub semantic: Vec<SemanticChange>,
+    /// Why there is no semantic summary, when there is none.
+    pub semantic_note: Option<String>,
+    /// Hosts served now and not after.
+    pub hosts_disappearing: Vec<String>,
+    /// Changes made outside edgeplan.
+    pub drift: Vec<Drift>,
+    /// An earlier apply stopped before its reload was checked.
+    pub pending_reload: bool,
+    /// Who holds the lock.
+    pub lock: Option<Lock>,
+    /// The new model summary.
+    pub model: ModelSummary,
+}
+
+impl Plan {
+    /// Files to add, change, destroy.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for ch in &self.changes {
+            match ch.action {
+                Action::Create => c.add += 1,
+                Action::Update => c.change += 1,
+                Action::Delete => c.remove += 1,
+            }
+        }
+        c
+    }
+
+    /// Anything for apply to do?
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty() || self.pending_reload
+    }
+}
+
+fn mode_str(m: u32) -> String {
+    format!("{m:04o}")
+}
+
+/// Paths whose content must never be shown: certificates and private keys.
+pub fn is_sensitive(path: &str, content: Option<&[u8]>, cert_dir: Option<&str>) -> bool {
+    let under_certs = cert_dir.is_some_and(|d| {
+        let d = d.trim_start_matches('/').trim_end_matches('/');
+        !d.is_empty() && path.starts_with(d) && path[d.len()..].starts_with('/')
+    });
+    let key_like = [".pem", ".key", ".p12", ".pfx"]
+        .iter()
+        .any(|s| path.ends_with(s));
+    let key_content = content.is_some_and(|c| {
+        c.windows(b"PRIVATE KEY-----".len())
+            .any(|w| w == b"PRIVATE KEY-----")
+    });
+    under_certs || key_like || key_content
+}
+
+/// The hash of the box state a plan depends on (the lock excluded).
+pub fn state_hash(state: &BoxState) -> String {
+    let mut h = blake3::Hasher::new_derive_key("edgeplan 2026-11 plan state v1");
+    let mut field = |b: &[u8]| {
+        h.update(&(b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    field(
+        state
+            .generation
+            .map_or("-".into(), |g| g.to_string())
+            .as_bytes(),
+    );
+    for t in [&state.manifest, &state.files, &state.pending] {
+        field(t.as_deref().unwrap_or("\0absent").as_bytes());
+    }
+    for (path, l) in &state.live {
+        field(path.as_bytes());
+        field(format!("{:?} {:?} {:?}", l.kind, l.mode, l.sha256).as_bytes());
+    }
+    h.finalize().to_hex().to_string()
+}
+
+/// The box's manifest, parsed; a clear error when it is corrupt.
+pub fn box_manifest(
+    state: &BoxState,
+    transport: &dyn Transport,
+) -> Result<Option<Manifest>, TransportError> {
+    match &state.manifest {
+        None => Ok(None),
+        Some(text) => Manifest::parse(text).map(Some).map_err(|e| {
+            transport.corrupt(&format!(
+                "the box's manifest (generation {}) is unreadable: {e}",
+                state.generation.unwrap_or(0)
+            ))
+        }),
+    }
+}
+
+/// Make a plan: read the box's state, compare, fetch what differs.
+pub fn make(build: &Build, transport: &mut dyn Transport) -> Result<Plan, TransportError> {
+    let probe: Vec<String> = build.rendered.files.keys().cloned().collect();
+    let state = transport.read_state(&probe)?;
+    make_from(build, transport, &state)
+}
+
+/// Make a plan against a state already read.
+pub fn make_from(
+    build: &Build,
+    transport: &mut dyn Transport,
+    state: &BoxState,
+) -> Result<Plan, TransportError> {
+    let old_manifest = box_manifest(state, transport)?;
+    let cert_dir = build.edge.tls.as_ref().map(|t| t.cert_dir.as_str());
+    let expected = state.expected();
+    let old_modes: BTreeMap<&str, &str> = old_manifest
+        .iter()
+        .flat_map(|m| m.files.iter())
+        .map(|f| (f.path.as_str(), f.mode.as_str()))
+        .collect();
+    let absent = crate::transport::Live {
+        kind: LiveKind::Absent,
+        mode: None,
+        sha256: None,
+    };
+
+    // Drift: the active generation's files as they are now.
+    let mut drift = Vec::new();
+    for (path, sha) in &expected {
+        let live = state.live.get(path).unwrap_or(&absent);
+        let d = |kind, message: &str| Drift {
+            path: path.clone(),
+            kind,
+            message: message.to_string(),
+        };
+        match live.kind {
+            LiveKind::Absent | LiveKind::Dangling => drift.push(d(DriftKind::Deleted, "deleted")),
+            LiveKind::Ours => {
+                if live.sha256.as_deref() != Some(sha.as_str()) {
+                    drift.push(d(DriftKind::Modified, "content edited"));
+                } else if let (Some(m), Some(want)) = (live.mode, old_modes.get(path.as_str()))
+                    && mode_str(m) != *want
+                {
+                    drift.push(d(
+                        DriftKind::ModeChanged,
+                        &format!("mode {want} -> {}", mode_str(m)),
+                    ));
+                }
+            }
+            LiveKind::File | LiveKind::Link | LiveKind::Other => {
+                let what = if live.sha256.as_deref() == Some(sha.as_str()) {
+                    "replaced by a copy (same content)"
+                } else {
+                    "replaced by a different file"
+                };
+                drift.push(d(DriftKind::Replaced, what));
+            }
+        }
+    }
+    let drifted: BTreeMap<&str, &Drift> = drift.iter().map(|d| (d.path.as_str(), d)).collect();
+
+    let mut changes = Vec::new();
+    for (path, file) in &build.rendered.files {
+        let live = state.live.get(path).unwrap_or(&absent);
+        let sha = sha256_hex(&file.content);
+        let sensitive = is_sensitive(path, Some(&file.content), cert_dir);
+        let managed = expected.contains_key(path);
+        let same = live.sha256.as_deref() == Some(sha.as_str()) && live.mode == Some(file.mode);
+        let (action, note) = match live.kind {
+            LiveKind::Ours if same => continue,
+            LiveKind::Ours => (
+                Action::Update,
+                drifted
+                    .get(path.as_str())
+                    .map(|_| "restores a file changed outside edgeplan".to_string()),
+            ),
+            LiveKind::Absent | LiveKind::Dangling if managed => (
+                Action::Create,
+                Some("restores a file deleted outside edgeplan".to_string()),
+            ),
+            LiveKind::Absent | LiveKind::Dangling => (Action::Create, None),
+            LiveKind::Other => (
+                Action::Create,
+                Some("something that is not a file is in the way; apply will refuse".into()),
+            ),
+            LiveKind::File | LiveKind::Link if managed => (
+                Action::Update,
+                Some("restores a file replaced outside edgeplan".to_string()),
+            ),
+            LiveKind::File | LiveKind::Link => (
+                Action::Create,
+                Some("takes over a file edgeplan did not manage (apply keeps a copy)".into()),
+            ),
+        };
+        changes.push(Change {
+            action,
+            path: path.clone(),
+            mode_before: live.mode.map(mode_str),
+            mode_after: Some(mode_str(file.mode)),
+            sensitive,
+            note,
+            before: None,
+            after: (!sensitive).then(|| String::from_utf8_lossy(&file.content).into_owned()),
+        });
+    }
+    for path in expected.keys() {
+        if build.rendered.files.contains_key(path) {
+            continue;
+        }
+        let live = state.live.get(path).unwrap_or(&absent);
+        if live.kind == LiveKind::Ours && live.exists() {
+            changes.push(Change {
+                action: Action::Delete,
+                path: path.clone(),
+                mode_before: live.mode.map(mode_str),
+                mode_after: None,
+                sensitive: is_sensitive(path, None, cert_dir),
+                note: None,
+                before: None,
+                after: None,
+            });
+        }
+    }
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+
+    // One more round trip for the current content of files that will change.
+    let wanted: Vec<String> = changes
+        .iter()
+        .filter(|c| c.action != Action::Delete && !c.sensitive)
+        .filter(|c| state.live.get(&c.path).is_some_and(|l| l.exists()))
+        .map(|c| c.path.clone())
+        .collect();
+    let fetched = transport.fetch(&wanted)?;
+    for c in &mut changes {
+        if let Some(b) = fetched.get(&c.path) {
+            if is_sensitive(&c.path, Some(b), cert_dir) {
+                c.sensitive = true;
+                c.after = None;
+            } else {
+                c.before = Some(String::from_utf8_lossy(b).into_owned());
+            }
+        }
+        if c.action != Action::Delete && c.before.is_none() && !c.sensitive {
+            c.before = Some(String::new());
+        }
+    }
+
+    let model = ModelSummary::of(build);
+    let (old_model, semantic_note) = match (&state.model, &old_manifest) {
+        (Some(text), _) => match ModelSummary::parse(text) {
+            Ok(m) => (Some(m), None),
+            Err(e) => (
+                None,
+                Some(format!("the box's model summary is unreadable ({e})")),
+            ),
+        },
+        (None, None) => (Some(ModelSummary::empty()), None),
+        (None, Some(_)) => (
+            None,
+            Some("the box's generation has no model summary".to_string()),
+        ),
+    };
+    let (semantic, hosts_disappearing) = match &old_model {
+        Some(old) => (
+            semantic::diff(old, &model),
+            semantic::hosts_disappearing(old, &model),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+
+    Ok(Plan {
+        target: transport.target().to_string(),
+        transport: transport.describe(),
+        input_hash: build.input_hash.clone(),
+        tree_hash: build.manifest.tree_hash.clone(),
+        base: state.generation.map(|g| Base {
+            generation: g,
+            tree_hash: old_manifest.as_ref().map(|m| m.tree_hash.clone()),
+        }),
+        state_hash: state_hash(state),
+        changes,
+        semantic,
+        semantic_note,
+        hosts_disappearing,
+        drift,
+        pending_reload: state.pending.is_some(),
+        lock: state.lock.clone(),
+        model,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_paths_and_contents() {
+        let certs = Some("/etc/haproxy/certs");
+        assert!(is_sensitive("etc/haproxy/certs/veza.fr.pem", None, certs));
+        assert!(is_sensitive("etc/haproxy/certs/x", None, certs));
+        assert!(!is_sensitive("etc/haproxy/certsx/x", None, certs));
+        assert!(is_sensitive("etc/x.key", None, None));
+        assert!(is_sensitive(
+            "etc/x.txt",
+            Some(b"-----BEGIN EC PRIVATE KEY-----\n"),
+            None
+        ));
+        assert!(!is_sensitive(
+            "etc/haproxy/haproxy.cfg",
+            Some(b"global\n"),
+            certs
+        ));
+    }
+
+    #[test]
+    fn sha256_matches_sha256sum() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,669 @@
+//! The semantic summary of a plan: what changes for the edge, not for its files — hosts added
+//! or removed per env, colour and component changes, outside backends, placeholders, and
+//! certificate groups whose domain set changes (and will therefore be re-issued).
+//!
+//! The old side comes from a small [`ModelSummary`] that apply stores on the box next to the
+//! manifest (`model.json` of the active generation); the new side from the build.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Build;
+
+/// Version of `model.json`.
+pub const MODEL_FORMAT_VERSION: u32 = 1;
+
+/// A component, as far as reviewers care.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentSummary {
+    /// Port in its container.
+    pub port: u16,
+    /// Balance mode.
+    pub balance: String,
+    /// Sticky cookie on.
+    pub sticky: bool,
+    /// Health-check path.
+    pub health: String,
+    /// Pool (backend name suffix).
+    pub pool: String,
+}
+
+/// An env, as far as reviewers care.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvSummary {
+    /// Public hosts.
+    pub hosts: Vec<String>,
+    /// Colour taking traffic.
+    pub color: String,
+    /// Components by name.
+    pub components: BTreeMap<String, ComponentSummary>,
+    /// Routes, `name: /prefix… → component`.
+    pub routes: Vec<String>,
+    /// Default component.
+    pub default: Option<String>,
+}
+
+/// An outside backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutsideSummary {
+    /// Hosts.
+    pub hosts: Vec<String>,
+    /// `host:port`.
+    pub address: String,
+}
+
+/// A placeholder site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaceholderSummary {
+    /// Hosts.
+    pub hosts: Vec<String>,
+    /// HTTP status.
+    pub status: u16,
+}
+
+/// What a plan's semantic summary compares: `model.json` on the box and in saved plans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// [`MODEL_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Edge name.
+    pub edge: String,
+    /// Envs.
+    pub envs: BTreeMap<String, EnvSummary>,
+    /// Outside backends.
+    pub outside: BTreeMap<String, OutsideSummary>,
+    /// Placeholders.
+    pub placeholders: BTreeMap<String, PlaceholderSummary>,
+    /// Certificate groups: name → domains.
+    pub certificates: BTreeMap<String, Vec<String>>,
+}
+
+fn strings<T: std::fmt::Display>(v: &[T]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+impl ModelSummary {
+    /// The summary of a build (colours in effect, not the specs' defaults).
+    pub fn of(build: &Build) -> ModelSummary {
+        let edge = &build.edge;
+        let envs = edge
+            .envs
+            .values()
+            .map(|e| {
+                let components = e
+                    .components
+                    .values()
+                    .map(|c| {
+                        let balance = serde_json::to_value(c.balance)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default();
+                        (
+                            c.name.to_string(),
+                            ComponentSummary {
+                                port: c.port.get(),
+                                balance,
+                                sticky: c.sticky,
+                                health: c.health.to_string(),
+                                pool: c.pool.to_string(),
+                            },
+                        )
+                    })
+                    .collect();
+                let routes = e
+                    .routes
+                    .iter()
+                    .map(|r| {
+                        let mut m = strings(&r.prefixes);
+                        m.extend(r.suffixes.iter().map(|s| format!("*{s}")));
+                        format!("{}: {} -> {}", r.name, m.join(" "), r.to)
+                    })
+                    .collect();
+                (
+                    e.name.to_string(),
+                    EnvSummary {
+                        hosts: strings(&e.hosts),
+                        color: build.colors.get(&e.name).to_string(),
+                        components,
+                        routes,
+                        default: e.default.as_ref().map(|d| d.to_string()),
+                    },
+                )
+            })
+            .collect();
+        ModelSummary {
+            format_version: MODEL_FORMAT_VERSION,
+            edge: edge.name.to_string(),
+            envs,
+            outside: edge
+                .outside
+                .values()
+                .map(|o| {
+                    (
+                        o.name.to_string(),
+                        OutsideSummary {
+                            hosts: strings(&o.hosts),
+                            address: o.address.to_string(),
+                        },
+                    )
+                })
+                .collect(),
+            placeholders: edge
+                .placeholders
+                .values()
+                .map(|p| {
+                    (
+                        p.name.to_string(),
+                        PlaceholderSummary {
+                            hosts: strings(&p.hosts),
+                            status: p.status,
+                        },
+                    )
+                })
+                .collect(),
+            certificates: edge
+                .acme
+                .iter()
+                .flat_map(|a| a.certificates.iter())
+                .map(|(n, d)| (n.to_string(), strings(d)))
+                .collect(),
+        }
+    }
+
+    /// Parse `model.json`.
+    pub fn parse(text: &str) -> Result<ModelSummary, String> {
+        let m: ModelSummary = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if m.format_version != MODEL_FORMAT_VERSION {
+            return Err(format!(
+                "model.json format_version {} is not supported",
+                m.format_version
+            ));
+        }
+        Ok(m)
+    }
+
+    /// Every public host and its owner (`env prod`, `outside forgejo`, `placeholder x`).
+    pub fn hosts(&self) -> BTreeMap<&str, String> {
+        let mut out = BTreeMap::new();
+        for (n, e) in &self.envs {
+            for h in &e.hosts {
+                out.insert(h.as_str(), format!("env {n}"));
+            }
+        }
+        for (n, o) in &self.outside {
+            for h in &o.hosts {
+                out.insert(h.as_str(), format!("outside {n}"));
+            }
+        }
+        for (n, p) in &self.placeholders {
+            for h in &p.hosts {
+                out.insert(h.as_str(), format!("placeholder {n}"));
+            }
+        }
+        out
+    }
+
+    /// An empty edge (what a fresh box serves).
+    pub fn empty() -> ModelSummary {
+        ModelSummary {
+            format_version: MODEL_FORMAT_VERSION,
+            edge: String::new(),
+            envs: BTreeMap::new(),
+            outside: BTreeMap::new(),
+            placeholders: BTreeMap::new(),
+            certificates: BTreeMap::new(),
+        }
+    }
+}
+
+/// `+`, `~` or `-`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Marker {
+    /// Something appears.
+    Add,
+    /// Something changes.
+    Change,
+    /// Something disappears.
+    Remove,
+}
+
+impl Marker {
+    /// Terraform's symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Marker::Add => "+",
+            Marker::Change => "~",
+            Marker::Remove => "-",
+        }
+    }
+}
+
+/// One semantic change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SemanticChange {
+    /// Stable kind for machines (`host_added`, `certificate_reissued`, …).
+    pub kind: &'static str,
+    /// `+ ~ -`.
+    pub marker: Marker,
+    /// What it is about (`env prod`, `certificate veza.fr`).
+    pub subject: String,
+    /// One line for people.
+    pub message: String,
+    /// Items added (hosts, domains…), when the change is about a set.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub added: Vec<String>,
+    /// Items removed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
+}
+
+fn set_diff(old: &[String], new: &[String]) -> (Vec<String>, Vec<String>) {
+    let o: BTreeSet<&String> = old.iter().collect();
+    let n: BTreeSet<&String> = new.iter().collect();
+    (
+        n.difference(&o).map(|s| s.to_string()).collect(),
+        o.difference(&n).map(|s| s.to_string()).collect(),
+    )
+}
+
+fn signed(added: &[String], removed: &[String]) -> String {
+    added
+        .iter()
+        .map(|a| format!("+ {a}"))
+        .chain(removed.iter().map(|r| format!("- {r}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+struct Out(Vec<SemanticChange>);
+
+impl Out {
+    fn push(&mut self, kind: &'static str, marker: Marker, subject: String, message: String) {
+        self.push_sets(kind, marker, subject, message, Vec::new(), Vec::new());
+    }
+    fn push_sets(
+        &mut self,
+        kind: &'static str,
+        marker: Marker,
+        subject: String,
+        message: String,
+        added: Vec<String>,
+        removed: Vec<String>,
+    ) {
+        self.0.push(SemanticChange {
+            kind,
+            marker,
+            subject,
+            message,
+            added,
+            removed,
+        });
+    }
+    /// Hosts of an owner that exists on both sides.
+    fn hosts(&mut self, subject: &str, old: &[String], new: &[String]) {
+        let (added, removed) = set_diff(old, new);
+        for h in &added {
+            self.push_sets(
+                "host_added",
+                Marker::Add,
+                subject.to_string(),
+                format!("{subject}: host {h} added"),
+                vec![h.clone()],
+                vec![],
+            );
+        }
+        for h in &removed {
+            self.push_sets(
+                "host_removed",
+                Marker::Remove,
+                subject.to_string(),
+                format!("{subject}: host {h} removed"),
+                vec![],
+                vec![h.clone()],
+            );
+        }
+    }
+}
+
+fn describe_component(c: &ComponentSummary) -> String {
+    format!(
+        "port {}, balance {}{}, health {}, pool {}",
+        c.port,
+        c.balance,
+        if c.sticky { ", sticky" } else { "" },
+        c.health,
+        c.pool
+    )
+}
+
+fn component_changes(a: &ComponentSummary, b: &ComponentSummary) -> Vec<String> {
+    let mut v = Vec::new();
+    if a.port != b.port {
+        v.push(format!("port {} -> {}", a.port, b.port));
+    }
+    if a.balance != b.balance {
+        v.push(format!("balance {} -> {}", a.balance, b.balance));
+    }
+    if a.sticky != b.sticky {
+        v.push(if b.sticky { "sticky on" } else { "sticky off" }.to_string());
+    }
+    if a.health != b.health {
+        v.push(format!("health {} -> {}", a.health, b.health));
+    }
+    if a.pool != b.pool {
+        v.push(format!("pool {} -> {}", a.pool, b.pool));
+    }
+    v
+}
+
+/// What changes from `old` to `new`, in a stable order: envs, outside backends, placeholders,
+/// certificates.
+pub fn diff(old: &ModelSummary, new: &ModelSummary) -> Vec<SemanticChange> {
+    let mut out = Out(Vec::new());
+    let envs: BTreeSet<&String> = old.envs.keys().chain(new.envs.keys()).collect();
+    for name in envs {
+        let subject = format!("env {name}");
+        match (old.envs.get(name), new.envs.get(name)) {
+            (None, Some(e)) => out.push_sets(
+                "env_added",
+                Marker::Add,
+                subject.clone(),
+                format!(
+                    "{subject} added: {} (active {}), components {}",
+                    e.hosts.join(", "),
+                    e.color,
+                    e.components.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                e.hosts.clone(),
+                vec![],
+            ),
+            (Some(e), None) => out.push_sets(
+                "env_removed",
+                Marker::Remove,
+                subject.clone(),
+                format!("{subject} removed: {} no longer served", e.hosts.join(", ")),
+                vec![],
+                e.hosts.clone(),
+            ),
+            (Some(a), Some(b)) => {
+                out.hosts(&subject, &a.hosts, &b.hosts);
+                if a.color != b.color {
+                    out.push(
+                        "color_changed",
+                        Marker::Change,
+                        subject.clone(),
+                        format!("{subject}: active colour {} -> {}", a.color, b.color),
+                    );
+                }
+                let comps: BTreeSet<&String> =
+                    a.components.keys().chain(b.components.keys()).collect();
+                for c in comps {
+                    match (a.components.get(c), b.components.get(c)) {
+                        (None, Some(x)) => out.push(
+                            "component_added",
+                            Marker::Add,
+                            subject.clone(),
+                            format!("{subject}: component {c} added ({})", describe_component(x)),
+                        ),
+                        (Some(_), None) => out.push(
+                            "component_removed",
+                            Marker::Remove,
+                            subject.clone(),
+                            format!("{subject}: component {c} removed"),
+                        ),
+                        (Some(x), Some(y)) if x != y => out.push(
+                            "component_changed",
+                            Marker::Change,
+                            subject.clone(),
+                            format!(
+                                "{subject}: component {c}: {}",
+                                component_changes(x, y).join(", ")
+                            ),
+                        ),
+                        _ => {}
+                    }
+                }
+                let (added, removed) = set_diff(&a.routes, &b.routes);
+                if !added.is_empty() || !removed.is_empty() {
+                    out.push_sets(
+                        "routes_changed",
+                        Marker::Change,
+                        subject.clone(),
+                        format!("{subject}: routes {}", signed(&added, &removed)),
+                        added,
+                        removed,
+                    );
+                }
+                if a.default != b.default {
+                    let show = |d: &Option<String>| d.clone().unwrap_or_else(|| "503".into());
+                    out.push(
+                        "default_changed",
+                        Marker::Change,
+                        subject.clone(),
+                        format!(
+                            "{subject}: default {} -> {}",
+                            show(&a.default),
+                            show(&b.default)
+                        ),
+                    );
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    let outside: BTreeSet<&String> = old.outside.keys().chain(new.outside.keys()).collect();
+    for name in outside {
+        let subject = format!("outside {name}");
+        match (old.outside.get(name), new.outside.get(name)) {
+            (None, Some(o)) => out.push_sets(
+                "outside_added",
+                Marker::Add,
+                subject.clone(),
+                format!("{subject} added: {} -> {}", o.hosts.join(", "), o.address),
+                o.hosts.clone(),
+                vec![],
+            ),
+            (Some(o), None) => out.push_sets(
+                "outside_removed",
+                Marker::Remove,
+                subject.clone(),
+                format!("{subject} removed: {} no longer served", o.hosts.join(", ")),
+                vec![],
+                o.hosts.clone(),
+            ),
+            (Some(a), Some(b)) => {
+                out.hosts(&subject, &a.hosts, &b.hosts);
+                if a.address != b.address {
+                    out.push(
+                        "outside_changed",
+                        Marker::Change,
+                        subject.clone(),
+                        format!("{subject}: address {} -> {}", a.address, b.address),
+                    );
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    let placeholders: BTreeSet<&String> = old
+        .placeholders
+        .keys()
+        .chain(new.placeholders.keys())
+        .collect();
+    for name in placeholders {
+        let subject = format!("placeholder {name}");
+        match (old.placeholders.get(name), new.placeholders.get(name)) {
+            (None, Some(p)) => out.push_sets(
+                "placeholder_added",
+                Marker::Add,
+                subject.clone(),
+                format!(
+                    "{subject} added: {} answer {}",
+                    p.hosts.join(", "),
+                    p.status
+                ),
+                p.hosts.clone(),
+                vec![],
+            ),
+            (Some(p), None) => out.push_sets(
+                "placeholder_removed",
+                Marker::Remove,
+                subject.clone(),
+                format!("{subject} removed: {} no longer served", p.hosts.join(", ")),
+                vec![],
+                p.hosts.clone(),
+            ),
+            (Some(a), Some(b)) => {
+                out.hosts(&subject, &a.hosts, &b.hosts);
+                if a.status != b.status {
+                    out.push(
+                        "placeholder_changed",
+                        Marker::Change,
+                        subject.clone(),
+                        format!("{subject}: status {} -> {}", a.status, b.status),
+                    );
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    let certs: BTreeSet<&String> = old
+        .certificates
+        .keys()
+        .chain(new.certificates.keys())
+        .collect();
+    for name in certs {
+        let subject = format!("certificate {name}");
+        match (old.certificates.get(name), new.certificates.get(name)) {
+            (None, Some(d)) => out.push_sets(
+                "certificate_added",
+                Marker::Add,
+                subject.clone(),
+                format!("{subject} will be issued: {}", d.join(", ")),
+                d.clone(),
+                vec![],
+            ),
+            (Some(d), None) => out.push_sets(
+                "certificate_removed",
+                Marker::Remove,
+                subject.clone(),
+                format!(
+                    "{subject} is no longer managed: {} (certbot keeps its files)",
+                    d.join(", ")
+                ),
+                vec![],
+                d.clone(),
+            ),
+            (Some(a), Some(b)) => {
+                let (added, removed) = set_diff(a, b);
+                if !added.is_empty() || !removed.is_empty() {
+                    out.push_sets(
+                        "certificate_reissued",
+                        Marker::Change,
+                        subject.clone(),
+                        format!("{subject} will be re-issued: {}", signed(&added, &removed)),
+                        added,
+                        removed,
+                    );
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    out.0
+}
+
+/// Hosts served before and not after (whatever served them).
+pub fn hosts_disappearing(old: &ModelSummary, new: &ModelSummary) -> Vec<String> {
+    let n = new.hosts();
+    old.hosts()
+        .keys()
+        .filter(|h| !n.contains_key(*h))
+        .map(|h| h.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> ModelSummary {
+        let mut m = ModelSummary::empty();
+        m.edge = "e".into();
+        m.envs.insert(
+            "prod".into(),
+            EnvSummary {
+                hosts: vec!["veza.fr".into()],
+                color: "blue".into(),
+                components: BTreeMap::from([(
+                    "web".into(),
+                    ComponentSummary {
+                        port: 3000,
+                        balance: "roundrobin".into(),
+                        sticky: false,
+                        health: "/".into(),
+                        pool: "web_pool".into(),
+                    },
+                )]),
+                routes: vec![],
+                default: Some("web".into()),
+            },
+        );
+        m.certificates
+            .insert("veza.fr".into(), vec!["veza.fr".into()]);
+        m.placeholders.insert(
+            "talas".into(),
+            PlaceholderSummary {
+                hosts: vec!["talas.fr".into()],
+                status: 503,
+            },
+        );
+        m
+    }
+
+    #[test]
+    fn host_colour_and_certificate_changes() {
+        let old = model();
+        let mut new = model();
+        let prod = new.envs.get_mut("prod").unwrap();
+        prod.hosts.push("www.veza.fr".into());
+        prod.color = "green".into();
+        prod.components.get_mut("web").unwrap().port = 3001;
+        new.certificates
+            .get_mut("veza.fr")
+            .unwrap()
+            .push("www.veza.fr".into());
+        new.placeholders.clear();
+        let msgs: Vec<String> = diff(&old, &new)
+            .iter()
+            .map(|c| format!("{} {}", c.marker.symbol(), c.message))
+            .collect();
+        assert_eq!(
+            msgs,
+            [
+                "+ env prod: host www.veza.fr added",
+                "~ env prod: active colour blue -> green",
+                "~ env prod: component web: port 3000 -> 3001",
+                "- placeholder talas removed: talas.fr no longer served",
+                "~ certificate veza.fr will be re-issued: + www.veza.fr",
+            ]
+        );
+        assert_eq!(hosts_disappearing(&old, &new), ["talas.fr"]);
+        assert!(diff(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn moving_a_host_is_not_a_disappearance() {
+        let old = model();
+        let mut new = model();
+        new.placeholders.clear();
+        new.envs
+            .get_mut("prod")
+            .unwrap()
+            .hosts
+            .push("talas.fr".into());
+        assert!(hosts_disappearing(&old, &new).is_empty());
+    }
+}

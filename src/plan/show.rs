@@ -1,0 +1,560 @@
+//! Showing a plan: text for terminals (Terraform's `+ ~ -` markers and closing line, coloured
+//! diffs on a tty), a versioned JSON document for CI, and markdown for pull-request comments
+//! (summary first, diffs folded, a loud banner when something is destroyed or a host
+//! disappears, capped below the comment size limit). The formats are documented in
+//! `docs/plan.md`.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use similar::TextDiff;
+
+use super::semantic::{Marker, SemanticChange};
+use super::{Action, Change, Counts, Drift, Plan};
+
+/// Version of the JSON document.
+pub const JSON_FORMAT_VERSION: u32 = 1;
+/// Markdown output stays below this many characters (GitHub and Forgejo cap comments at
+/// 65 536).
+pub const MARKDOWN_CAP: usize = 60_000;
+
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const RED: &str = "\x1b[31m";
+const CYAN: &str = "\x1b[36m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+fn paint(s: &str, color: &str, on: bool) -> String {
+    if on {
+        format!("{color}{s}{RESET}")
+    } else {
+        s.to_string()
+    }
+}
+
+fn symbol_color(symbol: &str) -> &'static str {
+    match symbol {
+        "+" => GREEN,
+        "-" => RED,
+        _ => YELLOW,
+    }
+}
+
+/// The closing line.
+pub fn closing_line(plan: &Plan) -> String {
+    let c = plan.counts();
+    if plan.changes.is_empty() {
+        if plan.pending_reload {
+            "No file changes; apply will finish the interrupted apply (reload).".into()
+        } else {
+            "No changes. The box matches the build.".into()
+        }
+    } else {
+        format!(
+            "Plan: {} to add, {} to change, {} to destroy.",
+            c.add, c.change, c.remove
+        )
+    }
+}
+
+/// A unified diff of a change (`None` when there is nothing to show).
+pub fn unified_diff(c: &Change) -> Option<String> {
+    if c.sensitive {
+        return None;
+    }
+    let (before, after) = (c.before.as_deref()?, c.after.as_deref()?);
+    if before == after {
+        return None;
+    }
+    let diff = TextDiff::from_lines(before, after);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{}", c.path), &format!("b/{}", c.path))
+        .to_string();
+    Some(text)
+}
+
+fn describe_change(c: &Change) -> String {
+    let mut s = c.path.clone();
+    let mut extra = Vec::new();
+    match (c.action, &c.mode_before, &c.mode_after) {
+        (Action::Create, _, Some(m)) => extra.push(m.clone()),
+        (Action::Update, Some(a), Some(b)) if a != b => extra.push(format!("mode {a} -> {b}")),
+        _ => {}
+    }
+    if c.sensitive {
+        extra.push("sensitive: content not shown".into());
+    }
+    if let Some(n) = &c.note {
+        extra.push(n.clone());
+    }
+    if !extra.is_empty() {
+        let _ = write!(s, " ({})", extra.join("; "));
+    }
+    s
+}
+
+fn base_line(plan: &Plan) -> String {
+    match &plan.base {
+        None => "fresh box, nothing applied by edgeplan yet".into(),
+        Some(b) => match &b.tree_hash {
+            Some(t) => format!(
+                "generation {} (tree {})",
+                b.generation,
+                &t[..16.min(t.len())]
+            ),
+            None => format!(
+                "generation {} (what was there before edgeplan)",
+                b.generation
+            ),
+        },
+    }
+}
+
+/// The plan as text; `color` adds ANSI colours.
+pub fn text(plan: &Plan, color: bool) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} {} ({})",
+        paint("Target", BOLD, color),
+        plan.target,
+        plan.transport
+    );
+    let _ = writeln!(o, "  box:   {}", base_line(plan));
+    let _ = writeln!(
+        o,
+        "  build: input {}, tree {}",
+        &plan.input_hash[..16],
+        &plan.tree_hash[..16]
+    );
+    if let Some(l) = &plan.lock {
+        let _ = writeln!(
+            o,
+            "\n{} the box is locked by {}",
+            paint("Note:", BOLD, color),
+            l.describe()
+        );
+    }
+    if plan.pending_reload {
+        let _ = writeln!(
+            o,
+            "\n{} an earlier apply stopped after activating its files and before its reload \
+             was checked; apply will reload.",
+            paint("Note:", BOLD, color)
+        );
+    }
+    if !plan.drift.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{}",
+            paint(
+                "Changed outside edgeplan since it last applied:",
+                BOLD,
+                color
+            )
+        );
+        for d in &plan.drift {
+            let _ = writeln!(
+                o,
+                "  {} {}: {}",
+                paint("~", YELLOW, color),
+                d.path,
+                d.message
+            );
+        }
+        let _ = writeln!(
+            o,
+            "  The planned changes below put these files back as edgeplan renders them."
+        );
+    }
+    if !plan.semantic.is_empty() || plan.semantic_note.is_some() {
+        let _ = writeln!(o, "\n{}", paint("Summary:", BOLD, color));
+        for s in &plan.semantic {
+            let sym = s.marker.symbol();
+            let _ = writeln!(
+                o,
+                "  {} {}",
+                paint(sym, symbol_color(sym), color),
+                s.message
+            );
+        }
+        if let Some(n) = &plan.semantic_note {
+            let _ = writeln!(o, "  (no semantic summary: {n})");
+        }
+    }
+    if !plan.changes.is_empty() {
+        let _ = writeln!(o, "\nedgeplan will perform the following actions:\n");
+        for c in &plan.changes {
+            let sym = c.action.symbol();
+            let _ = writeln!(
+                o,
+                "  {} {}",
+                paint(sym, symbol_color(sym), color),
+                describe_change(c)
+            );
+            if let Some(d) = unified_diff(c) {
+                for line in d.lines() {
+                    let colored = if !color {
+                        line.to_string()
+                    } else if line.starts_with("+++") || line.starts_with("---") {
+                        paint(line, BOLD, true)
+                    } else if line.starts_with('+') {
+                        paint(line, GREEN, true)
+                    } else if line.starts_with('-') {
+                        paint(line, RED, true)
+                    } else if line.starts_with("@@") {
+                        paint(line, CYAN, true)
+                    } else {
+                        line.to_string()
+                    };
+                    let _ = writeln!(o, "      {colored}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(o, "\n{}", paint(&closing_line(plan), BOLD, color));
+    o
+}
+
+/// The JSON document (`format_version` 1).
+#[derive(Debug, Serialize)]
+pub struct JsonPlan<'a> {
+    /// [`JSON_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// edgeplan version.
+    pub edgeplan_version: &'static str,
+    /// Target name.
+    pub target: &'a str,
+    /// How it is reached.
+    pub transport: &'a str,
+    /// Build hashes.
+    pub build: JsonBuild<'a>,
+    /// What the box had.
+    pub base: Option<&'a super::Base>,
+    /// The state hash a saved plan is bound to.
+    pub state_hash: &'a str,
+    /// Planned file changes.
+    pub changes: Vec<JsonChange<'a>>,
+    /// Semantic changes.
+    pub semantic: &'a [SemanticChange],
+    /// Why there is no semantic summary.
+    pub semantic_note: Option<&'a str>,
+    /// Hosts served now and not after the apply.
+    pub hosts_disappearing: &'a [String],
+    /// Files changed outside edgeplan.
+    pub drift: &'a [Drift],
+    /// Counts.
+    pub summary: JsonSummary,
+    /// Who holds the box's lock.
+    pub lock: Option<&'a crate::transport::Lock>,
+}
+
+/// Build hashes.
+#[derive(Debug, Serialize)]
+pub struct JsonBuild<'a> {
+    /// Input hash.
+    pub input_hash: &'a str,
+    /// Tree hash.
+    pub tree_hash: &'a str,
+}
+
+/// One change in JSON.
+#[derive(Debug, Serialize)]
+pub struct JsonChange<'a> {
+    /// The change.
+    #[serde(flatten)]
+    pub change: &'a Change,
+    /// Unified diff (absent for sensitive files and deletions).
+    pub diff: Option<String>,
+}
+
+/// Counts in JSON.
+#[derive(Debug, Serialize)]
+pub struct JsonSummary {
+    /// Counts.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Drifted files.
+    pub drift: usize,
+    /// Anything for apply to do (the `--detailed-exitcode` 2).
+    pub has_changes: bool,
+    /// An earlier apply's reload is pending.
+    pub pending_reload: bool,
+    /// Something is destroyed or a host disappears.
+    pub destructive: bool,
+}
+
+/// The plan as a JSON document.
+pub fn json(plan: &Plan) -> String {
+    let doc = JsonPlan {
+        format_version: JSON_FORMAT_VERSION,
+        edgeplan_version: env!("CARGO_PKG_VERSION"),
+        target: &plan.target,
+        transport: &plan.transport,
+        build: JsonBuild {
+            input_hash: &plan.input_hash,
+            tree_hash: &plan.tree_hash,
+        },
+        base: plan.base.as_ref(),
+        state_hash: &plan.state_hash,
+        changes: plan
+            .changes
+            .iter()
+            .map(|c| JsonChange {
+                change: c,
+                diff: unified_diff(c),
+            })
+            .collect(),
+        semantic: &plan.semantic,
+        semantic_note: plan.semantic_note.as_deref(),
+        hosts_disappearing: &plan.hosts_disappearing,
+        drift: &plan.drift,
+        summary: JsonSummary {
+            counts: plan.counts(),
+            drift: plan.drift.len(),
+            has_changes: plan.has_changes(),
+            pending_reload: plan.pending_reload,
+            destructive: destructive(plan),
+        },
+        lock: plan.lock.as_ref(),
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
+fn destructive(plan: &Plan) -> bool {
+    plan.counts().remove > 0 || !plan.hosts_disappearing.is_empty()
+}
+
+fn code(s: &str) -> String {
+    format!("`{}`", s.replace('`', "'"))
+}
+
+/// A code fence longer than any backtick run in `s`.
+fn fence(s: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for ch in s.chars() {
+        if ch == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
+fn md_semantic(s: &SemanticChange) -> String {
+    let sym = match s.marker {
+        Marker::Add => "+",
+        Marker::Change => "~",
+        Marker::Remove => "-",
+    };
+    format!("- {} {}\n", code(sym), s.message)
+}
+
+/// The plan as markdown for a pull-request comment, at most [`MARKDOWN_CAP`] characters.
+pub fn markdown(plan: &Plan) -> String {
+    markdown_capped(plan, MARKDOWN_CAP)
+}
+
+fn markdown_capped(plan: &Plan, cap: usize) -> String {
+    let mut head = String::new();
+    let _ = writeln!(head, "### edgeplan plan for {}\n", code(&plan.target));
+    let c = plan.counts();
+    if destructive(plan) {
+        let mut what = Vec::new();
+        if c.remove > 0 {
+            what.push(format!(
+                "destroys {} file{}",
+                c.remove,
+                if c.remove == 1 { "" } else { "s" }
+            ));
+        }
+        if !plan.hosts_disappearing.is_empty() {
+            what.push(format!(
+                "stops serving {}",
+                plan.hosts_disappearing
+                    .iter()
+                    .map(|h| code(h))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let _ = writeln!(
+            head,
+            "> [!CAUTION]\n> **This plan {}.**\n",
+            what.join(" and ")
+        );
+    }
+    let _ = writeln!(head, "**{}**\n", closing_line(plan));
+    if !plan.semantic.is_empty() {
+        let _ = writeln!(head, "#### Summary\n");
+        for s in &plan.semantic {
+            head += &md_semantic(s);
+        }
+        head.push('\n');
+    }
+    if let Some(n) = &plan.semantic_note {
+        let _ = writeln!(head, "_No semantic summary: {n}._\n");
+    }
+    if !plan.drift.is_empty() {
+        let _ = writeln!(
+            head,
+            "#### Changed outside edgeplan\n\nThese files differ from what edgeplan last \
+             applied; this plan puts them back.\n"
+        );
+        for d in &plan.drift {
+            let _ = writeln!(head, "- {} {}: {}", code("~"), code(&d.path), d.message);
+        }
+        head.push('\n');
+    }
+    if plan.pending_reload {
+        let _ = writeln!(
+            head,
+            "_An earlier apply stopped before its reload was checked; apply will reload._\n"
+        );
+    }
+    let foot = format!(
+        "<sub>target {} ({}) · box {} · build input {} tree {}</sub>\n",
+        plan.target,
+        plan.transport.replace('<', "&lt;"),
+        base_line(plan),
+        &plan.input_hash[..16],
+        &plan.tree_hash[..16]
+    );
+    if plan.changes.is_empty() {
+        return head + &foot;
+    }
+    let _ = writeln!(head, "#### Files\n");
+    let mut body = String::new();
+    let mut left_out = 0;
+    let note_room = 300;
+    for ch in &plan.changes {
+        let line = format!("{} {}", ch.action.symbol(), describe_change(ch));
+        let short = format!("- {}\n", code(&line));
+        let block = match unified_diff(ch) {
+            Some(d) => {
+                let f = fence(&d);
+                format!(
+                    "<details><summary><code>{}</code></summary>\n\n{f}diff\n{d}{f}\n\n</details>\n\n",
+                    line.replace('&', "&amp;").replace('<', "&lt;")
+                )
+            }
+            None => short.clone() + "\n",
+        };
+        let used = head.len() + body.len() + foot.len() + note_room;
+        if used + block.len() <= cap {
+            body += &block;
+        } else if used + short.len() <= cap {
+            body += &short;
+            left_out += 1;
+        } else {
+            left_out += 1;
+        }
+    }
+    if left_out > 0 {
+        let _ = writeln!(
+            body,
+            "\n> [!NOTE]\n> Truncated to stay under {cap} characters: {left_out} file diff{} \
+             left out. Run `edgeplan plan` for the full plan.\n",
+            if left_out == 1 { "" } else { "s" }
+        );
+    }
+    head + &body + &foot
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::semantic::ModelSummary;
+
+    fn plan(changes: Vec<Change>) -> Plan {
+        Plan {
+            target: "box".into(),
+            transport: "local directory /b".into(),
+            input_hash: "1".repeat(64),
+            tree_hash: "2".repeat(64),
+            base: None,
+            state_hash: "3".repeat(64),
+            changes,
+            semantic: vec![],
+            semantic_note: None,
+            hosts_disappearing: vec![],
+            drift: vec![],
+            pending_reload: false,
+            lock: None,
+            model: ModelSummary::empty(),
+        }
+    }
+
+    fn change(action: Action, path: &str, before: &str, after: &str) -> Change {
+        Change {
+            action,
+            path: path.into(),
+            mode_before: Some("0644".into()),
+            mode_after: Some("0644".into()),
+            sensitive: false,
+            note: None,
+            before: Some(before.into()),
+            after: Some(after.into()),
+        }
+    }
+
+    #[test]
+    fn text_has_markers_diffs_and_closing_line() {
+        let p = plan(vec![
+            change(Action::Update, "etc/a.cfg", "a\nb\nc\n", "a\nB\nc\n"),
+            change(Action::Create, "etc/new.txt", "", "hello\n"),
+        ]);
+        let t = text(&p, false);
+        assert!(t.contains("  ~ etc/a.cfg\n"), "{t}");
+        assert!(t.contains("      -b\n      +B\n"), "{t}");
+        assert!(
+            t.contains("  + etc/new.txt (0644)\n      --- a/etc/new.txt"),
+            "{t}"
+        );
+        assert!(
+            t.ends_with("Plan: 1 to add, 1 to change, 0 to destroy.\n"),
+            "{t}"
+        );
+        assert!(!t.contains('\x1b'));
+        assert!(text(&p, true).contains("\x1b[32m+B"));
+        assert!(text(&plan(vec![]), false).ends_with("No changes. The box matches the build.\n"));
+    }
+
+    #[test]
+    fn sensitive_files_show_no_content_anywhere() {
+        let mut c = change(Action::Update, "etc/haproxy/certs/x.pem", "", "SECRET\n");
+        c.sensitive = true;
+        let p = plan(vec![c]);
+        for out in [text(&p, false), json(&p), markdown(&p)] {
+            assert!(!out.contains("SECRET"), "{out}");
+            assert!(out.contains("etc/haproxy/certs/x.pem"));
+        }
+    }
+
+    #[test]
+    fn markdown_is_capped_with_a_note_and_a_banner() {
+        let big = "x\n".repeat(5_000);
+        let changes: Vec<Change> = (0..20)
+            .map(|i| change(Action::Create, &format!("etc/f{i:02}"), "", &big))
+            .chain([change(Action::Delete, "etc/old", "", "")])
+            .collect();
+        let md = markdown(&plan(changes));
+        assert!(md.len() <= MARKDOWN_CAP, "{}", md.len());
+        assert!(md.contains("> [!CAUTION]\n> **This plan destroys 1 file.**"));
+        assert!(md.contains("file diffs left out"), "{md}");
+        assert!(md.contains("- `- etc/old`"), "deletions are always listed");
+        assert!(md.contains("<details><summary><code>+ etc/f00 (0644)</code></summary>"));
+    }
+
+    #[test]
+    fn fences_outgrow_backticks() {
+        assert_eq!(fence("a ``` b"), "````");
+        assert_eq!(fence("plain"), "```");
+    }
+}

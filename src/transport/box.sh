@@ -1,0 +1,401 @@
+# edgeplan's box side: the only code that runs on the edge box, the same for every transport
+# (`local` runs it with sh, `ssh` and `incus` on the box). POSIX sh; works with dash and
+# busybox ash. Invoked as `sh -c SCRIPT edgeplan-box OP ARGS...`; replies on stdout, framed:
+#
+#   edgeplan-box 1           first line of every reply (protocol version)
+#   blob SIZE NAME           then SIZE bytes and a newline
+#   absent NAME
+#   path KIND MODE SHA256 P  KIND: ours (edgeplan's link) | link (another symlink) | file |
+#                            dangling | other | absent; MODE/SHA256 are `-` when not a file
+#
+# Layout under $ROOT/var/lib/edgeplan (ROOT is `/` unless the box sets EDGEPLAN_BOX_ROOT):
+#   current -> generations/N        the active generation (an atomic symlink swap)
+#   generations/N/tree/...          the files; live paths are relative symlinks into current/tree
+#   generations/N/{manifest.json,model.json,files.sha256,modes,check.in,meta.json}
+#   staging/TREE_HASH/              an uploaded tree, checked, not yet a generation
+#   lock, pending-reload, history, backup/
+# Exit codes: 0 ok, 1 error (stderr says why), 3 locked (the lock is in the reply), 5 the
+# validate command refused the staged config.
+
+set -eu
+umask 022
+ROOT=${EDGEPLAN_BOX_ROOT:-/}
+case $ROOT in
+/*) ;;
+*) echo "edgeplan-box: EDGEPLAN_BOX_ROOT must be absolute, not $ROOT" >&2; exit 1 ;;
+esac
+case $ROOT in
+*[!A-Za-z0-9._/+-]*) echo "edgeplan-box: unsupported characters in EDGEPLAN_BOX_ROOT $ROOT" >&2; exit 1 ;;
+esac
+ROOT=${ROOT%/}
+S="$ROOT/var/lib/edgeplan"
+G="$S/generations"
+
+die() {
+	echo "edgeplan-box: $*" >&2
+	exit 1
+}
+
+header() { echo "edgeplan-box 1"; }
+
+# blob NAME FILE: the file framed, or its absence.
+blob() {
+	if [ -f "$2" ]; then
+		c=$(cat "$2"; echo x)
+		c=${c%x}
+		printf 'blob %s %s\n' "$(printf %s "$c" | wc -c | tr -d ' ')" "$1"
+		printf '%s\n' "$c"
+	else
+		printf 'absent %s\n' "$1"
+	fi
+}
+
+# The active generation's number, or nothing.
+current() {
+	if [ -L "$S/current" ]; then
+		c=$(readlink "$S/current")
+		echo "${c#generations/}"
+	fi
+}
+
+# The paths a generation holds (one per line).
+paths_of() {
+	if [ -f "$G/$1/files.sha256" ]; then cut -c67- "$G/$1/files.sha256"; fi
+}
+
+# uplink P: the relative link target of live path P (into current/tree).
+uplink() {
+	d=${1%/*}
+	if [ "$d" = "$1" ]; then up=; else up=$(printf '%s/' "$d" | sed 's#[^/]*/#../#g'); fi
+	printf '%svar/lib/edgeplan/current/tree/%s' "$up" "$1"
+}
+
+is_ours() { [ -L "$ROOT/$1" ] && [ "$(readlink "$ROOT/$1")" = "$(uplink "$1")" ]; }
+
+status() {
+	l="$ROOT/$1"
+	if [ -L "$l" ]; then
+		if is_ours "$1"; then k=ours; else k=link; fi
+		if [ ! -e "$l" ]; then
+			printf 'path dangling - - %s\n' "$1"
+			return
+		fi
+	elif [ -f "$l" ]; then
+		k=file
+	elif [ -e "$l" ]; then
+		k=other
+	else
+		printf 'path absent - - %s\n' "$1"
+		return
+	fi
+	if [ ! -f "$l" ]; then
+		printf 'path other - - %s\n' "$1"
+		return
+	fi
+	m=$(stat -L -c %a "$l")
+	h=$(sha256sum <"$l" | cut -c1-64)
+	printf 'path %s %s %s %s\n' "$k" "$m" "$h" "$1"
+}
+
+# state PATH...: everything a plan needs, in one reply.
+op_state() {
+	header
+	printf 'root %s\n' "${ROOT:-/}"
+	cur=$(current)
+	printf 'current %s\n' "${cur:--}"
+	if [ -n "$cur" ] && [ ! -d "$G/$cur" ]; then
+		die "current points to generation $cur, which does not exist"
+	fi
+	for f in manifest.json model.json files.sha256 meta.json; do
+		if [ -n "$cur" ]; then blob "$f" "$G/$cur/$f"; else printf 'absent %s\n' "$f"; fi
+	done
+	blob lock "$S/lock"
+	blob pending "$S/pending-reload"
+	{
+		if [ -n "$cur" ]; then paths_of "$cur"; fi
+		for p in "$@"; do printf '%s\n' "$p"; done
+	} | sort -u | while IFS= read -r p; do status "$p"; done
+	echo end
+}
+
+# fetch PATH...: the content of live files.
+op_fetch() {
+	header
+	for p in "$@"; do blob "$p" "$ROOT/$p"; done
+	echo end
+}
+
+# lock ID < LOCKJSON: take the lock, or reply with its holder and exit 3.
+op_lock() {
+	mkdir -p "$S"
+	t="$S/.lock.$1"
+	cat >"$t"
+	header
+	if ln "$t" "$S/lock" 2>/dev/null; then
+		rm -f "$t"
+		echo locked
+	else
+		rm -f "$t"
+		blob lock "$S/lock"
+		exit 3
+	fi
+}
+
+# unlock ID: release the lock if ID holds it; otherwise reply with the holder and exit 3.
+op_unlock() {
+	header
+	if [ ! -f "$S/lock" ]; then
+		echo "absent lock"
+		exit 3
+	fi
+	if grep -qF "\"id\":\"$1\"" "$S/lock"; then
+		rm -f "$S/lock"
+		echo unlocked
+	else
+		blob lock "$S/lock"
+		exit 3
+	fi
+}
+
+verify() { (cd "$1/tree" && sha256sum -c ../files.sha256 >/dev/null 2>&1); }
+
+# stage TREE_HASH < TAR: unpack an uploaded tree, set modes, check every checksum.
+op_stage() {
+	d="$S/staging/$1"
+	header
+	if [ -d "$d" ] && verify "$d"; then
+		cat >/dev/null
+		echo reused
+		return
+	fi
+	rm -rf "$d"
+	t="$S/staging/.$1.$$"
+	rm -rf "$t"
+	mkdir -p "$t"
+	tar -x -f - -C "$t" || die "cannot unpack the upload"
+	while read -r m p; do chmod "$m" "$t/tree/$p"; done <"$t/modes"
+	verify "$t" || die "the uploaded files do not match their checksums"
+	mv "$t" "$d"
+	echo staged
+}
+
+dir_of() {
+	case $1 in
+	staging/* | generations/*) echo "$S/$1" ;;
+	*) die "bad directory $1" ;;
+	esac
+}
+
+# validate DIR [UNIT...] -- CMD...: run CMD on the staged config (CMD + path, as the service
+# would read it) and systemd-analyze verify on changed units when it exists. Exit 5 if refused.
+op_validate() {
+	d=$(dir_of "$1")
+	shift
+	units=
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		units="$units $d/tree/$1"
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	header
+	if [ $# -gt 0 ]; then
+		if [ -f "$d/check.in" ]; then
+			mkdir -p "$d/check"
+			sed "s|@EDGEPLAN_TREE@|$d/tree|g" "$d/check.in" >"$d/check/haproxy.cfg"
+			cfg="$d/check/haproxy.cfg"
+		elif [ -f "$d/tree/etc/haproxy/haproxy.cfg" ]; then
+			cfg="$d/tree/etc/haproxy/haproxy.cfg"
+		else
+			cfg=
+		fi
+		if [ -n "$cfg" ]; then
+			echo "\$ $* $cfg"
+			rc=0
+			"$@" "$cfg" 2>&1 || rc=$?
+			if [ "$rc" -ne 0 ]; then
+				echo "exit status $rc"
+				exit 5
+			fi
+		fi
+	fi
+	if [ -n "$units" ]; then
+		if command -v systemd-analyze >/dev/null 2>&1; then
+			echo "\$ systemd-analyze verify$units"
+			rc=0
+			err=$(systemd-analyze verify $units 2>&1) || rc=$?
+			if [ "$rc" -ne 0 ] || [ -n "$err" ]; then
+				printf '%s\nexit status %s\n' "$err" "$rc"
+				exit 5
+			fi
+		else
+			echo "systemd-analyze is not installed: units not verified"
+		fi
+	fi
+	echo ok
+}
+
+next_gen() {
+	n=1
+	for x in "$G"/*; do
+		b=${x##*/}
+		case $b in '' | *[!0-9]*) continue ;; esac
+		if [ "$b" -ge "$n" ]; then n=$((b + 1)); fi
+	done
+	echo "$n"
+}
+
+# promote TREE_HASH < META: the staged tree becomes the next generation.
+op_promote() {
+	d="$S/staging/$1"
+	[ -d "$d" ] || die "nothing is staged for tree $1"
+	mkdir -p "$G"
+	n=$(next_gen)
+	cat >"$d/meta.json"
+	mv "$d" "$G/$n"
+	header
+	echo "generation $n"
+}
+
+# Keep a file about to be replaced by a link: into the active generation when that generation
+# lacks it (generation 0 holds what was on the box before edgeplan), else into backup/.
+keep() {
+	p=$1
+	l="$ROOT/$p"
+	cur=$(current)
+	if [ -z "$cur" ]; then
+		mkdir -p "$G/0/tree"
+		: >"$G/0/files.sha256"
+		: >"$G/0/modes"
+		ln -s generations/0 "$S/current.new"
+		mv -f -T "$S/current.new" "$S/current"
+		cur=0
+	fi
+	if [ ! -e "$G/$cur/tree/$p" ]; then
+		mkdir -p "$(dirname "$G/$cur/tree/$p")"
+		cp -p "$l" "$G/$cur/tree/$p"
+		(cd "$G/$cur/tree" && sha256sum "$p") >>"$G/$cur/files.sha256"
+		printf '%s %s\n' "$(stat -c %a "$l")" "$p" >>"$G/$cur/modes"
+		echo "adopted $p into generation $cur"
+	else
+		mkdir -p "$(dirname "$S/backup/$p")"
+		cp -p "$l" "$S/backup/$p"
+		echo "saved $p to backup/"
+	fi
+}
+
+# link GEN: make every path of GEN a link into current/tree. Nothing changes for haproxy: a path
+# that is already linked keeps resolving to the active generation, a new one resolves nowhere
+# until the swap.
+op_link() {
+	[ -f "$G/$1/files.sha256" ] || die "generation $1 does not exist"
+	header
+	paths_of "$1" | while IFS= read -r p; do
+		l="$ROOT/$p"
+		if is_ours "$p"; then continue; fi
+		if [ -d "$l" ] && [ ! -L "$l" ]; then die "$p is a directory on the box"; fi
+		if [ -f "$l" ]; then keep "$p"; fi
+		mkdir -p "$(dirname "$l")"
+		rm -f "$l.edgeplan-new"
+		ln -s "$(uplink "$p")" "$l.edgeplan-new"
+		mv -f -T "$l.edgeplan-new" "$l"
+		echo "linked $p"
+	done
+}
+
+# swap GEN|-: the atomic step. GEN becomes active (or none, `-`); pending-reload records it.
+op_swap() {
+	prev=$(current)
+	header
+	if [ "$1" = - ]; then
+		rm -f "$S/current"
+	else
+		[ -d "$G/$1" ] || die "generation $1 does not exist"
+		printf '%s %s\n' "$1" "${prev:--}" >"$S/pending-reload.new"
+		mv -f "$S/pending-reload.new" "$S/pending-reload"
+		rm -f "$S/current.new"
+		ln -s "generations/$1" "$S/current.new"
+		mv -f -T "$S/current.new" "$S/current"
+	fi
+	echo "swapped ${prev:--} $1"
+}
+
+# prune: remove edgeplan's links to paths the active generation does not hold.
+op_prune() {
+	cur=$(current)
+	header
+	keepf="$S/.keep.$$"
+	if [ -n "$cur" ]; then paths_of "$cur" >"$keepf"; else : >"$keepf"; fi
+	for f in "$G"/*/files.sha256; do
+		if [ -f "$f" ]; then cut -c67- "$f"; fi
+	done | sort -u | while IFS= read -r p; do
+		if grep -qxF "$p" "$keepf"; then continue; fi
+		if is_ours "$p"; then
+			rm -f "$ROOT/$p"
+			echo "removed $p"
+		fi
+	done
+	rm -f "$keepf"
+}
+
+# run CMD...: run a command on the box; its output, then its exit status on the last line.
+op_run() {
+	header
+	rc=0
+	"$@" 2>&1 || rc=$?
+	printf '\nedgeplan-box-exit %s\n' "$rc"
+}
+
+# finish KEEP < HISTORY_LINE: the apply is complete: clear pending-reload, record history, drop
+# leftovers of interrupted uploads and all but the KEEP newest generations (never the active
+# one, never generation 0).
+op_finish() {
+	header
+	cat >>"$S/history"
+	rm -f "$S/pending-reload"
+	rm -rf "$S/staging"
+	cur=$(current)
+	n=0
+	for x in $(ls "$G" 2>/dev/null | grep -x '[0-9][0-9]*' | sort -rn); do
+		if [ "$x" = 0 ] || [ "$x" = "$cur" ]; then continue; fi
+		n=$((n + 1))
+		if [ "$n" -ge "$1" ]; then
+			rm -rf "${G:?}/$x"
+			echo "dropped generation $x"
+		fi
+	done
+	echo finished
+}
+
+# generations: every generation's manifest and meta, the active one and the history.
+op_generations() {
+	header
+	printf 'current %s\n' "$(current || true)"
+	for x in $(ls "$G" 2>/dev/null | grep -x '[0-9][0-9]*' | sort -n); do
+		printf 'generation %s\n' "$x"
+		blob manifest "$G/$x/manifest.json"
+		blob meta "$G/$x/meta.json"
+		blob files "$G/$x/files.sha256"
+		if verify "$G/$x"; then echo intact; else echo modified; fi
+	done
+	blob history "$S/history"
+	echo end
+}
+
+op=${1:-}
+[ $# -gt 0 ] && shift
+case $op in
+state) op_state "$@" ;;
+fetch) op_fetch "$@" ;;
+lock) op_lock "$@" ;;
+unlock) op_unlock "$@" ;;
+stage) op_stage "$@" ;;
+validate) op_validate "$@" ;;
+promote) op_promote "$@" ;;
+link) op_link "$@" ;;
+swap) op_swap "$@" ;;
+prune) op_prune "$@" ;;
+run) op_run "$@" ;;
+finish) op_finish "$@" ;;
+generations) op_generations "$@" ;;
+*) die "unknown operation '$op'" ;;
+esac
