@@ -4,5 +4,7 @@
 mod certbot;
 mod check;
 mod common;
+mod determinism;
 mod edgebox;
+mod nix;
 mod plan;
