@@ -175,11 +175,13 @@ pub fn files(edge: &Edge, version: &str, input_hash: &str) -> Vec<FileSpec> {
         certs,
     };
     let unit = |name: &str| format!("{}/{name}", UNIT_DIR.trim_start_matches('/'));
+    // Serialize the view once: per-file contexts share it (a `Value` clone is a refcount).
+    let view_value = minijinja::Value::from_serialize(&view);
     let shared = |template: &'static str, path: String, mode: u32| FileSpec {
         template,
         path,
         mode,
-        ctx: minijinja::Value::from_serialize(&view),
+        ctx: view_value.clone(),
     };
     let mut out = vec![
         shared(
@@ -215,7 +217,7 @@ pub fn files(edge: &Edge, version: &str, input_hash: &str) -> Vec<FileSpec> {
             template,
             path,
             mode: 0o644,
-            ctx: minijinja::context! { cert => cert, ..minijinja::Value::from_serialize(&view) },
+            ctx: minijinja::context! { cert => cert, ..view_value.clone() },
         };
         out.push(per_cert("edgeplan-cert.service.j2", unit(&cert.issue_unit)));
         out.push(per_cert(

@@ -235,13 +235,13 @@ pub fn write(
     manifest: &Manifest,
 ) -> Result<WriteReport, OutputError> {
     let old = read_manifest(out);
-    if let Some(old) = &old {
-        if old == manifest && manifest.files.iter().all(|f| intact(&out.join(&f.path), f)) {
-            return Ok(WriteReport {
-                unchanged: true,
-                ..Default::default()
-            });
-        }
+    if old.as_ref() == Some(manifest)
+        && manifest.files.iter().all(|f| intact(&out.join(&f.path), f))
+    {
+        return Ok(WriteReport {
+            unchanged: true,
+            ..Default::default()
+        });
     }
     let mut report = WriteReport::default();
     for (entry, (path, file)) in manifest.files.iter().zip(&rendered.files) {
