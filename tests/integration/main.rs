@@ -6,5 +6,6 @@ mod check;
 mod common;
 mod determinism;
 mod edgebox;
+mod live;
 mod nix;
 mod plan;
