@@ -4,6 +4,7 @@
 //! The pipeline, one module per stage: [`spec`] (files → spanned structs) → [`validate`]
 //! (→ [`model::Edge`]) → [`render`] → [`output`]; [`diag`] prints the problems of any stage.
 
+pub mod apply;
 pub mod certbot;
 pub mod cmd;
 pub mod diag;

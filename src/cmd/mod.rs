@@ -1,9 +1,13 @@
 //! The command line: global options, one file per subcommand, one dispatch `match`.
 
+mod apply;
 mod build;
 mod check;
+mod force_unlock;
+mod generations;
 mod hash;
 mod plan;
+mod rollback;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -56,6 +60,15 @@ pub enum Command {
     Hash(hash::Args),
     /// Show what `apply` would change on a target (files, hosts, certificates, drift)
     Plan(plan::Args),
+    /// Apply the specs (or a saved plan) to a target: lock, upload, validate on the box, activate
+    /// atomically, reload
+    Apply(apply::Args),
+    /// Re-activate an earlier generation (validated, activated atomically, reloaded, checked)
+    Rollback(rollback::Args),
+    /// List the generations kept on a target's box, the active one marked
+    Generations(generations::Args),
+    /// Release a target's lock left behind by a run that died (needs the lock's id)
+    ForceUnlock(force_unlock::Args),
 }
 
 /// What every command gets besides its arguments.
@@ -112,6 +125,10 @@ pub fn main() -> ExitCode {
         Command::Build(args) => build::run(args, ui),
         Command::Hash(args) => hash::run(args, ui),
         Command::Plan(args) => plan::run(args, ui),
+        Command::Apply(args) => apply::run(args, ui),
+        Command::Rollback(args) => rollback::run(args, ui),
+        Command::Generations(args) => generations::run(args, ui),
+        Command::ForceUnlock(args) => force_unlock::run(args, ui),
     }
 }
 

@@ -605,11 +605,17 @@ pub trait Transport {
         Ok(reply_text(&r))
     }
 
-    /// Make generation `gen` the active one (`None`: no generation), atomically.
-    fn swap(&mut self, generation: Option<u64>) -> Result<(), TransportError> {
+    /// Make `generation` the active one (`None`: none), atomically; the one active before.
+    fn swap(&mut self, generation: Option<u64>) -> Result<Option<u64>, TransportError> {
         let g = generation.map_or("-".to_string(), |g| g.to_string());
-        self.call("swap", &[g], b"")?;
-        Ok(())
+        let r = self.call("swap", &[g], b"")?;
+        let text = reply_text(&r);
+        let prev = text
+            .trim()
+            .strip_prefix("swapped ")
+            .and_then(|s| s.split(' ').next())
+            .ok_or_else(|| self.corrupt(&format!("swap answered `{}`", text.trim())))?;
+        Ok(prev.parse().ok())
     }
 
     /// Remove links to paths that the active generation does not hold.

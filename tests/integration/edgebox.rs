@@ -68,6 +68,8 @@ pub fn env(name: &str, hosts: &[&str], color: &str) -> String {
 pub struct Edgebox {
     pub dir: tempfile::TempDir,
     pub env: Vec<(String, String)>,
+    /// Pass `--templates templates` (the test template); false: the real, embedded ones.
+    pub test_template: bool,
 }
 
 impl Edgebox {
@@ -77,6 +79,7 @@ impl Edgebox {
         let b = Edgebox {
             dir,
             env: Vec::new(),
+            test_template: true,
         };
         b.set_specs(specs);
         b.write("templates/haproxy.cfg.j2", TEMPLATE);
@@ -117,7 +120,10 @@ impl Edgebox {
     /// Same, with extra environment variables.
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        all.extend(["--templates".into(), "templates".into()]);
+        let builds = ["plan", "apply"].contains(&args.first().copied().unwrap_or(""));
+        if self.test_template && builds {
+            all.extend(["--templates".into(), "templates".into()]);
+        }
         let mut cmd = self.command(&all);
         for (k, v) in env {
             cmd.env(k, v);
@@ -328,7 +334,7 @@ impl Edgebox {
         use edgeplan::transport::{self, generation};
         let build = edgeplan::build(&edgeplan::BuildOptions {
             specs: self.path().join("specs"),
-            templates: Some(self.path().join("templates")),
+            templates: self.test_template.then(|| self.path().join("templates")),
             colors: Vec::new(),
         })
         .unwrap();
@@ -343,5 +349,475 @@ impl Edgebox {
         t.swap(Some(n)).unwrap();
         t.prune().unwrap();
         t.finish(5, "seeded\n").unwrap();
+    }
+}
+
+/// Reload haproxy through its master CLI and check that the new worker took: HAProxy 2.7+
+/// answers `Success=1|0`; 2.6 answers nothing, so the master's reload and failure counters
+/// (`show proc`) are compared before and after. Argument: the master socket.
+pub const MASTER_RELOAD: &str = r#"#!/bin/sh
+S="$1"
+cli() { echo "$1" | socat -t 10 stdio "unix-connect:$S"; }
+count() { cli "show proc" | awk '$2 == "master" { gsub(/]/, "", $5); print $3, $5 }'; }
+c=$(count) && [ -n "$c" ] || { echo "cannot reach haproxy's master socket $S"; exit 1; }
+set -- $c; r0=$1; f0=$2
+out=$(cli reload) || { echo "cannot reach haproxy's master socket $S"; exit 1; }
+case $out in
+*Success=0*) echo "$out"; exit 1 ;;
+*Success=1*) exit 0 ;;
+esac
+i=0
+while [ $i -lt 200 ]; do
+	c=$(count 2>/dev/null) && [ -n "$c" ] && set -- $c && [ "$1" -gt "$r0" ] && break
+	sleep 0.05
+	i=$((i + 1))
+done
+[ "$1" -gt "$r0" ] 2>/dev/null || { echo "haproxy did not reload"; exit 1; }
+[ "$2" = "$f0" ] || { echo "haproxy refused the new config (failed reloads: $f0 -> $2)"; exit 1; }
+"#;
+
+/// A real haproxy (master-worker) running on the files of a local box: chrooted into the box
+/// root inside a private mount namespace (`/usr` and `/dev` bound in), so every absolute path of
+/// the rendered config — error pages, sockets, `chroot /var/lib/haproxy` — is the box's.
+pub struct Haproxy {
+    child: Child,
+    /// The master socket, seen from outside.
+    pub master: PathBuf,
+}
+
+impl Haproxy {
+    /// Prepare `root` as a system root and start haproxy on its `/etc/haproxy/haproxy.cfg`;
+    /// ready when `port` accepts connections.
+    pub fn start(root: &Path, port: u16) -> Haproxy {
+        for d in ["usr", "dev", "run", "tmp", "var/lib/haproxy", "etc"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for (link, to) in [
+            ("bin", "usr/bin"),
+            ("sbin", "usr/sbin"),
+            ("lib", "usr/lib"),
+            ("lib64", "usr/lib64"),
+        ] {
+            let _ = std::os::unix::fs::symlink(to, root.join(link));
+        }
+        for f in ["passwd", "group"] {
+            std::fs::copy(Path::new("/etc").join(f), root.join("etc").join(f)).unwrap();
+        }
+        std::fs::write(root.join("etc/resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
+        let log = root.join("tmp/haproxy.log");
+        let child = Command::new("unshare")
+            .args([
+                "-m",
+                "sh",
+                "-c",
+                "mount --bind /usr \"$0/usr\" && mount --bind /dev \"$0/dev\" && \
+                 exec chroot \"$0\" /usr/sbin/haproxy -W -db -f /etc/haproxy/haproxy.cfg \
+                 -S /run/haproxy-master.sock",
+            ])
+            .arg(root)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(root.join("tmp/haproxy.err")).unwrap())
+            .spawn()
+            .unwrap();
+        let h = Haproxy {
+            child,
+            master: root.join("run/haproxy-master.sock"),
+        };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || !h.master.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "haproxy did not start: {}",
+                std::fs::read_to_string(root.join("tmp/haproxy.err")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        h
+    }
+
+    /// Its master's `show proc` (retried while the master CLI is not ready).
+    pub fn show_proc(&self) -> String {
+        let start = Instant::now();
+        loop {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg("echo 'show proc' | socat -t 5 stdio \"unix-connect:$0\"")
+                .arg(&self.master)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if text.contains("master") || start.elapsed() > Duration::from_secs(5) {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() {
+            if start.elapsed() > Duration::from_secs(5) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A stand-in HTTP server on a free loopback port answering `200 ok` to everything.
+pub struct Backend {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Backend {
+    pub fn start() -> Backend {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(mut s) = conn else { continue };
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let _ = s.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    );
+                });
+            }
+        });
+        Backend { port, stop }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// One HTTP/1.1 request (new connection, `Connection: close`): status and body.
+pub fn get(port: u16, host: &str) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // One write: several small ones would meet Nagle and delayed ACKs (40 ms each).
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: edgeplan-test\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no status line in {text:?}"))?;
+    let body = text.split_once("\r\n\r\n").map_or("", |x| x.1).to_string();
+    Ok((status, body))
+}
+
+/// Clients sending requests in a loop until stopped: every request must get `want`.
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<(usize, Vec<String>)>>,
+}
+
+/// What a load loop saw.
+#[derive(Debug)]
+pub struct LoadReport {
+    pub sent: usize,
+    pub failures: Vec<String>,
+}
+
+impl Load {
+    pub fn start(port: u16, host: &str, want: u16, clients: usize) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..clients)
+            .map(|_| {
+                let stop = stop.clone();
+                let host = host.to_string();
+                std::thread::spawn(move || {
+                    let mut sent = 0;
+                    let mut failures = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        sent += 1;
+                        match get(port, &host) {
+                            Ok((s, _)) if s == want => {}
+                            Ok((s, b)) => failures.push(format!("status {s}: {b}")),
+                            Err(e) => failures.push(e),
+                        }
+                    }
+                    (sent, failures)
+                })
+            })
+            .collect();
+        Load { stop, threads }
+    }
+
+    pub fn stop(self) -> LoadReport {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut r = LoadReport {
+            sent: 0,
+            failures: Vec::new(),
+        };
+        for t in self.threads {
+            let (s, f) = t.join().unwrap();
+            r.sent += s;
+            r.failures.extend(f);
+        }
+        r
+    }
+}
+
+/// `incus ARGS`, which must succeed; its stdout.
+pub fn incus(args: &[&str]) -> String {
+    let out = Command::new("incus")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run incus (scripts/test.sh installs it from bookworm-backports): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "incus {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A real Incus container built from a local image: busybox, and haproxy with its libraries
+/// copied from this machine. Deleted (with its image) when dropped. incusd is started if it is
+/// not running; if it cannot start, the test fails — it never skips.
+pub struct IncusBox {
+    pub name: String,
+    image: String,
+}
+
+/// The container's reload command: start haproxy (master-worker) the first time, reload it with
+/// SIGUSR2 afterwards.
+const INCUS_RELOAD: &str = r#"#!/bin/sh
+pid=$(cat /run/haproxy.pid 2>/dev/null)
+if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+	exec kill -USR2 "$pid"
+fi
+exec haproxy -W -D -p /run/haproxy.pid -f /etc/haproxy/haproxy.cfg -S /run/haproxy-master.sock
+"#;
+
+fn ensure_incusd() {
+    let ready = |secs: &str| {
+        Command::new("incus")
+            .args(["admin", "waitready", "--timeout", secs])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !ready("2") {
+        // A daemon that outlives the test, as scripts/test.sh starts it: detached by a shell.
+        let started = Command::new("sh")
+            .args([
+                "-c",
+                "nohup /usr/libexec/incus/incusd --group root \
+                 >/tmp/edgeplan-test-incusd.log 2>&1 &",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(started, "incus is not installed or cannot start");
+        assert!(
+            ready("60"),
+            "incusd did not start: {}",
+            std::fs::read_to_string("/tmp/edgeplan-test-incusd.log").unwrap_or_default()
+        );
+    }
+    let has_pool = Command::new("incus")
+        .args(["storage", "show", "default"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_pool {
+        let mut child = Command::new("incus")
+            .args(["admin", "init", "--preseed"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(
+                b"storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  \
+                  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n",
+            )
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "incus admin init failed");
+    }
+}
+
+impl IncusBox {
+    pub fn launch() -> IncusBox {
+        ensure_incusd();
+        let tag = format!(
+            "edgeplan-t{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("rootfs");
+        for d in [
+            "bin",
+            "sbin",
+            "usr/sbin",
+            "usr/local/bin",
+            "etc",
+            "lib64",
+            "tmp",
+            "run",
+            "var/lib/haproxy",
+            "dev",
+            "proc",
+            "sys",
+            "root",
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+            .expect("busybox-static is needed for the incus image (scripts/test.sh installs it)");
+        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" {
+                let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+            }
+        }
+        let haproxy = "/usr/sbin/haproxy";
+        std::fs::copy(haproxy, root.join("usr/sbin/haproxy")).unwrap();
+        let ldd = Command::new("ldd").arg(haproxy).output().unwrap();
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            let lib = match line.split_once("=>") {
+                Some((_, r)) => r.split_whitespace().next(),
+                None => line
+                    .split_whitespace()
+                    .next()
+                    .filter(|p| p.starts_with('/')),
+            };
+            if let Some(lib) = lib.filter(|l| l.starts_with('/')) {
+                let dest = root.join(lib.trim_start_matches('/'));
+                std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                std::fs::copy(lib, dest).unwrap();
+            }
+        }
+        let files = [
+            (
+                "etc/passwd",
+                "root:x:0:0:root:/root:/bin/sh\nhaproxy:x:100:101::/var/lib/haproxy:/bin/false\n",
+                0o644,
+            ),
+            ("etc/group", "root:x:0:\nhaproxy:x:101:\n", 0o644),
+            ("etc/resolv.conf", "nameserver 127.0.0.1\n", 0o644),
+            (
+                "sbin/init",
+                "#!/bin/sh\nip link set lo up 2>/dev/null\nexec sleep 2147483647\n",
+                0o755,
+            ),
+            ("usr/local/bin/edge-reload", INCUS_RELOAD, 0o755),
+        ];
+        use std::os::unix::fs::PermissionsExt;
+        for (p, text, mode) in files {
+            std::fs::write(root.join(p), text).unwrap();
+            std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("metadata.yaml"),
+            "architecture: x86_64\ncreation_date: 1700000000\nproperties:\n  \
+             description: edgeplan test box\n  os: busybox\n",
+        )
+        .unwrap();
+        run_ok(Command::new("tar").current_dir(dir.path()).args([
+            "-czf",
+            "meta.tar.gz",
+            "metadata.yaml",
+        ]));
+        run_ok(
+            Command::new("tar")
+                .current_dir(&root)
+                .args(["-czf", "../rootfs.tar.gz", "."]),
+        );
+        let d = dir.path().display().to_string();
+        incus(&[
+            "image",
+            "import",
+            &format!("{d}/meta.tar.gz"),
+            &format!("{d}/rootfs.tar.gz"),
+            "--alias",
+            &tag,
+        ]);
+        let b = IncusBox {
+            name: tag.clone(),
+            image: tag,
+        };
+        incus(&["launch", &b.image, &b.name]);
+        b
+    }
+
+    /// `sh -c SCRIPT` in the container; stdout.
+    pub fn sh(&self, script: &str) -> String {
+        let out = Command::new("incus")
+            .args(["exec", &self.name, "--", "sh", "-c", script])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Wait until `GET /` for `host` inside the container answers with `body` in it.
+    pub fn wait_for(&self, port: u16, host: &str, body: &str) -> String {
+        let script =
+            format!("printf 'GET / HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' | nc 127.0.0.1 {port}");
+        let start = Instant::now();
+        loop {
+            let got = self.sh(&script);
+            if got.contains(body) {
+                return got;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the container never served {body:?} for {host}; last answer: {got:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for IncusBox {
+    fn drop(&mut self) {
+        let _ = Command::new("incus")
+            .args(["delete", "--force", &self.name])
+            .output();
+        let _ = Command::new("incus")
+            .args(["image", "delete", &self.image])
+            .output();
     }
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary: whole CLI runs through a small builder ([`common::Test`]),
 //! fixtures, and tests against real components (haproxy, sshd, certbot + pebble, incus, nix).
 
+mod apply;
 mod certbot;
 mod check;
 mod common;

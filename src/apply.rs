@@ -1,0 +1,694 @@
+//! Applying: put a generation on the box and make it active — validated on the box first,
+//! activated atomically, reloaded, checked, and restored when the reload fails.
+//!
+//! The steps, all under the box's lock (taken by the caller, see [`LockGuard`]):
+//!
+//! 1. **upload** the rendered tree into `staging/TREE_HASH` (one tar stream, checksums checked
+//!    on the box);
+//! 2. **validate** on the box: the target's validate command on the staged config (the command
+//!    plus the config path, as the service runs it; see [`crate::transport::generation`]), and
+//!    `systemd-analyze verify` on changed units when the box has it. A refusal ends here:
+//!    nothing was activated;
+//! 3. **activate**: the staged tree becomes generation N; every path is (already, or now) a link
+//!    into `current/tree`, and one `rename` of the `current` symlink switches all files at once;
+//!    links of files the generation no longer has are removed;
+//! 4. `systemctl daemon-reload` when units changed, then the target's **reload** command; its
+//!    exit status is the check that the reload took. On failure the previous generation is made
+//!    active again the same way and reloaded, and the apply fails saying what happened;
+//! 5. **record**: history, clear the pending-reload marker, keep the newest N generations.
+//!
+//! A process killed at any point leaves the box with either the old or the new generation
+//! complete (the swap is one rename); a `pending-reload` marker tells the next plan/apply that
+//! a reload is owed; the lock stays until `force-unlock ID`. `EDGEPLAN_FAULT=STEP` kills the
+//! process at a step, for tests only ([`Step`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+use crate::model::Target;
+use crate::output::Manifest;
+use crate::plan::semantic::ModelSummary;
+use crate::plan::sha256_hex;
+use crate::render::Rendered;
+use crate::transport::{Lock, Transport, TransportError, generation};
+
+/// A problem while applying, rolling back or unlocking.
+#[derive(Debug, Error, Diagnostic)]
+pub enum ApplyError {
+    /// Reaching or talking to the box failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Transport(#[from] TransportError),
+    /// Someone else holds the lock.
+    #[error("target `{target}` is locked by {holder}")]
+    #[diagnostic(
+        code(edgeplan::apply::locked),
+        help(
+            "wait for that run to finish; if it died, release the lock with \
+             `edgeplan force-unlock {id} --target {target}`"
+        )
+    )]
+    Locked {
+        /// Target.
+        target: String,
+        /// The holder, described.
+        holder: String,
+        /// Lock id.
+        id: String,
+    },
+    /// A saved plan no longer fits the build or the box.
+    #[error("saved plan is stale: {reason}")]
+    #[diagnostic(
+        code(edgeplan::apply::stale_plan),
+        help("make a new plan with `edgeplan plan --out-plan FILE`, review it, apply it")
+    )]
+    StalePlan {
+        /// What changed.
+        reason: String,
+    },
+    /// No confirmation possible.
+    #[error("refusing to {what} without confirmation: standard input is not a terminal")]
+    #[diagnostic(
+        code(edgeplan::apply::approval),
+        help("pass --auto-approve, or apply a plan saved with `edgeplan plan --out-plan FILE`")
+    )]
+    NeedsApproval {
+        /// `apply` or `roll back`.
+        what: &'static str,
+    },
+    /// The user said no.
+    #[error("{what} cancelled")]
+    #[diagnostic(code(edgeplan::apply::cancelled))]
+    Cancelled {
+        /// `Apply` or `Rollback`.
+        what: &'static str,
+    },
+    /// The box refused the staged files.
+    #[error("the box refused {what}; nothing was activated\n{output}")]
+    #[diagnostic(
+        code(edgeplan::apply::rejected),
+        help("the running config and its traffic are untouched; fix the specs or templates")
+    )]
+    Rejected {
+        /// Which tree.
+        what: String,
+        /// The validate output.
+        output: String,
+    },
+    /// The reload failed and the previous generation was restored.
+    #[error("the reload failed after activating generation {generation}: {output}\n{restored}")]
+    #[diagnostic(code(edgeplan::apply::reload_failed))]
+    ReloadFailed {
+        /// Generation that failed.
+        generation: u64,
+        /// Reload output.
+        output: String,
+        /// What the restore did.
+        restored: String,
+    },
+    /// `force-unlock` with an id that does not hold the lock.
+    #[error("lock id `{id}` does not hold the lock of target `{target}`: {holder}")]
+    #[diagnostic(
+        code(edgeplan::apply::lock_id),
+        help("force-unlock takes the id of the current lock, as shown in the message above")
+    )]
+    WrongLockId {
+        /// Target.
+        target: String,
+        /// Id given.
+        id: String,
+        /// Current holder.
+        holder: String,
+    },
+    /// No generation to roll back to.
+    #[error("target `{target}`: {message}")]
+    #[diagnostic(code(edgeplan::apply::generation), help("see `edgeplan generations`"))]
+    Generation {
+        /// Target.
+        target: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Steps where `EDGEPLAN_FAULT` can kill the process (tests only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The lock is held.
+    AfterLock,
+    /// Half the upload is sent.
+    MidUpload,
+    /// The box accepted the staged files.
+    AfterValidate,
+    /// Links are in place; the swap has not happened.
+    MidActivation,
+    /// The swap happened; no reload yet.
+    BeforeReload,
+    /// The reload took; nothing recorded yet.
+    AfterReload,
+}
+
+impl Step {
+    /// Every step, in order.
+    pub const ALL: [Step; 6] = [
+        Step::AfterLock,
+        Step::MidUpload,
+        Step::AfterValidate,
+        Step::MidActivation,
+        Step::BeforeReload,
+        Step::AfterReload,
+    ];
+
+    /// Its name in `EDGEPLAN_FAULT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::AfterLock => "after-lock",
+            Step::MidUpload => "mid-upload",
+            Step::AfterValidate => "after-validate",
+            Step::MidActivation => "mid-activation",
+            Step::BeforeReload => "before-reload",
+            Step::AfterReload => "after-reload",
+        }
+    }
+
+    fn armed(self) -> bool {
+        std::env::var("EDGEPLAN_FAULT").is_ok_and(|v| v == self.name())
+    }
+
+    /// Kill the process here when `EDGEPLAN_FAULT` names this step.
+    pub fn check(self) {
+        if self.armed() {
+            eprintln!("edgeplan: fault injected: killed at {}", self.name());
+            std::process::abort();
+        }
+    }
+}
+
+/// The current time, UTC, RFC 3339 (`2026-11-25T19:12:14Z`).
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `user@host` of whoever runs edgeplan.
+pub fn who() -> String {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host}")
+}
+
+/// A new lock for `operation`.
+pub fn new_lock(operation: &str) -> Lock {
+    let mut h = blake3::Hasher::new_derive_key("edgeplan 2026-11 lock id v1");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.update(&nanos.to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    h.update(who().as_bytes());
+    let x = h.finalize().to_hex();
+    let x = x.as_str();
+    Lock {
+        id: format!(
+            "{}-{}-{}-{}-{}",
+            &x[..8],
+            &x[8..12],
+            &x[12..16],
+            &x[16..20],
+            &x[20..32]
+        ),
+        who: who(),
+        operation: operation.to_string(),
+        created: utc_now(),
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// The box's lock, held until released.
+pub struct LockGuard {
+    /// The lock.
+    pub lock: Lock,
+}
+
+impl LockGuard {
+    /// Take the target's lock, or say who holds it.
+    pub fn take(t: &mut dyn Transport, operation: &str) -> Result<LockGuard, ApplyError> {
+        let lock = new_lock(operation);
+        match t.lock(&lock)? {
+            Ok(()) => Ok(LockGuard { lock }),
+            Err(holder) => Err(locked(t.target(), holder)),
+        }
+    }
+
+    /// Release it.
+    pub fn release(self, t: &mut dyn Transport) -> Result<(), ApplyError> {
+        match t.unlock(&self.lock.id)? {
+            Ok(()) => Ok(()),
+            Err(holder) => Err(ApplyError::WrongLockId {
+                target: t.target().to_string(),
+                id: self.lock.id,
+                holder: holder.map_or("nobody".into(), |h| h.describe()),
+            }),
+        }
+    }
+}
+
+fn locked(target: &str, holder: Option<Lock>) -> ApplyError {
+    match holder {
+        Some(h) => ApplyError::Locked {
+            target: target.to_string(),
+            holder: h.describe(),
+            id: h.id,
+        },
+        None => ApplyError::Locked {
+            target: target.to_string(),
+            holder: "another run (the lock was released meanwhile; try again)".into(),
+            id: "ID".into(),
+        },
+    }
+}
+
+/// Release the lock of `target` held by `id` (`force-unlock`).
+pub fn force_unlock(t: &mut dyn Transport, id: &str) -> Result<(), ApplyError> {
+    match t.unlock(id)? {
+        Ok(()) => Ok(()),
+        Err(holder) => Err(ApplyError::WrongLockId {
+            target: t.target().to_string(),
+            id: id.to_string(),
+            holder: holder.map_or("the target is not locked".into(), |h| h.describe()),
+        }),
+    }
+}
+
+/// Is `path` a systemd unit or drop-in?
+pub fn is_unit(path: &str) -> bool {
+    ["etc/systemd/", "lib/systemd/", "usr/lib/systemd/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+}
+
+/// Units `systemd-analyze verify` can check on their own (not drop-ins).
+fn verifiable(path: &str) -> bool {
+    let in_dropin_dir = path
+        .rsplit_once('/')
+        .is_some_and(|(dir, _)| dir.ends_with(".d"));
+    !in_dropin_dir
+        && [
+            ".service", ".socket", ".timer", ".path", ".mount", ".target",
+        ]
+        .iter()
+        .any(|s| path.ends_with(s))
+}
+
+/// Unit paths that differ between two `path → sha256` maps, and the verifiable ones of `new`
+/// among them.
+pub fn changed_units(
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> (bool, Vec<String>) {
+    let paths: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let changed: Vec<&String> = paths
+        .into_iter()
+        .filter(|p| is_unit(p) && old.get(*p) != new.get(*p))
+        .collect();
+    let verify = changed
+        .iter()
+        .filter(|p| new.contains_key(**p) && verifiable(p))
+        .map(|p| p.to_string())
+        .collect();
+    (!changed.is_empty(), verify)
+}
+
+/// What to activate.
+pub struct Activation<'a> {
+    /// The target.
+    pub target: &'a Target,
+    /// Generation to activate.
+    pub to: u64,
+    /// Units changed between them.
+    pub units_changed: bool,
+}
+
+fn command(args: &[crate::model::Arg]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// `finish` keeping every generation.
+const KEEP_ALL: usize = 1_000_000;
+
+const DAEMON_RELOAD: &str = "if command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload; \
+     else echo 'systemctl not found: daemon-reload skipped'; fi";
+
+/// Make `to` active (link, swap, prune), daemon-reload if units changed, reload and check. On a
+/// failed reload, restore `from` the same way and fail.
+pub fn activate(
+    t: &mut dyn Transport,
+    a: &Activation<'_>,
+    log: &mut dyn FnMut(String),
+) -> Result<(), ApplyError> {
+    t.link(a.to)?;
+    Step::MidActivation.check();
+    // The generation active just before the swap (linking may have made generation 0 of
+    // files that were on the box before edgeplan).
+    let from = t.swap(Some(a.to))?;
+    t.prune()?;
+    log(format!("Activated generation {}.", a.to));
+    let reloaded = reload(t, a, log)?;
+    if let Err(output) = reloaded {
+        let restored = restore(t, a, from, log);
+        return Err(ApplyError::ReloadFailed {
+            generation: a.to,
+            output,
+            restored,
+        });
+    }
+    Ok(())
+}
+
+/// daemon-reload when needed, then the reload command: `Ok(Err(output))` when it failed.
+fn reload(
+    t: &mut dyn Transport,
+    a: &Activation<'_>,
+    log: &mut dyn FnMut(String),
+) -> Result<Result<(), String>, ApplyError> {
+    if a.units_changed {
+        let r = t.run(&["sh".into(), "-c".into(), DAEMON_RELOAD.into()])?;
+        if r.status != 0 {
+            return Ok(Err(format!(
+                "systemctl daemon-reload exited {}: {}",
+                r.status, r.output
+            )));
+        }
+        log("Reloaded systemd units.".into());
+    }
+    Step::BeforeReload.check();
+    let cmd = command(&a.target.reload);
+    let r = t.run(&cmd)?;
+    if r.status != 0 {
+        return Ok(Err(format!(
+            "`{}` exited {}{}",
+            cmd.join(" "),
+            r.status,
+            if r.output.is_empty() {
+                String::new()
+            } else {
+                format!(":\n{}", r.output)
+            }
+        )));
+    }
+    log(format!("Reloaded: {}", cmd.join(" ")));
+    Step::AfterReload.check();
+    Ok(Ok(()))
+}
+
+/// Make `from` active again and reload; a sentence saying how that went.
+fn restore(
+    t: &mut dyn Transport,
+    a: &Activation<'_>,
+    from: Option<u64>,
+    log: &mut dyn FnMut(String),
+) -> String {
+    let steps = (|| -> Result<Result<(), String>, ApplyError> {
+        match from {
+            Some(g) => {
+                t.link(g)?;
+                t.swap(Some(g))?;
+            }
+            None => {
+                t.swap(None)?;
+            }
+        }
+        t.prune()?;
+        reload(t, a, log)
+    })();
+    let which = from.map_or("the box's files from before edgeplan".to_string(), |g| {
+        format!("generation {g}")
+    });
+    match steps {
+        Ok(Ok(())) => {
+            let _ = t.finish(
+                KEEP_ALL,
+                &format!("{} {} restore {which}\n", utc_now(), who()),
+            );
+            format!("Restored {which} and reloaded: the box serves what it served before.")
+        }
+        Ok(Err(e)) => format!("Restored {which}, but its reload failed too: {e}"),
+        Err(e) => format!("Restoring {which} failed: {e}"),
+    }
+}
+
+/// What a new generation holds.
+pub struct Candidate<'a> {
+    /// Its manifest.
+    pub manifest: &'a Manifest,
+    /// Its files.
+    pub rendered: &'a Rendered,
+    /// Its model summary.
+    pub model: &'a ModelSummary,
+}
+
+impl Candidate<'_> {
+    /// path → sha256 of its files.
+    pub fn sums(&self) -> BTreeMap<String, String> {
+        self.rendered
+            .files
+            .iter()
+            .map(|(p, f)| (p.clone(), sha256_hex(&f.content)))
+            .collect()
+    }
+}
+
+/// Upload, validate, activate and record a new generation; its number.
+pub fn apply(
+    t: &mut dyn Transport,
+    target: &Target,
+    from: Option<u64>,
+    old_sums: &BTreeMap<String, String>,
+    c: &Candidate<'_>,
+    keep: usize,
+    log: &mut dyn FnMut(String),
+) -> Result<u64, ApplyError> {
+    let tree = &c.manifest.tree_hash;
+    let model = serde_json::to_string_pretty(c.model).unwrap_or_default() + "\n";
+    let tar = generation::package(c.manifest, c.rendered, &model);
+    let cut = Step::MidUpload.armed().then_some(tar.len() / 2);
+    let reused = t.stage(tree, &tar, cut)?;
+    log(format!(
+        "{} tree {} ({} files).",
+        if reused {
+            "Already uploaded:"
+        } else {
+            "Uploaded"
+        },
+        &tree[..16],
+        c.manifest.files.len()
+    ));
+    let (units_changed, units) = changed_units(old_sums, &c.sums());
+    let v = t.validate(
+        &format!("staging/{tree}"),
+        &units,
+        &command(&target.validate),
+    )?;
+    if !v.ok {
+        return Err(ApplyError::Rejected {
+            what: format!("tree {}", &tree[..16]),
+            output: v.output.trim_end().to_string(),
+        });
+    }
+    log(format!(
+        "Validated on the box: {}",
+        v.output
+            .lines()
+            .filter_map(|l| l.strip_prefix("$ "))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
+    Step::AfterValidate.check();
+    let meta = serde_json::json!({
+        "tree_hash": tree,
+        "input_hash": c.manifest.input_hash,
+        "edgeplan_version": env!("CARGO_PKG_VERSION"),
+        "created": utc_now(),
+        "by": who(),
+    });
+    let n = t.promote(
+        tree,
+        &(serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n"),
+    )?;
+    activate(
+        t,
+        &Activation {
+            target,
+            to: n,
+            units_changed,
+        },
+        log,
+    )?;
+    t.finish(
+        keep,
+        &format!(
+            "{} {} apply generation {n} tree {} (was {})\n",
+            utc_now(),
+            who(),
+            &tree[..16],
+            from.map_or("none".into(), |g| g.to_string())
+        ),
+    )?;
+    Ok(n)
+}
+
+/// Re-activate generation `to` (active: `from`) through the same validate → activate → reload
+/// → check path as an apply.
+#[allow(clippy::too_many_arguments)]
+pub fn rollback(
+    t: &mut dyn Transport,
+    target: &Target,
+    from: u64,
+    to: u64,
+    from_sums: &BTreeMap<String, String>,
+    to_sums: &BTreeMap<String, String>,
+    keep: usize,
+    log: &mut dyn FnMut(String),
+) -> Result<(), ApplyError> {
+    let (units_changed, units) = changed_units(from_sums, to_sums);
+    let v = t.validate(
+        &format!("generations/{to}"),
+        &units,
+        &command(&target.validate),
+    )?;
+    if !v.ok {
+        return Err(ApplyError::Rejected {
+            what: format!("generation {to}"),
+            output: v.output.trim_end().to_string(),
+        });
+    }
+    log(format!(
+        "Validated on the box: {}",
+        v.output
+            .lines()
+            .filter_map(|l| l.strip_prefix("$ "))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
+    activate(
+        t,
+        &Activation {
+            target,
+            to,
+            units_changed,
+        },
+        log,
+    )?;
+    t.finish(
+        keep,
+        &format!(
+            "{} {} rollback to generation {to} (was {from})\n",
+            utc_now(),
+            who()
+        ),
+    )?;
+    Ok(())
+}
+
+/// Finish an apply that stopped between activation and a checked reload: reload now.
+pub fn finish_pending(
+    t: &mut dyn Transport,
+    target: &Target,
+    generation: Option<u64>,
+    keep: usize,
+    log: &mut dyn FnMut(String),
+) -> Result<(), ApplyError> {
+    let a = Activation {
+        target,
+        to: generation.unwrap_or(0),
+        units_changed: false,
+    };
+    if let Err(output) = reload(t, &a, log)? {
+        return Err(ApplyError::ReloadFailed {
+            generation: a.to,
+            output,
+            restored: "Nothing was restored: the files are those of the active generation.".into(),
+        });
+    }
+    t.finish(
+        keep,
+        &format!(
+            "{} {} reload (finishing an interrupted apply)\n",
+            utc_now(),
+            who()
+        ),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_is_rfc3339_utc() {
+        let t = utc_now();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z') && t.as_bytes()[10] == b'T');
+    }
+
+    #[test]
+    fn lock_ids_look_like_uuids_and_differ() {
+        let a = new_lock("apply");
+        let b = new_lock("apply");
+        assert_eq!(a.id.len(), 36);
+        assert_eq!(a.id.matches('-').count(), 4);
+        assert_ne!(a.id, b.id);
+    }
+
+    #[test]
+    fn units_that_changed_and_can_be_verified() {
+        let m = |v: &[(&str, &str)]| -> BTreeMap<String, String> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let old = m(&[
+            ("etc/haproxy/haproxy.cfg", "1"),
+            ("etc/systemd/system/a.service", "1"),
+            ("etc/systemd/system/gone.timer", "1"),
+        ]);
+        let new = m(&[
+            ("etc/haproxy/haproxy.cfg", "2"),
+            ("etc/systemd/system/a.service", "2"),
+            ("etc/systemd/system/x.service.d/edgeplan.conf", "1"),
+        ]);
+        let (changed, verify) = changed_units(&old, &new);
+        assert!(changed);
+        assert_eq!(verify, ["etc/systemd/system/a.service"]);
+        let (changed, _) = changed_units(&old, &old);
+        assert!(!changed);
+    }
+}

@@ -1,0 +1,185 @@
+//! `edgeplan apply [PLANFILE]`: lock the target, plan (or check a saved plan is still
+//! current), confirm, then upload, validate on the box, activate, reload — see [`crate::apply`].
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::build::Inputs;
+use super::{Format, Ui};
+use crate::apply::{self, ApplyError, Candidate, LockGuard, Step};
+use crate::diag::Problems;
+use crate::plan::{self, saved::SavedPlan, show};
+use crate::transport::{self, Transport};
+
+/// Apply the specs (or a saved plan) to a target: lock, upload, validate on the box, activate
+/// atomically, reload
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A plan saved by `edgeplan plan --out-plan`: applied exactly, refused if stale
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub inputs: Inputs,
+
+    /// Target to apply to (default: the saved plan's, or the only target of the specs)
+    #[arg(long)]
+    pub target: Option<String>,
+
+    /// Apply without asking (needed when standard input is not a terminal)
+    #[arg(long)]
+    pub auto_approve: bool,
+
+    /// Generations to keep on the box, the active one included
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: u32,
+}
+
+/// Ask `question` on the terminal; true for `yes`.
+pub fn confirm(question: &str, what: &'static str) -> Result<(), ApplyError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(ApplyError::NeedsApproval {
+            what: if what == "Apply" {
+                "apply"
+            } else {
+                "roll back"
+            },
+        });
+    }
+    print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        println!();
+        Ok(())
+    } else {
+        Err(ApplyError::Cancelled { what })
+    }
+}
+
+/// Run the command.
+pub fn run(args: Args, ui: Ui) -> ExitCode {
+    match run_inner(&args, ui) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(p) => ui.fail(&p, Format::Text),
+    }
+}
+
+fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
+    let saved = match &args.plan_file {
+        Some(p) => Some(SavedPlan::read(p).map_err(Problems::one)?),
+        None => None,
+    };
+    let build = crate::build(&args.inputs.options())?;
+    let name = args
+        .target
+        .as_deref()
+        .or(saved.as_ref().map(|s| s.target.as_str()));
+    let target = transport::select(&build.edge, name).map_err(Problems::one)?;
+    if let Some(s) = &saved {
+        if s.target != target.name.as_str() {
+            return Err(Problems::one(ApplyError::StalePlan {
+                reason: format!(
+                    "it was made for target `{}`, not `{}`",
+                    s.target, target.name
+                ),
+            }));
+        }
+        if s.tree_hash != build.manifest.tree_hash {
+            return Err(Problems::one(ApplyError::StalePlan {
+                reason: "the build changed since the plan was made (its tree hash differs)".into(),
+            }));
+        }
+    }
+    let mut t = transport::open(target, &args.inputs.specs).map_err(Problems::one)?;
+    let guard = LockGuard::take(t.as_mut(), "apply").map_err(Problems::one)?;
+    Step::AfterLock.check();
+    let result = locked(args, ui, &build, target, saved.as_ref(), t.as_mut());
+    // The lock is released whatever happened; an error releasing it is reported after the
+    // apply's own.
+    let released = guard.release(t.as_mut());
+    result?;
+    released.map_err(Problems::one)
+}
+
+fn locked(
+    args: &Args,
+    ui: Ui,
+    build: &crate::Build,
+    target: &crate::model::Target,
+    saved: Option<&SavedPlan>,
+    t: &mut dyn Transport,
+) -> Result<(), Problems> {
+    let probe: Vec<String> = build.rendered.files.keys().cloned().collect();
+    let state = t.read_state(&probe).map_err(Problems::one)?;
+    let plan = plan::make_from(build, t, &state).map_err(Problems::one)?;
+    match saved {
+        Some(s) => {
+            if s.state_hash != plan.state_hash {
+                return Err(Problems::one(ApplyError::StalePlan {
+                    reason: format!(
+                        "target `{}` changed since the plan was made (generation then {}, now {})",
+                        target.name,
+                        s.base_generation.map_or("none".into(), |g| g.to_string()),
+                        state.generation.map_or("none".into(), |g| g.to_string()),
+                    ),
+                }));
+            }
+            println!(
+                "Applying the saved plan {}: {}",
+                args.plan_file
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string()),
+                show::closing_line(&plan)
+            );
+        }
+        None => {
+            print!("{}", show::text(&plan, ui.color_out));
+            if plan.has_changes() && !args.auto_approve {
+                confirm(
+                    &format!(
+                        "Do you want to perform these actions on target {}?",
+                        target.name
+                    ),
+                    "Apply",
+                )
+                .map_err(Problems::one)?;
+            }
+        }
+    }
+    if !plan.has_changes() {
+        return Ok(());
+    }
+    let mut log = |line: String| println!("{line}");
+    let keep = args.keep as usize;
+    if plan.changes.is_empty() {
+        apply::finish_pending(t, target, state.generation, keep, &mut log)
+            .map_err(Problems::one)?;
+        println!("\nApply complete! The interrupted apply is finished.");
+        return Ok(());
+    }
+    let from_plan = saved.map(SavedPlan::rendered);
+    let candidate = Candidate {
+        manifest: saved.map_or(&build.manifest, |s| &s.manifest),
+        rendered: from_plan.as_ref().unwrap_or(&build.rendered),
+        model: saved.map_or(&plan.model, |s| &s.model),
+    };
+    let n = apply::apply(
+        t,
+        target,
+        state.generation,
+        &state.expected(),
+        &candidate,
+        keep,
+        &mut log,
+    )
+    .map_err(Problems::one)?;
+    let c = plan.counts();
+    println!(
+        "\nApply complete! Files: {} added, {} changed, {} destroyed. Generation {n} is active.",
+        c.add, c.change, c.remove
+    );
+    Ok(())
+}
