@@ -47,6 +47,7 @@ fn forbidden_char(s: &str, allowed: impl Fn(char) -> bool) -> Option<String> {
         '#' => "`#` (starts a comment in haproxy.cfg)".to_string(),
         '"' | '\'' => format!("a quote `{c}`"),
         '\\' => "a backslash".to_string(),
+        '`' => "a backtick".to_string(),
         c if c.is_control() => format!("control character U+{:04X}", c as u32),
         c if !c.is_ascii() => format!("non-ASCII character `{c}` (U+{:04X})", c as u32),
         c => format!("`{c}`"),
@@ -108,7 +109,7 @@ string_newtype!(
 impl Host {
     /// Check `s` as an ASCII DNS name (IDNs must be given in punycode).
     pub fn parse(s: &str) -> Result<Host, Invalid> {
-        const E: &str = "a DNS host name";
+        const E: &str = "a DNS host name (IDNs in punycode, `xn--…`)";
         check_chars(s, E, |c| c.is_ascii_alphanumeric() || c == '-' || c == '.')?;
         let lower = s.to_ascii_lowercase();
         if lower.is_empty() {
@@ -228,10 +229,10 @@ impl PathPrefix {
     /// Check a path: starts with `/`, only inert URL characters.
     pub fn parse(s: &str) -> Result<PathPrefix, Invalid> {
         const E: &str = "a URL path starting with `/`";
+        check_chars(s, E, path_char)?;
         if !s.starts_with('/') {
             return Err(Invalid::new(E, "must start with `/`"));
         }
-        check_chars(s, E, path_char)?;
         if s.len() > 1024 {
             return Err(Invalid::new(E, "is longer than 1024 characters"));
         }
@@ -251,6 +252,13 @@ impl PathSuffix {
         check_chars(s, E, path_char)?;
         if s.is_empty() || s.len() > 256 {
             return Err(Invalid::new(E, "must be 1 to 256 characters long"));
+        }
+        // HAProxy reads a pattern starting with `-` as a flag (`-f FILE` loads patterns).
+        if s.starts_with('-') {
+            return Err(Invalid::new(
+                E,
+                "must not start with `-` (HAProxy would read it as an ACL flag)",
+            ));
         }
         Ok(PathSuffix(s.to_string()))
     }
@@ -431,7 +439,7 @@ impl fmt::Display for Duration {
             ("m", 60_000),
             ("s", 1_000),
         ] {
-            if ms != 0 && ms % size == 0 {
+            if ms != 0 && ms.is_multiple_of(size) {
                 return write!(f, "{}{unit}", ms / size);
             }
         }
@@ -466,7 +474,7 @@ impl Color {
             "green" => Ok(Color::Green),
             _ => Err(Invalid::new(
                 "a colour: `blue` or `green`",
-                format!("`{s}` is neither"),
+                format!("`{}` is neither", s.escape_debug()),
             )),
         }
     }
@@ -565,11 +573,15 @@ impl Bind {
             .parse()
             .map_err(|_| Invalid::new(E, format!("port `{port}` is not a number")))?;
         let port = Port::new(port).map_err(|e| Invalid::new(E, e.reason))?;
-        let bare = ip.trim_start_matches('[').trim_end_matches(']');
-        if ip != "*" && bare.parse::<std::net::IpAddr>().is_err() {
+        let ok = match ip.strip_prefix('[').map(|v6| v6.strip_suffix(']')) {
+            // `[v6]`: brackets are for IPv6 literals only, and must be balanced.
+            Some(inner) => inner.is_some_and(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok()),
+            None => ip == "*" || ip.parse::<std::net::IpAddr>().is_ok(),
+        };
+        if !ok {
             return Err(Invalid::new(
                 E,
-                format!("`{ip}` is not `*` or an IP address"),
+                format!("`{ip}` is not `*`, an IPv4 address or a bracketed IPv6 address"),
             ));
         }
         Ok(Bind {
@@ -636,7 +648,7 @@ impl Balance {
             "uri" => Ok(Balance::Uri),
             _ => Err(Invalid::new(
                 "a balance mode: `roundrobin`, `leastconn` or `uri`",
-                format!("`{s}` is none of them"),
+                format!("`{}` is none of them", s.escape_debug()),
             )),
         }
     }
@@ -719,7 +731,7 @@ impl KeyType {
             "rsa" => Ok(KeyType::Rsa),
             _ => Err(Invalid::new(
                 "a key type: `ecdsa` or `rsa`",
-                format!("`{s}` is neither"),
+                format!("`{}` is neither", s.escape_debug()),
             )),
         }
     }
@@ -788,9 +800,15 @@ impl SocketMode {
         match s {
             "600" => Ok(SocketMode(0o600)),
             "660" => Ok(SocketMode(0o660)),
+            _ if !s.is_empty() && s.len() <= 4 && s.chars().all(|c| ('0'..='7').contains(&c)) => {
+                Err(Invalid::new(
+                    "a socket mode: `600` or `660`",
+                    format!("`{s}` would let other users drive haproxy's admin API"),
+                ))
+            }
             _ => Err(Invalid::new(
                 "a socket mode: `600` or `660`",
-                format!("`{s}` would let other users drive haproxy's admin API"),
+                format!("`{}` is not an octal file mode", s.escape_debug()),
             )),
         }
     }
@@ -1153,6 +1171,308 @@ mod tests {
         assert!(PathPrefix::parse("/api/").is_ok());
         for bad in ["api", "/a b", "/a#b", "/a\"", "/a\n"] {
             assert!(PathPrefix::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+    /// `(input, accepted)`; a refusal of a hostile value must be flagged unsafe.
+    fn table<T: std::fmt::Debug>(
+        parse: impl Fn(&str) -> Result<T, Invalid>,
+        cases: &[(&str, bool)],
+    ) {
+        for (input, ok) in cases {
+            let got = parse(input);
+            assert_eq!(got.is_ok(), *ok, "{input:?} -> {got:?}");
+            if let Err(inv) = got {
+                let hostile = input.chars().any(|c| {
+                    c.is_whitespace() || c.is_control() || !c.is_ascii() || "#\"'\\$;`".contains(c)
+                });
+                assert_eq!(inv.unsafe_chars, hostile, "{input:?} -> {inv:?}");
+                assert!(!inv.reason.contains('\n'), "raw newline in {inv:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn emails() {
+        table(
+            Email::parse,
+            &[
+                ("ops@veza.fr", true),
+                ("first.last+edge@mail.example.org", true),
+                ("ops@localhost", false),
+                ("ops.veza.fr", false),
+                ("@veza.fr", false),
+                ("ops@", false),
+                ("a@b@veza.fr", false),
+                ("ops@veza..fr", false),
+                ("ops@veza.fr\n--agree-tos", false),
+                ("ops @veza.fr", false),
+                ("opé@veza.fr", false),
+                ("ops@veza.fr;reboot", false),
+            ],
+        );
+        assert_eq!(Email::parse("ops@Veza.FR").unwrap().as_str(), "ops@veza.fr");
+        assert!(Email::parse(&format!("{}@veza.fr", "a".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn certificate_names() {
+        table(
+            CertName::parse,
+            &[
+                ("veza.fr", true),
+                ("forgejo.talas.group", true),
+                ("wild_card-2", true),
+                ("0day", true),
+                ("", false),
+                ("Veza.fr", false),
+                (".hidden", false),
+                ("-x", false),
+                ("a..b", false),
+                ("../etc", false),
+                ("a/b", false),
+                ("veza fr", false),
+                ("veza\u{0}fr", false),
+                ("tâlas.fr", false),
+            ],
+        );
+        assert!(CertName::parse(&"a".repeat(63)).is_ok());
+        assert!(CertName::parse(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn cookie_names_and_idents() {
+        table(
+            CookieName::parse,
+            &[
+                ("SERVERID", true),
+                ("VEZA_SERVERID_prod", true),
+                ("", false),
+                ("SID;Domain=x", false),
+                ("S ID", false),
+                ("SID=", false),
+            ],
+        );
+        table(
+            Ident::parse,
+            &[
+                ("prod", true),
+                ("talas_vitrine", true),
+                ("r720-ssh", true),
+                ("", false),
+                ("1prod", false),
+                ("_x", false),
+                ("a.b", false),
+                ("web\n", false),
+                ("wéb", false),
+            ],
+        );
+        assert!(Ident::parse(&"p".repeat(63)).is_ok());
+        assert!(Ident::parse(&"p".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn binds() {
+        for (input, shown, loopback) in [
+            ("*:80", ":80", false),
+            ("0.0.0.0:443", "0.0.0.0:443", false),
+            ("127.0.0.1:9100", "127.0.0.1:9100", true),
+            ("127.3.2.1:9100", "127.3.2.1:9100", true),
+            ("[::]:443", "[::]:443", false),
+            ("[::1]:9100", "[::1]:9100", true),
+            ("*:65535", ":65535", false),
+        ] {
+            let b = Bind::parse(input).unwrap();
+            assert_eq!(b.to_string(), shown, "{input}");
+            assert_eq!(b.is_loopback(), loopback, "{input}");
+        }
+        table(
+            Bind::parse,
+            &[
+                ("*:0", false),
+                ("*:70000", false),
+                ("*:99999999999999999999999", false),
+                ("*", false),
+                ("localhost:80", false),
+                ("[::1:80", false),
+                ("::1]:80", false),
+                ("[[::1]]:80", false),
+                ("[127.0.0.1]:80", false),
+                ("[]:80", false),
+                ("*:80#", false),
+                ("*:80 ssl", false),
+                ("*:80\n", false),
+            ],
+        );
+    }
+
+    #[test]
+    fn directories() {
+        assert_eq!(
+            Directory::parse("production").unwrap(),
+            Directory::Production
+        );
+        assert_eq!(
+            Directory::parse("staging").unwrap().url(),
+            Directory::STAGING
+        );
+        table(
+            Directory::parse,
+            &[
+                ("https://acme.example.org/directory", true),
+                ("https://127.0.0.1:14000/dir", true),
+                ("https://pebble:14000/dir?x=1&y=2", true),
+                ("Production", false),
+                ("http://acme.example.org/directory", false),
+                ("https://", false),
+                ("https://acme.example.org:99999/dir", false),
+                ("https://acme.example.org:x/dir", false),
+                ("https://acme..org/dir", false),
+                ("https://acme.example.org/dir\"", false),
+                ("https://acme.example.org/ dir", false),
+                ("https://acme.example.org/$(x)", false),
+            ],
+        );
+    }
+
+    #[test]
+    fn socket_modes() {
+        assert_eq!(SocketMode::parse("600").unwrap().to_string(), "600");
+        assert_eq!(SocketMode::parse("660").unwrap().to_string(), "660");
+        assert_eq!(SocketMode::DEFAULT.to_string(), "660");
+        table(
+            SocketMode::parse,
+            &[
+                ("666", false),
+                ("777", false),
+                ("0600", false),
+                ("", false),
+                ("rw", false),
+            ],
+        );
+        // A closed set: anything else is refused as invalid, newline or not.
+        assert!(SocketMode::parse("660\n").is_err());
+        assert!(
+            SocketMode::parse("666")
+                .unwrap_err()
+                .reason
+                .contains("other users")
+        );
+        assert!(
+            !SocketMode::parse("rw")
+                .unwrap_err()
+                .reason
+                .contains("other users")
+        );
+    }
+
+    #[test]
+    fn bodies() {
+        for ok in [
+            "",
+            "Coming soon.\n",
+            "Bientôt : Talas ✨\n\tÀ très vite.\n",
+            "quotes \" and # and ' are just text",
+        ] {
+            assert_eq!(Body::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in [
+            "a\u{0}b",
+            "a\rb",
+            "\u{7}",
+            "\u{1b}[2J",
+            "\u{7f}",
+            "a\u{85}b",
+        ] {
+            let inv = Body::parse(bad).unwrap_err();
+            assert!(inv.unsafe_chars, "{bad:?}");
+        }
+        assert!(Body::parse(&"x".repeat(MAX_STRING + 1)).is_err());
+    }
+
+    #[test]
+    fn commands_and_paths() {
+        table(
+            Arg::parse,
+            &[
+                ("haproxy", true),
+                ("-c", true),
+                ("--config=/etc/haproxy/haproxy.cfg", true),
+                ("", false),
+                ("-c;reboot", false),
+                ("$(reboot)", false),
+                ("`reboot`", false),
+                ("a b", false),
+                ("a\nb", false),
+                ("a|b", false),
+                ("a>b", false),
+                ("a&b", false),
+            ],
+        );
+        assert_eq!(Arg::parse("`x`").unwrap_err().reason, "contains a backtick");
+        table(
+            AbsPath::parse,
+            &[
+                ("/etc/haproxy/certs", true),
+                ("/", true),
+                ("certs", false),
+                ("/etc/../shadow", false),
+                ("/etc/my certs", false),
+                ("/etc/certs\n", false),
+            ],
+        );
+        assert_eq!(
+            AbsPath::parse("/etc/haproxy/").unwrap().as_str(),
+            "/etc/haproxy"
+        );
+        assert_eq!(AbsPath::parse("/").unwrap().as_str(), "/");
+        table(
+            PathSuffix::parse,
+            &[
+                (".m3u8", true),
+                ("/index.html", true),
+                ("", false),
+                ("-f", false),
+                ("-thumb.jpg", false),
+                (".m3u8 .ts", false),
+                (".ts#", false),
+            ],
+        );
+        table(
+            LocalPath::parse,
+            &[
+                ("box", true),
+                ("~/.ssh/keys/edge deploy", true),
+                ("", false),
+                ("box\n", false),
+                ("box\u{0}", false),
+            ],
+        );
+        // A hostile value is reported as such even when it is also malformed otherwise.
+        assert!(PathPrefix::parse("\n/api/").unwrap_err().unsafe_chars);
+        assert!(!PathPrefix::parse("api/").unwrap_err().unsafe_chars);
+    }
+
+    #[test]
+    fn enums_and_ports() {
+        assert_eq!(Color::parse("green").unwrap(), Color::Green);
+        assert_eq!(Color::Blue.other(), Color::Green);
+        assert_eq!(KeyType::parse("rsa").unwrap().as_str(), "rsa");
+        assert_eq!(Balance::parse("leastconn").unwrap(), Balance::Leastconn);
+        for bad in ["Blue", "", "blue\n"] {
+            let inv = Color::parse(bad).unwrap_err();
+            assert!(!inv.reason.contains('\n'), "{inv:?}");
+        }
+        assert!(KeyType::parse("dsa").is_err());
+        assert!(Balance::parse("random").is_err());
+        for (n, ok) in [
+            (0, false),
+            (1, true),
+            (65535, true),
+            (65536, false),
+            (-1, false),
+            (i128::MAX, false),
+        ] {
+            assert_eq!(Port::new(n).is_ok(), ok, "{n}");
         }
     }
 }

@@ -341,10 +341,10 @@ impl Checker<'_> {
     }
 
     /// Report a second definition of a name.
-    fn unique<'a, T: std::fmt::Display>(
+    fn unique<T: std::fmt::Display>(
         &mut self,
         seen: &mut BTreeMap<String, At>,
-        name: &'a Spanned<T>,
+        name: &Spanned<T>,
         kind: &'static str,
     ) -> bool {
         let key = name.value.to_string();
@@ -488,15 +488,15 @@ fn build(c: &mut Checker<'_>) -> Edge {
         slowstart: val(&h.slowstart).unwrap_or(Duration::secs(30)),
         shutdown_sessions: val(&h.shutdown_sessions).unwrap_or(true),
     };
-    if let Some(iv) = &h.interval {
-        if iv.value.millis() < 100 {
-            c.conflict(
-                iv.at,
-                "health-check interval below 100ms",
-                "too short",
-                "checks this often load every server; use at least `1s`",
-            );
-        }
+    if let Some(iv) = &h.interval
+        && iv.value.millis() < 100
+    {
+        c.conflict(
+            iv.at,
+            "health-check interval below 100ms",
+            "too short",
+            "checks this often load every server; use at least `1s`",
+        );
     }
 
     // Management endpoints: loopback only.
@@ -586,11 +586,16 @@ fn build(c: &mut Checker<'_>) -> Edge {
         let label = format!("{owner_kind} `{owner}`");
         if let Some((first_owner, _, first_at)) = host_owner.get(&h.value) {
             let first = c.note(*first_at, format!("`{}` first served here", h.value));
+            let owner = if *first_owner == label {
+                format!("{label} again")
+            } else {
+                label
+            };
             c.errors.push(ValidateError::DuplicateHost {
                 src: c.src(h.at),
                 span: h.at.span,
                 host: h.value.to_string(),
-                owner: label,
+                owner,
                 first_owner: first_owner.clone(),
                 first,
             });
@@ -632,8 +637,21 @@ fn build(c: &mut Checker<'_>) -> Edge {
         };
         let cookie = match &e.cookie {
             Some(ck) => ck.value.clone(),
-            None => CookieName::parse(&format!("{sticky_cookie}_{env_name}"))
-                .unwrap_or_else(|_| sticky_cookie.clone()),
+            None => {
+                let derived = format!("{sticky_cookie}_{env_name}");
+                CookieName::parse(&derived).unwrap_or_else(|inv| {
+                    c.conflict(
+                        e.name.at,
+                        format!(
+                            "the sticky cookie of env `{env_name}` would be `{derived}`, which {}",
+                            inv.reason
+                        ),
+                        "cookie name derived from this env",
+                        "shorten `sticky-cookie`, or give the env its own `cookie`",
+                    );
+                    sticky_cookie.clone()
+                })
+            }
         };
         let cookie_at = e.cookie.as_ref().map_or(e.name.at, |ck| ck.at);
         if let Some((first_env, _)) = cookies.get(cookie.as_str()) {
@@ -652,6 +670,8 @@ fn build(c: &mut Checker<'_>) -> Edge {
         let mut components = BTreeMap::new();
         let mut comp_names = BTreeMap::new();
         let mut pools = BTreeMap::new();
+        // One report per pattern: every component and colour would repeat it.
+        let mut pattern_reported = false;
         for comp in &e.components {
             if !c.unique(&mut comp_names, &comp.name, "component") {
                 continue;
@@ -666,9 +686,10 @@ fn build(c: &mut Checker<'_>) -> Edge {
             let backend = format!("{env_name}_{pool}");
             let producer = format!("env `{env_name}` component `{}`", comp.name.value);
             check_backend(c, &mut backends, backend, producer, comp.name.at);
-            if let Some(pattern) = &pattern {
+            if let Some(pattern) = pattern.as_ref().filter(|_| !pattern_reported) {
                 for color in Color::ALL {
                     if let Err(inv) = pattern.fill(&env_name, &comp.name.value, color) {
+                        pattern_reported = true;
                         let at = e.container_pattern.as_ref().map_or(e.name.at, |p| p.at);
                         c.conflict(
                             at,
@@ -679,15 +700,22 @@ fn build(c: &mut Checker<'_>) -> Edge {
                             "filled from this pattern",
                             "shorten the pattern or the component name",
                         );
+                        break;
                     }
                 }
             }
             let balance = val(&comp.balance).unwrap_or(Balance::Roundrobin);
             let sticky = val(&comp.sticky).unwrap_or(false);
-            if sticky && balance == Balance::Uri {
-                if let Some(s) = &comp.sticky {
-                    c.conflict(s.at, format!("component `{}` is sticky and URI-hashed", comp.name.value), "pick one", "URI hashing already pins a path to a server; drop `sticky` or use `balance=\"roundrobin\"`");
-                }
+            if sticky
+                && balance == Balance::Uri
+                && let Some(s) = &comp.sticky
+            {
+                c.conflict(
+                    s.at,
+                    format!("component `{}` is sticky and URI-hashed", comp.name.value),
+                    "pick one",
+                    "URI hashing already pins a path to a server; drop `sticky` or use `balance=\"roundrobin\"`",
+                );
             }
             let Some(port) = val(&comp.port) else {
                 continue;
@@ -716,16 +744,16 @@ fn build(c: &mut Checker<'_>) -> Edge {
         let mut route_names = BTreeMap::new();
         for r in &e.routes {
             c.unique(&mut route_names, &r.name, "route");
-            if let Some(to) = &r.to {
-                if !comp_names.contains_key(to.value.as_str()) {
-                    c.unknown(
-                        to.at,
-                        "component",
-                        to.value.as_str(),
-                        format!(" in env `{env_name}`"),
-                        &known,
-                    );
-                }
+            if let Some(to) = &r.to
+                && !comp_names.contains_key(to.value.as_str())
+            {
+                c.unknown(
+                    to.at,
+                    "component",
+                    to.value.as_str(),
+                    format!(" in env `{env_name}`"),
+                    &known,
+                );
             }
             if r.prefixes.is_empty() && r.suffixes.is_empty() {
                 c.missing(
@@ -743,16 +771,16 @@ fn build(c: &mut Checker<'_>) -> Edge {
                 });
             }
         }
-        if let Some(d) = &e.default {
-            if !comp_names.contains_key(d.value.as_str()) {
-                c.unknown(
-                    d.at,
-                    "component",
-                    d.value.as_str(),
-                    format!(" in env `{env_name}`"),
-                    &known,
-                );
-            }
+        if let Some(d) = &e.default
+            && !comp_names.contains_key(d.value.as_str())
+        {
+            c.unknown(
+                d.at,
+                "component",
+                d.value.as_str(),
+                format!(" in env `{env_name}`"),
+                &known,
+            );
         }
         let Some(container_pattern) = pattern else {
             continue;
@@ -887,17 +915,17 @@ fn build(c: &mut Checker<'_>) -> Edge {
                 None
             }
         };
-        if let Some(addr) = &a.value.challenge_address {
-            if !addr.value.is_loopback() {
-                let e = ValidateError::NotLoopback {
-                    src: c.src(addr.at),
-                    span: addr.at.span,
-                    what: "the ACME challenge responder",
-                    address: addr.value.to_string(),
-                    extra: "",
-                };
-                c.errors.push(e);
-            }
+        if let Some(addr) = &a.value.challenge_address
+            && !addr.value.is_loopback()
+        {
+            let e = ValidateError::NotLoopback {
+                src: c.src(addr.at),
+                span: addr.at.span,
+                what: "the ACME challenge responder",
+                address: addr.value.to_string(),
+                extra: "",
+            };
+            c.errors.push(e);
         }
         let challenge_port = val(&a.value.challenge_port)
             .or_else(|| a.value.challenge_address.as_ref().map(|s| s.value.port))
@@ -911,36 +939,51 @@ fn build(c: &mut Checker<'_>) -> Edge {
             }
             let mut domains: Vec<Spanned<Host>> = cert.domains.clone();
             if let Some(of) = &cert.hosts_of {
-                let found = envs
-                    .get(&of.value)
-                    .map(|e| e.hosts.clone())
-                    .or_else(|| outside.get(&of.value).map(|o: &Outside| o.hosts.clone()))
-                    .or_else(|| {
-                        placeholders
-                            .get(&of.value)
-                            .map(|p: &Placeholder| p.hosts.clone())
-                    });
-                match found {
-                    Some(hosts) => domains.extend(hosts.into_iter().map(|h| Spanned {
-                        value: h,
-                        at: of.at,
-                    })),
-                    None => {
-                        let mut known: Vec<&str> = envs
-                            .keys()
-                            .chain(outside.keys())
-                            .chain(placeholders.keys())
-                            .map(|k| k.as_str())
+                // Look in the spec, not the model: an env missing a setting still has hosts.
+                let name = &of.value;
+                let mut found: Vec<(String, &Vec<Spanned<Host>>)> = Vec::new();
+                if let Some(e) = spec.envs.iter().find(|e| e.name.value == *name) {
+                    found.push((format!("env `{name}`"), &e.hosts));
+                }
+                if let Some(o) = spec.outside.iter().find(|o| o.name.value == *name) {
+                    found.push((format!("outside backend `{name}`"), &o.hosts));
+                }
+                if let Some(p) = spec.placeholders.iter().find(|p| p.name.value == *name) {
+                    found.push((format!("placeholder `{name}`"), &p.hosts));
+                }
+                match found.as_slice() {
+                    [] => {
+                        let mut known: Vec<&str> = spec
+                            .envs
+                            .iter()
+                            .map(|e| &e.name)
+                            .chain(spec.outside.iter().map(|o| &o.name))
+                            .chain(spec.placeholders.iter().map(|p| &p.name))
+                            .map(|n| n.value.as_str())
                             .collect();
                         known.sort();
+                        known.dedup();
                         c.unknown(
                             of.at,
                             "env, outside backend or placeholder",
-                            of.value.as_str(),
+                            name.as_str(),
                             format!(" (certificate `{}`)", cert.name.value),
                             &known,
                         );
                     }
+                    // Only the hosts it really serves: a host it lists that is served elsewhere
+                    // is already reported as a duplicate.
+                    [(label, hosts)] => domains.extend(
+                        hosts
+                            .iter()
+                            .filter(|h| host_owner.get(&h.value).is_some_and(|o| o.0 == *label))
+                            .map(|h| Spanned {
+                                value: h.value.clone(),
+                                at: of.at,
+                            }),
+                    ),
+                    // Several things share the name: already reported as a duplicate name.
+                    _ => {}
                 }
             }
             if domains.is_empty() && cert.hosts_of.is_none() {

@@ -46,13 +46,28 @@ pub(super) fn decode_file(
     let doc = match KdlDocument::parse_v2(&text) {
         Ok(doc) => doc,
         Err(e) => {
+            // The parser's report of an integer too large for it points at the wrong place.
+            let overlong = overlong_integers(&text);
+            if !overlong.is_empty() {
+                for span in overlong {
+                    errors.push(SpecError::Syntax {
+                        src: src.clone(),
+                        span,
+                        message: "integer literal is too large".into(),
+                        label: "does not fit in 128 bits".into(),
+                        help: Some("no number in a spec is this large; check the value".into()),
+                    });
+                }
+                return Vec::new();
+            }
             for d in e.diagnostics {
+                let help = d.help.or_else(|| v1_keyword_help(&text, d.span));
                 errors.push(SpecError::Syntax {
                     src: src.clone(),
                     span: d.span,
                     message: d.message.unwrap_or_else(|| "invalid KDL".into()),
                     label: d.label.unwrap_or_else(|| "here".into()),
-                    help: d.help,
+                    help,
                 });
             }
             return Vec::new();
@@ -184,6 +199,60 @@ pub(super) fn decode_file(
         }
     }
     includes
+}
+
+/// Help for a KDL v1 keyword (`true`, `false`, `null`) where KDL v2 wants `#true`…
+fn v1_keyword_help(text: &str, span: SourceSpan) -> Option<String> {
+    let word = text.get(span.offset()..span.offset() + span.len())?;
+    matches!(word, "true" | "false" | "null")
+        .then(|| format!("KDL v2 writes `#{word}`; a bare `{word}` is not a value"))
+}
+
+/// Decimal integer literals that are too large for the KDL parser (beyond `i128`), when they
+/// are the only reason `text` does not parse. Each is checked by re-parsing, so digits inside
+/// strings or comments are never blamed.
+fn overlong_integers(text: &str) -> Vec<SourceSpan> {
+    let bytes = text.as_bytes();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts = bytes[i].is_ascii_digit()
+            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || b"_.".contains(&bytes[i - 1])));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'_') {
+            i += 1;
+        }
+        let digits: String = text[start..i].chars().filter(|c| *c != '_').collect();
+        if digits.len() >= 39 && digits.parse::<i128>().is_err() {
+            runs.push(start..i);
+        }
+    }
+    if runs.is_empty() {
+        return Vec::new();
+    }
+    // Same length, still a valid KDL decimal: spans elsewhere do not move.
+    let neutral = |text: &mut String, r: &std::ops::Range<usize>| {
+        text.replace_range(r.clone(), &format!("0{}", "_".repeat(r.len() - 1)));
+    };
+    let mut all = text.to_string();
+    for r in &runs {
+        neutral(&mut all, r);
+    }
+    if KdlDocument::parse_v2(&all).is_err() {
+        return Vec::new();
+    }
+    runs.into_iter()
+        .filter(|r| {
+            let mut one = all.clone();
+            one.replace_range(r.clone(), &text[r.clone()]);
+            KdlDocument::parse_v2(&one).is_err()
+        })
+        .map(|r| SourceSpan::from(r.start..r.end))
+        .collect()
 }
 
 /// The decoding context of one file.
@@ -1001,13 +1070,13 @@ impl Cx<'_> {
                 "ssh" => {
                     self.props(ch, &["host", "user", "port", "identity"]);
                     self.max_args(ch, 0);
-                    let host = self.prop(ch, "host", "\"edge.example.org\"", Arg::parse);
+                    let host = self.prop(ch, "host", "\"edge.example.org\"", ssh_word);
                     if Self::last_prop(ch, "host").is_none() {
                         self.missing(ch, "ssh", "`host=`", "ssh host=\"edge.example.org\"");
                     }
                     let v = TransportSpec::Ssh {
                         host,
-                        user: self.prop(ch, "user", "\"root\"", Arg::parse),
+                        user: self.prop(ch, "user", "\"root\"", ssh_word),
                         port: self.prop_port(ch, "port", "22"),
                         identity: self.prop(
                             ch,
@@ -1061,6 +1130,19 @@ impl Cx<'_> {
     }
 }
 
+/// An ssh host or user: a command argument that ssh cannot take for an option.
+fn ssh_word(s: &str) -> Result<Arg, Invalid> {
+    let arg = Arg::parse(s)?;
+    if s.starts_with('-') {
+        return Err(Invalid {
+            expected: "a host name or ssh config alias",
+            reason: "starts with `-`: ssh would read it as an option".into(),
+            unsafe_chars: true,
+        });
+    }
+    Ok(arg)
+}
+
 /// Set an optional child once; a second occurrence is a duplicate.
 fn set_once<T>(
     cx: &mut Cx<'_>,
@@ -1083,5 +1165,62 @@ fn set_once<T>(
     }
     if let Some(v) = decode(cx) {
         *slot = Some(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlong_integers_are_found_only_where_they_break_the_parse() {
+        let big = "9".repeat(60);
+        for (text, found) in [
+            (format!("a x={big}\n"), vec![(4, 64)]),
+            (format!("a {big}\nb -{big}\n"), vec![(2, 62), (66, 126)]),
+            (format!("a x=1_{}\n", "0".repeat(50)), vec![(4, 56)]),
+            // Fits in an i128: the parser takes it, the range check reports it.
+            ("a x=99999999999999999999999\n".to_string(), vec![]),
+            // Inside a string or a comment it is text.
+            (
+                format!("a \"{big}\" // {big}\nb x={big}\n"),
+                vec![(133, 193)],
+            ),
+            // Another syntax error: leave the report to the parser.
+            (format!("a x={big} {{\n"), vec![]),
+            (format!("a \"{big}\"\n"), vec![]),
+        ] {
+            let got: Vec<(usize, usize)> = overlong_integers(&text)
+                .into_iter()
+                .map(|s| (s.offset(), s.offset() + s.len()))
+                .collect();
+            assert_eq!(got, found, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn kdl_v1_keywords_get_help() {
+        let text = "a x=true y=null z=yes";
+        for (start, word, help) in [(4, "true", true), (11, "null", true), (18, "yes", false)] {
+            let span = SourceSpan::from(start..start + word.len());
+            assert_eq!(v1_keyword_help(text, span).is_some(), help, "{word}");
+        }
+        assert_eq!(v1_keyword_help(text, SourceSpan::from(100..104)), None);
+    }
+
+    #[test]
+    fn ssh_words_are_not_options() {
+        for (s, ok) in [
+            ("r720.veza.fr", true),
+            ("deploy", true),
+            ("user@host", true),
+            ("-oProxyCommand=reboot", false),
+            ("-p", false),
+            ("r720 -p 2", false),
+            ("", false),
+        ] {
+            assert_eq!(ssh_word(s).is_ok(), ok, "{s:?}");
+        }
+        assert!(ssh_word("-x").unwrap_err().unsafe_chars);
     }
 }

@@ -88,6 +88,20 @@ impl Test {
         t
     }
 
+    /// With a copy of the specs directory `dir` (e.g. a fixture case) at `specs/`, so that runs
+    /// use the default `--specs specs` and show machine-independent paths. A fixture's `expect`
+    /// file at the top of `dir` is left out.
+    pub fn specs_from(dir: &Path) -> Test {
+        let t = Test::new();
+        let dest = t.path().join("specs");
+        copy_dir(dir, &dest);
+        let expect = dest.join("expect");
+        if expect.is_file() {
+            std::fs::remove_file(expect).unwrap();
+        }
+        t
+    }
+
     /// Write a file under the temp dir (parents created).
     pub fn file(self, rel: &str, text: &str) -> Test {
         let p = self.dir.path().join(rel);

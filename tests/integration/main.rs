@@ -7,6 +7,8 @@ mod check;
 mod common;
 mod determinism;
 mod edgebox;
+mod fixtures;
+mod fuzz;
 mod live;
 mod nix;
 mod plan;
