@@ -363,9 +363,6 @@ fn command(args: &[crate::model::Arg]) -> Vec<String> {
 /// `finish` keeping every generation.
 const KEEP_ALL: usize = 1_000_000;
 
-const DAEMON_RELOAD: &str = "if command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload; \
-     else echo 'systemctl not found: daemon-reload skipped'; fi";
-
 /// Make `to` active (link, swap, prune), daemon-reload if units changed, reload and check. On a
 /// failed reload, restore `from` the same way and fail.
 pub fn activate(
@@ -399,14 +396,17 @@ fn reload(
     log: &mut dyn FnMut(String),
 ) -> Result<Result<(), String>, ApplyError> {
     if a.units_changed {
-        let r = t.run(&["sh".into(), "-c".into(), DAEMON_RELOAD.into()])?;
+        let r = t.daemon_reload()?;
         if r.status != 0 {
             return Ok(Err(format!(
                 "systemctl daemon-reload exited {}: {}",
                 r.status, r.output
             )));
         }
-        log("Reloaded systemd units.".into());
+        log(match r.output.strip_prefix("skipped: ") {
+            Some(why) => format!("Units changed; systemctl daemon-reload skipped: {why}."),
+            None => "Reloaded systemd units (systemctl daemon-reload).".into(),
+        });
     }
     Step::BeforeReload.check();
     let cmd = command(&a.target.reload);

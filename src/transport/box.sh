@@ -345,6 +345,23 @@ op_run() {
 	printf '\nedgeplan-box-exit %s\n' "$rc"
 }
 
+# daemon-reload: `systemctl daemon-reload` when this box runs systemd; skipped for a box root
+# that is not `/` (its units are not the running system's) and where systemd is not PID 1.
+op_daemon_reload() {
+	header
+	if [ -n "$ROOT" ]; then
+		echo "skipped: the box root is $ROOT, not the running system"
+	elif [ ! -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
+		echo "skipped: systemd is not running"
+	else
+		rc=0
+		systemctl daemon-reload 2>&1 || rc=$?
+		printf '\nedgeplan-box-exit %s\n' "$rc"
+		return
+	fi
+	printf '\nedgeplan-box-exit 0\n'
+}
+
 # finish KEEP < HISTORY_LINE: the apply is complete: clear pending-reload, record history, drop
 # leftovers of interrupted uploads and all but the KEEP newest generations (never the active
 # one, never generation 0).
@@ -395,6 +412,7 @@ link) op_link "$@" ;;
 swap) op_swap "$@" ;;
 prune) op_prune "$@" ;;
 run) op_run "$@" ;;
+daemon-reload) op_daemon_reload ;;
 finish) op_finish "$@" ;;
 generations) op_generations "$@" ;;
 *) die "unknown operation '$op'" ;;

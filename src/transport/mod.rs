@@ -627,7 +627,19 @@ pub trait Transport {
     /// Run a command on the box.
     fn run(&mut self, command: &[String]) -> Result<CommandOutput, TransportError> {
         let r = self.call("run", command, b"")?;
-        let text = reply_text(&r);
+        self.command_output(&r)
+    }
+
+    /// `systemctl daemon-reload` when the box runs systemd (skipped otherwise, said in the
+    /// output).
+    fn daemon_reload(&mut self) -> Result<CommandOutput, TransportError> {
+        let r = self.call("daemon-reload", &[], b"")?;
+        self.command_output(&r)
+    }
+
+    /// Output and status of a `run`-style reply.
+    fn command_output(&self, r: &Reply) -> Result<CommandOutput, TransportError> {
+        let text = reply_text(r);
         let (output, status) = text
             .trim_end()
             .rsplit_once("\nedgeplan-box-exit ")

@@ -599,3 +599,28 @@ target "ct" {{
         started.elapsed()
     );
 }
+
+/// Units changed: `systemd-analyze verify` runs on the staged units (this machine has it), and
+/// daemon-reload is skipped for a box root that is not the running system.
+#[test]
+fn changed_units_are_verified_on_the_box() {
+    let acme = "acme email=\"ops@veza.fr\" directory=\"staging\" challenge-port=8888 {\n    \
+                certificate \"veza.fr\" {\n        domains \"veza.fr\"\n    }\n}\n";
+    let b = new_box(&specs(&format!("{EDGE}{acme}"), &["veza.fr"]));
+    let out = b.run(&["apply", "--auto-approve"]);
+    ok(&out);
+    if Path::new("/usr/bin/systemd-analyze").exists() {
+        assert!(
+            out.stdout.contains("; systemd-analyze verify "),
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains(".timer"), "{}", out.stdout);
+    }
+    assert!(
+        out.stdout
+            .contains("systemctl daemon-reload skipped: the box root is"),
+        "{}",
+        out.stdout
+    );
+}
