@@ -464,6 +464,33 @@ fn restore(
     }
 }
 
+/// Validate `dir` (`staging/H`, `generations/N`) on the box; a refusal is [`ApplyError::Rejected`].
+fn validate(
+    t: &mut dyn Transport,
+    target: &Target,
+    dir: &str,
+    units: &[String],
+    what: &str,
+    log: &mut dyn FnMut(String),
+) -> Result<(), ApplyError> {
+    let v = t.validate(dir, units, &command(&target.validate))?;
+    if !v.ok {
+        return Err(ApplyError::Rejected {
+            what: what.to_string(),
+            output: v.output.trim_end().to_string(),
+        });
+    }
+    log(format!(
+        "Validated on the box: {}",
+        v.output
+            .lines()
+            .filter_map(|l| l.strip_prefix("$ "))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
+    Ok(())
+}
+
 /// What a new generation holds.
 pub struct Candidate<'a> {
     /// Its manifest.
@@ -511,25 +538,14 @@ pub fn apply(
         c.manifest.files.len()
     ));
     let (units_changed, units) = changed_units(old_sums, &c.sums());
-    let v = t.validate(
+    validate(
+        t,
+        target,
         &format!("staging/{tree}"),
         &units,
-        &command(&target.validate),
+        &format!("tree {}", &tree[..16]),
+        log,
     )?;
-    if !v.ok {
-        return Err(ApplyError::Rejected {
-            what: format!("tree {}", &tree[..16]),
-            output: v.output.trim_end().to_string(),
-        });
-    }
-    log(format!(
-        "Validated on the box: {}",
-        v.output
-            .lines()
-            .filter_map(|l| l.strip_prefix("$ "))
-            .collect::<Vec<_>>()
-            .join("; ")
-    ));
     Step::AfterValidate.check();
     let meta = serde_json::json!({
         "tree_hash": tree,
@@ -578,25 +594,14 @@ pub fn rollback(
     log: &mut dyn FnMut(String),
 ) -> Result<(), ApplyError> {
     let (units_changed, units) = changed_units(from_sums, to_sums);
-    let v = t.validate(
+    validate(
+        t,
+        target,
         &format!("generations/{to}"),
         &units,
-        &command(&target.validate),
+        &format!("generation {to}"),
+        log,
     )?;
-    if !v.ok {
-        return Err(ApplyError::Rejected {
-            what: format!("generation {to}"),
-            output: v.output.trim_end().to_string(),
-        });
-    }
-    log(format!(
-        "Validated on the box: {}",
-        v.output
-            .lines()
-            .filter_map(|l| l.strip_prefix("$ "))
-            .collect::<Vec<_>>()
-            .join("; ")
-    ));
     activate(
         t,
         &Activation {

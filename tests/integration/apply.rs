@@ -45,6 +45,16 @@ fn reloads(show_proc: &str) -> Option<String> {
         .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
 }
 
+/// `broken/haproxy.cfg.j2`: the real template with `tail` appended (for `--templates broken`).
+fn broken_template(b: &Edgebox, tail: &str) {
+    let embedded = edgeplan::render::EMBEDDED
+        .iter()
+        .find(|(n, _)| *n == "haproxy.cfg.j2")
+        .unwrap()
+        .1;
+    b.write("broken/haproxy.cfg.j2", &format!("{embedded}\n{tail}"));
+}
+
 fn ok(out: &Output) {
     assert_eq!(out.code, 0, "{}", out.folded());
 }
@@ -196,14 +206,9 @@ fn config_haproxy_refuses_is_never_activated() {
     let (b, h) = live_box(port, backend.port);
     let before_cfg = b.live("etc/haproxy/haproxy.cfg").unwrap();
     let before_proc = h.show_proc();
-    let embedded = edgeplan::render::EMBEDDED
-        .iter()
-        .find(|(n, _)| *n == "haproxy.cfg.j2")
-        .unwrap()
-        .1;
-    b.write(
-        "broken/haproxy.cfg.j2",
-        &format!("{embedded}\nbackend broken\n    use_backend nowhere\n    not-a-keyword\n"),
+    broken_template(
+        &b,
+        "backend broken\n    use_backend nowhere\n    not-a-keyword\n",
     );
     let out = b.run(&["apply", "--auto-approve", "--templates", "broken"]);
     assert_eq!(out.code, 1, "{}", out.folded());
@@ -565,15 +570,7 @@ target "ct" {{
     ct.wait_for(8080, "talas.fr", "incus-two");
 
     // haproxy inside the container refuses this one: never activated.
-    let embedded = edgeplan::render::EMBEDDED
-        .iter()
-        .find(|(n, _)| *n == "haproxy.cfg.j2")
-        .unwrap()
-        .1;
-    b.write(
-        "broken/haproxy.cfg.j2",
-        &format!("{embedded}\nnot-a-section\n"),
-    );
+    broken_template(&b, "not-a-section\n");
     set(&b, &specs(&edge("incus-three"), &["veza.fr"]));
     let refused = b.run(&["apply", "--auto-approve", "--templates", "broken"]);
     assert_eq!(refused.code, 1, "{}", refused.folded());
