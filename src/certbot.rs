@@ -47,8 +47,6 @@ pub const HAPROXY: &str = "/usr/sbin/haproxy";
 pub const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
 /// Certificate directory when the spec has no `tls` block (certificates issued ahead of TLS).
 pub const DEFAULT_CERT_DIR: &str = "/etc/haproxy/certs";
-/// Address of certbot's standalone listener; the `acme_challenge` backend forwards there.
-pub const CHALLENGE_ADDRESS: &str = "127.0.0.1";
 /// Let's Encrypt's limit of names per certificate.
 pub const MAX_DOMAINS: usize = 100;
 
@@ -105,7 +103,7 @@ struct View<'a> {
     email: String,
     server: String,
     key_type: &'static str,
-    challenge_address: &'static str,
+    challenge_address: String,
     challenge_port: u16,
     tls: bool,
     cert_dir: String,
@@ -161,7 +159,12 @@ pub fn files(edge: &Edge, version: &str, input_hash: &str) -> Vec<FileSpec> {
         email: acme.email.to_string(),
         server: acme.directory.url().to_string(),
         key_type: acme.key_type.as_str(),
-        challenge_address: CHALLENGE_ADDRESS,
+        // certbot takes the bare IP; `[::1]` is how the model (and haproxy) write IPv6.
+        challenge_address: acme
+            .challenge_host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
         challenge_port: acme.challenge_port.get(),
         tls: edge.tls.is_some(),
         cert_dir,

@@ -13,6 +13,7 @@ pub mod model;
 pub mod output;
 pub mod plan;
 pub mod render;
+pub mod route;
 pub mod rules;
 pub mod spec;
 pub mod state;
@@ -59,8 +60,28 @@ pub struct BuildOptions {
     pub colors: Vec<(model::Ident, model::Color)>,
 }
 
+/// Everything known before rendering: enough to tell whether an out dir is already current.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The decoded spec.
+    pub spec: spec::Spec,
+    /// The checked model.
+    pub edge: model::Edge,
+    /// Active colours.
+    pub colors: state::ActiveColors,
+    /// Templates in effect.
+    pub templates: render::Templates,
+    /// Input hash.
+    pub input_hash: String,
+}
+
 /// Load, validate, hash and render; nothing is written.
 pub fn build(opts: &BuildOptions) -> Result<Build, diag::Problems> {
+    prepare(opts)?.render()
+}
+
+/// Load, validate and hash the inputs, without rendering.
+pub fn prepare(opts: &BuildOptions) -> Result<Prepared, diag::Problems> {
     let (spec, edge) = load(&opts.specs)?;
     let templates = match &opts.templates {
         Some(dir) => render::Templates::with_overrides(dir).map_err(diag::Problems::one)?,
@@ -81,21 +102,41 @@ pub fn build(opts: &BuildOptions) -> Result<Build, diag::Problems> {
         }
     }
     let input_hash = hash::input_hash(&spec.files, &templates, &colors);
-    let rendered =
-        render::render(&edge, &colors, &templates, &input_hash).map_err(diag::Problems::one)?;
-    let color_names = colors
-        .0
-        .iter()
-        .map(|(e, c)| (e.to_string(), c.to_string()))
-        .collect();
-    let manifest = output::Manifest::of(&rendered, &input_hash, color_names);
-    Ok(Build {
+    Ok(Prepared {
         spec,
         edge,
         colors,
         templates,
         input_hash,
-        rendered,
-        manifest,
     })
+}
+
+impl Prepared {
+    /// Render the files and their manifest.
+    pub fn render(self) -> Result<Build, diag::Problems> {
+        let Prepared {
+            spec,
+            edge,
+            colors,
+            templates,
+            input_hash,
+        } = self;
+        let rendered =
+            render::render(&edge, &colors, &templates, &input_hash).map_err(diag::Problems::one)?;
+        let color_names = colors
+            .0
+            .iter()
+            .map(|(e, c)| (e.to_string(), c.to_string()))
+            .collect();
+        let manifest = output::Manifest::of(&rendered, &input_hash, color_names);
+        Ok(Build {
+            spec,
+            edge,
+            colors,
+            templates,
+            input_hash,
+            rendered,
+            manifest,
+        })
+    }
 }

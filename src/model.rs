@@ -681,7 +681,7 @@ impl Directory {
             _ => {}
         }
         check_chars(s, E, |c| {
-            c.is_ascii_alphanumeric() || "-._~/%:?=&+@".contains(c)
+            c.is_ascii_alphanumeric() || "-._~/:?=&+@".contains(c)
         })?;
         let Some(rest) = s.strip_prefix("https://") else {
             return Err(Invalid::new(
@@ -892,6 +892,8 @@ pub struct Acme {
     pub directory: Directory,
     /// Loopback port of certbot's standalone challenge responder.
     pub challenge_port: Port,
+    /// Loopback address it listens on (`127.0.0.1`, `[::1]`).
+    pub challenge_host: String,
     /// Key type.
     pub key_type: KeyType,
     /// Certificate groups: name → domains (sorted).

@@ -195,6 +195,15 @@ pub fn read_manifest(out: &Path) -> Option<Manifest> {
     Manifest::parse(&text).ok()
 }
 
+/// Is `out` already the tree of `input_hash`, every file intact? (Then nothing needs rendering.)
+pub fn is_current(out: &Path, input_hash: &str) -> bool {
+    read_manifest(out).is_some_and(|m| {
+        m.input_hash == input_hash
+            && m.edgeplan_version == env!("CARGO_PKG_VERSION")
+            && m.files.iter().all(|f| intact(&out.join(&f.path), f))
+    })
+}
+
 /// Does `path` hold exactly this content and mode?
 fn intact(path: &Path, entry: &FileEntry) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
@@ -211,7 +220,8 @@ fn intact(path: &Path, entry: &FileEntry) -> bool {
         .unwrap_or(false)
 }
 
-/// Write `content` to `path` atomically with `mode`.
+/// Write `content` to `path` atomically with `mode`: readers see the old or the new file, never
+/// a part. (Not fsynced: an out dir is reproducible, and the box side syncs on its own.)
 pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<(), OutputError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
@@ -220,7 +230,6 @@ pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<(), Output
         .tempfile_in(dir)
         .map_err(io("cannot create a temp file in", dir))?;
     tmp.write_all(content).map_err(io("cannot write", path))?;
-    tmp.as_file().sync_all().map_err(io("cannot sync", path))?;
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
         .map_err(io("cannot set the mode of", path))?;
     tmp.persist(path)

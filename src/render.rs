@@ -14,7 +14,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::model::{AdminEndpoint, Edge};
+use crate::model::Edge;
 use crate::rules::{self, Routing};
 use crate::state::ActiveColors;
 
@@ -205,7 +205,6 @@ struct View<'a> {
     edge: &'a Edge,
     routing: &'a Routing,
     colors: &'a ActiveColors,
-    admin_socket: String,
 }
 
 /// Render every file of the edge.
@@ -232,10 +231,6 @@ pub fn render(
         edge,
         routing: &routing,
         colors,
-        admin_socket: match &edge.admin.endpoint {
-            AdminEndpoint::Unix(p) => p.to_string(),
-            AdminEndpoint::Tcp(a) => format!("ipv4@{a}"),
-        },
     };
     let mut out = Rendered::default();
     let mut one =

@@ -169,7 +169,8 @@ pub struct Routing {
 /// Where placeholder bodies live on the box.
 pub const ERRORS_DIR: &str = "/etc/haproxy/errors";
 
-/// Body file of a static backend.
+/// Body file of a static backend, named after the backend (backend names are unique, so
+/// body files are too).
 pub fn body_file(name: &str) -> String {
     format!("{ERRORS_DIR}/{name}.txt")
 }
@@ -384,7 +385,8 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
     }
     for p in edge.placeholders.values() {
         let name = format!("{}_backend", p.name);
-        backends.push(static_backend(name, p.status, body_file(p.name.as_str())));
+        let file = body_file(&name);
+        backends.push(static_backend(name, p.status, file));
     }
     if let Some(acme) = &edge.acme {
         backends.push(Backend {
@@ -397,7 +399,7 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
             check: None,
             servers: vec![Server {
                 name: "certbot".into(),
-                host: "127.0.0.1".into(),
+                host: acme.challenge_host.clone(),
                 port: acme.challenge_port.get(),
                 color: None,
                 cookie: None,

@@ -467,6 +467,26 @@ fn build(c: &mut Checker<'_>) -> Edge {
         .as_ref()
         .map(|t| t.value.clone())
         .unwrap_or_default();
+    for (name, d) in [
+        ("connect", &t.connect),
+        ("client", &t.client),
+        ("server", &t.server),
+        ("tunnel", &t.tunnel),
+        ("http-request", &t.http_request),
+        ("http-keep-alive", &t.http_keep_alive),
+        ("queue", &t.queue),
+    ] {
+        if let Some(d) = d
+            && d.value.millis() == 0
+        {
+            c.conflict(
+                d.at,
+                format!("timeout `{name}` is zero"),
+                "zero",
+                "HAProxy reads a zero timeout as none at all, which leaks connections; give a real duration such as `30s`",
+            );
+        }
+    }
     let timeouts = Timeouts {
         connect: val(&t.connect).unwrap_or(Duration::secs(5)),
         client: val(&t.client).unwrap_or(Duration::secs(30)),
@@ -608,7 +628,12 @@ fn build(c: &mut Checker<'_>) -> Edge {
     let mut envs = BTreeMap::new();
     let mut env_names = BTreeMap::new();
     let mut cookies: BTreeMap<String, (String, At)> = BTreeMap::new();
-    let mut backends: BTreeMap<String, String> = BTreeMap::new();
+    // Built-in backends reserve their names.
+    let mut backends: BTreeMap<String, String> =
+        [crate::rules::ACME_BACKEND, crate::rules::DEFAULT_BACKEND]
+            .into_iter()
+            .map(|b| (b.to_string(), "edgeplan's built-in backend".to_string()))
+            .collect();
     for e in &spec.envs {
         if !c.unique(&mut env_names, &e.name, "env") {
             continue;
@@ -927,9 +952,27 @@ fn build(c: &mut Checker<'_>) -> Edge {
             };
             c.errors.push(e);
         }
+        if let (Some(p), Some(addr)) = (&a.value.challenge_port, &a.value.challenge_address)
+            && p.value != addr.value.port
+        {
+            c.conflict(
+                p.at,
+                format!(
+                    "`challenge-port={}` contradicts `challenge-address=\"{}\"`",
+                    p.value, addr.value
+                ),
+                "a different port",
+                "give the port once, in `challenge-address` or `challenge-port`",
+            );
+        }
         let challenge_port = val(&a.value.challenge_port)
             .or_else(|| a.value.challenge_address.as_ref().map(|s| s.value.port))
             .unwrap_or(Port::of(8888));
+        let challenge_host = a
+            .value
+            .challenge_address
+            .as_ref()
+            .map_or_else(|| "127.0.0.1".to_string(), |s| s.value.host.clone());
         let mut certificates: BTreeMap<CertName, Vec<Host>> = BTreeMap::new();
         let mut cert_names = BTreeMap::new();
         let mut cert_of: BTreeMap<Host, (String, At)> = BTreeMap::new();
@@ -1050,16 +1093,18 @@ fn build(c: &mut Checker<'_>) -> Edge {
             email: email?,
             directory: val(&a.value.directory).unwrap_or(Directory::Production),
             challenge_port,
+            challenge_host,
             key_type: val(&a.value.key_type).unwrap_or(KeyType::Ecdsa),
             certificates,
         })
     });
-    if tls.is_some() && spec.acme.is_none() {
+    let no_certs = acme.as_ref().is_some_and(|a| a.certificates.is_empty());
+    if tls.is_some() && (spec.acme.is_none() || no_certs) {
         let at = spec.tls.as_ref().map_or(top_at, |t| t.at);
         c.missing(
             at,
             "TLS is on but no certificates are defined",
-            "add an `acme` block with a `certificate` per group of hosts",
+            "add an `acme` block with a `certificate` per group of hosts (HAProxy refuses to start on an empty certificate directory)",
         );
     }
 

@@ -51,11 +51,21 @@ impl Inputs {
 
 /// Run the command.
 pub fn run(args: Args, ui: Ui) -> ExitCode {
-    let build = match crate::build(&args.inputs.options()) {
-        Ok(b) => b,
+    let prepared = match crate::prepare(&args.inputs.options()) {
+        Ok(p) => p,
         Err(p) => return ui.fail(&p, args.format),
     };
     let out_shown = args.out.display().to_string();
+    // The fast path: inputs unchanged and the tree intact, nothing to render or write.
+    if output::is_current(&args.out, &prepared.input_hash) {
+        let short = &prepared.input_hash[..16];
+        println!("{out_shown} is up to date (input {short})");
+        return ExitCode::SUCCESS;
+    }
+    let build = match prepared.render() {
+        Ok(b) => b,
+        Err(p) => return ui.fail(&p, args.format),
+    };
     if args.check {
         let diff = output::diff(&args.out, &build.rendered, &build.manifest);
         if diff.is_empty() {

@@ -8,6 +8,7 @@ mod generations;
 mod hash;
 mod plan;
 mod rollback;
+mod route;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -58,6 +59,8 @@ pub enum Command {
     Build(build::Args),
     /// Print the input hash (specs, templates, version, active colours)
     Hash(hash::Args),
+    /// Explain where a request lands: frontend, ACLs, rule, backend, server and cookie
+    Route(route::Args),
     /// Show what `apply` would change on a target (files, hosts, certificates, drift)
     Plan(plan::Args),
     /// Apply the specs (or a saved plan) to a target: lock, upload, validate on the box, activate
@@ -124,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args, ui),
         Command::Build(args) => build::run(args, ui),
         Command::Hash(args) => hash::run(args, ui),
+        Command::Route(args) => route::run(args, ui),
         Command::Plan(args) => plan::run(args, ui),
         Command::Apply(args) => apply::run(args, ui),
         Command::Rollback(args) => rollback::run(args, ui),

@@ -39,11 +39,12 @@ const TOP: &[&str] = &[
 pub(super) fn decode_file(
     spec: &mut Spec,
     file: usize,
+    parsed: Result<KdlDocument, kdl::KdlError>,
     errors: &mut Vec<SpecError>,
 ) -> Vec<Spanned<String>> {
     let text = spec.files[file].text.clone();
     let src = spec.files[file].named();
-    let doc = match KdlDocument::parse_v2(&text) {
+    let doc = match parsed {
         Ok(doc) => doc,
         Err(e) => {
             // The parser's report of an integer too large for it points at the wrong place.
@@ -1117,10 +1118,24 @@ impl Cx<'_> {
                         value: args.into_iter().map(|a| a.value).collect(),
                         at,
                     });
-                    if kind == "validate" {
-                        t.validate = v
+                    let slot = if kind == "validate" {
+                        &mut t.validate
                     } else {
-                        t.reload = v
+                        &mut t.reload
+                    };
+                    if let Some(first) = slot {
+                        self.errors.push(SpecError::DuplicateNode {
+                            src: self.src.clone(),
+                            span: ch.name().span(),
+                            node: kind.to_string(),
+                            first: vec![Note {
+                                message: format!("`{kind}` first given here"),
+                                src: self.src.clone(),
+                                span: first.at.span,
+                            }],
+                        });
+                    } else {
+                        *slot = v;
                     }
                 }
                 _ => {}

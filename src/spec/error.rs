@@ -223,7 +223,7 @@ pub enum SpecError {
     #[diagnostic(
         code(edgeplan::spec::unsafe_value),
         help(
-            "`{field}` must be {expected}; values that reach rendered files may not hold whitespace, quotes, `#`, control or non-ASCII characters"
+            "`{field}` must be {expected}; characters that could end a token, start a comment, quote, expand or add a line in a rendered file are refused"
         )
     )]
     UnsafeValue {

@@ -363,64 +363,81 @@ pub fn load(dir: &Path) -> Result<Spec, Vec<SpecError>> {
         names.sort();
         queue.extend(names.into_iter().map(|n| (n, None)));
     }
+    let real_root = dir.canonicalize().map_err(|e| {
+        vec![SpecError::Io {
+            path: shown_root.clone(),
+            message: e.to_string(),
+        }]
+    })?;
+    let mut loaded: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut i = 0;
+    // Rounds: read every queued file, parse them in parallel (KDL parsing dominates the time of
+    // a large build), then decode in queue order; includes found are the next round.
     while i < queue.len() {
-        let (rel, included_at) = queue[i].clone();
-        i += 1;
-        if spec.files.iter().any(|f| f.rel == rel) {
-            if let Some(at) = included_at {
-                errors.push(SpecError::BadInclude {
-                    src: spec.src(at),
-                    span: at.span,
-                    path: rel.clone(),
-                    reason: "this file is already loaded".into(),
-                });
-            }
-            continue;
-        }
-        let path = dir.join(&rel);
-        let shown = if shown_root.is_empty() || shown_root == "." {
-            rel.clone()
-        } else {
-            format!("{}/{rel}", shown_root.trim_end_matches('/'))
-        };
-        let bytes = match read_limited(&path) {
-            Ok(b) => b,
-            Err(message) => {
-                match included_at {
-                    Some(at) => errors.push(SpecError::BadInclude {
+        let mut round: Vec<(SourceFile, Option<At>)> = Vec::new();
+        while i < queue.len() {
+            let (rel, included_at) = queue[i].clone();
+            i += 1;
+            if !loaded.insert(rel.clone()) {
+                if let Some(at) = included_at {
+                    errors.push(SpecError::BadInclude {
                         src: spec.src(at),
                         span: at.span,
                         path: rel.clone(),
-                        reason: message,
-                    }),
-                    None => errors.push(SpecError::Io {
-                        path: shown,
-                        message,
-                    }),
+                        reason: "this file is already loaded".into(),
+                    });
                 }
                 continue;
             }
-        };
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let file = SourceFile {
-            rel,
-            shown,
-            bytes: Arc::new(bytes),
-            text: Arc::new(text),
-        };
-        let index = spec.files.len();
-        spec.files.push(file);
-        let includes = decode::decode_file(&mut spec, index, &mut errors);
-        for inc in includes {
-            match normalize_include(&inc.value) {
-                Ok(rel) => queue.push((rel, Some(inc.at))),
-                Err(reason) => errors.push(SpecError::BadInclude {
-                    src: spec.src(inc.at),
-                    span: inc.at.span,
-                    path: inc.value.clone(),
-                    reason,
-                }),
+            let path = dir.join(&rel);
+            let shown = if shown_root.is_empty() || shown_root == "." {
+                rel.clone()
+            } else {
+                format!("{}/{rel}", shown_root.trim_end_matches('/'))
+            };
+            let bytes = match read_limited(&real_root, &path) {
+                Ok(b) => b,
+                Err(message) => {
+                    match included_at {
+                        Some(at) => errors.push(SpecError::BadInclude {
+                            src: spec.src(at),
+                            span: at.span,
+                            path: rel.clone(),
+                            reason: message,
+                        }),
+                        None => errors.push(SpecError::Io {
+                            path: shown,
+                            message,
+                        }),
+                    }
+                    continue;
+                }
+            };
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let file = SourceFile {
+                rel,
+                shown,
+                bytes: Arc::new(bytes),
+                text: Arc::new(text),
+            };
+            round.push((file, included_at));
+        }
+        let texts: Vec<Arc<String>> = round.iter().map(|(f, _)| f.text.clone()).collect();
+        let parsed = parse_all(&texts);
+        for ((file, _), parsed) in round.into_iter().zip(parsed) {
+            let index = spec.files.len();
+            spec.files.push(file);
+            let includes = decode::decode_file(&mut spec, index, parsed, &mut errors);
+            for inc in includes {
+                match normalize_include(&inc.value) {
+                    Ok(rel) => queue.push((rel, Some(inc.at))),
+                    Err(reason) => errors.push(SpecError::BadInclude {
+                        src: spec.src(inc.at),
+                        span: inc.at.span,
+                        path: inc.value.clone(),
+                        reason,
+                    }),
+                }
             }
         }
     }
@@ -431,7 +448,44 @@ pub fn load(dir: &Path) -> Result<Spec, Vec<SpecError>> {
     }
 }
 
-fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
+/// Parse KDL texts, on every core when there are many.
+fn parse_all(texts: &[Arc<String>]) -> Vec<Result<kdl::KdlDocument, kdl::KdlError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if texts.len() < 8 || threads < 2 {
+        return texts
+            .iter()
+            .map(|t| kdl::KdlDocument::parse_v2(t))
+            .collect();
+    }
+    let chunk = texts.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = texts
+            .chunks(chunk)
+            .map(|c| {
+                s.spawn(move || {
+                    c.iter()
+                        .map(|t| kdl::KdlDocument::parse_v2(t))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Read a spec file: a regular UTF-8 file inside the specs directory, of bounded size.
+fn read_limited(real_root: &Path, path: &Path) -> Result<Vec<u8>, String> {
+    // A symlink may not lead out of the specs directory: includes cannot, so links cannot.
+    let real = path.canonicalize().map_err(|e| e.to_string())?;
+    if !real.starts_with(real_root) {
+        return Err(format!(
+            "resolves to {}, outside the specs directory",
+            real.display()
+        ));
+    }
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if !meta.is_file() {
         return Err("not a regular file".into());

@@ -1,0 +1,65 @@
+//! `edgeplan route`: explain where a request lands, from the same routing table the haproxy
+//! config is rendered from.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{Format, Ui};
+use crate::diag::Problems;
+use crate::route::{self, Request};
+use crate::rules;
+use crate::state::ActiveColors;
+
+/// Explain where a request lands: frontend, ACLs, rule, backend, server and cookie
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The request's URL (http:// or https://); its authority is the Host header as sent
+    pub url: String,
+
+    /// A cookie the request carries, NAME=VALUE (repeatable)
+    #[arg(long = "cookie", value_name = "NAME=VALUE")]
+    pub cookies: Vec<String>,
+
+    /// A header the request carries, NAME=VALUE (repeatable; `Host` replaces the URL's)
+    #[arg(long = "header", value_name = "NAME=VALUE")]
+    pub headers: Vec<String>,
+
+    /// Specs directory (holds edge.kdl and env/*.kdl)
+    #[arg(long, default_value = "specs")]
+    pub specs: PathBuf,
+
+    /// Active colours instead of the specs' ones, ENV=COLOR,… (repeatable)
+    #[arg(long, value_name = "ENV=COLOR,…")]
+    pub colors: Vec<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Run the command.
+#[allow(clippy::result_large_err)] // the closure returns a diagnostic, once
+pub fn run(args: Args, ui: Ui) -> ExitCode {
+    let edge = match crate::load(&args.specs) {
+        Ok((_, edge)) => edge,
+        Err(problems) => return ui.fail(&problems, args.format),
+    };
+    let explained = (|| {
+        let mut colors = ActiveColors::from_specs(&edge);
+        route::apply_colors(&edge, &mut colors, &args.colors)?;
+        let req = Request::parse(&args.url, &args.cookies, &args.headers)?;
+        route::explain(&rules::routing(&edge, &colors), &req)
+    })();
+    let ex = match explained {
+        Ok(ex) => ex,
+        Err(e) => return ui.fail(&Problems::one(e), args.format),
+    };
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&ex).unwrap_or_default() + "\n",
+        Format::Text => route::render_text(&ex, ui.color_out),
+    };
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
+}
