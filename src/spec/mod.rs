@@ -525,3 +525,71 @@ fn normalize_include(raw: &str) -> Result<String, String> {
     }
     Ok(parts.join("/"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(r: Result<Spec, Vec<SpecError>>) -> Vec<String> {
+        use miette::Diagnostic;
+        r.err()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e.code().map(|c| c.to_string()).unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn a_symlink_cannot_lead_out_of_the_specs_dir() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.kdl"), "edge \"x\"\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("edge.kdl"), "edge \"x\"\n").unwrap();
+        std::fs::create_dir(dir.path().join("env")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.kdl"),
+            dir.path().join("env/a.kdl"),
+        )
+        .unwrap();
+        assert_eq!(codes(load(dir.path())), ["edgeplan::spec::io"]);
+        // A link that stays inside is fine.
+        std::fs::remove_file(dir.path().join("env/a.kdl")).unwrap();
+        std::fs::write(dir.path().join("real.kdl"), "").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real.kdl"), dir.path().join("env/a.kdl"))
+            .unwrap();
+        assert!(load(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn include_paths_stay_inside() {
+        assert_eq!(normalize_include("./a/b.kdl").unwrap(), "a/b.kdl");
+        for bad in ["../x.kdl", "/etc/x.kdl", "a/../../x.kdl", "x.txt", ""] {
+            assert!(normalize_include(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn many_files_parse_in_parallel_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("edge.kdl"), "edge \"x\"\n").unwrap();
+        std::fs::create_dir(dir.path().join("env")).unwrap();
+        for i in 0..20 {
+            std::fs::write(
+                dir.path().join(format!("env/e{i:02}.kdl")),
+                format!("env \"e{i}\" {{\n}}\n"),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.path().join("env/e07.kdl"), "env \"e7\" {\n").unwrap();
+        let spec = load(dir.path()).unwrap_err();
+        assert!(
+            spec.iter().all(|e| e.to_string().contains("KDL syntax")),
+            "{spec:?}"
+        );
+        std::fs::write(dir.path().join("env/e07.kdl"), "env \"e7\" {\n}\n").unwrap();
+        let spec = load(dir.path()).unwrap();
+        let names: Vec<&str> = spec.envs.iter().map(|e| e.name.value.as_str()).collect();
+        let expected: Vec<String> = (0..20).map(|i| format!("e{i}")).collect();
+        assert_eq!(names, expected);
+    }
+}
