@@ -12,3 +12,4 @@ mod fuzz;
 mod live;
 mod nix;
 mod plan;
+mod route;

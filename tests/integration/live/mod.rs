@@ -29,6 +29,7 @@
 
 #![allow(dead_code)]
 
+mod agreement;
 mod routing;
 
 use std::collections::BTreeMap;
