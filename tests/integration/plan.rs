@@ -31,7 +31,7 @@ fn plan(b: &Edgebox, extra: &[&str]) -> String {
 #[test]
 fn fresh_box_plans_every_file() {
     let b = Edgebox::new(&as_refs(&specs_a()));
-    insta::assert_snapshot!(plan(&b, &[]), @r"
+    insta::assert_snapshot!(plan(&b, &[]), @"
     --- stdout
     Target box (local directory [TMP]/box)
       box:   fresh box, nothing applied by edgeplan yet
@@ -48,9 +48,9 @@ fn fresh_box_plans_every_file() {
           +++ b/etc/haproxy/errors/default_503.txt
           @@ -0,0 +1 @@
           +No site is served at this address.
-      + etc/haproxy/errors/talas.txt (0644)
-          --- a/etc/haproxy/errors/talas.txt
-          +++ b/etc/haproxy/errors/talas.txt
+      + etc/haproxy/errors/talas_backend.txt (0644)
+          --- a/etc/haproxy/errors/talas_backend.txt
+          +++ b/etc/haproxy/errors/talas_backend.txt
           @@ -0,0 +1 @@
           +Soon.
       + etc/haproxy/haproxy.cfg (0644)
@@ -68,7 +68,7 @@ fn fresh_box_plans_every_file() {
           +frontend http
           +    bind 127.0.0.1:8080
           +    # env prod (blue): veza.fr www.veza.fr
-          +    # static talas_backend: /etc/haproxy/errors/talas.txt
+          +    # static talas_backend: /etc/haproxy/errors/talas_backend.txt
           +    # static default_503: /etc/haproxy/errors/default_503.txt
 
     Plan: 3 to add, 0 to change, 0 to destroy.
@@ -145,7 +145,7 @@ fn no_change_is_no_changes_and_exit_0() {
 #[test]
 fn spec_change_text() {
     let b = spec_change();
-    insta::assert_snapshot!(plan(&b, &["--detailed-exitcode"]), @r"
+    insta::assert_snapshot!(plan(&b, &["--detailed-exitcode"]), @"
     --- stdout
     Target box (local directory [TMP]/box)
       box:   generation 1 (tree [H16])
@@ -158,7 +158,7 @@ fn spec_change_text() {
 
     edgeplan will perform the following actions:
 
-      - etc/haproxy/errors/talas.txt
+      - etc/haproxy/errors/talas_backend.txt
       ~ etc/haproxy/haproxy.cfg
           --- a/etc/haproxy/haproxy.cfg
           +++ b/etc/haproxy/haproxy.cfg
@@ -167,7 +167,7 @@ fn spec_change_text() {
            frontend http
                bind 127.0.0.1:8080
           -    # env prod (blue): veza.fr www.veza.fr
-          -    # static talas_backend: /etc/haproxy/errors/talas.txt
+          -    # static talas_backend: /etc/haproxy/errors/talas_backend.txt
           +    # env prod (green): veza.fr www.veza.fr shop.veza.fr
                # static default_503: /etc/haproxy/errors/default_503.txt
 
@@ -198,7 +198,7 @@ fn spec_change_json() {
       "changes": [
         {
           "action": "delete",
-          "path": "etc/haproxy/errors/talas.txt",
+          "path": "etc/haproxy/errors/talas_backend.txt",
           "mode_before": "0644",
           "mode_after": null,
           "sensitive": false,
@@ -210,7 +210,7 @@ fn spec_change_json() {
           "mode_before": "0644",
           "mode_after": "0644",
           "sensitive": false,
-          "diff": "--- a/etc/haproxy/haproxy.cfg\n+++ b/etc/haproxy/haproxy.cfg\n@@ -8,6 +8,5 @@\n     timeout server 5s\n frontend http\n     bind 127.0.0.1:8080\n-    # env prod (blue): veza.fr www.veza.fr\n-    # static talas_backend: /etc/haproxy/errors/talas.txt\n+    # env prod (green): veza.fr www.veza.fr shop.veza.fr\n     # static default_503: /etc/haproxy/errors/default_503.txt\n"
+          "diff": "--- a/etc/haproxy/haproxy.cfg\n+++ b/etc/haproxy/haproxy.cfg\n@@ -8,6 +8,5 @@\n     timeout server 5s\n frontend http\n     bind 127.0.0.1:8080\n-    # env prod (blue): veza.fr www.veza.fr\n-    # static talas_backend: /etc/haproxy/errors/talas_backend.txt\n+    # env prod (green): veza.fr www.veza.fr shop.veza.fr\n     # static default_503: /etc/haproxy/errors/default_503.txt\n"
         }
       ],
       "semantic": [
@@ -262,7 +262,7 @@ fn spec_change_json() {
 #[test]
 fn spec_change_markdown() {
     let b = spec_change();
-    insta::assert_snapshot!(plan(&b, &["--format", "markdown"]), @r"
+    insta::assert_snapshot!(plan(&b, &["--format", "markdown"]), @"
     --- stdout
     ### edgeplan plan for `box`
 
@@ -279,7 +279,7 @@ fn spec_change_markdown() {
 
     #### Files
 
-    - `- etc/haproxy/errors/talas.txt`
+    - `- etc/haproxy/errors/talas_backend.txt`
 
     <details><summary><code>~ etc/haproxy/haproxy.cfg</code></summary>
 
@@ -291,7 +291,7 @@ fn spec_change_markdown() {
      frontend http
          bind 127.0.0.1:8080
     -    # env prod (blue): veza.fr www.veza.fr
-    -    # static talas_backend: /etc/haproxy/errors/talas.txt
+    -    # static talas_backend: /etc/haproxy/errors/talas_backend.txt
     +    # env prod (green): veza.fr www.veza.fr shop.veza.fr
          # static default_503: /etc/haproxy/errors/default_503.txt
     ```
@@ -312,11 +312,11 @@ fn drift_is_reported_apart_and_planned_back() {
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, text.replace("timeout client 5s", "timeout client 9s")).unwrap();
     // Deleted, and replaced by a plain file (as `sed -i` would).
-    std::fs::remove_file(root.join("etc/haproxy/errors/talas.txt")).unwrap();
+    std::fs::remove_file(root.join("etc/haproxy/errors/talas_backend.txt")).unwrap();
     let d = root.join("etc/haproxy/errors/default_503.txt");
     std::fs::remove_file(&d).unwrap();
     std::fs::write(&d, "Go away.\n").unwrap();
-    insta::assert_snapshot!(plan(&b, &["--detailed-exitcode"]), @r"
+    insta::assert_snapshot!(plan(&b, &["--detailed-exitcode"]), @"
     --- stdout
     Target box (local directory [TMP]/box)
       box:   generation 1 (tree [H16])
@@ -324,7 +324,7 @@ fn drift_is_reported_apart_and_planned_back() {
 
     Changed outside edgeplan since it last applied:
       ~ etc/haproxy/errors/default_503.txt: replaced by a different file
-      ~ etc/haproxy/errors/talas.txt: deleted
+      ~ etc/haproxy/errors/talas_backend.txt: deleted
       ~ etc/haproxy/haproxy.cfg: content edited
       The planned changes below put these files back as edgeplan renders them.
 
@@ -336,9 +336,9 @@ fn drift_is_reported_apart_and_planned_back() {
           @@ -1 +1 @@
           -Go away.
           +No site is served at this address.
-      + etc/haproxy/errors/talas.txt (0644; restores a file deleted outside edgeplan)
-          --- a/etc/haproxy/errors/talas.txt
-          +++ b/etc/haproxy/errors/talas.txt
+      + etc/haproxy/errors/talas_backend.txt (0644; restores a file deleted outside edgeplan)
+          --- a/etc/haproxy/errors/talas_backend.txt
+          +++ b/etc/haproxy/errors/talas_backend.txt
           @@ -0,0 +1 @@
           +Soon.
       ~ etc/haproxy/haproxy.cfg (restores a file changed outside edgeplan)
