@@ -1004,9 +1004,20 @@ impl Cx<'_> {
         );
         let status = self
             .prop_int(node, "status", "503", 200, 599)
-            .map(|s| Spanned {
-                value: s.value as u16,
-                at: s.at,
+            .and_then(|s| {
+                if matches!(s.value, 204 | 304) {
+                    let inv = Invalid {
+                        expected: "a status that carries a body (200..=599, not 204 or 304)",
+                        reason: format!("a {} response has no body", s.value),
+                        unsafe_chars: false,
+                    };
+                    self.invalid(s.at.span, "status", inv);
+                    return None;
+                }
+                Some(Spanned {
+                    value: s.value as u16,
+                    at: s.at,
+                })
             });
         let mut p = PlaceholderSpec {
             name: name?,
