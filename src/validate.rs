@@ -405,6 +405,43 @@ fn top() -> At {
     }
 }
 
+/// Generated ACL names (`host_<name>`, `<env>_is_<route>`, `<env>_is_<route>_end`) are built
+/// from names that may contain `_`, so two different tests could get one name and HAProxy
+/// would OR them. Refuse that instead of rendering a config that routes wrongly.
+fn acl_names_unique(c: &mut Checker<'_>, edge: &Edge) {
+    let routing = crate::rules::routing(edge, &crate::state::ActiveColors::from_specs(edge));
+    for fe in &routing.frontends {
+        let mut seen: BTreeMap<&str, &crate::rules::Test> = BTreeMap::new();
+        for acl in &fe.acls {
+            match seen.get(acl.name.as_str()) {
+                Some(test) if *test != &acl.test => {
+                    // Point at the env (or site) whose name starts the ACL name, if any.
+                    let at = c
+                        .spec
+                        .envs
+                        .iter()
+                        .map(|e| &e.name)
+                        .chain(c.spec.outside.iter().map(|o| &o.name))
+                        .chain(c.spec.placeholders.iter().map(|p| &p.name))
+                        .filter(|n| acl.name.contains(n.value.as_str()))
+                        .last()
+                        .map_or(top(), |n| n.at);
+                    c.conflict(
+                        at,
+                        format!("two different tests would both be named ACL `{}`", acl.name),
+                        "involved here",
+                        "rename a route, env, outside backend or placeholder so the generated ACL names differ (e.g. avoid route names ending in `_end`)",
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(&acl.name, &acl.test);
+                }
+            }
+        }
+    }
+}
+
 /// Check the whole spec and build the model, or return every problem.
 pub fn validate(spec: &Spec) -> Result<Edge, Vec<ValidateError>> {
     let mut c = Checker {
@@ -412,6 +449,9 @@ pub fn validate(spec: &Spec) -> Result<Edge, Vec<ValidateError>> {
         errors: Vec::new(),
     };
     let edge = build(&mut c);
+    if c.errors.is_empty() {
+        acl_names_unique(&mut c, &edge);
+    }
     if c.errors.is_empty() {
         Ok(edge)
     } else {
