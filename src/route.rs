@@ -738,8 +738,11 @@ pub fn haproxy_test(test: &Test) -> String {
 }
 
 /// HAProxy's redirect rule, as the template writes it.
-pub fn redirect_rule(unless: &str) -> String {
-    format!("http-request redirect scheme https code 301 unless {unless}")
+pub fn redirect_rule(unless: &str, port: Option<u16>) -> String {
+    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "http-request redirect location https://%[req.hdr(host),field(1,:)]{port}%[pathq] code 301 unless {unless}"
+    )
 }
 
 /// Evaluate one ACL test: the sample it looked at and whether it matched.
@@ -824,16 +827,19 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
     let redirected = match &fe.redirect_unless {
         Some(unless) => {
             let applies = !is(unless);
-            // HAProxy: scheme + "://" + the Host header's first value + the URI (path and query).
+            // The rendered rule: "https://" + the Host header up to its first `:` + the https
+            // port when it is not 443 + the URI (path and query).
             let location = applies.then(|| {
-                format!(
-                    "https://{}{}",
-                    req.host_header.as_deref().unwrap_or(""),
-                    req.uri()
-                )
+                let host = req.host_header.as_deref().unwrap_or("");
+                let host = host.split(':').next().unwrap_or("");
+                let port = fe
+                    .redirect_port
+                    .map(|p| format!(":{p}"))
+                    .unwrap_or_default();
+                format!("https://{host}{port}{}", req.uri())
             });
             ex.redirect = Some(Redirect {
-                rule: redirect_rule(unless),
+                rule: redirect_rule(unless, fe.redirect_port),
                 unless: unless.clone(),
                 applies,
                 status: 301,
@@ -1480,7 +1486,7 @@ mod tests {
         assert_eq!(ex.status, Some(301));
         assert_eq!(
             ex.location.as_deref(),
-            Some("https://Staging.veza.fr:80/api/x?a=1&b=2")
+            Some("https://Staging.veza.fr/api/x?a=1&b=2")
         );
         assert!(ex.backend.is_none());
         assert!(ex.switches.iter().all(|s| !s.evaluated));
@@ -1696,7 +1702,7 @@ mod tests {
                 assert!(lines.contains(&want.as_str()), "{want}");
             }
             if let Some(u) = &fe.redirect_unless {
-                assert!(lines.contains(&redirect_rule(u).as_str()));
+                assert!(lines.contains(&redirect_rule(u, fe.redirect_port).as_str()));
             }
         }
         for b in &r.backends {

@@ -84,6 +84,8 @@ pub struct Frontend {
     pub acls: Vec<Acl>,
     /// When set: redirect to https with 301 unless this ACL matches (HTTP with TLS on).
     pub redirect_unless: Option<String>,
+    /// Port to put in the redirect's `Location` (the https port, when it is not 443).
+    pub redirect_port: Option<u16>,
     /// Backend switches in order.
     pub switches: Vec<Switch>,
     /// Backend when no switch matched.
@@ -279,6 +281,7 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
             bind: edge.listen.http.to_string(),
             acls: vec![acme_acl.clone()],
             redirect_unless: Some(acme_acl.name.clone()),
+            redirect_port: Some(https.port.get()).filter(|p| *p != 443),
             switches: http_switches,
             default_backend: DEFAULT_BACKEND.into(),
         });
@@ -288,6 +291,7 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
             bind: https.to_string(),
             acls,
             redirect_unless: None,
+            redirect_port: None,
             switches,
             default_backend: DEFAULT_BACKEND.into(),
         });
@@ -311,6 +315,7 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
             bind: edge.listen.http.to_string(),
             acls: all_acls,
             redirect_unless: None,
+            redirect_port: None,
             switches: all_switches,
             default_backend: DEFAULT_BACKEND.into(),
         });
