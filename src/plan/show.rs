@@ -58,9 +58,25 @@ pub fn closing_line(plan: &Plan) -> String {
     }
 }
 
+/// True when the only lines that differ are the provenance header (`… from input HASH`):
+/// every rendered file names the input hash, so any spec change touches every file's header;
+/// those files are listed, but their diffs are noise.
+pub fn provenance_only(c: &Change) -> bool {
+    let (Some(before), Some(after)) = (c.before.as_deref(), c.after.as_deref()) else {
+        return false;
+    };
+    let is_header = |l: &str| l.contains("Rendered by edgeplan ") && l.contains(" from input ");
+    let (b, a): (Vec<&str>, Vec<&str>) = (before.lines().collect(), after.lines().collect());
+    before != after
+        && b.len() == a.len()
+        && b.iter()
+            .zip(&a)
+            .all(|(x, y)| x == y || (is_header(x) && is_header(y)))
+}
+
 /// A unified diff of a change (`None` when there is nothing to show).
 pub fn unified_diff(c: &Change) -> Option<String> {
-    if c.sensitive {
+    if c.sensitive || provenance_only(c) {
         return None;
     }
     let (before, after) = (c.before.as_deref()?, c.after.as_deref()?);
@@ -86,6 +102,8 @@ fn describe_change(c: &Change) -> String {
     }
     if c.sensitive {
         extra.push("sensitive: content not shown".into());
+    } else if provenance_only(c) {
+        extra.push("provenance header only".into());
     }
     if let Some(n) = &c.note {
         extra.push(n.clone());
@@ -502,6 +520,23 @@ mod tests {
             before: Some(before.into()),
             after: Some(after.into()),
         }
+    }
+
+    #[test]
+    fn header_only_changes_are_listed_without_a_diff() {
+        let h = |x: &str| format!("# Rendered by edgeplan 0.1.0 from input {x}.\nbind :80\n");
+        let c = change(Action::Update, "etc/a.cfg", &h("aaa"), &h("bbb"));
+        assert!(provenance_only(&c));
+        assert!(unified_diff(&c).is_none());
+        assert!(describe_change(&c).contains("provenance header only"));
+        let real = change(
+            Action::Update,
+            "etc/a.cfg",
+            &h("aaa"),
+            &h("bbb").replace(":80", ":81"),
+        );
+        assert!(!provenance_only(&real));
+        assert!(unified_diff(&real).unwrap().contains("+bind :81"));
     }
 
     #[test]
