@@ -751,7 +751,7 @@ pub struct NamePattern(String);
 
 impl NamePattern {
     /// The placeholders a pattern may use.
-    pub const PLACEHOLDERS: [&str; 3] = ["{env}", "{component}", "{color}"];
+    pub const PLACEHOLDERS: [&str; 4] = ["{env}", "{component}", "{color}", "{index}"];
 
     /// A pattern must name `{component}` and `{color}` and give a valid host name once filled.
     pub fn parse(s: &str) -> Result<NamePattern, Invalid> {
@@ -769,20 +769,37 @@ impl NamePattern {
         if probe.contains(['{', '}']) {
             return Err(Invalid::new(
                 E,
-                "has an unknown placeholder; known: `{env}`, `{component}`, `{color}`",
+                "has an unknown placeholder; known: `{env}`, `{component}`, `{color}`, `{index}`",
             ));
         }
         Host::parse(&probe).map_err(|e| Invalid::new(E, format!("filled in, {}", e.reason)))?;
         Ok(NamePattern(s.to_string()))
     }
 
-    /// Fill the pattern for one server.
-    pub fn fill(&self, env: &Ident, component: &Ident, color: Color) -> Result<Host, Invalid> {
+    /// True when the pattern numbers instances (`{index}`).
+    pub fn has_index(&self) -> bool {
+        self.0.contains("{index}")
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Fill the pattern for one server: instance `index` (1-based) of `component` in `color`.
+    pub fn fill(
+        &self,
+        env: &Ident,
+        component: &Ident,
+        color: Color,
+        index: u32,
+    ) -> Result<Host, Invalid> {
         let s = self
             .0
             .replace("{env}", env.as_str())
             .replace("{component}", component.as_str())
-            .replace("{color}", color.as_str());
+            .replace("{color}", color.as_str())
+            .replace("{index}", &index.to_string());
         Host::parse(&s)
     }
 }
@@ -971,8 +988,8 @@ pub struct Env {
     pub hosts: Vec<Host>,
     /// Colour taking traffic unless the box's state says otherwise.
     pub active_color: Color,
-    /// How servers are named.
-    pub container_pattern: NamePattern,
+    /// How servers are named; `None` when every component lists its instances.
+    pub container_pattern: Option<NamePattern>,
     /// The env's own sticky cookie name.
     pub cookie: CookieName,
     /// Components by name.
@@ -998,7 +1015,70 @@ pub struct Component {
     pub sticky: bool,
     /// Backend name suffix: the backend is `<env>_<pool>`.
     pub pool: Ident,
+    /// The servers of the pool: every instance of both colours, blue first, each colour in
+    /// index (or spec) order. Each colour has at least one.
+    pub instances: Vec<Instance>,
 }
+
+impl Component {
+    /// The instances of one colour.
+    pub fn instances_of(&self, color: Color) -> impl Iterator<Item = &Instance> {
+        self.instances.iter().filter(move |i| i.color == color)
+    }
+
+    /// The instance whose server is named `name`.
+    pub fn instance(&self, name: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.name.as_str() == name)
+    }
+}
+
+/// One instance of a component in one colour: one `server` line of its pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Instance {
+    /// Server name in haproxy.cfg, unique in the component: `blue`/`green` for a colour with
+    /// one pattern instance, `blue-1`, `blue-2`… for several, the spec's name for an explicit
+    /// `instance`. What `edgeplan server` takes.
+    pub name: Ident,
+    /// Colour it belongs to.
+    pub color: Color,
+    /// Host name or IP address (`[v6]`).
+    pub host: String,
+    /// Port.
+    pub port: Port,
+    /// Weight 1–256; `None`: HAProxy's default (1).
+    pub weight: Option<u16>,
+    /// Its number (1-based) when the container pattern names it; `None` for an explicit
+    /// `instance`.
+    pub index: Option<u32>,
+}
+
+impl Instance {
+    /// Largest hash-ring id: ids times HAProxy's 4096 ring points per id stay below 2^32.
+    pub const MAX_HASH_ID: u32 = (1 << 20) - 1;
+
+    /// The server's `id` in a URI-hashed pool: derived from the instance alone — its colour and
+    /// number for pattern instances (so `blue` keeps its id when it becomes `blue-1`), its name
+    /// for explicit ones — with FNV-1a, folded into 1..=[`Self::MAX_HASH_ID`]. A server thus
+    /// keeps its places on HAProxy's consistent-hash ring when others are added or removed
+    /// (HAProxy places a server by its id, which by default is its position in the backend).
+    pub fn hash_id(&self) -> u32 {
+        let key = match self.index {
+            Some(i) => format!("{}-{i}", self.color),
+            None => self.name.to_string(),
+        };
+        let mut h: u32 = 0x811c_9dc5;
+        for b in key.bytes() {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        h % Self::MAX_HASH_ID + 1
+    }
+}
+
+/// Most instances a component may have per colour (`instances=`).
+pub const MAX_INSTANCES: u32 = 64;
+/// Largest server weight (HAProxy's limit).
+pub const MAX_WEIGHT: u16 = 256;
 
 /// A path route inside an env.
 #[derive(Debug, Clone, Serialize)]
@@ -1158,14 +1238,19 @@ mod tests {
     #[test]
     fn patterns_fill() {
         let p = NamePattern::parse("veza-staging-{component}-{color}.lxd").unwrap();
-        let h = p.fill(
-            &Ident::parse("staging").unwrap(),
-            &Ident::parse("web").unwrap(),
-            Color::Green,
+        let (staging, web) = (
+            Ident::parse("staging").unwrap(),
+            Ident::parse("web").unwrap(),
         );
+        let h = p.fill(&staging, &web, Color::Green, 2);
         assert_eq!(h.unwrap().as_str(), "veza-staging-web-green.lxd");
+        assert!(!p.has_index());
         assert!(NamePattern::parse("veza-{component}.lxd").is_err());
         assert!(NamePattern::parse("veza-{component}-{colour}.lxd").is_err());
+        let p = NamePattern::parse("{env}-{component}-{color}-{index}.lxd").unwrap();
+        assert!(p.has_index());
+        let h = p.fill(&staging, &web, Color::Blue, 3).unwrap();
+        assert_eq!(h.as_str(), "staging-web-blue-3.lxd");
     }
 
     #[test]

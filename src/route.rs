@@ -678,6 +678,12 @@ pub struct ServerView {
     pub cookie: Option<String>,
     /// Takes traffic (false: rendered `disabled`).
     pub active: bool,
+    /// `weight`, when the config gives one (HAProxy's default is 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
+    /// `id` (URI-hashed pools): the server's place on the consistent-hash ring.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
 }
 
 /// The balancing of a backend.
@@ -689,6 +695,10 @@ pub struct BalanceView {
     pub haproxy: String,
     /// The key hashed, for `uri`.
     pub hash_key: Option<String>,
+    /// For `uri` with several active servers: the hash of the key, as HAProxy computes it
+    /// (sdbm, then avalanche), that picks the server on the consistent-hash ring.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<u32>,
 }
 
 /// What the sticky cookie does for this request.
@@ -925,6 +935,8 @@ fn backend_decision(routing: &Routing, be: &Backend, req: &Request, ex: &mut Exp
             color: s.color,
             cookie: s.cookie.clone(),
             active: s.active,
+            weight: s.weight,
+            id: s.id,
         })
         .collect();
     // No `balance` line means HAProxy's default, roundrobin.
@@ -933,11 +945,12 @@ fn backend_decision(routing: &Routing, be: &Backend, req: &Request, ex: &mut Exp
         algorithm,
         haproxy: match (be.balance, algorithm) {
             (None, _) => "roundrobin (HAProxy's default)".into(),
-            (_, Balance::Uri) => "balance uri whole + hash-type consistent".into(),
+            (_, Balance::Uri) => "balance uri whole path-only + hash-type consistent".into(),
             (_, Balance::Roundrobin) => "balance roundrobin".into(),
             (_, Balance::Leastconn) => "balance leastconn".into(),
         },
         hash_key: (algorithm == Balance::Uri).then(|| req.uri()),
+        hash: None,
     });
     let active: Vec<_> = be.servers.iter().filter(|s| s.active).collect();
 
@@ -1011,7 +1024,44 @@ fn backend_decision(routing: &Routing, be: &Backend, req: &Request, ex: &mut Exp
     let chosen = match (pinned, active.as_slice()) {
         (Some(p), _) => Some(p),
         (None, [one]) => Some(*one),
-        _ => None,
+        (None, []) => None,
+        (None, several) if algorithm == Balance::Uri => {
+            // HAProxy's own consistent hash, on the servers' rendered ids and weights.
+            let key = req.uri();
+            let hash = uri_hash(&key);
+            if let Some(b) = ex.balance.as_mut() {
+                b.hash = Some(hash);
+            }
+            let ring: Vec<(u32, u16)> = several
+                .iter()
+                .map(|s| (s.id.unwrap_or(0), s.weight.unwrap_or(1)))
+                .collect();
+            let pick = chash_pick(&ring, hash).map(|i| several[i]);
+            if let Some(p) = pick {
+                ex.notes.push(format!(
+                    "server {} is where HAProxy's consistent hash puts this URI while every active server is up at its configured weight; a server that is down, drained or in maintenance hands its URIs to its neighbours on the ring",
+                    p.name
+                ));
+            }
+            pick
+        }
+        (None, several) => {
+            let names: Vec<&str> = several.iter().map(|s| s.name.as_str()).collect();
+            ex.notes.push(format!(
+                "{} takes turns among {} ({}); which one is not fixed by the request",
+                match algorithm {
+                    Balance::Leastconn => "leastconn picks the server with the fewest connections",
+                    _ => "roundrobin",
+                },
+                names.join(", "),
+                if several.iter().any(|s| s.weight.is_some()) {
+                    "in proportion to their weights"
+                } else {
+                    "equal weights"
+                }
+            ));
+            None
+        }
     };
     ex.pinned_server = pinned.map(|s| s.name.clone());
     ex.chosen_server = chosen.map(|s| s.name.clone());
@@ -1027,6 +1077,64 @@ fn backend_decision(routing: &Routing, be: &Backend, req: &Request, ex: &mut Exp
             value: chosen.and_then(|s| s.cookie.clone()),
         });
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HAProxy's consistent hashing (`balance uri whole path-only` + `hash-type consistent`), as in
+// its `get_server_uh`, `hash_sdbm`, `full_hash` and `chash_get_server_hash`.
+
+/// HAProxy's `full_hash`: Bob Jenkins' 32-bit avalanche.
+pub fn full_hash(a: u32) -> u32 {
+    let a = a.wrapping_add(0x7ed5_5d16).wrapping_add(a << 12);
+    let a = (a ^ 0xc761_c23c) ^ (a >> 19);
+    let a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);
+    let a = a.wrapping_add(0xd3a2_646c) ^ (a << 9);
+    let a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
+    (a ^ 0xb55a_4f09) ^ (a >> 16)
+}
+
+/// HAProxy's `hash_sdbm` (its default hash function).
+pub fn sdbm(key: &[u8]) -> u32 {
+    key.iter().fold(0u32, |h, &c| {
+        // C's `char` is signed on the platforms HAProxy runs on.
+        let c = c as i8 as i32 as u32;
+        c.wrapping_add(h << 6).wrapping_add(h << 16).wrapping_sub(h)
+    })
+}
+
+/// The hash HAProxy computes for a URI in a `balance uri whole path-only` +
+/// `hash-type consistent` backend: sdbm of the path and query, then the avalanche that
+/// `hash-type consistent` without a function name adds.
+pub fn uri_hash(uri: &str) -> u32 {
+    full_hash(sdbm(uri.as_bytes()))
+}
+
+/// Points each server weight unit puts on the ring (HAProxy's `BE_WEIGHT_SCALE`).
+const WEIGHT_SCALE: u32 = 16;
+/// Ring points reserved per server id (`SRV_EWGHT_RANGE` = 256 × `BE_WEIGHT_SCALE`).
+const ID_RANGE: u32 = 256 * WEIGHT_SCALE;
+
+/// The server HAProxy's consistent-hash ring gives `hash`: `servers` are `(id, weight)` of the
+/// servers that take traffic, in config order; each has `weight × 16` points at
+/// `full_hash(id × 4096 + n)`, and the point nearest to the hash wins (the lower one on a
+/// tie). `None` when no server has weight.
+pub fn chash_pick(servers: &[(u32, u16)], hash: u32) -> Option<usize> {
+    let mut ring: Vec<(u32, usize)> = Vec::new();
+    for (i, &(id, weight)) in servers.iter().enumerate() {
+        for n in 0..u32::from(weight) * WEIGHT_SCALE {
+            ring.push((full_hash(id.wrapping_mul(ID_RANGE).wrapping_add(n)), i));
+        }
+    }
+    if ring.is_empty() {
+        return None;
+    }
+    // Stable: equal keys stay in insertion order, as in HAProxy's tree.
+    ring.sort_by_key(|p| p.0);
+    let at = ring.partition_point(|p| p.0 < hash);
+    let next = ring[at % ring.len()];
+    let prev = ring[(at + ring.len() - 1) % ring.len()];
+    let (dp, dn) = (hash.wrapping_sub(prev.0), next.0.wrapping_sub(hash));
+    Some(if dp <= dn { prev.1 } else { next.1 })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1236,6 +1344,12 @@ pub fn render_text(ex: &Explanation, color: bool) -> String {
             if let Some(c) = &s.cookie {
                 state += &format!(", cookie {c}");
             }
+            if let Some(w) = s.weight {
+                state += &format!(", weight {w}");
+            }
+            if let Some(id) = s.id {
+                state += &format!(", id {id}");
+            }
             let _ = writeln!(
                 o,
                 "    {} {:nw$}  {:aw$}  {state}",
@@ -1247,7 +1361,11 @@ pub fn render_text(ex: &Explanation, color: bool) -> String {
         if let Some(bal) = &ex.balance {
             let mut line = format!("  balance {}", bal.haproxy.trim_start_matches("balance "));
             if let Some(k) = &bal.hash_key {
-                line += &format!(": the same URI always goes to the same server (key `{k}`)");
+                line += &format!(": the same URI always goes to the same server (key `{k}`");
+                if let Some(h) = bal.hash {
+                    line += &format!(", hash {h:#010x}");
+                }
+                line += ")";
             }
             let _ = writeln!(o, "{line}");
         }
@@ -1711,8 +1829,41 @@ mod tests {
                 assert!(lines.contains(&want.as_str()), "{want}");
             }
         }
-        assert!(lines.contains(&"balance uri whole"));
+        assert!(lines.contains(&"balance uri whole path-only"));
         assert!(lines.contains(&"hash-type consistent"));
+    }
+
+    #[test]
+    fn haproxy_hash_functions() {
+        // Values of HAProxy's C functions (`hash_sdbm`, `full_hash`) compiled with gcc.
+        assert_eq!(sdbm(b""), 0);
+        assert_eq!(sdbm(b"a"), 97);
+        assert_eq!(sdbm(b"/stream/a?b=1"), 2_613_440_952);
+        assert_eq!(full_hash(0), 1_800_329_511);
+        assert_eq!(full_hash(12345), 3_058_842_707);
+        assert_eq!(uri_hash("/stream/a?b=1"), 3_976_129_155);
+        // One server takes everything; no server, nothing.
+        assert_eq!(chash_pick(&[(7, 1)], 12345), Some(0));
+        assert_eq!(chash_pick(&[], 12345), None);
+        // Removing a server moves only the keys it held.
+        let three = [(11, 1), (22, 1), (33, 1)];
+        let two = [(11, 1), (33, 1)];
+        let mut moved = 0;
+        for k in 0..2000 {
+            let h = uri_hash(&format!("/stream/track-{k}.m3u8"));
+            let a = chash_pick(&three, h).unwrap();
+            let b = chash_pick(&two, h).unwrap();
+            let (a_id, b_id) = (three[a].0, two[b].0);
+            if a_id != 22 {
+                assert_eq!(a_id, b_id, "key {k} moved from {a_id} to {b_id}");
+            } else {
+                moved += 1;
+            }
+        }
+        assert!(
+            (400..=1000).contains(&moved),
+            "{moved} keys on the removed server"
+        );
     }
 
     #[test]

@@ -118,6 +118,10 @@ pub struct Server {
     pub active: bool,
     /// Health-checked.
     pub check: bool,
+    /// `weight`, when the spec gives one (HAProxy's default is 1).
+    pub weight: Option<u16>,
+    /// `id`, in URI-hashed pools: the server's stable place on the consistent-hash ring.
+    pub id: Option<u32>,
 }
 
 /// What kind of backend.
@@ -325,25 +329,21 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
     for env in edge.envs.values() {
         let active = colors.get(&env.name);
         for comp in env.components.values() {
-            let servers = Color::ALL
+            let servers = comp
+                .instances
                 .iter()
-                .map(|&color| {
-                    let host = env
-                        .container_pattern
-                        .fill(&env.name, &comp.name, color)
-                        .map(|h| h.to_string())
-                        .unwrap_or_default();
-                    Server {
-                        name: color.to_string(),
-                        host,
-                        port: comp.port.get(),
-                        color: Some(color),
-                        cookie: comp
-                            .sticky
-                            .then(|| format!("{}-{}-{}", env.name, comp.name, color)),
-                        active: color == active,
-                        check: true,
-                    }
+                .map(|i| Server {
+                    name: i.name.to_string(),
+                    host: i.host.clone(),
+                    port: i.port.get(),
+                    color: Some(i.color),
+                    cookie: comp
+                        .sticky
+                        .then(|| format!("{}-{}-{}", env.name, comp.name, i.name)),
+                    active: i.color == active,
+                    check: true,
+                    weight: i.weight,
+                    id: (comp.balance == Balance::Uri).then(|| i.hash_id()),
                 })
                 .collect();
             backends.push(Backend {
@@ -383,6 +383,8 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
                 cookie: None,
                 active: true,
                 check: o.health.is_some(),
+                weight: None,
+                id: None,
             }],
             status: None,
             body_file: None,
@@ -410,6 +412,8 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
                 cookie: None,
                 active: true,
                 check: false,
+                weight: None,
+                id: None,
             }],
             status: None,
             body_file: None,

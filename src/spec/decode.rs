@@ -8,14 +8,14 @@ use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 
 use super::{
-    AcmeSpec, AdminSpec, At, CertSpec, ComponentSpec, EnvSpec, HealthSpec, ListenSpec, Note,
-    OutsideSpec, PlaceholderSpec, RouteSpec, Spanned, Spec, SpecError, Src, StatsSpec, TargetSpec,
-    TimeoutsSpec, TlsSpec, TransportSpec,
+    AcmeSpec, AdminSpec, At, CertSpec, ComponentSpec, EnvSpec, HealthSpec, InstanceAddress,
+    InstanceSpec, ListenSpec, Note, OutsideSpec, PlaceholderSpec, RouteSpec, Spanned, Spec,
+    SpecError, Src, StatsSpec, TargetSpec, TimeoutsSpec, TlsSpec, TransportSpec,
 };
 use crate::model::{
     AbsPath, Address, Arg, Balance, Bind, Body, CertName, Color, CookieName, Directory, Duration,
-    Email, Host, Ident, Invalid, KeyType, LocalPath, NamePattern, PathPrefix, PathSuffix, Port,
-    SocketMode,
+    Email, Host, Ident, Invalid, KeyType, LocalPath, MAX_INSTANCES, MAX_WEIGHT, NamePattern,
+    PathPrefix, PathSuffix, Port, SocketMode,
 };
 
 const TOP: &[&str] = &[
@@ -907,9 +907,26 @@ impl Cx<'_> {
     }
 
     fn component(&mut self, node: &KdlNode) -> Option<ComponentSpec> {
-        self.props(node, &["port", "health", "balance", "sticky", "pool"]);
-        self.no_children(node);
+        self.props(
+            node,
+            &["port", "health", "balance", "sticky", "pool", "instances"],
+        );
         let name = self.named(node, "component", "component \"web\" port=3000");
+        let instances = self
+            .prop_int(node, "instances", "2", 1, i128::from(MAX_INSTANCES))
+            .map(|s| Spanned {
+                value: s.value as u32,
+                at: s.at,
+            });
+        let mut instance_list = Vec::new();
+        for ch in self.child_nodes(node, &["instance"], "in `component`") {
+            if let Some(i) = self.instance(ch) {
+                instance_list.push(i);
+            }
+        }
+        let explicit = node
+            .children()
+            .is_some_and(|d| d.nodes().iter().any(|n| n.name().value() == "instance"));
         let c = ComponentSpec {
             name: name?,
             port: self.prop_port(node, "port", "8080"),
@@ -917,11 +934,47 @@ impl Cx<'_> {
             balance: self.prop(node, "balance", "\"roundrobin\"", Balance::parse),
             sticky: self.prop_bool(node, "sticky", "#true"),
             pool: self.prop(node, "pool", "\"backend_api\"", Ident::parse),
+            instances,
+            instance_list,
         };
-        if c.port.is_none() && Self::last_prop(node, "port").is_none() {
+        // Explicit instances may carry their ports; pattern instances need the component's.
+        if c.port.is_none() && Self::last_prop(node, "port").is_none() && !explicit {
             self.missing(node, "component", "`port=`", "component \"web\" port=3000");
         }
         Some(c)
+    }
+
+    fn instance(&mut self, node: &KdlNode) -> Option<InstanceSpec> {
+        const EXAMPLE: &str =
+            "instance \"api-1\" color=\"blue\" address=\"backend-api-1.lxd:8080\" weight=10";
+        self.props(node, &["color", "address", "weight"]);
+        self.no_children(node);
+        let name = self.named(node, "instance", EXAMPLE);
+        let color = self.prop(node, "color", "\"blue\"", Color::parse);
+        if Self::last_prop(node, "color").is_none() {
+            self.missing(node, "instance", "`color=`", EXAMPLE);
+        }
+        let address = self.prop(
+            node,
+            "address",
+            "\"backend-api-1.lxd:8080\"",
+            instance_address,
+        );
+        if Self::last_prop(node, "address").is_none() {
+            self.missing(node, "instance", "`address=`", EXAMPLE);
+        }
+        let weight = self
+            .prop_int(node, "weight", "10", 1, i128::from(MAX_WEIGHT))
+            .map(|s| Spanned {
+                value: s.value as u16,
+                at: s.at,
+            });
+        Some(InstanceSpec {
+            name: name?,
+            color,
+            address,
+            weight,
+        })
     }
 
     fn route(&mut self, node: &KdlNode) -> Option<RouteSpec> {
@@ -1167,6 +1220,28 @@ fn ssh_word(s: &str) -> Result<Arg, Invalid> {
         });
     }
     Ok(arg)
+}
+
+/// An instance's address: `host:port`, or a bare host (or `[v6]`) that takes the component's
+/// port.
+fn instance_address(s: &str) -> Result<InstanceAddress, Invalid> {
+    let bare = !s.contains(':') || (s.starts_with('[') && s.ends_with(']'));
+    if !bare {
+        let a = Address::parse(s)?;
+        return Ok(InstanceAddress {
+            host: a.host,
+            port: Some(a.port),
+        });
+    }
+    // Checked as an address with a stand-in port, so a host is held to the same rules.
+    let a = Address::parse(&format!("{s}:1")).map_err(|mut inv| {
+        inv.expected = "an address `host:port`, or a host that takes the component's `port`";
+        inv
+    })?;
+    Ok(InstanceAddress {
+        host: a.host,
+        port: None,
+    })
 }
 
 /// Set an optional child once; a second occurrence is a duplicate.

@@ -243,6 +243,32 @@ pub struct ComponentSpec {
     pub sticky: Option<Spanned<bool>>,
     /// Pool (backend name suffix).
     pub pool: Option<Spanned<Ident>>,
+    /// `instances=N`: N servers per colour named by the container pattern's `{index}`.
+    pub instances: Option<Spanned<u32>>,
+    /// Explicit `instance` children.
+    pub instance_list: Vec<InstanceSpec>,
+}
+
+/// `instance NAME color=… address=… weight=…` inside a component.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    /// Name (the server name).
+    pub name: Spanned<Ident>,
+    /// Colour it belongs to.
+    pub color: Option<Spanned<Color>>,
+    /// Where it listens.
+    pub address: Option<Spanned<InstanceAddress>>,
+    /// Weight.
+    pub weight: Option<Spanned<u16>>,
+}
+
+/// An instance's `address`: a host, and the port unless it takes the component's.
+#[derive(Debug, Clone)]
+pub struct InstanceAddress {
+    /// Host name (lower-cased), IPv4 address or `[v6]`.
+    pub host: String,
+    /// Port, when given.
+    pub port: Option<Port>,
 }
 
 /// `route NAME to=… { prefix …; suffix … }`.
