@@ -1022,10 +1022,15 @@ fn curl(
     } else {
         cmd.arg(format!("http://127.0.0.1:{port}{path}"));
     }
+    curl_response(&mut cmd, &format!("{host}{path}"))
+}
+
+/// Run a prepared `curl -D - …` command and parse its status, headers and body.
+pub fn curl_response(cmd: &mut Command, what: &str) -> Result<Response, String> {
     let out = cmd.output().map_err(|e| format!("cannot run curl: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "curl {host}{path} failed ({}): {}",
+            "curl {what} failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         ));
