@@ -230,7 +230,8 @@ pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<(), Output
         .tempfile_in(dir)
         .map_err(io("cannot create a temp file in", dir))?;
     tmp.write_all(content).map_err(io("cannot write", path))?;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(io("cannot set the mode of", path))?;
     tmp.persist(path)
         .map_err(|e| io("cannot rename into", path)(e.error))?;
