@@ -409,6 +409,9 @@ fn reload(
         });
     }
     Step::BeforeReload.check();
+    // Servers keep their runtime state (drain, maint, weights) across the reload: the new worker
+    // loads what is saved now (`load-server-state-from-file global`).
+    log(crate::server::save_state(t)?);
     let cmd = command(&a.target.reload);
     let r = t.run(&cmd)?;
     if r.status != 0 {

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod render;
 pub mod route;
 pub mod rules;
+pub mod server;
 pub mod spec;
 pub mod state;
 pub mod transport;

@@ -1083,14 +1083,16 @@ fn backend_decision(routing: &Routing, be: &Backend, req: &Request, ex: &mut Exp
 // HAProxy's consistent hashing (`balance uri whole path-only` + `hash-type consistent`), as in
 // its `get_server_uh`, `hash_sdbm`, `full_hash` and `chash_get_server_hash`.
 
-/// HAProxy's `full_hash`: Bob Jenkins' 32-bit avalanche.
+/// HAProxy's `full_hash`: Bob Jenkins' 32-bit avalanche, then a multiplication by a large
+/// prime (HAProxy's "better spread all around the tree").
 pub fn full_hash(a: u32) -> u32 {
     let a = a.wrapping_add(0x7ed5_5d16).wrapping_add(a << 12);
     let a = (a ^ 0xc761_c23c) ^ (a >> 19);
     let a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);
     let a = a.wrapping_add(0xd3a2_646c) ^ (a << 9);
     let a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
-    (a ^ 0xb55a_4f09) ^ (a >> 16)
+    let a = (a ^ 0xb55a_4f09) ^ (a >> 16);
+    a.wrapping_mul(3_221_225_473)
 }
 
 /// HAProxy's `hash_sdbm` (its default hash function).
@@ -1835,13 +1837,14 @@ mod tests {
 
     #[test]
     fn haproxy_hash_functions() {
-        // Values of HAProxy's C functions (`hash_sdbm`, `full_hash`) compiled with gcc.
+        // HAProxy's `hash_sdbm` and `full_hash` (compiled from its C), and what haproxy 2.6
+        // itself answers for `%[url,sdbm(1)]` on `GET /stream/a?b=1`.
         assert_eq!(sdbm(b""), 0);
         assert_eq!(sdbm(b"a"), 97);
         assert_eq!(sdbm(b"/stream/a?b=1"), 2_613_440_952);
-        assert_eq!(full_hash(0), 1_800_329_511);
-        assert_eq!(full_hash(12345), 3_058_842_707);
-        assert_eq!(uri_hash("/stream/a?b=1"), 3_976_129_155);
+        assert_eq!(full_hash(0), 2_874_071_335);
+        assert_eq!(full_hash(12345), 4_132_584_531);
+        assert_eq!(uri_hash("/stream/a?b=1"), 754_903_683);
         // One server takes everything; no server, nothing.
         assert_eq!(chash_pick(&[(7, 1)], 12345), Some(0));
         assert_eq!(chash_pick(&[], 12345), None);

@@ -9,6 +9,7 @@ mod hash;
 mod plan;
 mod rollback;
 mod route;
+mod server;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -72,6 +73,9 @@ pub enum Command {
     Generations(generations::Args),
     /// Release a target's lock left behind by a run that died (needs the lock's id)
     ForceUnlock(force_unlock::Args),
+    /// Take an instance in or out of rotation on the running haproxy (drain, ready, maint), or
+    /// list every instance's state, health and sessions
+    Server(server::Args),
 }
 
 /// What every command gets besides its arguments.
@@ -133,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::Rollback(args) => rollback::run(args, ui),
         Command::Generations(args) => generations::run(args, ui),
         Command::ForceUnlock(args) => force_unlock::run(args, ui),
+        Command::Server(args) => server::run(args, ui),
     }
 }
 

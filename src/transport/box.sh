@@ -398,6 +398,103 @@ op_generations() {
 	echo end
 }
 
+# admin_addr ENDPOINT: socat's address for haproxy's CLI at ENDPOINT (`unix:/PATH`, a path on
+# the box under its root, or `tcp:HOST:PORT`); fails when the unix socket is not there.
+admin_addr() {
+	case $1 in
+	unix:/*)
+		p="$ROOT${1#unix:}"
+		[ -S "$p" ] || return 1
+		printf 'unix-connect:%s' "$p"
+		;;
+	tcp:*) printf 'tcp:%s' "${1#tcp:}" ;;
+	*) return 1 ;;
+	esac
+}
+
+# cli ADDR CMD OUT: one command on haproxy's CLI, its answer into OUT.
+cli() { printf '%s\n' "$2" | socat -t 10 stdio "$1" >"$3" 2>/dev/null; }
+
+# admin ENDPOINT CMD...: run each CMD on haproxy's admin socket (the runtime API); one blob per
+# answer, named by its position. Exit 6: no socket there, or haproxy does not answer on it;
+# 7: socat, which talks to the socket, is not installed.
+op_admin() {
+	ep=$1
+	shift
+	header
+	if ! command -v socat >/dev/null 2>&1; then
+		echo "edgeplan-box: socat is not installed on the box; the runtime API needs it" >&2
+		exit 7
+	fi
+	rc=0
+	addr=$(admin_addr "$ep") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "edgeplan-box: there is no admin socket at ${ep#*:} on the box" >&2
+		exit 6
+	fi
+	d=$(mktemp -d)
+	n=0
+	for c in "$@"; do
+		n=$((n + 1))
+		if ! cli "$addr" "$c" "$d/$n"; then
+			rm -rf "$d"
+			echo "edgeplan-box: haproxy does not answer on its admin socket ${ep#*:}" >&2
+			exit 6
+		fi
+	done
+	n=0
+	for c in "$@"; do
+		n=$((n + 1))
+		blob "$n" "$d/$n"
+	done
+	rm -rf "$d"
+	echo end
+}
+
+# save-state: before a reload, write the running haproxy's `show servers state` into the
+# server-state-file of the live haproxy.cfg, so the new worker keeps the runtime state of every
+# server (drain, maint, weights; `load-server-state-from-file`). Skipped, and said, when there is
+# no such file setting, no admin socket, no running haproxy or no socat.
+op_save_state() {
+	header
+	cfg="$ROOT/etc/haproxy/haproxy.cfg"
+	if [ ! -f "$cfg" ]; then
+		echo "skipped: no etc/haproxy/haproxy.cfg"
+		return
+	fi
+	f=$(awk '$1 == "server-state-file" { print $2; exit }' "$cfg")
+	s=$(awk '$1 == "stats" && $2 == "socket" && / level admin/ { print $3; exit }' "$cfg")
+	case $f in
+	/*) ;;
+	'') echo "skipped: haproxy.cfg sets no server-state-file" && return ;;
+	*) echo "skipped: server-state-file $f is not an absolute path" && return ;;
+	esac
+	case $s in
+	/*) ep="unix:$s" ;;
+	ipv4@* | ipv6@*) ep="tcp:${s#*@}" ;;
+	*) echo "skipped: haproxy.cfg has no admin stats socket" && return ;;
+	esac
+	if ! command -v socat >/dev/null 2>&1; then
+		echo "skipped: socat is not installed on the box"
+		return
+	fi
+	rc=0
+	addr=$(admin_addr "$ep") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "skipped: haproxy is not running (no admin socket at $s)"
+		return
+	fi
+	mkdir -p "$(dirname "$ROOT$f")"
+	t="$ROOT$f.edgeplan-new"
+	if cli "$addr" "show servers state" "$t" && [ "$(head -n 1 "$t")" = 1 ]; then
+		mv -f "$t" "$ROOT$f"
+		echo "saved the state of $(grep -c '^[0-9]' "$ROOT$f" || true) servers to $f"
+	else
+		rm -f "$t"
+		echo "skipped: haproxy did not answer \`show servers state\` on $s"
+	fi
+}
+
 op=${1:-}
 [ $# -gt 0 ] && shift
 case $op in
@@ -415,5 +512,7 @@ run) op_run "$@" ;;
 daemon-reload) op_daemon_reload ;;
 finish) op_finish "$@" ;;
 generations) op_generations "$@" ;;
+admin) op_admin "$@" ;;
+save-state) op_save_state ;;
 *) die "unknown operation '$op'" ;;
 esac

@@ -30,6 +30,7 @@
 #![allow(dead_code)]
 
 mod agreement;
+pub mod failover;
 mod routing;
 
 use std::collections::BTreeMap;

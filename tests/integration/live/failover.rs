@@ -1,0 +1,780 @@
+//! Several instances per component, live (issue 10): the rendered config of a lab topology —
+//! `api_pool` with two instances (round-robin + sticky cookie), `stream_pool` with three (URI
+//! hash, consistent) — run by real haproxy, and the failover the haproxy role README describes
+//! (`test_backend_failover.sh`): an instance dies, haproxy marks it DOWN after `fall` checks,
+//! the other instance keeps answering, its WebSocket sessions are cut, it comes back UP after
+//! `rise` checks and its share of the traffic ramps up linearly (`slowstart`).
+//!
+//! [`Node`] is a stand-in instance that can die and come back on the same port, serve a
+//! WebSocket-like upgrade that stays open, and count what it served; [`get`] and [`Ws`] are the
+//! clients. `tests/integration/server.rs` uses them too.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use edgeplan::route::{self, Request};
+
+use super::{Build, Haproxy, Mode, Scheme, Stage};
+
+// ---------------------------------------------------------------------------------------------
+// A stand-in instance that can die and come back.
+
+/// An HTTP stand-in for one instance on a loopback port. Every request gets `200` with
+/// `X-Served-By: ID`; `GET /ws` with `Upgrade: websocket` gets `101` and then a `tick N` line
+/// every 100 ms until the connection closes. [`Node::kill`] stops it accepting connections
+/// (health checks fail with a refused connection) but leaves open sessions running, as a hung
+/// instance would; [`Node::restart`] listens on the same port again.
+pub struct Node {
+    /// Identity it answers with.
+    pub id: String,
+    /// Port.
+    pub port: u16,
+    /// Requests that came through haproxy (with `X-Forwarded-For`).
+    pub served: Arc<AtomicUsize>,
+    /// Upgraded sessions still open.
+    pub open_sessions: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Node {
+    /// A node on a free port.
+    pub fn start(id: &str) -> Node {
+        Node::listen(id, TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    /// A node on `port` (a port another stand-in just gave up).
+    pub fn start_on(id: &str, port: u16) -> Node {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match TcpListener::bind(("127.0.0.1", port)) {
+                Ok(l) => return Node::listen(id, l),
+                Err(e) if Instant::now() > deadline => panic!("cannot listen on {port}: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    fn listen(id: &str, listener: TcpListener) -> Node {
+        let port = listener.local_addr().unwrap().port();
+        let mut n = Node {
+            id: id.to_string(),
+            port,
+            served: Arc::new(AtomicUsize::new(0)),
+            open_sessions: Arc::new(AtomicUsize::new(0)),
+            stop: Arc::new(AtomicBool::new(false)),
+            thread: None,
+        };
+        n.accept(listener);
+        n
+    }
+
+    fn accept(&mut self, listener: TcpListener) {
+        listener.set_nonblocking(true).unwrap();
+        let (stop, id) = (self.stop.clone(), self.id.clone());
+        let (served, open) = (self.served.clone(), self.open_sessions.clone());
+        self.thread = Some(std::thread::spawn(move || {
+            // Polling, so that the listener is closed as soon as `stop` is set.
+            while !stop.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let _ = conn.set_nonblocking(false);
+                        let (id, served, open) = (id.clone(), served.clone(), open.clone());
+                        std::thread::spawn(move || serve(conn, &id, &served, &open));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }));
+    }
+
+    /// Stop accepting connections (the listening socket is closed); open sessions go on.
+    pub fn kill(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Listen on the same port again.
+    pub fn restart(&mut self) {
+        assert!(self.thread.is_none(), "{} is running", self.id);
+        self.stop = Arc::new(AtomicBool::new(false));
+        let l = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        self.accept(l);
+    }
+
+    /// Requests served through haproxy so far.
+    pub fn served(&self) -> usize {
+        self.served.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn serve(conn: TcpStream, id: &str, served: &AtomicUsize, open: &AtomicUsize) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let Ok(mut w) = conn.try_clone() else { return };
+    let mut r = BufReader::new(conn);
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let (mut upgrade, mut forwarded, mut close, mut length) = (false, false, false, 0usize);
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end().to_ascii_lowercase();
+            if h.is_empty() {
+                break;
+            }
+            if h.starts_with("upgrade:") && h.contains("websocket") {
+                upgrade = true;
+            }
+            if h.starts_with("x-forwarded-for:") {
+                forwarded = true;
+            }
+            if h.starts_with("connection:") && h.contains("close") {
+                close = true;
+            }
+            if let Some(v) = h.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        if forwarded {
+            served.fetch_add(1, Ordering::SeqCst);
+        }
+        if upgrade && path.starts_with("/ws") {
+            // haproxy checks the handshake: the accept value of the key [`Ws`] sends (RFC 6455's
+            // example).
+            let head = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Served-By: {id}\r\n\r\n"
+            );
+            if w.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            open.fetch_add(1, Ordering::SeqCst);
+            for n in 0.. {
+                if w.write_all(format!("tick {n}\n").as_bytes()).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            open.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        let text = format!("served-by: {id}\npath: {path}\n");
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Served-By: {id}\r\n{}\r\n",
+            text.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        );
+        if w.write_all(head.as_bytes()).is_err() || w.write_all(text.as_bytes()).is_err() {
+            return;
+        }
+        if close {
+            let _ = w.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients.
+
+/// What one request got.
+#[derive(Debug, Clone)]
+pub struct Got {
+    /// Status.
+    pub status: u16,
+    /// `X-Served-By`, when an instance answered.
+    pub served_by: Option<String>,
+    /// `NAME=VALUE` of a `Set-Cookie`.
+    pub set_cookie: Option<String>,
+}
+
+/// One HTTP/1.1 request on a new connection (`Connection: close`), with an optional
+/// `Cookie` header.
+pub fn get(port: u16, host: &str, path: &str, cookie: Option<&str>) -> Result<Got, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let cookie = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
+    // One write: several small ones would meet Nagle and delayed ACKs.
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no status line in {text:?}"))?;
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    Ok(Got {
+        status,
+        served_by: header("x-served-by"),
+        set_cookie: header("set-cookie").map(|c| c.split(';').next().unwrap_or("").to_string()),
+    })
+}
+
+/// A WebSocket-like session through haproxy: the upgrade request, the `101`, then `tick` lines
+/// read by a thread until the connection ends.
+pub struct Ws {
+    /// Instance that accepted the upgrade.
+    pub served_by: String,
+    /// Ticks received.
+    pub ticks: Arc<AtomicUsize>,
+    /// When the connection ended (EOF or error), if it did.
+    pub ended: Arc<Mutex<Option<Instant>>>,
+    stream: TcpStream,
+}
+
+impl Ws {
+    /// Open one to `port` with `cookie`; panics unless upgraded.
+    pub fn open(port: u16, host: &str, cookie: Option<&str>) -> Ws {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let cookie = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
+        let req = format!(
+            "GET /ws/chat HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut head = Vec::new();
+        loop {
+            let mut l = String::new();
+            assert!(
+                r.read_line(&mut l).unwrap() > 0,
+                "closed before the upgrade"
+            );
+            if l.trim_end().is_empty() {
+                break;
+            }
+            head.push(l.trim_end().to_string());
+        }
+        assert!(
+            head.first().is_some_and(|l| l.contains(" 101 ")),
+            "not upgraded: {head:?}"
+        );
+        let served_by = head
+            .iter()
+            .find_map(|l| {
+                l.strip_prefix("X-Served-By: ")
+                    .or(l.strip_prefix("x-served-by: "))
+            })
+            .unwrap_or_default()
+            .to_string();
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let ended = Arc::new(Mutex::new(None));
+        let (t, e) = (ticks.clone(), ended.clone());
+        std::thread::spawn(move || {
+            loop {
+                let mut l = String::new();
+                match r.read_line(&mut l) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        t.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+            *e.lock().unwrap() = Some(Instant::now());
+        });
+        Ws {
+            served_by,
+            ticks,
+            ended,
+            stream: s,
+        }
+    }
+
+    /// When the connection ended, if it did.
+    pub fn ended(&self) -> Option<Instant> {
+        *self.ended.lock().unwrap()
+    }
+
+    /// Close it from the client side.
+    pub fn close(&self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+impl Drop for Ws {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// One answer of a load loop and when its request was sent.
+pub type Answer = (Instant, Result<Got, String>);
+
+/// Clients sending requests without cookies in a loop until stopped; every answer is recorded
+/// with its time.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Vec<Answer>>>,
+}
+
+impl Load {
+    /// `clients` threads sending `GET path` to `port`.
+    pub fn start(port: u16, host: &str, path: &str, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, host, path) = (stop.clone(), host.to_string(), path.to_string());
+                std::thread::spawn(move || {
+                    let mut out = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        out.push((Instant::now(), get(port, &host, &path, None)));
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    out
+                })
+            })
+            .collect();
+        Load { stop, threads }
+    }
+
+    /// Stop; every answer in time order.
+    pub fn stop(self) -> Vec<Answer> {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut all: Vec<_> = self
+            .threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        all.sort_by_key(|(t, _)| *t);
+        all
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Specs and a running lab.
+
+/// A lab topology in a temp dir: `api_pool` (backend-api-1, -2 blue; -3 green), `stream_pool`
+/// (stream-srv-1..3 blue; -4 green); `head` holds the `listen` node and whatever else the edge
+/// needs (health checks, TLS).
+pub fn lab_specs(head: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = tmp.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    let text = format!(
+        r#"edge "failover-lab"
+admin-socket "/run/haproxy/admin.sock" mode="600"
+{head}
+env "lab" {{
+    hosts "lab.veza.fr"
+    component "backend" port=8080 health="/api/v1/health" sticky=#true pool="api_pool" {{
+        instance "backend-api-1" color="blue" address="backend-api-1.lxd"
+        instance "backend-api-2" color="blue" address="backend-api-2.lxd"
+        instance "backend-api-3" color="green" address="backend-api-3.lxd"
+    }}
+    component "stream" port=8082 health="/health" balance="uri" pool="stream_pool" {{
+        instance "stream-srv-1" color="blue" address="stream-srv-1.lxd"
+        instance "stream-srv-2" color="blue" address="stream-srv-2.lxd"
+        instance "stream-srv-3" color="blue" address="stream-srv-3.lxd"
+        instance "stream-srv-4" color="green" address="stream-srv-4.lxd"
+    }}
+    route "api" to="backend" {{
+        prefix "/api/" "/ws"
+    }}
+    route "stream" to="stream" {{
+        prefix "/stream/" "/hls/"
+    }}
+}}
+"#
+    );
+    std::fs::write(specs.join("edge.kdl"), text).unwrap();
+    (tmp, specs)
+}
+
+/// Poll `show stat` until `server` of `backend` has `status` (`UP`, `DOWN`); when it did.
+fn wait_status(h: &Haproxy, backend: &str, server: &str, want: &str, within: Duration) -> Instant {
+    let start = Instant::now();
+    loop {
+        let now = status(h, backend, server);
+        if now == want {
+            return Instant::now();
+        }
+        assert!(
+            start.elapsed() < within,
+            "{backend}/{server} is {now:?}, not {want}, after {within:?}\n{}",
+            h.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn status(h: &Haproxy, backend: &str, server: &str) -> String {
+    h.stats()
+        .into_iter()
+        .find(|r| {
+            r.get("pxname").map(String::as_str) == Some(backend)
+                && r.get("svname").map(String::as_str) == Some(server)
+        })
+        .and_then(|r| r.get("status").cloned())
+        .unwrap_or_default()
+}
+
+/// Replace the harness stand-in of `backend`/`server` by a [`Node`] on the same port.
+fn swap_in_node(h: &mut Haproxy, backend: &str, server: &str) -> Node {
+    let s = h
+        .stage
+        .stand_ins
+        .remove(&(backend.to_string(), server.to_string()))
+        .unwrap_or_else(|| panic!("no stand-in {backend}/{server}"));
+    let (id, port) = (s.identity.clone(), s.port);
+    drop(s);
+    Node::start_on(&id, port)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests.
+
+/// Round-robin over two API instances, a sticky cookie pinning one, URI hashing that keeps a
+/// URI on one stream instance, and (runtime and config) removal of one of three stream instances
+/// moving only the keys it held — with `edgeplan route`'s consistent-hash prediction checked
+/// against haproxy for every key, over HTTP/1.1 and HTTP/2.
+#[test]
+fn round_robin_sticky_and_consistent_uri_hash() {
+    let (_tmp, specs) = lab_specs(
+        r#"listen http="*:80" https="*:443"
+tls cert-dir="/etc/haproxy/certs"
+acme email="ops@veza.fr" { certificate "lab.veza.fr" hosts-of="lab"; }"#,
+    );
+    let build = Build::of(&specs);
+    let h = Stage::new(&build, Mode::Live).start();
+    let host = "lab.veza.fr";
+
+    // Round-robin: sequential requests without a cookie alternate between the two.
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    let mut cookies: BTreeMap<String, String> = BTreeMap::new();
+    for _ in 0..20 {
+        let r = h.request(Scheme::Https, host, "/api/v1/me", &[]);
+        assert_eq!(r.status, 200, "{r:?}");
+        let by = r.served_by().unwrap().to_string();
+        *count.entry(by.clone()).or_default() += 1;
+        for (n, v) in r.set_cookies() {
+            assert_eq!(n, "SERVERID_lab", "{r:?}");
+            cookies.insert(by.clone(), v);
+        }
+    }
+    let want: BTreeMap<String, usize> = [
+        ("lab/backend/backend-api-1".to_string(), 10),
+        ("lab/backend/backend-api-2".to_string(), 10),
+    ]
+    .into();
+    assert_eq!(count, want, "round-robin over the two blue instances");
+    assert_eq!(
+        cookies["lab/backend/backend-api-1"],
+        "lab-backend-backend-api-1"
+    );
+
+    // The cookie pins one instance.
+    for (by, value) in &cookies {
+        for _ in 0..5 {
+            let r = h.request(
+                Scheme::Https,
+                host,
+                "/api/v1/me",
+                &[("SERVERID_lab", value)],
+            );
+            assert_eq!(r.served_by(), Some(by.as_str()), "cookie {value}");
+            assert!(
+                r.set_cookies().is_empty(),
+                "a pinned client is not re-cookied"
+            );
+        }
+    }
+
+    // URI hashing: every key, twice, over HTTP/1.1 and HTTP/2, lands where `route` says.
+    let keys: Vec<String> = (0..90)
+        .map(|i| format!("/hls/track-{i}/seg-{}.ts?q={}", i * 7, i % 4))
+        .collect();
+    let routing = &build.routing;
+    let predict = |routing: &edgeplan::rules::Routing, key: &str| {
+        let req = Request::parse(&format!("https://{host}{key}"), &[], &[]).unwrap();
+        let ex = route::explain(routing, &req).unwrap();
+        ex.chosen_server
+            .unwrap_or_else(|| panic!("no prediction for {key}"))
+    };
+    let observe = |h: &Haproxy, key: &str, http2: bool| -> String {
+        let port = h.port("https");
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args([
+            "-sS",
+            "-k",
+            "-g",
+            "--path-as-is",
+            "--max-time",
+            "5",
+            "-D",
+            "-",
+        ])
+        .arg(if http2 { "--http2" } else { "--http1.1" })
+        .arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .arg(format!("https://{host}:{port}{key}"));
+        let r = super::curl_response(&mut cmd, key).unwrap();
+        r.served_by()
+            .and_then(|s| s.rsplit('/').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut three: BTreeMap<&str, String> = BTreeMap::new();
+    for k in &keys {
+        let by = observe(&h, k, false);
+        assert_eq!(observe(&h, k, true), by, "{k}: HTTP/2 hashes like HTTP/1.1");
+        assert_eq!(
+            observe(&h, k, false),
+            by,
+            "{k}: the same URI, the same instance"
+        );
+        assert_eq!(
+            predict(routing, k),
+            by,
+            "{k}: `edgeplan route` predicts haproxy"
+        );
+        three.insert(k, by);
+    }
+    let mut spread: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in three.values() {
+        *spread.entry(v).or_default() += 1;
+    }
+    assert_eq!(spread.len(), 3, "every instance holds keys: {spread:?}");
+
+    // Runtime removal (maint) of stream-srv-2: only its keys move.
+    let ans = h.admin("set server lab_stream_pool/stream-srv-2 state maint");
+    assert!(ans.trim().is_empty(), "{ans}");
+    let mut runtime: BTreeMap<&str, String> = BTreeMap::new();
+    for k in &keys {
+        runtime.insert(k, observe(&h, k, false));
+    }
+
+    // Config removal: the specs without stream-srv-2, rendered and run by another haproxy.
+    let text = std::fs::read_to_string(specs.join("edge.kdl")).unwrap();
+    let without = text.replace(
+        "        instance \"stream-srv-2\" color=\"blue\" address=\"stream-srv-2.lxd\"\n",
+        "",
+    );
+    assert_ne!(text, without);
+    std::fs::write(specs.join("edge.kdl"), without).unwrap();
+    let build2 = Build::of(&specs);
+    let h2 = Stage::new(&build2, Mode::Live).start();
+    let mut moved = 0;
+    for k in &keys {
+        let before = &three[k.as_str()];
+        let after = observe(&h2, k, false);
+        assert_eq!(
+            predict(&build2.routing, k),
+            after,
+            "{k}: prediction, 2 instances"
+        );
+        assert_eq!(
+            runtime[k.as_str()],
+            after,
+            "{k}: runtime and config removal agree"
+        );
+        if before == "stream-srv-2" {
+            assert_ne!(after, "stream-srv-2");
+            moved += 1;
+        } else {
+            assert_eq!(&after, before, "{k} moved although its instance stayed");
+        }
+    }
+    eprintln!(
+        "consistent hash: {} keys over 3 instances {spread:?}; removing stream-srv-2 moved {moved} keys (only its own), both at run time and in the config",
+        keys.len()
+    );
+    assert_eq!(moved, spread["stream-srv-2"]);
+}
+
+/// The failover drill: instance 1 dies while clients keep sending requests, haproxy marks it
+/// DOWN within interval × fall (+ slack) and cuts its WebSocket session, the clients keep
+/// getting 200 from instance 2; it comes back, is UP after `rise` checks, and its share of the
+/// traffic ramps up over `slowstart`.
+#[test]
+fn failover_smoke_test() {
+    const INTERVAL: Duration = Duration::from_secs(1);
+    const FALL: u32 = 3;
+    const RISE: u32 = 2;
+    const SLOWSTART: Duration = Duration::from_secs(4);
+    let (_tmp, specs) = lab_specs(&format!(
+        "listen http=\"*:80\"\nhealth interval=\"1s\" fall={FALL} rise={RISE} slowstart=\"{}s\" shutdown-sessions=#true",
+        SLOWSTART.as_secs()
+    ));
+    let build = Build::of(&specs);
+    let cfg = build.cfg();
+    assert!(
+        cfg.contains(
+            "default-server inter 1s fall 3 rise 2 slowstart 4s on-marked-down shutdown-sessions"
+        ),
+        "{cfg}"
+    );
+    let mut h = Stage::new(&build, Mode::Live).start();
+    let (be, host) = ("lab_api_pool", "lab.veza.fr");
+    let mut api1 = swap_in_node(&mut h, be, "backend-api-1");
+    let port = h.port("http");
+    wait_status(&h, be, "backend-api-1", "UP", Duration::from_secs(10));
+
+    // All healthy: both instances answer.
+    let mut by: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..10 {
+        let g = get(port, host, "/api/v1/me", None).unwrap();
+        assert_eq!(g.status, 200);
+        *by.entry(g.served_by.unwrap()).or_default() += 1;
+    }
+    assert_eq!(by.len(), 2, "both instances serve: {by:?}");
+
+    // A WebSocket session pinned to instance 1, and clients sending requests.
+    let ws = Ws::open(port, host, Some("SERVERID_lab=lab-backend-backend-api-1"));
+    assert_eq!(ws.served_by, "lab/backend/backend-api-1");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(ws.ticks.load(Ordering::SeqCst) >= 2, "the session is live");
+    let load = Load::start(port, host, "/api/v1/me", 4);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Kill instance 1.
+    api1.kill();
+    let killed = Instant::now();
+    let down = wait_status(
+        &h,
+        be,
+        "backend-api-1",
+        "DOWN",
+        INTERVAL * FALL + Duration::from_secs(3),
+    );
+    let to_down = down - killed;
+    // The session haproxy cut (`on-marked-down shutdown-sessions`): the instance still has it
+    // open on its side.
+    let cut_deadline = Instant::now() + Duration::from_secs(2);
+    while ws.ended().is_none() && Instant::now() < cut_deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let cut = ws
+        .ended()
+        .expect("the WebSocket session to the dead instance was not cut");
+    std::thread::sleep(Duration::from_millis(500));
+    let window = load.stop();
+    let during: Vec<_> = window
+        .iter()
+        .filter(|(t, _)| *t >= killed && *t <= down)
+        .collect();
+    let failures: Vec<String> = during
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Ok(g) if g.status == 200 => None,
+            Ok(g) => Some(format!("status {}", g.status)),
+            Err(e) => Some(e.clone()),
+        })
+        .collect();
+    let after_down: Vec<_> = window.iter().filter(|(t, _)| *t > down).collect();
+    assert!(
+        after_down.iter().all(|(_, r)| r.as_ref().is_ok_and(
+            |g| g.status == 200 && g.served_by.as_deref() == Some("lab/backend/backend-api-2")
+        )),
+        "after DOWN everything goes to instance 2"
+    );
+
+    // Bring it back: UP after `rise` checks, then its share ramps up over `slowstart`.
+    api1.restart();
+    let restarted = Instant::now();
+    let up = wait_status(
+        &h,
+        be,
+        "backend-api-1",
+        "UP",
+        INTERVAL * RISE + Duration::from_secs(3),
+    );
+    let to_up = up - restarted;
+    let mut shares = Vec::new();
+    let ramp_end = up + SLOWSTART + Duration::from_millis(1500);
+    let mut window_start = Instant::now();
+    let (mut one, mut all) = (0usize, 0usize);
+    while Instant::now() < ramp_end {
+        let g = get(port, host, "/api/v1/me", None).unwrap();
+        assert_eq!(g.status, 200);
+        all += 1;
+        if g.served_by.as_deref() == Some("lab/backend/backend-api-1") {
+            one += 1;
+        }
+        if window_start.elapsed() >= Duration::from_secs(1) {
+            shares.push(one as f64 / all as f64);
+            (one, all) = (0, 0);
+            window_start = Instant::now();
+        }
+    }
+    eprintln!(
+        "failover: DOWN {:.2}s after the kill (interval 1s x fall {FALL}), WebSocket cut {:.2}s after the kill; \
+         {} requests during the window, {} failed {:?}; UP {:.2}s after the restart (rise {RISE}); \
+         instance 1's share per second after UP (slowstart {}s): {:?}",
+        to_down.as_secs_f64(),
+        (cut - killed).as_secs_f64(),
+        during.len(),
+        failures.len(),
+        &failures[..failures.len().min(3)],
+        to_up.as_secs_f64(),
+        SLOWSTART.as_secs(),
+        shares
+            .iter()
+            .map(|s| format!("{:.0}%", s * 100.0))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        to_down <= INTERVAL * FALL + Duration::from_millis(1500),
+        "DOWN after {to_down:?}"
+    );
+    assert!(
+        to_down >= INTERVAL * (FALL - 1),
+        "DOWN after {to_down:?}: sooner than fall checks allow"
+    );
+    assert!(cut >= killed && cut <= down + Duration::from_millis(500));
+    assert!(
+        during.len() > 50,
+        "too few requests in the window: {}",
+        during.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failed: {failures:?}",
+        failures.len()
+    );
+    assert!(
+        to_up <= INTERVAL * RISE + Duration::from_millis(1500),
+        "UP after {to_up:?}"
+    );
+    assert!(shares.len() >= 4, "{shares:?}");
+    let (first, last) = (shares[0], *shares.last().unwrap());
+    assert!(first < 0.4, "no ramp: {shares:?}");
+    assert!(
+        (0.4..=0.6).contains(&last),
+        "not back to its half: {shares:?}"
+    );
+    assert!(api1.served() > 0);
+}
