@@ -13,3 +13,4 @@ mod live;
 mod nix;
 mod plan;
 mod route;
+mod server;
