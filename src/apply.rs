@@ -354,6 +354,8 @@ pub struct Activation<'a> {
     pub to: u64,
     /// Units changed between them.
     pub units_changed: bool,
+    /// Servers whose `disabled` flag changes: handed over before the reload.
+    pub handover: crate::traffic::Handover,
 }
 
 fn command(args: &[crate::model::Arg]) -> Vec<String> {
@@ -377,8 +379,10 @@ pub fn activate(
     let from = t.swap(Some(a.to))?;
     t.prune()?;
     log(format!("Activated generation {}.", a.to));
+    crate::traffic::hand_over(t, &a.handover, log);
     let reloaded = reload(t, a, log)?;
     if let Err(output) = reloaded {
+        crate::traffic::hand_over(t, &a.handover.reverted(), log);
         let restored = restore(t, a, from, log);
         return Err(ApplyError::ReloadFailed {
             generation: a.to,
@@ -561,12 +565,14 @@ pub fn apply(
         tree,
         &(serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n"),
     )?;
+    let handover = crate::traffic::to_generation(t, n)?;
     activate(
         t,
         &Activation {
             target,
             to: n,
             units_changed,
+            handover,
         },
         log,
     )?;
@@ -605,12 +611,14 @@ pub fn rollback(
         &format!("generation {to}"),
         log,
     )?;
+    let handover = crate::traffic::to_generation(t, to)?;
     activate(
         t,
         &Activation {
             target,
             to,
             units_changed,
+            handover,
         },
         log,
     )?;
@@ -637,7 +645,9 @@ pub fn finish_pending(
         target,
         to: generation.unwrap_or(0),
         units_changed: false,
+        handover: crate::traffic::pending(t)?,
     };
+    crate::traffic::hand_over(t, &a.handover, log);
     if let Err(output) = reload(t, &a, log)? {
         return Err(ApplyError::ReloadFailed {
             generation: a.to,

@@ -18,6 +18,8 @@ pub mod rules;
 pub mod server;
 pub mod spec;
 pub mod state;
+pub mod switch;
+pub mod traffic;
 pub mod transport;
 pub mod validate;
 

@@ -215,6 +215,11 @@ pub fn state_hash(state: &BoxState) -> String {
     for t in [&state.manifest, &state.files, &state.pending] {
         field(t.as_deref().unwrap_or("\0absent").as_bytes());
     }
+    // Colour state (none on most boxes: their hash is unchanged).
+    for (env, text) in &state.colors {
+        field(env.as_bytes());
+        field(text.as_bytes());
+    }
     for (path, l) in &state.live {
         field(path.as_bytes());
         field(format!("{:?} {:?} {:?}", l.kind, l.mode, l.sha256).as_bytes());

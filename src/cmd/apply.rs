@@ -10,6 +10,7 @@ use super::{Format, Ui};
 use crate::apply::{self, ApplyError, Candidate, LockGuard, Step};
 use crate::diag::Problems;
 use crate::plan::{self, saved::SavedPlan, show};
+use crate::switch;
 use crate::transport::{self, Transport};
 
 /// Apply the specs (or a saved plan) to a target: lock, upload, validate on the box, activate
@@ -77,26 +78,23 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
         .target
         .as_deref()
         .or(saved.as_ref().map(|s| s.target.as_str()));
-    let target = transport::select(&build.edge, name).map_err(Problems::one)?;
-    if let Some(s) = &saved {
-        if s.target != target.name.as_str() {
-            return Err(Problems::one(ApplyError::StalePlan {
-                reason: format!(
-                    "it was made for target `{}`, not `{}`",
-                    s.target, target.name
-                ),
-            }));
-        }
-        if s.tree_hash != build.manifest.tree_hash {
-            return Err(Problems::one(ApplyError::StalePlan {
-                reason: "the build changed since the plan was made (its tree hash differs)".into(),
-            }));
-        }
+    let target = &transport::select(&build.edge, name)
+        .map_err(Problems::one)?
+        .clone();
+    if let Some(s) = &saved
+        && s.target != target.name.as_str()
+    {
+        return Err(Problems::one(ApplyError::StalePlan {
+            reason: format!(
+                "it was made for target `{}`, not `{}`",
+                s.target, target.name
+            ),
+        }));
     }
     let mut t = transport::open(target, &args.inputs.specs).map_err(Problems::one)?;
     let guard = LockGuard::take(t.as_mut(), "apply").map_err(Problems::one)?;
     Step::AfterLock.check();
-    let result = locked(args, ui, &build, target, saved.as_ref(), t.as_mut());
+    let result = locked(args, ui, build, target, saved.as_ref(), t.as_mut());
     // The lock is released whatever happened; an error releasing it is reported after the
     // apply's own.
     let released = guard.release(t.as_mut());
@@ -107,13 +105,17 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
 fn locked(
     args: &Args,
     ui: Ui,
-    build: &crate::Build,
+    build: crate::Build,
     target: &crate::model::Target,
     saved: Option<&SavedPlan>,
     t: &mut dyn Transport,
 ) -> Result<(), Problems> {
     let probe: Vec<String> = build.rendered.files.keys().cloned().collect();
     let state = t.read_state(&probe).map_err(Problems::one)?;
+    // The colours the box runs (read under the lock) are inputs of the build: a plain apply
+    // keeps them.
+    let colors = switch::read(&build.edge, &state, t.target()).map_err(Problems::one)?;
+    let build = &switch::with_box_colors(&args.inputs.options(), build, &colors)?;
     let plan = plan::make_from(build, t, &state).map_err(Problems::one)?;
     match saved {
         Some(s) => {
@@ -125,6 +127,12 @@ fn locked(
                         s.base_generation.map_or("none".into(), |g| g.to_string()),
                         state.generation.map_or("none".into(), |g| g.to_string()),
                     ),
+                }));
+            }
+            if s.tree_hash != build.manifest.tree_hash {
+                return Err(Problems::one(ApplyError::StalePlan {
+                    reason: "the build changed since the plan was made (its tree hash differs)"
+                        .into(),
                 }));
             }
             println!(

@@ -10,6 +10,8 @@ mod plan;
 mod rollback;
 mod route;
 mod server;
+mod status;
+mod switch;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -67,8 +69,15 @@ pub enum Command {
     /// Apply the specs (or a saved plan) to a target: lock, upload, validate on the box, activate
     /// atomically, reload
     Apply(apply::Args),
-    /// Re-activate an earlier generation (validated, activated atomically, reloaded, checked)
+    /// Move one env's traffic to a colour (blue/green): render, validate on the box, activate,
+    /// hand traffic over, reload, check, record
+    Switch(switch::Args),
+    /// Re-activate an earlier generation (validated, activated atomically, reloaded, checked), or
+    /// with --env switch one env back to its previous colour and release
     Rollback(rollback::Args),
+    /// Show a target's state: each env's colour, release and last switches; the active
+    /// generation, its input hash, drift
+    Status(status::Args),
     /// List the generations kept on a target's box, the active one marked
     Generations(generations::Args),
     /// Release a target's lock left behind by a run that died (needs the lock's id)
@@ -134,7 +143,9 @@ pub fn main() -> ExitCode {
         Command::Route(args) => route::run(args, ui),
         Command::Plan(args) => plan::run(args, ui),
         Command::Apply(args) => apply::run(args, ui),
+        Command::Switch(args) => switch::run(args, ui),
         Command::Rollback(args) => rollback::run(args, ui),
+        Command::Status(args) => status::run(args, ui),
         Command::Generations(args) => generations::run(args, ui),
         Command::ForceUnlock(args) => force_unlock::run(args, ui),
         Command::Server(args) => server::run(args, ui),

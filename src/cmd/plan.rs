@@ -9,7 +9,7 @@ use super::build::Inputs;
 use super::{Format, Ui};
 use crate::diag::Problems;
 use crate::plan::{self, saved::SavedPlan, show};
-use crate::transport;
+use crate::{switch, transport};
 
 /// Show what `apply` would change on a target (files, hosts, certificates, drift)
 #[derive(Debug, clap::Args)]
@@ -58,19 +58,19 @@ impl PlanFormat {
 /// Run the command.
 pub fn run(args: Args, ui: Ui) -> ExitCode {
     let fmt = args.format.diagnostics();
-    let build = match crate::build(&args.inputs.options()) {
-        Ok(b) => b,
+    let opts = args.inputs.options();
+    // The colours the box runs are inputs of the build: plan against them.
+    let made = (|| -> Result<_, Problems> {
+        let (_, edge) = crate::load(&opts.specs)?;
+        let target = transport::select(&edge, args.target.as_deref()).map_err(Problems::one)?;
+        let mut t = transport::open(target, &opts.specs).map_err(Problems::one)?;
+        let (build, state, _) = switch::build_for_box(&opts, t.as_mut())?;
+        let plan = plan::make_from(&build, t.as_mut(), &state).map_err(Problems::one)?;
+        Ok((build, plan))
+    })();
+    let (build, plan) = match made {
+        Ok(x) => x,
         Err(p) => return ui.fail(&p, fmt),
-    };
-    let target = match transport::select(&build.edge, args.target.as_deref()) {
-        Ok(t) => t,
-        Err(e) => return ui.fail(&Problems::one(e), fmt),
-    };
-    let made = transport::open(target, &args.inputs.specs)
-        .and_then(|mut t| plan::make(&build, t.as_mut()));
-    let plan = match made {
-        Ok(p) => p,
-        Err(e) => return ui.fail(&Problems::one(e), fmt),
     };
     if let Some(path) = &args.out_plan
         && let Err(e) = SavedPlan::new(&plan, &build).write(path)

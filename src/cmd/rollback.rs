@@ -1,4 +1,6 @@
-//! `edgeplan rollback [--to GEN]`: re-activate an earlier generation kept on the box.
+//! `edgeplan rollback [--to GEN]`: re-activate an earlier generation kept on the box;
+//! `edgeplan rollback --env ENV`: switch one env back to the colour and release of its previous
+//! switch (see [`crate::switch`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +9,7 @@ use super::apply::confirm;
 use super::{Format, Ui};
 use crate::apply::{self, ApplyError, LockGuard};
 use crate::diag::Problems;
+use crate::switch;
 use crate::transport::{self, Transport, parse_sha256_list};
 
 /// Re-activate an earlier generation (validated, activated atomically, reloaded, checked)
@@ -21,8 +24,17 @@ pub struct Args {
     pub target: Option<String>,
 
     /// Generation to re-activate (default: the newest one older than the active one)
-    #[arg(long, value_name = "GEN")]
+    #[arg(long, value_name = "GEN", conflicts_with = "env")]
     pub to: Option<u64>,
+
+    /// Fast rollback of one env: switch it back to the colour and release of its previous
+    /// switch, leaving the other envs alone
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+
+    /// Directory of template overrides (with --env, which renders the specs)
+    #[arg(long, requires = "env")]
+    pub templates: Option<PathBuf>,
 
     /// Roll back without asking (needed when standard input is not a terminal)
     #[arg(long)]
@@ -37,10 +49,17 @@ pub struct Args {
 pub fn run(args: Args, ui: Ui) -> ExitCode {
     let result = (|| -> Result<(), Problems> {
         let (_, edge) = crate::load(&args.specs)?;
+        let env = match &args.env {
+            Some(e) => Some(switch::find_env(&edge, e).map_err(Problems::one)?),
+            None => None,
+        };
         let target = transport::select(&edge, args.target.as_deref()).map_err(Problems::one)?;
         let mut t = transport::open(target, &args.specs).map_err(Problems::one)?;
         let guard = LockGuard::take(t.as_mut(), "rollback").map_err(Problems::one)?;
-        let result = locked(&args, target, t.as_mut());
+        let result = match &env {
+            Some(env) => fast(&args, ui, &edge, env, target, t.as_mut()),
+            None => locked(&args, &edge, target, t.as_mut()),
+        };
         let released = guard.release(t.as_mut());
         result?;
         released.map_err(Problems::one)
@@ -51,11 +70,87 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
     }
 }
 
-fn locked(
+/// `--env`: a switch back to the previous history entry of the env.
+fn fast(
     args: &Args,
+    ui: Ui,
+    edge: &crate::model::Edge,
+    env: &crate::model::Ident,
     target: &crate::model::Target,
     t: &mut dyn Transport,
 ) -> Result<(), Problems> {
+    let state = t.read_state(&[]).map_err(Problems::one)?;
+    let colors = switch::read(edge, &state, t.target()).map_err(Problems::one)?;
+    let prev = colors.get(env);
+    let (color, release) = switch::rollback_target(prev, env, t.target()).map_err(Problems::one)?;
+    let now = prev.map_or(String::new(), |s| {
+        format!(
+            "{}{}",
+            s.color,
+            s.release
+                .as_ref()
+                .map_or(String::new(), |r| format!(" (release {r})"))
+        )
+    });
+    let to = format!(
+        "{color}{}",
+        release
+            .as_ref()
+            .map_or(String::new(), |r| format!(" (release {r})"))
+    );
+    println!(
+        "Rolling back env {env} on target {} from {now} to {to}:",
+        target.name
+    );
+    if !args.auto_approve {
+        confirm(
+            &format!("Roll back env {env} on target {} to {to}?", target.name),
+            "Rollback",
+        )
+        .map_err(Problems::one)?;
+    }
+    let opts = crate::BuildOptions {
+        specs: args.specs.clone(),
+        templates: args.templates.clone(),
+        colors: Vec::new(),
+    };
+    let req = switch::Request {
+        env: env.clone(),
+        color,
+        release,
+        action: switch::Action::Rollback,
+    };
+    let mut out = |text: String| print!("{text}");
+    let mut log = |line: String| println!("{line}");
+    let outcome = switch::switch(
+        &opts,
+        target,
+        t,
+        &req,
+        args.keep as usize,
+        ui.color_out,
+        &mut out,
+        &mut log,
+    )?;
+    match outcome {
+        switch::Outcome::Switched { generation, .. } => println!(
+            "\nRollback complete! {env}: {} → {to}. Generation {generation} is active.",
+            prev.map_or("?".into(), |s| s.color.to_string())
+        ),
+        _ => println!("\nRollback complete! {env} is at {to}."),
+    }
+    Ok(())
+}
+
+fn locked(
+    args: &Args,
+    edge: &crate::model::Edge,
+    target: &crate::model::Target,
+    t: &mut dyn Transport,
+) -> Result<(), Problems> {
+    // Colour state first: an unreadable one stops the rollback before anything changes.
+    let state = t.read_state(&[]).map_err(Problems::one)?;
+    let colors = switch::read(edge, &state, t.target()).map_err(Problems::one)?;
     let gens = t.generations().map_err(Problems::one)?;
     let err = |message: String| {
         Problems::one(ApplyError::Generation {
@@ -131,6 +226,18 @@ fn locked(
         &mut log,
     )
     .map_err(Problems::one)?;
+    // The generation serves the colours it was rendered with: record them where they differ
+    // from the box's colour state, so plan and apply keep them.
+    let served = gens
+        .list
+        .iter()
+        .find(|g| g.number == to)
+        .and_then(|g| g.manifest.as_deref())
+        .and_then(|m| crate::output::Manifest::parse(m).ok())
+        .map(|m| m.colors)
+        .unwrap_or_default();
+    switch::record_generation_colors(t, edge, &colors, &served, to, &mut log)
+        .map_err(Problems::one)?;
     println!("\nRollback complete! Generation {to} is active.");
     Ok(())
 }

@@ -14,6 +14,7 @@
 #   generations/N/{manifest.json,model.json,files.sha256,modes,check.in,meta.json}
 #   staging/TREE_HASH/              an uploaded tree, checked, not yet a generation
 #   lock, pending-reload, history, backup/
+#   colors/ENV.json                 the env's active colour and last switches (edgeplan switch)
 # Exit codes: 0 ok, 1 error (stderr says why), 3 locked (the lock is in the reply), 5 the
 # validate command refused the staged config.
 
@@ -111,6 +112,12 @@ op_state() {
 	done
 	blob lock "$S/lock"
 	blob pending "$S/pending-reload"
+	for f in "$S"/colors/*.json; do
+		if [ -f "$f" ]; then
+			n=${f##*/}
+			blob "color/${n%.json}" "$f"
+		fi
+	done
 	{
 		if [ -n "$cur" ]; then paths_of "$cur"; fi
 		for p in "$@"; do printf '%s\n' "$p"; done
@@ -362,6 +369,16 @@ op_daemon_reload() {
 	printf '\nedgeplan-box-exit 0\n'
 }
 
+# record-color ENV < JSON: replace the env's colour state atomically.
+op_record_color() {
+	case $1 in '' | *[!A-Za-z0-9_-]*) die "bad env name '$1'" ;; esac
+	mkdir -p "$S/colors"
+	cat >"$S/colors/.$1.json.new"
+	mv -f "$S/colors/.$1.json.new" "$S/colors/$1.json"
+	header
+	echo recorded
+}
+
 # finish KEEP < HISTORY_LINE: the apply is complete: clear pending-reload, record history, drop
 # leftovers of interrupted uploads and all but the KEEP newest generations (never the active
 # one, never generation 0).
@@ -512,6 +529,7 @@ run) op_run "$@" ;;
 daemon-reload) op_daemon_reload ;;
 finish) op_finish "$@" ;;
 generations) op_generations "$@" ;;
+record-color) op_record_color "$@" ;;
 admin) op_admin "$@" ;;
 save-state) op_save_state ;;
 *) die "unknown operation '$op'" ;;

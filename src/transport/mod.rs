@@ -262,6 +262,9 @@ pub struct BoxState {
     pub pending: Option<String>,
     /// Live status of every path of the active generation and of every probed path.
     pub live: BTreeMap<String, Live>,
+    /// Colour state of each env that has one (`colors/ENV.json`, see [`crate::switch`]): env →
+    /// the file's text, parsed by [`crate::switch::EnvState::parse`].
+    pub colors: BTreeMap<String, String>,
 }
 
 impl BoxState {
@@ -317,6 +320,9 @@ fn parse_state(stdout: &[u8]) -> Result<BoxState, String> {
                     )
                 }
                 "pending" => st.pending = Some(text(b).trim().to_string()),
+                n if n.starts_with("color/") => {
+                    st.colors.insert(n["color/".len()..].to_string(), text(b));
+                }
                 _ => return Err(format!("unexpected blob `{name}`")),
             },
             Frame::Absent(_) => {}
@@ -654,6 +660,12 @@ pub trait Transport {
     fn finish(&mut self, keep: usize, history: &str) -> Result<String, TransportError> {
         let r = self.call("finish", &[keep.to_string()], history.as_bytes())?;
         Ok(reply_text(&r))
+    }
+
+    /// Replace the colour state of `env` (`colors/ENV.json`) atomically.
+    fn record_color(&mut self, env: &str, json: &str) -> Result<(), TransportError> {
+        self.call("record-color", &[env.to_string()], json.as_bytes())?;
+        Ok(())
     }
 
     /// Every generation on the box.

@@ -1,0 +1,743 @@
+//! Blue/green per env on a target: which colour of each env takes traffic, the release it runs,
+//! the last switches — and the switch itself.
+//!
+//! **State.** The box keeps one file per env, `/var/lib/edgeplan/colors/ENV.json` ([`EnvState`]):
+//! the active colour, its release, and the last [`HISTORY_LEN`] switches (colour, release, time,
+//! result), newest first. A switch writes it only once the config serving the new colour was
+//! validated on the box, activated, reloaded and checked. An env without the file is at the
+//! colour its spec gives (`active-color`, blue by default). A file that cannot be read is an
+//! error for every command that builds against the box: nothing is changed until it is fixed.
+//!
+//! **An input of every build against the box.** `plan`, `apply`, `switch` and `status` read the
+//! colours from the box and render with them ([`overrides`] → [`crate::BuildOptions::colors`]),
+//! so they are part of the input hash, a plan shows a colour change as such (`env staging:
+//! active colour blue -> green`), and a plain `apply` never flips an env back to its spec colour.
+//!
+//! **The switch** ([`switch`]) renders the specs with the env's new colour and goes through the
+//! apply path ([`crate::apply::apply`]: upload, validate on the box, activate, hand traffic over
+//! through the runtime API ([`crate::traffic`]), reload, check), then records the new state.
+//! Only that env's servers change. It refuses to run on a box that does not match the specs
+//! (a switch moves traffic; it does not ship unreviewed changes). A fast rollback is a switch
+//! back to the colour and release of the env's previous history entry ([`rollback_target`]).
+
+// Diagnostics carry their help texts by design; they are cold and returned once per run.
+#![allow(clippy::result_large_err)]
+
+use std::collections::BTreeMap;
+
+use miette::Diagnostic;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::apply::{self, Candidate};
+use crate::diag::Problems;
+use crate::model::{Color, Edge, Ident, Target};
+use crate::plan::{self, show};
+use crate::transport::{BoxState, Transport, TransportError};
+use crate::{Build, BuildOptions};
+
+/// Version of the colour state files.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+/// Switches kept per env.
+pub const HISTORY_LEN: usize = 5;
+/// Where the colour state files are on the box.
+pub const COLORS_DIR: &str = "/var/lib/edgeplan/colors";
+
+/// A problem with a switch, a fast rollback or the colour state.
+#[derive(Debug, Error, Diagnostic)]
+pub enum SwitchError {
+    /// The env is not in the specs.
+    #[error("unknown env `{name}`")]
+    #[diagnostic(code(edgeplan::switch::unknown_env), help("{help}"))]
+    UnknownEnv {
+        /// The name given.
+        name: String,
+        /// A suggestion or the known envs.
+        help: String,
+    },
+    /// Not a colour.
+    #[error("unknown colour `{given}`")]
+    #[diagnostic(
+        code(edgeplan::switch::unknown_color),
+        help("the colours are `blue` and `green`")
+    )]
+    UnknownColor {
+        /// What was given.
+        given: String,
+    },
+    /// A release id edgeplan does not store.
+    #[error("bad release id `{given}`: {why}")]
+    #[diagnostic(
+        code(edgeplan::switch::bad_release),
+        help(
+            "a release id is what identifies the build the colour runs (a commit SHA, a tag): \
+             1 to 100 of letters, digits and `. _ - + / : @`"
+        )
+    )]
+    BadRelease {
+        /// What was given.
+        given: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A colour state file on the box cannot be read.
+    #[error("target `{target}`: the colour state of env `{env}` is unreadable: {message}")]
+    #[diagnostic(
+        code(edgeplan::switch::corrupt_state),
+        help(
+            "nothing was changed. The file is /var/lib/edgeplan/colors/{env}.json on the box: \
+             repair it, or \
+             remove it to fall back to the colour the specs give env `{env}` (`active-color`)"
+        )
+    )]
+    CorruptState {
+        /// Target.
+        target: String,
+        /// Env.
+        env: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The box does not serve what the specs render: a switch would ship those changes too.
+    #[error("target `{target}` does not match the specs: {summary}; a switch only moves traffic")]
+    #[diagnostic(
+        code(edgeplan::switch::not_applied),
+        help(
+            "review the differences with `edgeplan plan --target {target}` and apply them \
+             (`edgeplan apply`) first; nothing was changed"
+        )
+    )]
+    NotApplied {
+        /// Target.
+        target: String,
+        /// What differs.
+        summary: String,
+    },
+    /// No earlier state to go back to.
+    #[error("env `{env}` has no switch recorded on target `{target}`: nothing to roll back")]
+    #[diagnostic(
+        code(edgeplan::switch::no_history),
+        help(
+            "`edgeplan switch {env} COLOR` moves it to a colour; `edgeplan status` shows the history"
+        )
+    )]
+    NoHistory {
+        /// Env.
+        env: String,
+        /// Target.
+        target: String,
+    },
+    /// The switch took effect but its state could not be written.
+    #[error("target `{target}` serves {env} {color} now, but recording that failed: {message}")]
+    #[diagnostic(
+        code(edgeplan::switch::not_recorded),
+        help(
+            "run the same command again: it finds the box already serving {color} and records \
+             it (until then, plan and apply still see the colour recorded before)"
+        )
+    )]
+    NotRecorded {
+        /// Target.
+        target: String,
+        /// Env.
+        env: String,
+        /// Colour.
+        color: String,
+        /// What failed.
+        message: String,
+    },
+    /// Reaching the box failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// A release id: what build a colour runs (a commit SHA, a tag).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Release(String);
+
+impl Release {
+    /// 1–100 letters, digits and `. _ - + / : @`.
+    pub fn parse(s: &str) -> Result<Release, SwitchError> {
+        let bad = |why: &str| SwitchError::BadRelease {
+            given: s.escape_debug().to_string(),
+            why: why.to_string(),
+        };
+        if s.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if s.len() > 100 {
+            return Err(bad(&format!("it is {} characters long", s.len())));
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "._-+/:@".contains(*c)))
+        {
+            return Err(bad(&format!("`{}` is not allowed", c.escape_debug())));
+        }
+        Ok(Release(s.to_string()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What made an env change colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// `edgeplan switch`.
+    Switch,
+    /// `edgeplan rollback --env` (fast rollback).
+    Rollback,
+    /// `edgeplan rollback` to a generation that serves another colour.
+    GenerationRollback,
+}
+
+impl Action {
+    /// Its name in the state file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Switch => "switch",
+            Action::Rollback => "rollback",
+            Action::GenerationRollback => "generation-rollback",
+        }
+    }
+}
+
+/// One switch of an env, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// Colour it switched to.
+    pub color: Color,
+    /// Release that colour runs.
+    pub release: Option<Release>,
+    /// Colour before.
+    pub previous_color: Color,
+    /// Release before.
+    pub previous_release: Option<Release>,
+    /// What did it.
+    pub action: Action,
+    /// How it ended: `ok` (only switches that took effect are recorded).
+    pub result: String,
+    /// Generation that served it.
+    pub generation: Option<u64>,
+    /// When (UTC, RFC 3339).
+    pub time: String,
+    /// `user@host`.
+    pub by: String,
+}
+
+/// The colour state of one env on the box: `colors/ENV.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvState {
+    /// [`STATE_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Env.
+    pub env: Ident,
+    /// Colour taking traffic.
+    pub color: Color,
+    /// Release it runs, when known.
+    pub release: Option<Release>,
+    /// The last switches, newest first, at most [`HISTORY_LEN`].
+    pub history: Vec<Entry>,
+}
+
+/// The file as written, before checking.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    format_version: u32,
+    env: String,
+    color: String,
+    release: Option<String>,
+    history: Vec<RawEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    color: String,
+    release: Option<String>,
+    previous_color: String,
+    previous_release: Option<String>,
+    action: Action,
+    result: String,
+    generation: Option<u64>,
+    time: String,
+    by: String,
+}
+
+impl EnvState {
+    /// Check the text of `colors/ENV.json` for env `env`.
+    pub fn parse(env: &str, text: &str) -> Result<EnvState, String> {
+        let raw: RawState = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if raw.format_version != STATE_FORMAT_VERSION {
+            return Err(format!(
+                "format_version {} (this edgeplan reads {STATE_FORMAT_VERSION})",
+                raw.format_version
+            ));
+        }
+        if raw.env != env {
+            return Err(format!("it names env `{}`", raw.env));
+        }
+        let color = |s: &str| Color::parse(s).map_err(|_| format!("`{s}` is not a colour"));
+        let release = |r: Option<String>| {
+            r.map(|r| Release::parse(&r).map_err(|e| e.to_string()))
+                .transpose()
+        };
+        let history = raw
+            .history
+            .into_iter()
+            .map(|e| {
+                Ok(Entry {
+                    color: color(&e.color)?,
+                    release: release(e.release)?,
+                    previous_color: color(&e.previous_color)?,
+                    previous_release: release(e.previous_release)?,
+                    action: e.action,
+                    result: e.result,
+                    generation: e.generation,
+                    time: e.time,
+                    by: e.by,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(EnvState {
+            format_version: STATE_FORMAT_VERSION,
+            env: Ident::parse(env).map_err(|e| format!("env name {}", e.reason))?,
+            color: color(&raw.color)?,
+            release: release(raw.release)?,
+            history,
+        })
+    }
+
+    /// The file's text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// The state after `entry` (newest first, the oldest beyond [`HISTORY_LEN`] dropped).
+    pub fn after(prev: Option<&EnvState>, env: &Ident, entry: Entry) -> EnvState {
+        let mut history = vec![entry.clone()];
+        history.extend(prev.into_iter().flat_map(|p| p.history.iter().cloned()));
+        history.truncate(HISTORY_LEN);
+        EnvState {
+            format_version: STATE_FORMAT_VERSION,
+            env: env.clone(),
+            color: entry.color,
+            release: entry.release,
+            history,
+        }
+    }
+}
+
+/// The colour state on a box: env → its state, for the envs of the specs that have one.
+pub type BoxColors = BTreeMap<Ident, EnvState>;
+
+/// Read the colour state of `edge`'s envs from a box state; files of envs the specs do not
+/// define are ignored.
+pub fn read(edge: &Edge, state: &BoxState, target: &str) -> Result<BoxColors, SwitchError> {
+    let mut out = BoxColors::new();
+    for (env, text) in &state.colors {
+        let Some(name) = edge.envs.keys().find(|k| k.as_str() == env) else {
+            continue;
+        };
+        let st = EnvState::parse(env, text).map_err(|message| SwitchError::CorruptState {
+            target: target.to_string(),
+            env: env.clone(),
+            message,
+        })?;
+        out.insert(name.clone(), st);
+    }
+    Ok(out)
+}
+
+/// Colour overrides for a build: the box's colour of every env that has a state.
+pub fn overrides(colors: &BoxColors) -> Vec<(Ident, Color)> {
+    colors.iter().map(|(e, s)| (e.clone(), s.color)).collect()
+}
+
+/// `build` rendered with the box's colours (itself when they are those it has).
+pub fn with_box_colors(
+    opts: &BuildOptions,
+    build: Build,
+    colors: &BoxColors,
+) -> Result<Build, Problems> {
+    let o = overrides(colors);
+    if o.iter().all(|(e, c)| build.colors.get(e) == *c) {
+        return Ok(build);
+    }
+    crate::build(&BuildOptions {
+        colors: o,
+        ..opts.clone()
+    })
+}
+
+/// Build the specs for the box `t` reaches: read its state (the live status of every file the
+/// specs render) and its colours, and render with those.
+pub fn build_for_box(
+    opts: &BuildOptions,
+    t: &mut dyn Transport,
+) -> Result<(Build, BoxState, BoxColors), Problems> {
+    let build = crate::build(opts)?;
+    let probe: Vec<String> = build.rendered.files.keys().cloned().collect();
+    let state = t.read_state(&probe).map_err(Problems::one)?;
+    let colors = read(&build.edge, &state, t.target()).map_err(Problems::one)?;
+    let build = with_box_colors(opts, build, &colors)?;
+    Ok((build, state, colors))
+}
+
+fn suggest(name: &str, known: &[&str]) -> String {
+    let best = known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(name, k), *k))
+        .filter(|(s, _)| *s > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, k)) => format!("did you mean `{k}`? The envs: {}", known.join(", ")),
+        None if known.is_empty() => "the specs define no env".into(),
+        None => format!("the envs of the specs: {}", known.join(", ")),
+    }
+}
+
+/// The env named `name` in the specs.
+pub fn find_env(edge: &Edge, name: &str) -> Result<Ident, SwitchError> {
+    edge.envs
+        .keys()
+        .find(|k| k.as_str() == name)
+        .cloned()
+        .ok_or_else(|| SwitchError::UnknownEnv {
+            name: name.escape_debug().to_string(),
+            help: suggest(
+                name,
+                &edge.envs.keys().map(Ident::as_str).collect::<Vec<_>>(),
+            ),
+        })
+}
+
+/// `blue` or `green`.
+pub fn parse_color(s: &str) -> Result<Color, SwitchError> {
+    Color::parse(s).map_err(|_| SwitchError::UnknownColor {
+        given: s.escape_debug().to_string(),
+    })
+}
+
+/// Colour and release a fast rollback of `env` goes back to: those of its previous history
+/// entry, or what the oldest kept entry switched away from.
+pub fn rollback_target(
+    state: Option<&EnvState>,
+    env: &Ident,
+    target: &str,
+) -> Result<(Color, Option<Release>), SwitchError> {
+    let h = state.map_or(&[][..], |s| &s.history[..]);
+    match h {
+        [] => Err(SwitchError::NoHistory {
+            env: env.to_string(),
+            target: target.to_string(),
+        }),
+        [only] => Ok((only.previous_color, only.previous_release.clone())),
+        [_, prev, ..] => Ok((prev.color, prev.release.clone())),
+    }
+}
+
+/// What a switch is asked to do.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Env.
+    pub env: Ident,
+    /// Colour to take traffic.
+    pub color: Color,
+    /// Release that colour runs.
+    pub release: Option<Release>,
+    /// Switch or fast rollback.
+    pub action: Action,
+}
+
+/// How a switch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The env already has that colour: nothing was done.
+    AlreadyActive {
+        /// Its release.
+        release: Option<Release>,
+    },
+    /// The box already served the colour (a switch interrupted before it recorded): the state
+    /// was recorded.
+    Recorded {
+        /// Colour before (as recorded).
+        from: Color,
+    },
+    /// Traffic moved and the state was recorded.
+    Switched {
+        /// Colour before.
+        from: Color,
+        /// Generation that serves the new colour.
+        generation: u64,
+    },
+}
+
+/// Switch `req.env` to `req.color` on target `target`, under its lock (taken by the caller):
+/// the whole plan is shown through `out`, the steps through `log`.
+#[allow(clippy::too_many_arguments)]
+pub fn switch(
+    opts: &BuildOptions,
+    target: &Target,
+    t: &mut dyn Transport,
+    req: &Request,
+    keep: usize,
+    color_out: bool,
+    out: &mut dyn FnMut(String),
+    log: &mut dyn FnMut(String),
+) -> Result<Outcome, Problems> {
+    let (current_build, state, colors) = build_for_box(opts, t)?;
+    let prev = colors.get(&req.env);
+    let from = current_build.colors.get(&req.env);
+    if from == req.color && req.action == Action::Switch {
+        return Ok(Outcome::AlreadyActive {
+            release: prev.and_then(|s| s.release.clone()),
+        });
+    }
+    let now = plan::make_from(&current_build, t, &state).map_err(Problems::one)?;
+    if now.has_changes() {
+        let c = now.counts();
+        let mut summary = format!(
+            "{} to add, {} to change, {} to destroy",
+            c.add, c.change, c.remove
+        );
+        if !now.drift.is_empty() {
+            summary += &format!(", {} changed outside edgeplan", now.drift.len());
+        }
+        if now.pending_reload {
+            summary += ", a reload pending";
+        }
+        return Err(Problems::one(SwitchError::NotApplied {
+            target: target.name.to_string(),
+            summary,
+        }));
+    }
+    let mut wanted = overrides(&colors);
+    wanted.retain(|(e, _)| *e != req.env);
+    wanted.push((req.env.clone(), req.color));
+    let build = crate::build(&BuildOptions {
+        colors: wanted,
+        ..opts.clone()
+    })?;
+    let mut plan = plan::make_from(&build, t, &state).map_err(Problems::one)?;
+    plan.lock = None; // ours
+    out(show::text(&plan, color_out));
+    let generation = if plan.changes.is_empty() {
+        None
+    } else {
+        let candidate = Candidate {
+            manifest: &build.manifest,
+            rendered: &build.rendered,
+            model: &plan.model,
+        };
+        let n = apply::apply(
+            t,
+            target,
+            state.generation,
+            &state.expected(),
+            &candidate,
+            keep,
+            log,
+        )
+        .map_err(Problems::one)?;
+        Some(n)
+    };
+    let entry = Entry {
+        color: req.color,
+        release: req.release.clone(),
+        previous_color: from,
+        previous_release: prev.and_then(|s| s.release.clone()),
+        action: req.action,
+        result: "ok".into(),
+        generation: generation.or(state.generation),
+        time: apply::utc_now(),
+        by: apply::who(),
+    };
+    let next = EnvState::after(prev, &req.env, entry);
+    t.record_color(req.env.as_str(), &next.to_json())
+        .map_err(|e| {
+            Problems::one(SwitchError::NotRecorded {
+                target: target.name.to_string(),
+                env: req.env.to_string(),
+                color: req.color.to_string(),
+                message: e.to_string(),
+            })
+        })?;
+    log(format!(
+        "Recorded: {} {} → {}{}.",
+        req.env,
+        from,
+        req.color,
+        req.release
+            .as_ref()
+            .map_or(String::new(), |r| format!(" (release {r})"))
+    ));
+    Ok(match generation {
+        Some(generation) => Outcome::Switched { from, generation },
+        None => Outcome::Recorded { from },
+    })
+}
+
+/// After `edgeplan rollback` made `generation` active: record, for every env whose colour it
+/// serves differs from the recorded one, that the env is at that colour now — with the release
+/// of the switch that made that generation, when the history still has it.
+pub fn record_generation_colors(
+    t: &mut dyn Transport,
+    edge: &Edge,
+    colors: &BoxColors,
+    served: &BTreeMap<String, String>,
+    generation: u64,
+    log: &mut dyn FnMut(String),
+) -> Result<(), TransportError> {
+    for env in edge.envs.values() {
+        let Some(now) = served
+            .get(env.name.as_str())
+            .and_then(|c| Color::parse(c).ok())
+        else {
+            continue;
+        };
+        let prev = colors.get(&env.name);
+        let was = prev.map_or(env.active_color, |s| s.color);
+        if was == now {
+            continue;
+        }
+        let release = prev.and_then(|s| {
+            s.history
+                .iter()
+                .find(|e| e.generation == Some(generation) && e.color == now)
+                .and_then(|e| e.release.clone())
+        });
+        let entry = Entry {
+            color: now,
+            release,
+            previous_color: was,
+            previous_release: prev.and_then(|s| s.release.clone()),
+            action: Action::GenerationRollback,
+            result: "ok".into(),
+            generation: Some(generation),
+            time: apply::utc_now(),
+            by: apply::who(),
+        };
+        let next = EnvState::after(prev, &env.name, entry);
+        t.record_color(env.name.as_str(), &next.to_json())?;
+        log(format!(
+            "Recorded: {} {was} → {now} (generation {generation} serves it).",
+            env.name
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(color: Color, release: &str, prev: Color) -> Entry {
+        Entry {
+            color,
+            release: Some(Release::parse(release).unwrap()),
+            previous_color: prev,
+            previous_release: None,
+            action: Action::Switch,
+            result: "ok".into(),
+            generation: Some(1),
+            time: "2026-11-25T19:12:14Z".into(),
+            by: "ops@laptop".into(),
+        }
+    }
+
+    fn env() -> Ident {
+        Ident::parse("staging").unwrap()
+    }
+
+    #[test]
+    fn history_keeps_the_last_five_newest_first() {
+        let mut st: Option<EnvState> = None;
+        let mut color = Color::Blue;
+        for i in 1..=7 {
+            let next = color.other();
+            st = Some(EnvState::after(
+                st.as_ref(),
+                &env(),
+                entry(next, &format!("r{i}"), color),
+            ));
+            color = next;
+        }
+        let st = st.unwrap();
+        assert_eq!(st.history.len(), HISTORY_LEN);
+        let releases: Vec<&str> = st
+            .history
+            .iter()
+            .map(|e| e.release.as_ref().unwrap().as_str())
+            .collect();
+        assert_eq!(releases, ["r7", "r6", "r5", "r4", "r3"]);
+        assert_eq!(st.color, Color::Green);
+        assert_eq!(st.release.as_ref().unwrap().as_str(), "r7");
+        // The file reads back as written.
+        assert_eq!(EnvState::parse("staging", &st.to_json()).unwrap(), st);
+    }
+
+    #[test]
+    fn rollback_goes_to_the_previous_entry_or_what_the_first_switch_left() {
+        let none = rollback_target(None, &env(), "box").unwrap_err();
+        assert!(matches!(none, SwitchError::NoHistory { .. }));
+        let one = EnvState::after(None, &env(), entry(Color::Green, "a", Color::Blue));
+        assert_eq!(
+            rollback_target(Some(&one), &env(), "box").unwrap(),
+            (Color::Blue, None)
+        );
+        let two = EnvState::after(Some(&one), &env(), entry(Color::Blue, "b", Color::Green));
+        let (c, r) = rollback_target(Some(&two), &env(), "box").unwrap();
+        assert_eq!((c, r.unwrap().as_str()), (Color::Green, "a"));
+    }
+
+    #[test]
+    fn unreadable_state_files_say_why() {
+        let good = EnvState::after(None, &env(), entry(Color::Green, "a", Color::Blue)).to_json();
+        for (text, why) in [
+            ("{", "EOF while parsing"),
+            (
+                &good.replace("\"staging\"", "\"prod\"") as &str,
+                "names env `prod`",
+            ),
+            (
+                &good.replace("\"color\": \"green\"", "\"color\": \"red\""),
+                "`red` is not a colour",
+            ),
+            (
+                &good.replace("\"format_version\": 1", "\"format_version\": 9"),
+                "format_version 9",
+            ),
+            (
+                &good.replace("\"release\": \"a\"", "\"release\": \"a b\""),
+                "bad release id",
+            ),
+            (&good.replace("\"result\"", "\"rezult\""), "unknown field"),
+        ] {
+            let e = EnvState::parse("staging", text).unwrap_err();
+            assert!(e.contains(why), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn release_ids() {
+        assert!(Release::parse("3f2a9c1").is_ok());
+        assert!(Release::parse("v1.2.3+build/7").is_ok());
+        for bad in ["", "a b", "x;rm", &"a".repeat(101)] {
+            assert!(Release::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
