@@ -27,6 +27,10 @@ pub struct ComponentSummary {
     pub health: String,
     /// Pool (backend name suffix).
     pub pool: String,
+    /// Its servers: `NAME (COLOR) HOST`, then `:PORT` when it is not the component's port and
+    /// ` weight N` when set. `None` in the `model.json` of older versions (not compared then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<Vec<String>>,
 }
 
 /// An env, as far as reviewers care.
@@ -107,6 +111,22 @@ impl ModelSummary {
                                 sticky: c.sticky,
                                 health: c.health.to_string(),
                                 pool: c.pool.to_string(),
+                                instances: Some(
+                                    c.instances
+                                        .iter()
+                                        .map(|i| {
+                                            let mut s =
+                                                format!("{} ({}) {}", i.name, i.color, i.host);
+                                            if i.port != c.port {
+                                                s += &format!(":{}", i.port);
+                                            }
+                                            if let Some(w) = i.weight {
+                                                s += &format!(" weight {w}");
+                                            }
+                                            s
+                                        })
+                                        .collect(),
+                                ),
                             },
                         )
                     })
@@ -355,6 +375,12 @@ fn component_changes(a: &ComponentSummary, b: &ComponentSummary) -> Vec<String> 
     if a.pool != b.pool {
         v.push(format!("pool {} -> {}", a.pool, b.pool));
     }
+    if let (Some(x), Some(y)) = (&a.instances, &b.instances)
+        && x != y
+    {
+        let (added, removed) = set_diff(x, y);
+        v.push(format!("instances {}", signed(&added, &removed)));
+    }
     v
 }
 
@@ -413,7 +439,7 @@ pub fn diff(old: &ModelSummary, new: &ModelSummary) -> Vec<SemanticChange> {
                             subject.clone(),
                             format!("{subject}: component {c} removed"),
                         ),
-                        (Some(x), Some(y)) if x != y => out.push(
+                        (Some(x), Some(y)) if !component_changes(x, y).is_empty() => out.push(
                             "component_changed",
                             Marker::Change,
                             subject.clone(),
@@ -605,6 +631,7 @@ mod tests {
                         sticky: false,
                         health: "/".into(),
                         pool: "web_pool".into(),
+                        instances: None,
                     },
                 )]),
                 routes: vec![],
@@ -652,6 +679,43 @@ mod tests {
         );
         assert_eq!(hosts_disappearing(&old, &new), ["talas.fr"]);
         assert!(diff(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn instance_changes_are_named() {
+        let mut old = model();
+        let web = |m: &mut ModelSummary| {
+            m.envs
+                .get_mut("prod")
+                .unwrap()
+                .components
+                .get_mut("web")
+                .unwrap()
+                .instances = Some(vec!["blue (blue) web-blue.lxd".into()]);
+        };
+        web(&mut old);
+        let mut new = old.clone();
+        // A model.json of an older version knows no instances: nothing to compare.
+        let unknown = model();
+        assert!(diff(&unknown, &new).is_empty());
+        let i = new
+            .envs
+            .get_mut("prod")
+            .unwrap()
+            .components
+            .get_mut("web")
+            .unwrap();
+        i.instances = Some(vec![
+            "blue-1 (blue) web-blue-1.lxd".into(),
+            "blue-2 (blue) web-blue-2.lxd weight 2".into(),
+        ]);
+        let msgs: Vec<String> = diff(&old, &new).iter().map(|c| c.message.clone()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "env prod: component web: instances + blue-1 (blue) web-blue-1.lxd, + blue-2 (blue) web-blue-2.lxd weight 2, - blue (blue) web-blue.lxd"
+            ]
+        );
     }
 
     #[test]
