@@ -70,7 +70,15 @@ fn text(edge: &Edge) -> String {
     let mut out = format!("edge {}: specs are valid\n", edge.name);
     for env in edge.envs.values() {
         let hosts: Vec<&str> = env.hosts.iter().map(|h| h.as_str()).collect();
-        let comps: Vec<&str> = env.components.keys().map(|k| k.as_str()).collect();
+        // A component with several instances in its active colour shows how many: `stream ×3`.
+        let comps: Vec<String> = env
+            .components
+            .values()
+            .map(|c| match c.instances_of(env.active_color).count() {
+                1 => c.name.to_string(),
+                n => format!("{} ×{n}", c.name),
+            })
+            .collect();
         out += &format!(
             "  env {}: {} (active {}), components {}\n",
             env.name,
