@@ -424,8 +424,7 @@ fn acl_names_unique(c: &mut Checker<'_>, edge: &Edge) {
                         .map(|e| &e.name)
                         .chain(c.spec.outside.iter().map(|o| &o.name))
                         .chain(c.spec.placeholders.iter().map(|p| &p.name))
-                        .filter(|n| acl.name.contains(n.value.as_str()))
-                        .next_back()
+                        .rfind(|n| acl.name.contains(n.value.as_str()))
                         .map_or(top(), |n| n.at);
                     c.conflict(
                         at,
