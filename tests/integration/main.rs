@@ -14,3 +14,4 @@ mod nix;
 mod plan;
 mod route;
 mod server;
+mod switch;
