@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::build::Inputs;
 use super::{Format, Ui};
 use crate::diag::Problems;
+use crate::server::{AdminState, InstanceStatus};
 use crate::switch::{self, Entry, Release};
 use crate::transport::{self, Lock};
 
@@ -68,6 +69,9 @@ struct Status {
     pending_reload: bool,
     lock: Option<Lock>,
     envs: BTreeMap<String, EnvStatus>,
+    /// Every instance as the running haproxy sees it (`edgeplan server list`); `null` when it
+    /// does not answer on its admin socket.
+    instances: Option<Vec<InstanceStatus>>,
 }
 
 /// Run the command.
@@ -93,6 +97,11 @@ fn gather(args: &Args) -> Result<Status, Problems> {
     let mut t = transport::open(target, &opts.specs).map_err(Problems::one)?;
     let (build, state, colors) = switch::build_for_box(&opts, t.as_mut())?;
     let plan = crate::plan::make_from(&build, t.as_mut(), &state).map_err(Problems::one)?;
+    // Runtime changes (drain, maint) and health, when the running haproxy answers.
+    let instances = {
+        let mut rt = crate::server::Runtime::new(t.as_mut(), &build.edge);
+        crate::server::status(&mut rt, &build.edge, None).ok()
+    };
     let meta: Option<serde_json::Value> = state
         .meta
         .as_deref()
@@ -136,6 +145,7 @@ fn gather(args: &Args) -> Result<Status, Problems> {
         pending_reload: plan.pending_reload,
         lock: plan.lock.clone(),
         envs,
+        instances,
     })
 }
 
@@ -206,6 +216,41 @@ fn text(s: &Status) -> String {
                 h.by
             );
         }
+    }
+    o += &instances_text(s.instances.as_deref());
+    o
+}
+
+/// The instances of the active colours: how many take traffic, and each one that does not
+/// (drained, in maintenance, down) with its state, health and sessions.
+fn instances_text(list: Option<&[InstanceStatus]>) -> String {
+    let Some(list) = list else {
+        return "\nInstances: unknown (no answer on haproxy's admin socket)\n".into();
+    };
+    let active: Vec<&InstanceStatus> = list
+        .iter()
+        .filter(|i| i.state != Some(AdminState::Disabled))
+        .collect();
+    let ok = |i: &InstanceStatus| {
+        i.state == Some(AdminState::Ready) && matches!(i.status.as_deref(), Some("UP" | "no check"))
+    };
+    let mut o = format!(
+        "\nInstances: {} of {} in rotation and up\n",
+        active.iter().filter(|i| ok(i)).count(),
+        active.len()
+    );
+    for i in active.iter().filter(|i| !ok(i)) {
+        o += &format!(
+            "  {}/{}/{}  {}  {}  {}  {} session{}\n",
+            i.env,
+            i.component,
+            i.instance,
+            i.color,
+            i.state.map_or("not running", AdminState::as_str),
+            i.status.as_deref().unwrap_or("-"),
+            i.sessions,
+            if i.sessions == 1 { "" } else { "s" }
+        );
     }
     o
 }

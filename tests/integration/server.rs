@@ -146,7 +146,7 @@ fn drain_maint_ready_on_a_live_haproxy() {
     ];
     let ports = [nodes[0].port, nodes[1].port, nodes[2].port];
     let port = free_port();
-    let (b, _h) = live_box(port, ports);
+    let (b, h) = live_box(port, ports);
     wait_for(&b, "blue instances up", |l| {
         l["api-1"].1 == "UP" && l["api-2"].1 == "UP"
     });
@@ -263,6 +263,18 @@ fn drain_maint_ready_on_a_live_haproxy() {
     assert_eq!(l["api-1"].0, "drain", "after the reload: {l:?}");
     assert_eq!(l["api-3"].0, "disabled", "after the reload: {l:?}");
     assert_eq!(spread(port, 10), [("api-2".to_string(), 10)].into());
+    // … and shows in `status`.
+    let out = b.run(&["status"]);
+    ok(&out);
+    assert!(
+        out.stdout.contains("Instances: 1 of 2 in rotation and up\n  lab/backend/api-1  blue  drain  DRAIN  0 sessions"),
+        "{}",
+        out.stdout
+    );
+    let out = b.run(&["status", "--format", "json"]);
+    ok(&out);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["instances"][0]["state"], "drain", "{doc}");
 
     // maint: sticky clients of api-1 are re-dispatched (and re-cookied).
     let out = b.run(&[
@@ -321,6 +333,15 @@ fn drain_maint_ready_on_a_live_haproxy() {
     );
     let l = list(&b);
     assert_eq!(l["blue"].0, "-", "not running: {l:?}");
+    drop(h);
+    let out = b.run(&["status"]);
+    ok(&out);
+    assert!(
+        out.stdout
+            .contains("Instances: unknown (no answer on haproxy's admin socket)"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// A specs dir with a local target whose box has no haproxy.
