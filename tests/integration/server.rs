@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{Output, Test};
-use crate::edgebox::{Edgebox, Haproxy, MASTER_RELOAD, free_port};
+use crate::edgebox::{Edgebox, Haproxy, MASTER_RELOAD, Sshd, free_port};
 use crate::live::failover::{Node, Ws, get};
 
 const HOST: &str = "lab.test";
@@ -312,6 +312,53 @@ fn drain_maint_ready_on_a_live_haproxy() {
     // maint on it is harmless and allowed.
     ok(&b.run(&["server", "maint", "lab", "backend", "api-3"]));
     assert_eq!(list(&b)["api-3"].0, "disabled");
+
+    // The same over ssh (the box script and socat on the far side).
+    let sshd = Sshd::start(&b.root());
+    let with_ssh = specs(
+        port,
+        ports,
+        b.path(),
+        "target \"edge-ssh\" {\n    ssh host=\"edgebox\"\n}",
+    );
+    b.set_specs(&[("edge.kdl", &with_ssh)]);
+    let ssh_cmd = sshd.ssh_command();
+    let env = [("EDGEPLAN_SSH_COMMAND", ssh_cmd.as_str())];
+    let json = |target: &str| {
+        let out = b.run_with(
+            &["server", "list", "--target", target, "--format", "json"],
+            &env,
+        );
+        ok(&out);
+        let mut doc: Value = serde_json::from_str(&out.stdout).unwrap();
+        doc["target"] = Value::Null;
+        for i in doc["instances"].as_array_mut().unwrap() {
+            i["total_sessions"] = Value::Null; // the requests of this test go on counting
+            i["since"] = Value::Null;
+            i["check"] = Value::Null; // its duration varies
+        }
+        doc
+    };
+    assert_eq!(json("box"), json("edge-ssh"));
+    let out = b.run_with(
+        &[
+            "server", "drain", "lab", "backend", "api-2", "--target", "edge-ssh",
+        ],
+        &env,
+    );
+    ok(&out);
+    assert!(
+        out.stdout.contains("on target edge-ssh: ready -> drain"),
+        "{}",
+        out.stdout
+    );
+    ok(&b.run_with(
+        &[
+            "server", "ready", "lab", "backend", "api-2", "--target", "box", "--wait",
+        ],
+        &env,
+    ));
+    drop(sshd);
 
     // An instance the specs name but the running config lacks (not applied yet).
     let text = specs(port, ports, b.path(), "").replace(
