@@ -507,24 +507,6 @@ pub fn switch(
             release: prev.and_then(|s| s.release.clone()),
         });
     }
-    let now = plan::make_from(&current_build, t, &state).map_err(Problems::one)?;
-    if now.has_changes() {
-        let c = now.counts();
-        let mut summary = format!(
-            "{} to add, {} to change, {} to destroy",
-            c.add, c.change, c.remove
-        );
-        if !now.drift.is_empty() {
-            summary += &format!(", {} changed outside edgeplan", now.drift.len());
-        }
-        if now.pending_reload {
-            summary += ", a reload pending";
-        }
-        return Err(Problems::one(SwitchError::NotApplied {
-            target: target.name.to_string(),
-            summary,
-        }));
-    }
     let mut wanted = overrides(&colors);
     wanted.retain(|(e, _)| *e != req.env);
     wanted.push((req.env.clone(), req.color));
@@ -534,10 +516,35 @@ pub fn switch(
     })?;
     let mut plan = plan::make_from(&build, t, &state).map_err(Problems::one)?;
     plan.lock = None; // ours
-    out(show::text(&plan, color_out));
     let generation = if plan.changes.is_empty() {
+        // The box's files already serve the new colour: a switch that stopped before it
+        // recorded, or before its reload — which is owed now.
+        out(show::text(&plan, color_out));
+        if plan.pending_reload {
+            apply::finish_pending(t, target, state.generation, keep, log).map_err(Problems::one)?;
+        }
         None
     } else {
+        // Anything but the colour to change would ship unreviewed changes.
+        let now = plan::make_from(&current_build, t, &state).map_err(Problems::one)?;
+        if now.has_changes() {
+            let c = now.counts();
+            let mut summary = format!(
+                "{} to add, {} to change, {} to destroy",
+                c.add, c.change, c.remove
+            );
+            if !now.drift.is_empty() {
+                summary += &format!(", {} changed outside edgeplan", now.drift.len());
+            }
+            if now.pending_reload {
+                summary += ", a reload pending";
+            }
+            return Err(Problems::one(SwitchError::NotApplied {
+                target: target.name.to_string(),
+                summary,
+            }));
+        }
+        out(show::text(&plan, color_out));
         let candidate = Candidate {
             manifest: &build.manifest,
             rendered: &build.rendered,

@@ -98,38 +98,60 @@ pub fn admin_endpoint(cfg: &str) -> Option<String> {
     })
 }
 
-/// What the running haproxy is told before a reload.
+/// A state the runtime API sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum State {
+    /// Takes traffic.
+    Ready,
+    /// Sticky clients and requests in flight only.
+    Drain,
+    /// No traffic; sticky clients re-dispatched; sessions cut under `shutdown-sessions`.
+    Maint,
+}
+
+impl State {
+    /// The runtime API's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Ready => "ready",
+            State::Drain => "drain",
+            State::Maint => "maint",
+        }
+    }
+}
+
+/// What the running haproxy is told before a reload: a state for each server whose `disabled`
+/// flag the reload changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Handover {
     /// Admin socket of the running haproxy (from the config it runs).
     pub endpoint: Option<String>,
-    /// Servers disabled now and taking traffic after the reload: set `ready`.
-    pub ready: Vec<ServerRef>,
-    /// Servers taking traffic now and disabled after: set to `off_state`.
-    pub off: Vec<ServerRef>,
-    /// `drain` (a forward change: requests in flight finish) or `maint` (a revert).
-    pub off_state: &'static str,
+    /// The servers and the state each is set to.
+    pub set: BTreeMap<ServerRef, State>,
 }
 
 impl Handover {
     /// Nothing to tell.
     pub fn none() -> Handover {
-        Handover {
-            off_state: "drain",
-            ..Handover::default()
-        }
+        Handover::default()
     }
 
-    /// The servers whose `disabled` flag differs between the running config `old` and `new`
-    /// (servers of only one of them are left to the reload).
+    /// From the running config `old` to `new`: servers disabled in `old` and not in `new` are set
+    /// `ready`, the other way round `drain` (servers of only one config are left to the reload).
     pub fn between(old: &str, new: &str) -> Handover {
         let (a, b) = (servers(old), servers(new));
-        let mut h = Handover::none();
-        h.endpoint = admin_endpoint(old);
+        let mut h = Handover {
+            endpoint: admin_endpoint(old),
+            set: BTreeMap::new(),
+        };
         for (s, was_disabled) in &a {
             match b.get(s) {
-                Some(false) if *was_disabled => h.ready.push(s.clone()),
-                Some(true) if !*was_disabled => h.off.push(s.clone()),
+                Some(false) if *was_disabled => {
+                    h.set.insert(s.clone(), State::Ready);
+                }
+                Some(true) if !*was_disabled => {
+                    h.set.insert(s.clone(), State::Drain);
+                }
                 _ => {}
             }
         }
@@ -138,65 +160,117 @@ impl Handover {
 
     /// True when no server changes.
     pub fn is_empty(&self) -> bool {
-        self.ready.is_empty() && self.off.is_empty()
+        self.set.is_empty()
     }
 
-    /// The handover that undoes this one (after a failed reload).
+    /// The handover that undoes this one on the same running haproxy (after a failed reload, or
+    /// one that an interrupted run may have made): the servers it readied go back to
+    /// maintenance — `maint`, not `drain`: their config flag says `disabled` and stays so across
+    /// the next reload, so only a forced maintenance keeps them out — and the others are ready.
     pub fn reverted(&self) -> Handover {
         Handover {
             endpoint: self.endpoint.clone(),
-            ready: self.off.clone(),
-            off: self.ready.clone(),
-            off_state: "maint",
+            set: self
+                .set
+                .iter()
+                .map(|(s, st)| {
+                    let back = match st {
+                        State::Ready => State::Maint,
+                        State::Drain | State::Maint => State::Ready,
+                    };
+                    (s.clone(), back)
+                })
+                .collect(),
         }
+    }
+
+    /// `self`, then `next`: `next` wins for servers both set.
+    pub fn then(mut self, next: Handover) -> Handover {
+        self.set.extend(next.set);
+        self.endpoint = self.endpoint.or(next.endpoint);
+        self
     }
 
     /// The runtime API commands: `ready` first, so a backend never runs out of servers.
     pub fn commands(&self) -> Vec<String> {
-        let set = |s: &ServerRef, state: &str| format!("set server {s} state {state}");
-        self.ready
-            .iter()
-            .map(|s| set(s, "ready"))
-            .chain(self.off.iter().map(|s| set(s, self.off_state)))
+        let mut v: Vec<(&ServerRef, &State)> = self.set.iter().collect();
+        v.sort_by_key(|(s, st)| (**st, *s));
+        v.into_iter()
+            .map(|(s, st)| format!("set server {s} state {}", st.as_str()))
             .collect()
     }
 }
 
-/// The configs at `old` and `new` (paths relative to the box root) in one round trip, and the
-/// handover between them; none when either is missing.
-fn between_paths(t: &mut dyn Transport, old: &str, new: &str) -> Result<Handover, TransportError> {
-    let got = t.fetch(&[old.to_string(), new.to_string()])?;
-    let text = |p: &str| got.get(p).map(|b| String::from_utf8_lossy(b).into_owned());
-    Ok(match (text(old), text(new)) {
-        (Some(a), Some(b)) => Handover::between(&a, &b),
-        _ => Handover::none(),
-    })
+/// The text of the files at `paths` (relative to the box root) in one round trip; absent files
+/// are left out.
+fn texts(
+    t: &mut dyn Transport,
+    paths: &[String],
+) -> Result<BTreeMap<String, String>, TransportError> {
+    Ok(t.fetch(paths)?
+        .into_iter()
+        .map(|(p, b)| (p, String::from_utf8_lossy(&b).into_owned()))
+        .collect())
 }
 
 fn generation_config(n: &str) -> String {
     format!("{STATE_DIR}/generations/{n}/tree/{CONFIG_PATH}")
 }
 
-/// The handover from the live config (what the running haproxy loaded) to generation `n`'s, about
-/// to be activated.
+const PENDING: &str = "var/lib/edgeplan/pending-reload";
+
+/// The generation the pending-reload marker (`GEN PREV`) names as the one the running haproxy
+/// still runs.
+fn pending_prev(marker: Option<&String>) -> Option<String> {
+    marker
+        .and_then(|m| m.split_whitespace().nth(1).map(str::to_string))
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The handover from the config the running haproxy loaded to generation `n`'s, about to be
+/// activated. That is the live config — unless an earlier run stopped between its swap and its
+/// reload (the pending-reload marker): haproxy then still runs the marker's previous
+/// generation, and may already have been handed over to the live one; that is undone first.
 pub fn to_generation(t: &mut dyn Transport, n: u64) -> Result<Handover, TransportError> {
-    between_paths(t, CONFIG_PATH, &generation_config(&n.to_string()))
+    let new = generation_config(&n.to_string());
+    let got = texts(
+        t,
+        &[PENDING.to_string(), CONFIG_PATH.to_string(), new.clone()],
+    )?;
+    let Some(new_cfg) = got.get(&new) else {
+        return Ok(Handover::none());
+    };
+    match pending_prev(got.get(PENDING)) {
+        None => Ok(got
+            .get(CONFIG_PATH)
+            .map_or_else(Handover::none, |live| Handover::between(live, new_cfg))),
+        Some(prev) => {
+            let p = generation_config(&prev);
+            let running = texts(t, std::slice::from_ref(&p))?;
+            let Some(running) = running.get(&p) else {
+                return Ok(Handover::none());
+            };
+            let undo = got.get(CONFIG_PATH).map_or_else(Handover::none, |live| {
+                Handover::between(running, live).reverted()
+            });
+            Ok(undo.then(Handover::between(running, new_cfg)))
+        }
+    }
 }
 
 /// The handover a reload owes after an apply stopped between its swap and its reload: from the
 /// generation the pending-reload marker names as the previous one to the live config.
 pub fn pending(t: &mut dyn Transport) -> Result<Handover, TransportError> {
-    let marker = format!("{STATE_DIR}/pending-reload");
-    let got = t.fetch(std::slice::from_ref(&marker))?;
-    let prev = got
-        .get(&marker)
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .and_then(|m| m.split_whitespace().nth(1).map(str::to_string))
-        .filter(|p| p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty());
-    match prev {
-        Some(p) => between_paths(t, &generation_config(&p), CONFIG_PATH),
-        None => Ok(Handover::none()),
-    }
+    let got = texts(t, &[PENDING.to_string()])?;
+    let Some(prev) = pending_prev(got.get(PENDING)) else {
+        return Ok(Handover::none());
+    };
+    let p = generation_config(&prev);
+    let got = texts(t, &[p.clone(), CONFIG_PATH.to_string()])?;
+    Ok(match (got.get(&p), got.get(CONFIG_PATH)) {
+        (Some(a), Some(b)) => Handover::between(a, b),
+        _ => Handover::none(),
+    })
 }
 
 /// Tell the running haproxy (see the module doc). Never fails: when haproxy cannot be told, the
@@ -236,11 +310,10 @@ pub fn hand_over(t: &mut dyn Transport, h: &Handover, log: &mut dyn FnMut(String
                 .filter(|(_, a)| !a.is_empty())
                 .map(|(c, a)| format!("`{c}`: {a}"))
                 .collect();
-            let what = |v: &[ServerRef], state: &str| {
-                v.iter().map(|s| format!("{s} {state}")).collect::<Vec<_>>()
-            };
-            let mut done = what(&h.ready, "ready");
-            done.extend(what(&h.off, h.off_state));
+            let done: Vec<String> = commands
+                .iter()
+                .map(|c| c.trim_start_matches("set server ").replace(" state ", " "))
+                .collect();
             log(format!(
                 "Handed traffic over on the running haproxy: {}.",
                 done.join(", ")
@@ -294,8 +367,6 @@ mod tests {
     fn a_switch_readies_the_new_colour_and_drains_the_old_of_that_env_only() {
         let h = Handover::between(OLD, &new_cfg());
         assert_eq!(h.endpoint.as_deref(), Some("unix:/run/admin.sock"));
-        assert_eq!(h.ready, [r("staging_web_pool", "green")]);
-        assert_eq!(h.off, [r("staging_web_pool", "blue")]);
         assert_eq!(
             h.commands(),
             [
@@ -312,6 +383,26 @@ mod tests {
             ]
         );
         assert!(Handover::between(OLD, OLD).is_empty());
+    }
+
+    #[test]
+    fn an_interrupted_handover_is_undone_unless_redone() {
+        // A switch to green stopped before its reload; haproxy still runs OLD.
+        let interrupted = Handover::between(OLD, &new_cfg());
+        // Back to OLD's colours: undo it.
+        let undo = interrupted.reverted().then(Handover::between(OLD, OLD));
+        assert_eq!(
+            undo.commands(),
+            [
+                "set server staging_web_pool/blue state ready",
+                "set server staging_web_pool/green state maint"
+            ]
+        );
+        // To green after all: the same handover again.
+        let redo = interrupted
+            .reverted()
+            .then(Handover::between(OLD, &new_cfg()));
+        assert_eq!(redo.commands(), interrupted.commands());
     }
 
     #[test]

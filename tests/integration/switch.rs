@@ -596,6 +596,77 @@ fn a_switch_whose_reload_fails_leaves_traffic_on_the_old_colour() {
     l.wait_served("staging.veza.fr", "staging/green");
 }
 
+/// Kill a switch of staging to green after it handed traffic over and before its reload (the
+/// running haproxy has green ready and blue draining, the box's files are green's), release the
+/// lock it left.
+fn interrupted_switch(l: &Live) {
+    let out = l.b.run_with(
+        &["switch", "staging", "green"],
+        &[("EDGEPLAN_FAULT", "before-reload")],
+    );
+    assert_ne!(out.code, 0, "{}", out.folded());
+    assert!(out.stdout.contains("Handed traffic over"), "{}", out.stdout);
+    let lock: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(l.b.root().join("var/lib/edgeplan/lock")).unwrap(),
+    )
+    .unwrap();
+    ok(&l.b.run(&["force-unlock", lock["id"].as_str().unwrap()]));
+    assert!(l.state_file("staging").is_none());
+}
+
+#[test]
+fn an_interrupted_switch_is_finished_by_switching_again_or_undone_by_an_apply() {
+    // Switching again finishes it: the reload it owed, and the record.
+    let l = Live::start();
+    interrupted_switch(&l);
+    let out = l.b.run(&["switch", "staging", "green", "--release", "r1"]);
+    ok(&out);
+    assert!(
+        out.stdout
+            .contains("the box already served green; recorded"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(l.state_file("staging").unwrap()["color"], "green");
+    for reload in [false, true] {
+        if reload {
+            l.plain_reload();
+        }
+        for _ in 0..4 {
+            let r = request(l.port, "staging.veza.fr", None).unwrap();
+            assert_eq!(r.served_by.as_deref(), Some("staging/green"), "{r:?}");
+        }
+        assert_ne!(l.servers("staging_web_pool")["blue"].1 & MAINT, 0);
+    }
+
+    // An apply undoes it: nothing was recorded, so the box's colour is still blue — and the
+    // hand-over the interrupted switch made on the running haproxy is undone, not saved.
+    let l = Live::start();
+    interrupted_switch(&l);
+    let out = l.b.run(&["apply", "--auto-approve"]);
+    ok(&out);
+    assert!(
+        out.stdout.contains(
+            "Handed traffic over on the running haproxy: staging_web_pool/blue ready, \
+             staging_web_pool/green maint."
+        ),
+        "{}",
+        out.stdout
+    );
+    for reload in [false, true] {
+        if reload {
+            l.plain_reload();
+        }
+        for _ in 0..4 {
+            let r = request(l.port, "staging.veza.fr", None).unwrap();
+            assert_eq!(r.served_by.as_deref(), Some("staging/blue"), "{r:?}");
+        }
+        let st = l.servers("staging_web_pool");
+        assert_ne!(st["green"].1 & MAINT, 0, "{st:?}");
+        assert_eq!(st["blue"].1, 0, "{st:?}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Offline: the test template (it prints each env's colour), `true` as validate and reload.
 
