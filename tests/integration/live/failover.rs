@@ -686,12 +686,28 @@ fn failover_smoke_test() {
         .iter()
         .filter(|(t, _)| *t >= killed && *t <= down)
         .collect();
+    // Each failure with when its request was sent, after the kill. While the dead instance is
+    // not yet marked down, a request balanced to it is refused and redispatched (`option
+    // redispatch`): none may fail. At the instant it is marked down, `shutdown-sessions` cuts the
+    // sessions still attached to it — which can catch a request being redispatched at that very
+    // moment (seen about once in six runs): those may fail, at most one per client.
+    let at_down = |t: &Instant| {
+        t.saturating_duration_since(down) < Duration::from_millis(150)
+            && down.saturating_duration_since(*t) < Duration::from_millis(150)
+    };
+    let failed_while_up = during
+        .iter()
+        .filter(|(t, r)| !at_down(t) && !r.as_ref().is_ok_and(|g| g.status == 200))
+        .count();
     let failures: Vec<String> = during
         .iter()
-        .filter_map(|(_, r)| match r {
-            Ok(g) if g.status == 200 => None,
-            Ok(g) => Some(format!("status {}", g.status)),
-            Err(e) => Some(e.clone()),
+        .filter_map(|(t, r)| {
+            let what = match r {
+                Ok(g) if g.status == 200 => return None,
+                Ok(g) => format!("status {}", g.status),
+                Err(e) => e.clone(),
+            };
+            Some(format!("{what} at +{}ms", (*t - killed).as_millis()))
         })
         .collect();
     let after_down: Vec<_> = window.iter().filter(|(t, _)| *t > down).collect();
@@ -760,8 +776,12 @@ fn failover_smoke_test() {
         "too few requests in the window: {}",
         during.len()
     );
+    assert_eq!(
+        failed_while_up, 0,
+        "requests failed before the instance was marked down: {failures:?}"
+    );
     assert!(
-        failures.is_empty(),
+        failures.len() <= 4,
         "{} failed: {failures:?}",
         failures.len()
     );
