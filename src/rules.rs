@@ -185,32 +185,28 @@ pub fn body_file(name: &str) -> String {
 pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
     let mut acls = Vec::new();
     let mut switches = Vec::new();
-    for o in edge.outside.values() {
-        let acl = format!("host_{}", o.name);
+    // Whole-host sites first: outside backends, then placeholders.
+    let sites = edge
+        .outside
+        .values()
+        .map(|o| ("outside backend", &o.name, &o.hosts))
+        .chain(
+            edge.placeholders
+                .values()
+                .map(|p| ("placeholder", &p.name, &p.hosts)),
+        );
+    for (kind, name, hosts) in sites {
+        let acl = format!("host_{name}");
         acls.push(Acl {
             name: acl.clone(),
             test: Test::Host {
-                hosts: o.hosts.clone(),
+                hosts: hosts.clone(),
             },
         });
         switches.push(Switch {
-            backend: format!("{}_backend", o.name),
+            backend: format!("{name}_backend"),
             when: vec![acl],
-            why: format!("outside backend {}", o.name),
-        });
-    }
-    for p in edge.placeholders.values() {
-        let acl = format!("host_{}", p.name);
-        acls.push(Acl {
-            name: acl.clone(),
-            test: Test::Host {
-                hosts: p.hosts.clone(),
-            },
-        });
-        switches.push(Switch {
-            backend: format!("{}_backend", p.name),
-            when: vec![acl],
-            why: format!("placeholder {}", p.name),
+            why: format!("{kind} {name}"),
         });
     }
     for env in edge.envs.values() {
