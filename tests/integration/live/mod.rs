@@ -445,16 +445,60 @@ impl Stage {
         let log_path = self.dir.path().join("haproxy.log");
         let log = std::fs::File::create(&log_path).unwrap();
         self.reserved.clear(); // free the ports for haproxy
-        let child = Command::new("haproxy")
-            .args(["-W", "-db", "-f"])
-            .arg(&self.cfg_path)
-            .arg("-S")
-            .arg(&master)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start haproxy");
+        let spawn = |cfg: &Path, log: &std::fs::File| {
+            Command::new("haproxy")
+                .args(["-W", "-db", "-f"])
+                .arg(cfg)
+                .arg("-S")
+                .arg(&master)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log.try_clone().unwrap())
+                .spawn()
+                .expect("cannot start haproxy")
+        };
+        let mut child = spawn(&self.cfg_path, &log);
+        // Between releasing a reserved port and haproxy binding it, another process on this
+        // shared machine may take it. haproxy then exits at once saying it cannot bind: move
+        // the frontends to fresh ports and start again (a few times at most).
+        for _ in 0..3 {
+            let deadline = Instant::now() + Duration::from_millis(1500);
+            let listening = |ports: &BTreeMap<String, u16>| {
+                ports.values().all(|p| {
+                    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *p));
+                    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+                })
+            };
+            let exited = loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break true;
+                }
+                if Instant::now() > deadline || listening(&self.ports) {
+                    break false;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if !exited || !text.contains("cannot bind") {
+                break;
+            }
+            for port in self.ports.values_mut() {
+                let fresh = free_port();
+                self.cfg = self.cfg.replace(
+                    &format!("bind 127.0.0.1:{port}"),
+                    &format!("bind 127.0.0.1:{fresh}"),
+                );
+                *port = fresh;
+            }
+            std::fs::write(&self.cfg_path, &self.cfg).unwrap();
+            let _ = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log_path)
+                .map(|mut f| {
+                    let _ = writeln!(f, "--- harness: a port was taken, retrying on fresh ports");
+                });
+            child = spawn(&self.cfg_path, &log);
+        }
         let h = Haproxy {
             stage: self,
             child: Mutex::new(child),
