@@ -181,3 +181,29 @@ impl Test {
         }
     }
 }
+
+/// Copy a tree creating its files in reverse name order, every other one with another mtime
+/// (1970 or 2038), so nothing may depend on walk order, creation order or mtimes.
+pub fn copy_dir_reversed(from: &Path, to: &Path) {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(from)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(from).unwrap().to_path_buf())
+        .collect();
+    files.sort();
+    files.reverse();
+    for (i, rel) in files.iter().enumerate() {
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(rel), &dest)
+            .unwrap_or_else(|e| panic!("copy {:?} -> {dest:?}: {e}", from.join(rel)));
+        let when = if i % 2 == 0 { "@0" } else { "2038-01-01" };
+        let st = Command::new("touch")
+            .args(["-d", when])
+            .arg(&dest)
+            .status()
+            .unwrap();
+        assert!(st.success(), "touch {dest:?}");
+    }
+}

@@ -4,10 +4,10 @@
 //! rejected; nothing touched when the out dir is already what would be rendered.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::{bin, copy_dir, repo};
+use crate::common::{bin, copy_dir, copy_dir_reversed, repo};
 
 /// One run of the binary through `sh -c 'umask U; exec edgeplan ...'` with a clean
 /// environment plus `env`, in `cwd`.
@@ -38,30 +38,6 @@ fn run_ok(cwd: &Path, umask: &str, env: &[(&str, &str)], args: &[&str]) -> Strin
     let (code, stdout, stderr) = run(cwd, umask, env, args);
     assert_eq!(code, 0, "{args:?}\n{stdout}{stderr}");
     stdout
-}
-
-/// Copy a tree creating its files in reverse name order, each with another mtime.
-fn copy_dir_reversed(from: &Path, to: &Path) {
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(from)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().strip_prefix(from).unwrap().to_path_buf())
-        .collect();
-    files.sort();
-    files.reverse();
-    for (i, rel) in files.iter().enumerate() {
-        let dest = to.join(rel);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::copy(from.join(rel), &dest).unwrap();
-        let when = if i % 2 == 0 { "@0" } else { "2038-01-19" };
-        let st = Command::new("touch")
-            .args(["-d", when])
-            .arg(&dest)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
 }
 
 /// Every entry under `dir` (dirs too): path, kind, mode, size, mtime (ns), inode and bytes.

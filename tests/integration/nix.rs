@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use crate::common::{bin, copy_dir, repo};
+use crate::common::{bin, copy_dir, copy_dir_reversed, repo};
 
 /// The Nix system of this machine (`x86_64-linux`, `aarch64-linux`).
 fn system() -> String {
@@ -114,24 +114,6 @@ fn git_commit_all(dir: &Path) {
 fn copy(from: &Path, to: &Path) {
     std::fs::create_dir_all(to.parent().unwrap()).unwrap();
     std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {from:?} -> {to:?}: {e}"));
-}
-
-/// Copy a tree creating its files in reverse name order, with scrambled mtimes.
-fn copy_dir_reversed(from: &Path, to: &Path) {
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(from)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().strip_prefix(from).unwrap().to_path_buf())
-        .collect();
-    files.sort();
-    files.reverse();
-    for (i, rel) in files.iter().enumerate() {
-        let dest = to.join(rel);
-        copy(&from.join(rel), &dest);
-        let when = if i % 2 == 0 { "@0" } else { "2038-01-01" };
-        ok(Command::new("touch").args(["-d", when]).arg(&dest));
-    }
 }
 
 /// `nix build --json` of `installable`: the output path.

@@ -880,21 +880,7 @@ impl Haproxy {
 
     /// `show stat` as rows of `column → value`.
     pub fn stats(&self) -> Vec<BTreeMap<String, String>> {
-        let text = self.admin("show stat");
-        let mut lines = text.lines();
-        let Some(head) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
-            return Vec::new();
-        };
-        let cols: Vec<&str> = head.split(',').collect();
-        lines
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                cols.iter()
-                    .zip(l.split(','))
-                    .map(|(c, v)| (c.to_string(), v.to_string()))
-                    .collect()
-            })
-            .collect()
+        edgeplan::server::parse_stat(&self.admin("show stat"))
     }
 
     /// Wait until haproxy accepts connections on every frontend and each active checked server
