@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs (Debian bookworm, run as root) and run the whole suite.
-# This is the README's test command and what .ci/run calls: one source of truth.
+# This is the README's test command and what .ci/run calls: one source of truth. Every step is
+# idempotent: it checks what the machine has and adds only what is missing, so the same command
+# works on a fresh machine and on one that ran it before.
+#
+#   EDGEPLAN_SOAK=1 bash scripts/test.sh    the soak tier too (long runs that stay out of CI)
+#   bash scripts/test.sh -E 'test(failover)' extra arguments go to cargo nextest run
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
+export DEBIAN_FRONTEND=noninteractive
 
-APT_PACKAGES=(haproxy socat curl openssl certbot pebble openssh-server rsync shellcheck nix-bin busybox-static)
-
+# --- Debian packages -------------------------------------------------------------------------
+# haproxy/socat/curl/openssl: live tests; certbot/pebble: offline issuance; openssh-server/rsync:
+# the ssh transport; shellcheck: rendered hooks and box.sh; nix-bin: the flake; busybox-static:
+# the incus test image; locales: the determinism test's other locale; systemd: systemd-analyze
+# for the unit checks; util-linux: unshare/setpriv (chrooted haproxy, nix sandbox check).
+APT_PACKAGES=(haproxy socat curl openssl certbot pebble openssh-server rsync shellcheck nix-bin
+  busybox-static locales systemd util-linux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "== installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -26,10 +37,33 @@ if ! command -v incus >/dev/null; then
     printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" \
       >/etc/apt/sources.list.d/backports.sources
   fi
-  export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends -t bookworm-backports incus >/dev/null
 fi
+
+# --- Nix build users ---------------------------------------------------------------------------
+# Debian's nix.conf names `build-users-group = nixbld` but nix-bin creates neither the group nor
+# its users: every build fails until they exist. Create them as Nix's own multi-user installer
+# does (a system group, nixbld1..N members with no login and no home).
+if ! getent group nixbld >/dev/null; then
+  echo "== creating the nixbld group and build users"
+  groupadd --system nixbld
+fi
+for i in $(seq 1 8); do
+  id "nixbld$i" >/dev/null 2>&1 ||
+    useradd --system --no-create-home --home-dir /var/empty --shell /usr/sbin/nologin \
+      --gid nixbld --groups nixbld --comment "Nix build user $i" "nixbld$i"
+done
+
+# --- Locales ---------------------------------------------------------------------------------
+# The determinism test renders under tr_TR.UTF-8 (dotted/dotless i): generate it, or that
+# variation silently tests nothing (the test fails when it is missing).
+if ! locale -a 2>/dev/null | grep -qx 'tr_TR.utf8'; then
+  echo "== generating the tr_TR.UTF-8 locale"
+  localedef -i tr_TR -f UTF-8 tr_TR.UTF-8
+fi
+
+# --- incusd --------------------------------------------------------------------------------------
 # Start incusd (no systemd here) unless it runs; the incus test fails loudly if it cannot.
 if ! incus admin waitready --timeout 2 >/dev/null 2>&1; then
   echo "== starting incusd"
@@ -51,5 +85,19 @@ profiles:
 YAML
 fi
 
-echo "== cargo test"
-cargo test --locked --all-targets -- --test-threads="${EDGEPLAN_TEST_THREADS:-4}"
+# --- The test runner -------------------------------------------------------------------------
+# cargo-nextest runs each test in its own process, keeps the heavy live tests from overlapping
+# (test groups in .config/nextest.toml) and reports every test's time.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "== installing: cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+profile=ci
+if [ -n "${EDGEPLAN_SOAK:-}" ]; then profile=soak; fi
+echo "== cargo nextest run --profile $profile"
+cargo nextest run --locked --profile "$profile" --no-fail-fast "$@"
+# nextest does not run doctests.
+echo "== cargo test --doc"
+cargo test --locked --doc --quiet
+echo "== suite finished in $(($(date +%s) - started))s (budget: 10 min on 2 cores, README)"

@@ -495,6 +495,10 @@ fn validate(
             .collect::<Vec<_>>()
             .join("; ")
     ));
+    // Checks the box could not run (e.g. no systemd-analyze): said, not hidden.
+    for note in v.output.lines().filter_map(|l| l.strip_prefix("! ")) {
+        log(format!("Warning: {note}"));
+    }
     Ok(())
 }
 

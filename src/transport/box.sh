@@ -76,13 +76,13 @@ is_ours() { [ -L "$ROOT/$1" ] && [ "$(readlink "$ROOT/$1")" = "$(uplink "$1")" ]
 status() {
 	l="$ROOT/$1"
 	if [ -L "$l" ]; then
-		if is_ours "$1"; then k=ours; else k=link; fi
+		if is_ours "$1"; then k="ours"; else k="link"; fi
 		if [ ! -e "$l" ]; then
 			printf 'path dangling - - %s\n' "$1"
 			return
 		fi
 	elif [ -f "$l" ]; then
-		k=file
+		k="file"
 	elif [ -e "$l" ]; then
 		k=other
 	else
@@ -195,6 +195,7 @@ dir_of() {
 
 # validate DIR [UNIT...] -- CMD...: run CMD on the staged config (CMD + path, as the service
 # would read it) and systemd-analyze verify on changed units when it exists. Exit 5 if refused.
+# Replies `$ COMMAND` for each check run and `! NOTE` for each check that could not run.
 op_validate() {
 	d=$(dir_of "$1")
 	shift
@@ -229,23 +230,31 @@ op_validate() {
 		if command -v systemd-analyze >/dev/null 2>&1; then
 			echo "\$ systemd-analyze verify$units"
 			rc=0
+			# shellcheck disable=SC2086 # $units: staged paths of edgeplan's own unit names, one word each
 			err=$(systemd-analyze verify $units 2>&1) || rc=$?
 			if [ "$rc" -ne 0 ] || [ -n "$err" ]; then
 				printf '%s\nexit status %s\n' "$err" "$rc"
 				exit 5
 			fi
 		else
-			echo "systemd-analyze is not installed: units not verified"
+			echo "! units not verified: systemd-analyze is not installed on the box"
 		fi
 	fi
 	echo ok
 }
 
-next_gen() {
-	n=1
+# The numbers of the generations on the box, one per line, unsorted.
+gen_numbers() {
 	for x in "$G"/*; do
 		b=${x##*/}
 		case $b in '' | *[!0-9]*) continue ;; esac
+		echo "$b"
+	done
+}
+
+next_gen() {
+	n=1
+	for b in $(gen_numbers); do
 		if [ "$b" -ge "$n" ]; then n=$((b + 1)); fi
 	done
 	echo "$n"
@@ -389,7 +398,7 @@ op_finish() {
 	rm -rf "$S/staging"
 	cur=$(current)
 	n=0
-	for x in $(ls "$G" 2>/dev/null | grep -x '[0-9][0-9]*' | sort -rn); do
+	for x in $(gen_numbers | sort -rn); do
 		if [ "$x" = 0 ] || [ "$x" = "$cur" ]; then continue; fi
 		n=$((n + 1))
 		if [ "$n" -ge "$1" ]; then
@@ -404,7 +413,7 @@ op_finish() {
 op_generations() {
 	header
 	printf 'current %s\n' "$(current || true)"
-	for x in $(ls "$G" 2>/dev/null | grep -x '[0-9][0-9]*' | sort -n); do
+	for x in $(gen_numbers | sort -n); do
 		printf 'generation %s\n' "$x"
 		blob manifest "$G/$x/manifest.json"
 		blob meta "$G/$x/meta.json"

@@ -121,8 +121,17 @@ target "box" {{
 }
 
 /// A box for a live haproxy: real templates, the master-CLI reload script (a no-op while
-/// haproxy is not running yet), the first generation applied, haproxy started on it.
-fn live_box(port: u16, backend: u16) -> (Edgebox, Haproxy) {
+/// haproxy is not running yet), the first generation applied, haproxy started on it listening
+/// on the returned port (a fresh box on fresh ports when the port was taken).
+fn live_box(backend: u16) -> (Edgebox, Haproxy, u16) {
+    crate::ports::retry("live box", || {
+        let port = free_port();
+        let (b, h) = live_box_on(port, backend)?;
+        Ok((b, h, port))
+    })
+}
+
+fn live_box_on(port: u16, backend: u16) -> Result<(Edgebox, Haproxy), crate::ports::PortTaken> {
     let dir = tempfile::tempdir().unwrap();
     let mut b = Edgebox {
         dir,
@@ -147,15 +156,14 @@ fn live_box(port: u16, backend: u16) -> (Edgebox, Haproxy) {
         &specs(&live_edge(port, backend, "v0", b.path()), &["veza.fr"]),
     );
     ok(&b.run(&["apply", "--auto-approve"]));
-    let h = Haproxy::start(&b.root(), port);
-    (b, h)
+    let h = Haproxy::start(&b.root(), port)?;
+    Ok((b, h))
 }
 
 #[test]
 fn apply_under_load_drops_no_request() {
     let backend = Backend::start();
-    let port = free_port();
-    let (b, h) = live_box(port, backend.port);
+    let (b, h, port) = live_box(backend.port);
     assert_eq!(get(port, "app.test").unwrap().0, 200);
     assert_eq!(get(port, "talas.fr").unwrap(), (503, "v0\n".into()));
 
@@ -202,8 +210,7 @@ fn apply_under_load_drops_no_request() {
 #[test]
 fn config_haproxy_refuses_is_never_activated() {
     let backend = Backend::start();
-    let port = free_port();
-    let (b, h) = live_box(port, backend.port);
+    let (b, h, port) = live_box(backend.port);
     let before_cfg = b.live("etc/haproxy/haproxy.cfg").unwrap();
     let before_proc = h.show_proc();
     broken_template(
@@ -597,27 +604,94 @@ target "ct" {{
     );
 }
 
-/// Units changed: `systemd-analyze verify` runs on the staged units (this machine has it), and
-/// daemon-reload is skipped for a box root that is not the running system.
+const ACME: &str = "acme email=\"ops@veza.fr\" directory=\"staging\" challenge-port=8888 {\n    \
+                    certificate \"veza.fr\" {\n        domains \"veza.fr\"\n    }\n}\n";
+
+/// Units changed: `systemd-analyze verify` runs on the staged units (scripts/test.sh installs
+/// it here), and daemon-reload is skipped for a box root that is not the running system.
 #[test]
 fn changed_units_are_verified_on_the_box() {
-    let acme = "acme email=\"ops@veza.fr\" directory=\"staging\" challenge-port=8888 {\n    \
-                certificate \"veza.fr\" {\n        domains \"veza.fr\"\n    }\n}\n";
-    let b = new_box(&specs(&format!("{EDGE}{acme}"), &["veza.fr"]));
+    assert!(
+        Path::new("/usr/bin/systemd-analyze").exists(),
+        "systemd-analyze is missing (scripts/test.sh installs the systemd package)"
+    );
+    let b = new_box(&specs(&format!("{EDGE}{ACME}"), &["veza.fr"]));
     let out = b.run(&["apply", "--auto-approve"]);
     ok(&out);
-    if Path::new("/usr/bin/systemd-analyze").exists() {
-        assert!(
-            out.stdout.contains("; systemd-analyze verify "),
-            "{}",
-            out.stdout
-        );
-        assert!(out.stdout.contains(".timer"), "{}", out.stdout);
-    }
+    assert!(
+        out.stdout.contains("; systemd-analyze verify "),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(".timer"), "{}", out.stdout);
+    assert!(!out.stdout.contains("not verified"), "{}", out.stdout);
     assert!(
         out.stdout
             .contains("systemctl daemon-reload skipped: the box root is"),
         "{}",
         out.stdout
     );
+}
+
+/// A box without systemd-analyze (a plain directory, a container without systemd): the units
+/// are applied unverified, and apply says so.
+#[test]
+fn units_on_a_box_without_systemd_analyze_are_applied_and_said_unverified() {
+    // Every command of this machine but systemd-analyze, as the box's PATH.
+    let bin = tempfile::tempdir().unwrap();
+    for dir in ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if name == "systemd-analyze" || bin.path().join(&name).exists() {
+                continue;
+            }
+            std::os::unix::fs::symlink(e.path(), bin.path().join(&name)).unwrap();
+        }
+    }
+    let b = new_box(&specs(&format!("{EDGE}{ACME}"), &["veza.fr"]));
+    let out = b.run_with(
+        &["apply", "--auto-approve"],
+        &[("PATH", bin.path().to_str().unwrap())],
+    );
+    ok(&out);
+    assert!(
+        !out.stdout.contains("; systemd-analyze verify "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Warning: units not verified: systemd-analyze is not installed on the box"),
+        "{}",
+        out.stdout
+    );
+    assert!(b.root().join("etc/systemd/system").is_dir());
+}
+
+/// The box script is POSIX sh (dash, busybox ash): shellcheck in sh mode finds nothing and
+/// every shell of a box parses it.
+#[test]
+fn box_script_passes_shellcheck_as_posix_sh() {
+    let script = crate::common::repo().join("src/transport/box.sh");
+    let out = std::process::Command::new("shellcheck")
+        .args(["--shell=sh", "--severity=style"])
+        .arg(&script)
+        .output()
+        .expect("shellcheck is missing (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for shell in [&["dash", "-n"][..], &["busybox", "ash", "-n"][..]] {
+        let st = std::process::Command::new(shell[0])
+            .args(&shell[1..])
+            .arg(&script)
+            .status()
+            .unwrap_or_else(|e| panic!("{shell:?}: {e}"));
+        assert!(st.success(), "{shell:?} cannot parse box.sh");
+    }
 }

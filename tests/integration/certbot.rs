@@ -17,11 +17,13 @@
 //! Only addresses, ports and paths of the rendered files are substituted.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::ports::{PortTaken, bind_failed, free_ports};
 
 use crate::common::Test;
 
@@ -126,10 +128,16 @@ impl Proc {
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-    fn assert_running(&mut self) {
+    /// `Err` when it exited because a port was taken; panics when it exited for another reason.
+    fn exited_binding(&mut self) -> Result<(), PortTaken> {
         if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("{} exited ({status}):\n{}", self.name, self.log());
+            let log = self.log();
+            if bind_failed(&log) {
+                return Err(PortTaken(log));
+            }
+            panic!("{} exited ({status}):\n{log}", self.name);
         }
+        Ok(())
     }
 }
 
@@ -149,37 +157,26 @@ impl Drop for Proc {
     }
 }
 
-/// A loopback port free for TCP (and UDP, for DNS) right now.
-fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// Distinct free ports.
-fn free_ports<const N: usize>() -> [u16; N] {
-    let mut seen = BTreeSet::new();
-    let mut out = [0; N];
-    for slot in &mut out {
-        let mut p = free_port();
-        while !seen.insert(p) {
-            p = free_port();
-        }
-        *slot = p;
-    }
-    out
-}
-
 fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !ready() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// [`wait_until`] for a server starting on picked ports: `ready` says a taken port early.
+fn wait_started(
+    what: &str,
+    timeout: Duration,
+    mut ready: impl FnMut() -> Result<bool, PortTaken>,
+) -> Result<(), PortTaken> {
+    let deadline = Instant::now() + timeout;
+    while !ready()? {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Ok(())
 }
 
 fn listening(port: u16) -> bool {
@@ -352,8 +349,9 @@ impl Live {
         }
     }
 
-    /// `haproxy -W -db` (master-worker, foreground) on the substituted config.
-    fn start(&self) -> Proc {
+    /// `haproxy -W -db` (master-worker, foreground) on the substituted config;
+    /// [`PortTaken`] when it exited because a port was taken.
+    fn start(&self) -> Result<Proc, PortTaken> {
         let cfg = self.config();
         ok(Command::new("haproxy")
             .arg("-c")
@@ -371,11 +369,29 @@ impl Live {
                 .arg(self.dir.join("master.sock")),
             self.dir.join("haproxy.log"),
         );
-        wait_until("haproxy to listen", Duration::from_secs(10), || {
-            p.assert_running();
-            listening(self.http) && listening(self.https)
-        });
-        p
+        wait_started("haproxy to listen", Duration::from_secs(20), || {
+            p.exited_binding()?;
+            Ok(listening(self.http) && listening(self.https))
+        })?;
+        Ok(p)
+    }
+
+    /// Fresh ports in `dir`, the rendered config written for them and haproxy started (again on
+    /// fresh ports when one was taken).
+    fn run(dir: &Path, tree: &Tree) -> (Live, Proc) {
+        crate::ports::retry("haproxy on the rendered config", || {
+            let [http, https, stats, challenge] = free_ports::<4>();
+            let live = Live {
+                dir: dir.to_path_buf(),
+                http,
+                https,
+                stats,
+                challenge,
+            };
+            live.write_config(tree);
+            let p = live.start()?;
+            Ok((live, p))
+        })
     }
 }
 
@@ -761,30 +777,24 @@ fn placeholder_certificates_cover_every_public_host() {
         .unwrap()
         .1;
     let tmp = tempfile::tempdir().unwrap();
-    let [http, https, stats, challenge] = free_ports::<4>();
-    let live = Live {
-        dir: tmp.path().to_path_buf(),
-        http,
-        https,
-        stats,
-        challenge,
-    };
-    live.write_config(&tree);
+    let cert_dir = tmp.path().join("certs");
     let helper = tmp.path().join("selfsigned-pem");
-    run_placeholder_units(&tree, &live.cert_dir(), &helper);
+    run_placeholder_units(&tree, &cert_dir, &helper);
 
     // The placeholder is made once: a second run leaves the PEM alone.
-    let veza = live.cert_dir().join("veza.fr.pem");
+    let veza = cert_dir.join("veza.fr.pem");
     let first = std::fs::read(&veza).unwrap();
     ok(Command::new(&helper)
         .args(["veza.fr", "veza.fr"])
-        .env("EDGEPLAN_HAPROXY_CERT_DIR", live.cert_dir()));
+        .env("EDGEPLAN_HAPROXY_CERT_DIR", &cert_dir));
     assert_eq!(std::fs::read(&veza).unwrap(), first);
     let meta = std::fs::metadata(&veza).unwrap();
     assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
 
     let started = Instant::now();
-    let _haproxy = live.start();
+    let (live, _haproxy) = Live::run(tmp.path(), &tree);
+    assert_eq!(live.cert_dir(), cert_dir);
+    let https = live.https;
     let hosts = edge.public_hosts();
     assert!(hosts.len() >= 6, "{hosts:?}");
     for (host, owner) in &hosts {
@@ -815,6 +825,10 @@ impl Pebble {
     /// Start both; pebble's http-01 validator connects to `http_port` of 127.0.0.1 (every name
     /// resolves to 127.0.0.1 in pebble-challtestsrv's DNS).
     fn start(dir: &Path, http_port: u16) -> Pebble {
+        crate::ports::retry("pebble", || Pebble::try_start(dir, http_port))
+    }
+
+    fn try_start(dir: &Path, http_port: u16) -> Result<Pebble, PortTaken> {
         std::fs::create_dir_all(dir).unwrap();
         let [acme, management, dns, dns_mgmt, tls] = free_ports::<5>();
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
@@ -850,10 +864,10 @@ impl Pebble {
                 .args(["-management", &format!("127.0.0.1:{dns_mgmt}")]),
             dir.join("challtestsrv.log"),
         );
-        wait_until("pebble-challtestsrv", Duration::from_secs(10), || {
-            dns_proc.assert_running();
-            listening(dns_mgmt)
-        });
+        wait_started("pebble-challtestsrv", Duration::from_secs(20), || {
+            dns_proc.exited_binding()?;
+            Ok(listening(dns_mgmt))
+        })?;
         let mut pebble = Proc::spawn(
             "pebble",
             Command::new("pebble")
@@ -865,17 +879,17 @@ impl Pebble {
                 .env_remove("PEBBLE_VA_ALWAYS_VALID"),
             dir.join("pebble.log"),
         );
-        wait_until("pebble", Duration::from_secs(10), || {
-            pebble.assert_running();
-            listening(acme) && listening(management)
-        });
-        Pebble {
+        wait_started("pebble", Duration::from_secs(20), || {
+            pebble.exited_binding()?;
+            Ok(listening(acme) && listening(management))
+        })?;
+        Ok(Pebble {
             _dns: dns_proc,
             _pebble: pebble,
             directory: format!("https://127.0.0.1:{acme}/dir"),
             management,
             ca: cert,
-        }
+        })
     }
 
     /// Pebble's current intermediate certificate (regenerated at every start).
@@ -924,18 +938,15 @@ fn offline_issuance_through_haproxy() {
     let tree = Tree::bundled();
     let units = tree.units();
     let tmp = tempfile::tempdir().unwrap();
-    let [http, https, stats, challenge] = free_ports::<4>();
-    let live = Live {
-        dir: tmp.path().join("haproxy"),
-        http,
-        https,
-        stats,
-        challenge,
-    };
-    std::fs::create_dir_all(&live.dir).unwrap();
-    live.write_config(&tree);
-    run_placeholder_units(&tree, &live.cert_dir(), &tmp.path().join("selfsigned-pem"));
-    let haproxy = live.start();
+    let haproxy_dir = tmp.path().join("haproxy");
+    std::fs::create_dir_all(&haproxy_dir).unwrap();
+    run_placeholder_units(
+        &tree,
+        &haproxy_dir.join("certs"),
+        &tmp.path().join("selfsigned-pem"),
+    );
+    let (live, haproxy) = Live::run(&haproxy_dir, &tree);
+    let (http, https, challenge) = (live.http, live.https, live.challenge);
     let placeholder = presented(https, "veza.fr");
     assert!(
         issuer(&placeholder).contains("CN = veza.fr"),

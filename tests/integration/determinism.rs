@@ -106,7 +106,26 @@ fn same_bytes_across_paths_order_mtimes_tz_lang_and_umask() {
     );
 
     // 2: a copy elsewhere, files created in reverse order with odd mtimes, relative paths,
-    // another zone and locale, umask 077.
+    // another zone and locale, umask 077. The locale must exist, or glibc falls back to C and
+    // this variation tests nothing (scripts/test.sh generates it).
+    let locales = std::process::Command::new("locale")
+        .arg("-a")
+        .output()
+        .unwrap();
+    let locales = String::from_utf8_lossy(&locales.stdout);
+    assert!(
+        locales.lines().any(|l| l == "tr_TR.utf8"),
+        "the tr_TR.UTF-8 locale is not generated (scripts/test.sh does it): {locales}"
+    );
+    let probe = std::process::Command::new("locale")
+        .env("LC_ALL", "tr_TR.UTF-8")
+        .output()
+        .unwrap();
+    assert!(
+        probe.stderr.is_empty() && String::from_utf8_lossy(&probe.stdout).contains("tr_TR"),
+        "LC_ALL=tr_TR.UTF-8 does not take: {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
     let two = tmp.path().join("deeper/checkout two");
     copy_dir_reversed(&specs, &two.join("spec copy"));
     let env2 = [

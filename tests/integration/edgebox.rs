@@ -5,7 +5,6 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -193,14 +192,8 @@ pub fn redact_hashes(s: &str) -> String {
     out
 }
 
-/// A free loopback TCP port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::ports::free_port;
+use crate::ports::{PortTaken, bind_failed};
 
 /// A real sshd on a free loopback port, for root with a generated key; sessions get
 /// `EDGEPLAN_BOX_ROOT`. The client side is an ssh config file with the alias `edgebox`.
@@ -226,7 +219,12 @@ impl Sshd {
             .prefix("edgeplan-sshd-")
             .tempdir()
             .unwrap();
-        let d = dir.path();
+        let (port, child) = Sshd::spawn(dir.path(), box_root);
+        Sshd { dir, port, child }
+    }
+
+    /// Keys, config and the sshd process in `d`, on a fresh port (again when it was taken).
+    fn spawn(d: &Path, box_root: &Path) -> (u16, Child) {
         for key in ["host", "id"] {
             run_ok(
                 Command::new("ssh-keygen")
@@ -241,8 +239,7 @@ impl Sshd {
         } else {
             "sshd"
         };
-        let start = Instant::now();
-        loop {
+        crate::ports::retry("sshd", || {
             let port = free_port();
             let cfg = format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nPidFile {d}/sshd.pid\n\
@@ -271,40 +268,40 @@ impl Sshd {
                 .stdin(Stdio::null())
                 .spawn()
                 .unwrap();
-            // Ready when it listens; a lost race for the port makes it exit: try another.
-            let ready = loop {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    break true;
-                }
+            // Ready when it listens; a lost race for the port makes it exit saying so.
+            let start = Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
                 if child.try_wait().unwrap().is_some() {
-                    break false;
+                    let said = std::fs::read_to_string(&log).unwrap_or_default();
+                    if bind_failed(&said) {
+                        return Err(PortTaken(said));
+                    }
+                    panic!("sshd exited: {said}");
                 }
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "sshd did not listen: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
                 std::thread::sleep(Duration::from_millis(10));
-            };
-            if ready {
-                let host_pub = std::fs::read_to_string(d.join("host.pub")).unwrap();
-                let mut parts = host_pub.split_whitespace();
-                let known = format!(
-                    "[127.0.0.1]:{port} {} {}\n",
-                    parts.next().unwrap(),
-                    parts.next().unwrap()
-                );
-                std::fs::write(d.join("known_hosts"), known).unwrap();
-                let client = format!(
-                    "Host edgebox\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  \
-                     IdentityFile {d}/id\n  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  \
-                     StrictHostKeyChecking yes\n  LogLevel ERROR\n",
-                    d = d.display()
-                );
-                std::fs::write(d.join("ssh_config"), client).unwrap();
-                return Sshd { dir, port, child };
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "sshd did not start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
+            let host_pub = std::fs::read_to_string(d.join("host.pub")).unwrap();
+            let mut parts = host_pub.split_whitespace();
+            let known = format!(
+                "[127.0.0.1]:{port} {} {}\n",
+                parts.next().unwrap(),
+                parts.next().unwrap()
             );
-        }
+            std::fs::write(d.join("known_hosts"), known).unwrap();
+            let client = format!(
+                "Host edgebox\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  \
+                 IdentityFile {d}/id\n  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  \
+                 StrictHostKeyChecking yes\n  LogLevel ERROR\n",
+                d = d.display()
+            );
+            std::fs::write(d.join("ssh_config"), client).unwrap();
+            Ok((port, child))
+        })
     }
 
     /// `EDGEPLAN_SSH_COMMAND` for edgeplan.
@@ -388,8 +385,9 @@ pub struct Haproxy {
 
 impl Haproxy {
     /// Prepare `root` as a system root and start haproxy on its `/etc/haproxy/haproxy.cfg`;
-    /// ready when `port` accepts connections.
-    pub fn start(root: &Path, port: u16) -> Haproxy {
+    /// ready when `port` accepts connections. [`PortTaken`] when haproxy exits because a port
+    /// of the config was taken (the caller sets up again on fresh ports: [`crate::ports::retry`]).
+    pub fn start(root: &Path, port: u16) -> Result<Haproxy, PortTaken> {
         for d in ["usr", "dev", "run", "tmp", "var/lib/haproxy", "etc"] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
@@ -421,20 +419,27 @@ impl Haproxy {
             .stderr(std::fs::File::create(root.join("tmp/haproxy.err")).unwrap())
             .spawn()
             .unwrap();
-        let h = Haproxy {
+        let mut h = Haproxy {
             child,
             master: root.join("run/haproxy-master.sock"),
         };
         let start = Instant::now();
+        let said = || std::fs::read_to_string(root.join("tmp/haproxy.err")).unwrap_or_default();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || !h.master.exists() {
+            if h.child.try_wait().unwrap().is_some() {
+                if bind_failed(&said()) {
+                    return Err(PortTaken(said()));
+                }
+                panic!("haproxy exited: {}", said());
+            }
             assert!(
-                start.elapsed() < Duration::from_secs(10),
+                start.elapsed() < Duration::from_secs(20),
                 "haproxy did not start: {}",
-                std::fs::read_to_string(root.join("tmp/haproxy.err")).unwrap_or_default()
+                said()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        h
+        Ok(h)
     }
 
     /// Its master's `show proc` (retried while the master CLI is not ready).
@@ -482,7 +487,7 @@ pub struct Backend {
 impl Backend {
     pub fn start() -> Backend {
         use std::io::{Read, Write};
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = crate::ports::listener();
         let port = listener.local_addr().unwrap().port();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();

@@ -12,6 +12,7 @@ mod fuzz;
 mod live;
 mod nix;
 mod plan;
+mod ports;
 mod route;
 mod server;
 mod switch;

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -45,7 +45,7 @@ struct StandIn {
 
 impl StandIn {
     fn start(id: &str, delay: Duration) -> StandIn {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = crate::ports::listener();
         let port = listener.local_addr().unwrap().port();
         let served = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -263,7 +263,24 @@ impl Live {
                 (id, s)
             })
             .collect();
-        let ports = stand_ins.iter().map(|(k, s)| (k.clone(), s.port)).collect();
+        let ports: BTreeMap<String, u16> =
+            stand_ins.iter().map(|(k, s)| (k.clone(), s.port)).collect();
+        let (b, h, port) = crate::ports::retry("live switch box", || Live::boxed(&ports));
+        let l = Live {
+            b,
+            h,
+            port,
+            stand_ins,
+        };
+        l.wait_served("staging.veza.fr", "staging/blue");
+        l.wait_served("prod.veza.fr", "prod/blue");
+        l
+    }
+
+    /// The box with its first generation applied and haproxy started on a fresh port.
+    fn boxed(
+        ports: &BTreeMap<String, u16>,
+    ) -> Result<(Edgebox, Haproxy, u16), crate::ports::PortTaken> {
         let mut b = Edgebox {
             dir: tempfile::tempdir().unwrap(),
             env: Vec::new(),
@@ -289,23 +306,15 @@ impl Live {
         .unwrap();
         b.env.push(("USER".into(), "tester".into()));
         let port = free_port();
-        let specs = live_specs(port, b.path(), &ports);
+        let specs = live_specs(port, b.path(), ports);
         let refs: Vec<(&str, &str)> = specs
             .iter()
             .map(|(p, t)| (p.as_str(), t.as_str()))
             .collect();
         b.set_specs(&refs);
         ok(&b.run(&["apply", "--auto-approve"]));
-        let h = Haproxy::start(&b.root(), port);
-        let l = Live {
-            b,
-            h,
-            port,
-            stand_ins,
-        };
-        l.wait_served("staging.veza.fr", "staging/blue");
-        l.wait_served("prod.veza.fr", "prod/blue");
-        l
+        let h = Haproxy::start(&b.root(), port)?;
+        Ok((b, h, port))
     }
 
     /// Wait until a request for `host` is served by `id`.

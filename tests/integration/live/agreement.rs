@@ -475,8 +475,9 @@ fn send(h: &Haproxy, req: &Request, http2: bool) -> Result<Response, String> {
         "-k",
         "-g",
         "--path-as-is",
+        // A hang guard, no claim about speed.
         "--max-time",
-        "10",
+        "30",
         "-D",
         "-",
     ]);

@@ -12,6 +12,7 @@
 //! | `stats socket PATH\|ADDR` | a temp unix socket (or a free loopback port)                 |
 //! | `server-state-file PATH`  | an empty state file in the temp dir                          |
 //! | `/etc/haproxy/errors/…`   | the rendered error bodies, written to the temp dir           |
+//! | `log /dev/log …`          | `log stderr format rfc5424 …` (the log file, µs timestamps)  |
 //!
 //! Addresses are only substituted in [`Mode::Live`]; [`Mode::PathsOnly`] keeps the box's binds
 //! and server names for `haproxy -c`. Everything else, `chroot`/`user`/`group` included, is
@@ -144,6 +145,7 @@ struct Rules {
     stats_socket: Rule,
     state_file: Rule,
     errors_dir: Rule,
+    log: Rule,
 }
 
 /// A substituted config in a temp dir, with its certificates, error bodies and (in
@@ -220,6 +222,7 @@ impl Stage {
             stats_socket: Rule::new("stats socket PATH|ADDR", true),
             state_file: Rule::new("server-state-file PATH", true),
             errors_dir: Rule::new(rules::ERRORS_DIR, true),
+            log: Rule::new("log /dev/log", true),
         };
         let mut stage = Stage {
             cfg_path: dir.path().join("haproxy.cfg"),
@@ -254,6 +257,7 @@ impl Stage {
             &rules.stats_socket,
             &rules.state_file,
             &rules.errors_dir,
+            &rules.log,
         ];
         for r in all {
             assert!(
@@ -316,7 +320,7 @@ impl Stage {
                 );
                 assert_eq!(section.0, "frontend", "bind outside a frontend\n  {line}");
                 if live {
-                    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                    let l = crate::ports::listener();
                     let port = l.local_addr().unwrap().port();
                     self.reserved.push(l);
                     self.ports.insert(section.1.clone(), port);
@@ -371,6 +375,12 @@ impl Stage {
                         self.admin = AdminAddr::Tcp(port);
                     }
                 }
+            }
+            // The box's syslog socket: haproxy's own stderr (its log file here), in RFC 5424
+            // for microsecond timestamps (`Haproxy::events`).
+            Some("log") if toks.get(1).map(String::as_str) == Some("/dev/log") => {
+                rules.log.hits += 1;
+                toks.splice(1..2, ["stderr", "format", "rfc5424"].map(String::from));
             }
             Some("server-state-file") => {
                 rules.state_file.hits += 1;
@@ -457,48 +467,44 @@ impl Stage {
                 .spawn()
                 .expect("cannot start haproxy")
         };
-        let mut child = spawn(&self.cfg_path, &log);
         // Between releasing a reserved port and haproxy binding it, another process on this
         // shared machine may take it. haproxy then exits at once saying it cannot bind: move
-        // the frontends to fresh ports and start again (a few times at most).
-        for _ in 0..3 {
-            let deadline = Instant::now() + Duration::from_millis(1500);
+        // the listeners to fresh ports and start again.
+        let mut attempt = 0;
+        let child = crate::ports::retry("haproxy (live harness)", || {
+            attempt += 1;
+            if attempt > 1 {
+                self.fresh_ports();
+                let _ = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&log_path)
+                    .map(|mut f| {
+                        writeln!(f, "--- harness: a port was taken, again on fresh ports")
+                    });
+            }
+            let mut child = spawn(&self.cfg_path, &log);
+            let deadline = Instant::now() + Duration::from_secs(5);
             let listening = |ports: &BTreeMap<String, u16>| {
                 ports.values().all(|p| {
                     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *p));
                     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
                 })
             };
-            let exited = loop {
+            loop {
                 if let Ok(Some(_)) = child.try_wait() {
-                    break true;
+                    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    if crate::ports::bind_failed(&text) {
+                        return Err(crate::ports::PortTaken(text));
+                    }
+                    // Another failure: wait_ready reports it with the log.
+                    return Ok(child);
                 }
                 if Instant::now() > deadline || listening(&self.ports) {
-                    break false;
+                    return Ok(child);
                 }
                 std::thread::sleep(Duration::from_millis(50));
-            };
-            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            if !exited || !text.contains("cannot bind") {
-                break;
             }
-            for port in self.ports.values_mut() {
-                let fresh = free_port();
-                self.cfg = self.cfg.replace(
-                    &format!("bind 127.0.0.1:{port}"),
-                    &format!("bind 127.0.0.1:{fresh}"),
-                );
-                *port = fresh;
-            }
-            std::fs::write(&self.cfg_path, &self.cfg).unwrap();
-            let _ = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&log_path)
-                .map(|mut f| {
-                    let _ = writeln!(f, "--- harness: a port was taken, retrying on fresh ports");
-                });
-            child = spawn(&self.cfg_path, &log);
-        }
+        });
         let h = Haproxy {
             stage: self,
             child: Mutex::new(child),
@@ -508,6 +514,48 @@ impl Stage {
         };
         h.wait_ready(READY_TIMEOUT);
         h
+    }
+}
+
+impl Stage {
+    /// Move every frontend (and a TCP admin socket) to fresh ports, in `cfg` and its file.
+    fn fresh_ports(&mut self) {
+        let mut moved: Vec<(String, String)> = Vec::new();
+        for port in self.ports.values_mut() {
+            let fresh = free_port();
+            moved.push((format!("127.0.0.1:{port}"), format!("127.0.0.1:{fresh}")));
+            *port = fresh;
+        }
+        if let AdminAddr::Tcp(port) = &mut self.admin {
+            let fresh = free_port();
+            moved.push((
+                format!("ipv4@127.0.0.1:{port}"),
+                format!("ipv4@127.0.0.1:{fresh}"),
+            ));
+            *port = fresh;
+        }
+        // Whole words only, so that moving :1234 leaves :12345 alone.
+        let mut out = String::with_capacity(self.cfg.len());
+        for line in self.cfg.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.iter().position(|w| moved.iter().any(|(a, _)| a == w)) {
+                Some(i) => {
+                    let indent = &line[..line.len() - line.trim_start().len()];
+                    let mut words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+                    words[i] = moved
+                        .iter()
+                        .find(|(a, _)| *a == words[i])
+                        .unwrap()
+                        .1
+                        .clone();
+                    out.push_str(&format!("{indent}{}", words.join(" ")));
+                }
+                None => out.push_str(line),
+            }
+            out.push('\n');
+        }
+        self.cfg = out;
+        std::fs::write(&self.cfg_path, &self.cfg).unwrap();
     }
 }
 
@@ -529,14 +577,7 @@ fn parse_listen(addr: &str) -> Option<u16> {
     (ip.is_empty() || ip == "*" || bare.parse::<std::net::IpAddr>().is_ok()).then_some(port)
 }
 
-/// A free loopback TCP port (bound, read back, released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::ports::free_port;
 
 /// Identity a stand-in answers with: `env/component/color` for env pools, else
 /// `backend/server`.
@@ -644,7 +685,7 @@ pub struct StandIn {
 impl StandIn {
     /// Start one on a free loopback port.
     pub fn start(identity: &str, active: bool, checked: bool) -> StandIn {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = crate::ports::listener();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -867,6 +908,24 @@ impl Haproxy {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// haproxy's log records (RFC 5424, from the `log` rule) whose message contains `needle`,
+    /// in order: when haproxy stamped each (its clock, µs) and the message.
+    pub fn events(&self, needle: &str) -> Vec<(std::time::SystemTime, String)> {
+        self.log()
+            .lines()
+            .filter_map(|l| {
+                // `<PRI>1 TIMESTAMP HOST APP PID MSGID SD MSG`
+                let l = l.strip_prefix('<')?;
+                let mut f = l.splitn(8, ' ');
+                let (_pri, stamp) = (f.next()?, f.next()?);
+                let msg = f.nth(5)?;
+                let at: jiff::Timestamp = stamp.parse().ok()?;
+                msg.contains(needle)
+                    .then(|| (std::time::SystemTime::from(at), msg.to_string()))
+            })
+            .collect()
+    }
+
     /// One command on the admin (stats) socket; its whole answer.
     pub fn admin(&self, cmd: &str) -> String {
         talk(&self.stage.admin, cmd).unwrap_or_else(|e| panic!("admin socket: {e}\n{}", self.log()))
@@ -1039,7 +1098,8 @@ fn curl(
         sni
     };
     let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-k", "--max-time", "5", "-D", "-"])
+    // --max-time: a hang guard, no claim about speed.
+    cmd.args(["-sS", "-k", "--max-time", "30", "-D", "-"])
         .arg("-H")
         .arg(format!("Host: {host}"));
     if !cookies.is_empty() {
