@@ -369,7 +369,7 @@ impl Live {
                 .arg(self.dir.join("master.sock")),
             self.dir.join("haproxy.log"),
         );
-        wait_started("haproxy to listen", Duration::from_secs(20), || {
+        wait_started("haproxy to listen", crate::common::HANG_GUARD, || {
             p.exited_binding()?;
             Ok(listening(self.http) && listening(self.https))
         })?;
@@ -864,7 +864,7 @@ impl Pebble {
                 .args(["-management", &format!("127.0.0.1:{dns_mgmt}")]),
             dir.join("challtestsrv.log"),
         );
-        wait_started("pebble-challtestsrv", Duration::from_secs(20), || {
+        wait_started("pebble-challtestsrv", crate::common::HANG_GUARD, || {
             dns_proc.exited_binding()?;
             Ok(listening(dns_mgmt))
         })?;
@@ -879,7 +879,7 @@ impl Pebble {
                 .env_remove("PEBBLE_VA_ALWAYS_VALID"),
             dir.join("pebble.log"),
         );
-        wait_started("pebble", Duration::from_secs(20), || {
+        wait_started("pebble", crate::common::HANG_GUARD, || {
             pebble.exited_binding()?;
             Ok(listening(acme) && listening(management))
         })?;
@@ -1024,7 +1024,7 @@ fn offline_issuance_through_haproxy() {
     let mut served = String::new();
     wait_until(
         "haproxy to serve the issued certificate",
-        Duration::from_secs(15),
+        crate::common::HANG_GUARD,
         || {
             served = presented(https, "veza.fr");
             issuer(&served).contains("Pebble Intermediate CA")
@@ -1069,7 +1069,7 @@ fn offline_issuance_through_haproxy() {
     let mut renewed = String::new();
     wait_until(
         "haproxy to serve the renewed certificate",
-        Duration::from_secs(15),
+        crate::common::HANG_GUARD,
         || {
             renewed = presented(https, "veza.fr");
             serial(&renewed) != serial(&served)

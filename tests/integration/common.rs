@@ -6,6 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// How long a test waits for something that must happen (a server listening, a reload taking
+/// effect, a log line) before it calls it hung. Never a claim about speed — on a loaded 2-core
+/// machine a start can take seconds; speed belongs in benchmarks.
+pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Root of the repository (for the bundled `specs/` and `out/`).
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -279,7 +279,7 @@ impl Sshd {
                     panic!("sshd exited: {said}");
                 }
                 assert!(
-                    start.elapsed() < Duration::from_secs(20),
+                    start.elapsed() < crate::common::HANG_GUARD,
                     "sshd did not listen: {}",
                     std::fs::read_to_string(&log).unwrap_or_default()
                 );
@@ -433,7 +433,7 @@ impl Haproxy {
                 panic!("haproxy exited: {}", said());
             }
             assert!(
-                start.elapsed() < Duration::from_secs(20),
+                start.elapsed() < crate::common::HANG_GUARD,
                 "haproxy did not start: {}",
                 said()
             );
@@ -453,7 +453,7 @@ impl Haproxy {
                 .output()
                 .unwrap();
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            if text.contains("master") || start.elapsed() > Duration::from_secs(5) {
+            if text.contains("master") || start.elapsed() > crate::common::HANG_GUARD {
                 return text;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -786,6 +786,20 @@ impl IncusBox {
             image: tag,
         };
         incus(&["launch", &b.image, &b.name]);
+        // `incus launch` returns once init is started, not done: until it has brought up `lo`
+        // and become `sleep`, haproxy cannot bind 127.0.0.1 — under load that race is real.
+        let start = Instant::now();
+        loop {
+            let init = b.sh("cat /proc/1/comm; ip -o link show lo");
+            if init.starts_with("sleep\n") && init.contains(",UP") {
+                break;
+            }
+            assert!(
+                start.elapsed() < crate::common::HANG_GUARD,
+                "the container's init did not finish: {init:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         b
     }
 
@@ -809,7 +823,7 @@ impl IncusBox {
                 return got;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(10),
+                start.elapsed() < crate::common::HANG_GUARD,
                 "the container never served {body:?} for {host}; last answer: {got:?}"
             );
             std::thread::sleep(Duration::from_millis(100));

@@ -128,7 +128,7 @@ fn wait_for(
         if ok(&l) {
             return;
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "{what}: {l:?}");
+        assert!(start.elapsed() < crate::common::HANG_GUARD, "{what}: {l:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -319,7 +319,7 @@ impl Live {
 
     /// Wait until a request for `host` is served by `id`.
     fn wait_served(&self, host: &str, id: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + crate::common::HANG_GUARD;
         loop {
             let r = request(self.port, host, None);
             if matches!(&r, Ok(r) if r.served_by.as_deref() == Some(id)) {

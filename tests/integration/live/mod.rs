@@ -51,8 +51,8 @@ pub use edgeplan::rules::Scheme;
 use edgeplan::rules::{self, BackendKind, Routing};
 use edgeplan::state::ActiveColors;
 
-/// How long to wait for haproxy to be ready (health checks run every few seconds).
-pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for haproxy to be ready (health checks run every few seconds): a hang guard.
+pub const READY_TIMEOUT: Duration = crate::common::HANG_GUARD;
 
 // ---------------------------------------------------------------------------------------------
 // Rendering
