@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::common::Output;
 use crate::edgebox::{
@@ -168,9 +168,20 @@ fn apply_under_load_drops_no_request() {
     assert_eq!(get(port, "talas.fr").unwrap(), (503, "v0\n".into()));
 
     let load = Load::start(port, "app.test", 200, 4);
-    std::thread::sleep(Duration::from_millis(300));
+    load.wait_answered(50);
+    // At least 3 applies, and on until 100 requests were answered while applies ran (counts,
+    // not a time window: a loaded machine sends fewer per second).
     let mut timings = Vec::new();
-    for i in 1..=3 {
+    let mut during = 0;
+    let mut i = 0;
+    while i < 3 || during < 100 {
+        i += 1;
+        assert!(
+            i <= 50,
+            "only {during} requests answered during {} applies",
+            i - 1
+        );
+        let before = load.answered();
         set(
             &b,
             &specs(
@@ -182,20 +193,19 @@ fn apply_under_load_drops_no_request() {
         let out = b.run(&["apply", "--auto-approve"]);
         timings.push(started.elapsed());
         ok(&out);
+        during += load.answered() - before;
         // The reload was checked before apply returned: the new page is served.
         assert_eq!(get(port, "talas.fr").unwrap(), (503, format!("v{i}\n")));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    load.wait_answered(50);
     let report = load.stop();
     eprintln!(
-        "apply under load: {} requests sent, {} failed, 3 applies took {timings:?}",
+        "apply under load: {} requests sent ({during} while {i} applies ran), {} failed, the \
+         applies took {timings:?}",
         report.sent,
         report.failures.len()
     );
-    assert!(
-        report.sent > 100,
-        "too few requests to prove anything: {report:?}"
-    );
+    assert!(during >= 100, "{report:?}");
     assert!(
         report.failures.is_empty(),
         "{} of {} requests failed: {:?}",

@@ -548,6 +548,8 @@ pub fn get(port: u16, host: &str) -> Result<(u16, String), String> {
 /// Clients sending requests in a loop until stopped: every request must get `want`.
 pub struct Load {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Requests answered so far (live).
+    answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     threads: Vec<std::thread::JoinHandle<(usize, Vec<String>)>>,
 }
 
@@ -561,9 +563,10 @@ pub struct LoadReport {
 impl Load {
     pub fn start(port: u16, host: &str, want: u16, clients: usize) -> Load {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let threads = (0..clients)
             .map(|_| {
-                let stop = stop.clone();
+                let (stop, n) = (stop.clone(), answered.clone());
                 let host = host.to_string();
                 std::thread::spawn(move || {
                     let mut sent = 0;
@@ -575,12 +578,36 @@ impl Load {
                             Ok((s, b)) => failures.push(format!("status {s}: {b}")),
                             Err(e) => failures.push(e),
                         }
+                        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                     (sent, failures)
                 })
             })
             .collect();
-        Load { stop, threads }
+        Load {
+            stop,
+            answered,
+            threads,
+        }
+    }
+
+    /// Requests answered so far.
+    pub fn answered(&self) -> usize {
+        self.answered.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Wait until `n` more requests were answered than now (counts, not time: on a loaded
+    /// machine a window of time may hold few requests).
+    pub fn wait_answered(&self, n: usize) {
+        let target = self.answered() + n;
+        let start = Instant::now();
+        while self.answered() < target {
+            assert!(
+                start.elapsed() < crate::common::HANG_GUARD,
+                "the load got no answers"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     pub fn stop(self) -> LoadReport {

@@ -156,27 +156,49 @@ impl Sample {
 /// Clients sending requests for `host` back to back until stopped.
 struct Load {
     stop: Arc<AtomicBool>,
+    /// Requests answered so far (live).
+    answered: Arc<AtomicUsize>,
     threads: Vec<JoinHandle<Vec<Sample>>>,
 }
 
 impl Load {
     fn start(port: u16, host: &str, clients: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
         let threads = (0..clients)
             .map(|_| {
-                let (stop, host) = (stop.clone(), host.to_string());
+                let (stop, host, n) = (stop.clone(), host.to_string(), answered.clone());
                 std::thread::spawn(move || {
                     let mut out = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
                         let start = Instant::now();
                         let result = request(port, &host, None);
                         out.push(Sample { start, result });
+                        n.fetch_add(1, Ordering::SeqCst);
                     }
                     out
                 })
             })
             .collect();
-        Load { stop, threads }
+        Load {
+            stop,
+            answered,
+            threads,
+        }
+    }
+
+    /// Wait until `n` more requests were answered than now (counts, not time: on a loaded
+    /// machine a window of time may hold few requests).
+    fn wait_answered(&self, n: usize) {
+        let target = self.answered.load(Ordering::SeqCst) + n;
+        let start = Instant::now();
+        while self.answered.load(Ordering::SeqCst) < target {
+            assert!(
+                start.elapsed() < crate::common::HANG_GUARD,
+                "the load got no answers"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     fn stop(self) -> Vec<Sample> {
@@ -390,13 +412,14 @@ fn switch_under_load_loses_no_request_and_moves_only_staging() {
     let cfg_before = l.b.live("etc/haproxy/haproxy.cfg").unwrap();
     let staging = Load::start(l.port, "staging.veza.fr", 4);
     let prod = Load::start(l.port, "prod.veza.fr", 1);
-    std::thread::sleep(Duration::from_millis(500));
+    staging.wait_answered(100);
+    prod.wait_answered(20);
     let started = Instant::now();
     let out =
         l.b.run(&["switch", "staging", "green", "--release", "abc123"]);
     let done = Instant::now();
     ok(&out);
-    std::thread::sleep(Duration::from_millis(700));
+    staging.wait_answered(100);
     let s = staging.stop();
     let p = prod.stop();
 
@@ -425,10 +448,13 @@ fn switch_under_load_loses_no_request_and_moves_only_staging() {
         s.len() + p.len(),
         &failed[..failed.len().min(5)]
     );
+    // At least 100 before the switch and 100 after it by construction; those in flight when
+    // it returned may count as before.
     assert!(
-        s.len() > 100 && after.len() > 20,
-        "too few requests: {}",
-        s.len()
+        s.len() >= 200 && after.len() >= 100 - 4,
+        "too few requests: {} ({} after)",
+        s.len(),
+        after.len()
     );
     assert!(count_by(&s)["staging/blue"] > 0, "{:?}", count_by(&s));
     // Every request sent after the switch returned landed on green.
