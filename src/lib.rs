@@ -16,6 +16,7 @@ pub mod render;
 pub mod route;
 pub mod rules;
 pub mod server;
+pub mod server_state;
 pub mod spec;
 pub mod state;
 pub mod switch;

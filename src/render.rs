@@ -28,6 +28,15 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "static-body.txt.j2",
         include_str!("../templates/static-body.txt.j2"),
     ),
+    // Server state across reloads: see crate::server_state.
+    (
+        "server-identities.list.j2",
+        include_str!("../templates/server-identities.list.j2"),
+    ),
+    (
+        "haproxy-save-state.sh.j2",
+        include_str!("../templates/haproxy-save-state.sh.j2"),
+    ),
     // Let's Encrypt and systemd: see crate::certbot.
     (
         "certbot-cli.ini.j2",
@@ -276,6 +285,9 @@ pub fn render(
             0o644,
             ctx,
         )?;
+    }
+    for f in crate::server_state::files(edge, &routing, view.version, input_hash) {
+        one(f.template, f.path, f.mode, f.ctx)?;
     }
     for f in crate::certbot::files(edge, view.version, input_hash) {
         one(f.template, f.path, f.mode, f.ctx)?;

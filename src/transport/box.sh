@@ -477,48 +477,17 @@ op_admin() {
 	echo end
 }
 
-# save-state: before a reload, write the running haproxy's `show servers state` into the
-# server-state-file of the live haproxy.cfg, so the new worker keeps the runtime state of every
-# server (drain, maint, weights; `load-server-state-from-file`). Skipped, and said, when there is
-# no such file setting, no admin socket, no running haproxy or no socat.
+# save-state: before a reload, run the rendered helper that saves the running haproxy's server
+# states for the new worker (admin state and health of the servers whose identity is unchanged;
+# crate::server_state). Skipped, and said, when the live tree has no helper.
 op_save_state() {
 	header
-	cfg="$ROOT/etc/haproxy/haproxy.cfg"
-	if [ ! -f "$cfg" ]; then
-		echo "skipped: no etc/haproxy/haproxy.cfg"
+	h="$ROOT/usr/local/lib/edgeplan/haproxy-save-state"
+	if [ ! -x "$h" ]; then
+		echo "skipped: no /usr/local/lib/edgeplan/haproxy-save-state on the box"
 		return
 	fi
-	f=$(awk '$1 == "server-state-file" { print $2; exit }' "$cfg")
-	s=$(awk '$1 == "stats" && $2 == "socket" && / level admin/ { print $3; exit }' "$cfg")
-	case $f in
-	/*) ;;
-	'') echo "skipped: haproxy.cfg sets no server-state-file" && return ;;
-	*) echo "skipped: server-state-file $f is not an absolute path" && return ;;
-	esac
-	case $s in
-	/*) ep="unix:$s" ;;
-	ipv4@* | ipv6@*) ep="tcp:${s#*@}" ;;
-	*) echo "skipped: haproxy.cfg has no admin stats socket" && return ;;
-	esac
-	if ! command -v socat >/dev/null 2>&1; then
-		echo "skipped: socat is not installed on the box"
-		return
-	fi
-	rc=0
-	addr=$(admin_addr "$ep") || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		echo "skipped: haproxy is not running (no admin socket at $s)"
-		return
-	fi
-	mkdir -p "$(dirname "$ROOT$f")"
-	t="$ROOT$f.edgeplan-new"
-	if cli "$addr" "show servers state" "$t" && [ "$(head -n 1 "$t")" = 1 ]; then
-		mv -f "$t" "$ROOT$f"
-		echo "saved the state of $(grep -c '^[0-9]' "$ROOT$f" || true) servers to $f"
-	else
-		rm -f "$t"
-		echo "skipped: haproxy did not answer \`show servers state\` on $s"
-	fi
+	EDGEPLAN_BOX_ROOT=$ROOT "$h"
 }
 
 op=${1:-}

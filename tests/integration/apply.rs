@@ -7,9 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::common::Output;
-use crate::edgebox::{
-    Backend, EDGE, Edgebox, Haproxy, Load, MASTER_RELOAD, Sshd, env, free_port, get,
-};
+use crate::edgebox::{Backend, EDGE, Edgebox, Haproxy, Load, Sshd, env, get};
 
 fn specs(edge: &str, prod_hosts: &[&str]) -> Vec<(&'static str, String)> {
     vec![
@@ -120,44 +118,14 @@ target "box" {{
     )
 }
 
-/// A box for a live haproxy: real templates, the master-CLI reload script (a no-op while
-/// haproxy is not running yet), the first generation applied, haproxy started on it listening
-/// on the returned port (a fresh box on fresh ports when the port was taken).
+/// A live box (`Edgebox::running`) on `live_edge` with placeholder body `v0`.
 fn live_box(backend: u16) -> (Edgebox, Haproxy, u16) {
-    crate::ports::retry("live box", || {
-        let port = free_port();
-        let (b, h) = live_box_on(port, backend)?;
-        Ok((b, h, port))
+    Edgebox::running("", |port, dir| {
+        specs(&live_edge(port, backend, "v0", dir), &["veza.fr"])
+            .into_iter()
+            .map(|(p, t)| (p.to_string(), t))
+            .collect()
     })
-}
-
-fn live_box_on(port: u16, backend: u16) -> Result<(Edgebox, Haproxy), crate::ports::PortTaken> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut b = Edgebox {
-        dir,
-        env: Vec::new(),
-        test_template: false,
-    };
-    std::fs::create_dir_all(b.root()).unwrap();
-    let script = MASTER_RELOAD.replace(
-        "S=\"$1\"\n",
-        "S=\"$1\"\n[ -S \"$S\" ] || { echo \"haproxy is not running\"; exit 0; }\n",
-    );
-    b.write("reload.sh", &script);
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        b.path().join("reload.sh"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    b.env.push(("USER".into(), "tester".into()));
-    set(
-        &b,
-        &specs(&live_edge(port, backend, "v0", b.path()), &["veza.fr"]),
-    );
-    ok(&b.run(&["apply", "--auto-approve"]));
-    let h = Haproxy::start(&b.root(), port)?;
-    Ok((b, h))
 }
 
 #[test]
@@ -289,7 +257,8 @@ fn failed_reload_restores_the_previous_generation() {
     let plan = b.run(&["plan", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     assert_eq!(v["summary"]["pending_reload"], false);
-    assert_eq!(v["summary"]["change"], 1);
+    // haproxy.cfg, and the server identity list and state helper (their provenance header).
+    assert_eq!(v["summary"]["change"], 3);
     ok(&b.run(&["apply", "--auto-approve"]));
     assert!(
         b.live("etc/haproxy/haproxy.cfg")
@@ -400,7 +369,7 @@ fn saved_plans_apply_exactly_or_are_refused_as_stale() {
     ok(&out);
     assert!(
         out.stdout
-            .contains("Applying the saved plan p1: Plan: 3 to add"),
+            .contains("Applying the saved plan p1: Plan: 5 to add"),
         "{}",
         out.stdout
     );
@@ -570,7 +539,7 @@ target "ct" {{
     ok(&plan);
     let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     assert_eq!(v["base"], serde_json::Value::Null, "a fresh container");
-    assert_eq!(v["summary"]["add"], 3);
+    assert_eq!(v["summary"]["add"], 5);
 
     ok(&b.run(&["apply", "--auto-approve"]));
     ct.wait_for(8080, "talas.fr", "incus-one");

@@ -590,14 +590,17 @@ fn every_rendered_file_has_the_provenance_header() {
         }
         seen += 1;
         let content = tree.read(path);
-        let body = content.strip_prefix("#!/bin/bash\n").unwrap_or(&content);
+        let body = content
+            .strip_prefix("#!/bin/bash\n")
+            .or_else(|| content.strip_prefix("#!/bin/sh\n"))
+            .unwrap_or(&content);
         assert!(
             body.starts_with(&header),
             "{path} lacks the provenance header"
         );
     }
-    // cli.ini + hook, 12 units + 2 drop-ins, the placeholder maker.
-    assert_eq!(seen, 2 + 14 + 1);
+    // cli.ini + hook, 12 units + 2 drop-ins, the placeholder maker, the state helper.
+    assert_eq!(seen, 2 + 14 + 2);
 }
 
 #[test]

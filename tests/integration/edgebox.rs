@@ -326,6 +326,49 @@ impl Drop for Sshd {
 }
 
 impl Edgebox {
+    /// A box running a live haproxy: the real templates, the master-CLI reload script `reload.sh`
+    /// (a no-op while haproxy is not running yet; `prelude` is shell run first, `$D` the temp
+    /// dir), the specs `specs(port, dir)` applied, and haproxy started on them, listening on the
+    /// returned port — again on a fresh box and port when the port was taken.
+    pub fn running(
+        prelude: &str,
+        specs: impl Fn(u16, &Path) -> Vec<(String, String)>,
+    ) -> (Edgebox, Haproxy, u16) {
+        crate::ports::retry("live box", || {
+            let port = free_port();
+            let b = Edgebox {
+                dir: tempfile::tempdir().unwrap(),
+                env: vec![("USER".into(), "tester".into())],
+                test_template: false,
+            };
+            std::fs::create_dir_all(b.root().join("run/haproxy")).unwrap();
+            let script = MASTER_RELOAD.replace(
+                "S=\"$1\"\n",
+                &format!(
+                    "S=\"$1\"\nD={}\n[ -S \"$S\" ] || {{ echo \"haproxy is not running\"; exit 0; }}\n{prelude}",
+                    b.path().display()
+                ),
+            );
+            b.write("reload.sh", &script);
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                b.path().join("reload.sh"),
+                std::fs::Permissions::from_mode(0o755),
+            )
+            .unwrap();
+            let specs = specs(port, b.path());
+            let refs: Vec<(&str, &str)> = specs
+                .iter()
+                .map(|(p, t)| (p.as_str(), t.as_str()))
+                .collect();
+            b.set_specs(&refs);
+            let out = b.run(&["apply", "--auto-approve"]);
+            assert_eq!(out.code, 0, "{}", out.folded());
+            let h = Haproxy::start(&b.root(), port)?;
+            Ok((b, h, port))
+        })
+    }
+
     /// Put the current specs on the box as a new active generation, through the library's
     /// transport operations (what apply does, without its checks).
     pub fn seed(&self) {

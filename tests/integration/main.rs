@@ -13,6 +13,7 @@ mod live;
 mod nix;
 mod plan;
 mod ports;
+mod reload_state;
 mod route;
 mod server;
 mod switch;

@@ -31,7 +31,7 @@ fn plan(b: &Edgebox, extra: &[&str]) -> String {
 #[test]
 fn fresh_box_plans_every_file() {
     let b = Edgebox::new(&as_refs(&specs_a()));
-    insta::assert_snapshot!(plan(&b, &[]), @"
+    insta::assert_snapshot!(plan(&b, &[]), @r#"
     --- stdout
     Target box (local directory [TMP]/box)
       box:   fresh box, nothing applied by edgeplan yet
@@ -43,6 +43,16 @@ fn fresh_box_plans_every_file() {
 
     edgeplan will perform the following actions:
 
+      + etc/haproxy/edgeplan-servers.list (0644)
+          --- a/etc/haproxy/edgeplan-servers.list
+          +++ b/etc/haproxy/edgeplan-servers.list
+          @@ -0,0 +1,6 @@
+          +# Rendered by edgeplan 0.1.0 from input [H64].
+          +# Do not edit on the box: `edgeplan plan` reports edits as drift and `apply` replaces them.
+          +# The servers of haproxy.cfg: BACKEND SERVER HOST PORT WEIGHT. Before a reload, the runtime
+          +# state of a server is kept only when this line is unchanged (haproxy-save-state).
+          +prod_web_pool blue prod-web-blue.lxd 3000 1
+          +prod_web_pool green prod-web-green.lxd 3000 1
       + etc/haproxy/errors/default_503.txt (0644)
           --- a/etc/haproxy/errors/default_503.txt
           +++ b/etc/haproxy/errors/default_503.txt
@@ -70,10 +80,84 @@ fn fresh_box_plans_every_file() {
           +    # env prod (blue): veza.fr www.veza.fr
           +    # static talas_backend: /etc/haproxy/errors/talas_backend.txt
           +    # static default_503: /etc/haproxy/errors/default_503.txt
+      + usr/local/lib/edgeplan/haproxy-save-state (0755)
+          --- a/usr/local/lib/edgeplan/haproxy-save-state
+          +++ b/usr/local/lib/edgeplan/haproxy-save-state
+          @@ -0,0 +1,70 @@
+          +#!/bin/sh
+          +# Rendered by edgeplan 0.1.0 from input [H64].
+          +# Do not edit on the box: `edgeplan plan` reports edits as drift and `apply` replaces them.
+          +#
+          +# Before a reload of haproxy (edgeplan runs it before each of its reloads), save the running
+          +# haproxy's server states to /var/lib/haproxy/server-state, which the new worker loads
+          +# (`load-server-state-from-file global`). What carries across the reload is only what an
+          +# operator or the health checks decided: admin state (drain, maint, ready) and health, and only
+          +# for a server whose identity is unchanged in the config about to be loaded (same backend,
+          +# server name, address and port, listed in /etc/haproxy/edgeplan-servers.list). A server whose address or port
+          +# changed, or that is gone, is left out: it starts from the config. Address, port and weight
+          +# always come from the config (haproxy would otherwise restore the saved ones).
+          +#
+          +# Never fails a reload: says what it did on stdout, exits 0. POSIX sh; needs socat and awk.
+          +# EDGEPLAN_BOX_ROOT (default /) prefixes every path, for boxes rooted elsewhere.
+          +set -u
+          +R=${EDGEPLAN_BOX_ROOT:-/}
+          +R=${R%/}
+          +state="$R/var/lib/haproxy/server-state"
+          +ids="$R/etc/haproxy/edgeplan-servers.list"
+          +endpoint="unix-connect:$R/run/admin.sock"
+          +if ! command -v socat >/dev/null 2>&1; then
+          +	echo "skipped: socat is not installed on the box"
+          +	exit 0
+          +fi
+          +if [ ! -f "$ids" ]; then
+          +	echo "skipped: no $ids"
+          +	exit 0
+          +fi
+          +mkdir -p "$(dirname "$state")"
+          +tmp="$state.edgeplan-new"
+          +if ! echo "show servers state" | socat -t 10 stdio "$endpoint" >"$tmp" 2>/dev/null ||
+          +	[ "$(head -n 1 "$tmp")" != 1 ]; then
+          +	rm -f "$tmp"
+          +	echo "skipped: haproxy is not running or did not answer \`show servers state\`"
+          +	exit 0
+          +fi
+          +# `show servers state` format 1 (HAProxy management guide, "show servers state"): $2 be_name,
+          +# $4 srv_name, $5 srv_addr, $8 srv_uweight, $9 srv_iweight, $18 srv_fqdn, $19 srv_port.
+          +# The identity list: BACKEND SERVER HOST PORT WEIGHT, one server per line.
+          +if awk -v ids="$ids" -v out="$tmp.kept" '
+          +BEGIN {
+          +	while ((getline line < ids) > 0) {
+          +		if (line ~ /^#/) continue
+          +		n = split(line, f, " ")
+          +		if (n >= 5) { k = f[1] " " f[2]; host[k] = f[3]; port[k] = f[4]; weight[k] = f[5] }
+          +	}
+          +	kept = 0; left = 0
+          +}
+          +NR == 1 || /^#/ { print > out; next }
+          +NF < 19 { next }
+          +{
+          +	k = $2 " " $4
+          +	h = ($18 != "-" && $18 != "") ? $18 : $5
+          +	if (!(k in host) || h != host[k] || $19 != port[k]) { left++; next }
+          +	$8 = weight[k]; $9 = weight[k]
+          +	kept++
+          +	print > out
+          +}
+          +END { printf "%d %d\n", kept, left }
+          +' "$tmp" >"$tmp.count"; then
+          +	mv -f "$tmp.kept" "$state"
+          +	read -r kept left <"$tmp.count"
+          +	rm -f "$tmp" "$tmp.count"
+          +	echo "saved the state of $kept servers to /var/lib/haproxy/server-state; $left left to start from the config (address or port changed, or gone)"
+          +else
+          +	rm -f "$tmp" "$tmp.kept" "$tmp.count"
+          +	echo "skipped: could not filter the server states"
+          +fi
+          +exit 0
 
-    Plan: 3 to add, 0 to change, 0 to destroy.
+    Plan: 5 to add, 0 to change, 0 to destroy.
     --- exit 0
-    ");
+    "#);
 }
 
 /// Specs A with the prod env's hosts and colour, with or without the placeholder, and
@@ -158,6 +242,7 @@ fn spec_change_text() {
 
     edgeplan will perform the following actions:
 
+      ~ etc/haproxy/edgeplan-servers.list (provenance header only)
       - etc/haproxy/errors/talas_backend.txt
       ~ etc/haproxy/haproxy.cfg
           --- a/etc/haproxy/haproxy.cfg
@@ -170,8 +255,9 @@ fn spec_change_text() {
           -    # static talas_backend: /etc/haproxy/errors/talas_backend.txt
           +    # env prod (green): veza.fr www.veza.fr shop.veza.fr
                # static default_503: /etc/haproxy/errors/default_503.txt
+      ~ usr/local/lib/edgeplan/haproxy-save-state (provenance header only)
 
-    Plan: 0 to add, 1 to change, 1 to destroy.
+    Plan: 0 to add, 3 to change, 1 to destroy.
     --- exit 2
     ");
 }
@@ -197,6 +283,14 @@ fn spec_change_json() {
       "state_hash": "[H64]",
       "changes": [
         {
+          "action": "update",
+          "path": "etc/haproxy/edgeplan-servers.list",
+          "mode_before": "0644",
+          "mode_after": "0644",
+          "sensitive": false,
+          "diff": null
+        },
+        {
           "action": "delete",
           "path": "etc/haproxy/errors/talas_backend.txt",
           "mode_before": "0644",
@@ -211,6 +305,14 @@ fn spec_change_json() {
           "mode_after": "0644",
           "sensitive": false,
           "diff": "--- a/etc/haproxy/haproxy.cfg\n+++ b/etc/haproxy/haproxy.cfg\n@@ -8,6 +8,5 @@\n     timeout server 5s\n frontend http\n     bind 127.0.0.1:8080\n-    # env prod (blue): veza.fr www.veza.fr\n-    # static talas_backend: /etc/haproxy/errors/talas_backend.txt\n+    # env prod (green): veza.fr www.veza.fr shop.veza.fr\n     # static default_503: /etc/haproxy/errors/default_503.txt\n"
+        },
+        {
+          "action": "update",
+          "path": "usr/local/lib/edgeplan/haproxy-save-state",
+          "mode_before": "0755",
+          "mode_after": "0755",
+          "sensitive": false,
+          "diff": null
         }
       ],
       "semantic": [
@@ -246,7 +348,7 @@ fn spec_change_json() {
       "drift": [],
       "summary": {
         "add": 0,
-        "change": 1,
+        "change": 3,
         "remove": 1,
         "drift": 0,
         "has_changes": true,
@@ -269,7 +371,7 @@ fn spec_change_markdown() {
     > [!CAUTION]
     > **This plan destroys 1 file and stops serving `talas.fr`.**
 
-    **Plan: 0 to add, 1 to change, 1 to destroy.**
+    **Plan: 0 to add, 3 to change, 1 to destroy.**
 
     #### Summary
 
@@ -278,6 +380,8 @@ fn spec_change_markdown() {
     - `-` placeholder talas removed: talas.fr no longer served
 
     #### Files
+
+    - `~ etc/haproxy/edgeplan-servers.list (provenance header only)`
 
     - `- etc/haproxy/errors/talas_backend.txt`
 
@@ -297,6 +401,8 @@ fn spec_change_markdown() {
     ```
 
     </details>
+
+    - `~ usr/local/lib/edgeplan/haproxy-save-state (provenance header only)`
 
     <sub>target box (local directory [TMP]/box) · box generation 1 (tree [H16]) · build input [H16] tree [H16]</sub>
     --- exit 0
@@ -416,7 +522,7 @@ fn missing_state_dir_is_a_fresh_box() {
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["base"], serde_json::Value::Null);
     // The links left behind resolve nowhere: every file is to be created again.
-    assert_eq!(v["summary"]["add"], 3, "{}", out.stdout);
+    assert_eq!(v["summary"]["add"], 5, "{}", out.stdout);
 }
 
 #[test]

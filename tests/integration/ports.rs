@@ -87,12 +87,17 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
 
 /// A listener on a fresh loopback port, held from the start (for stand-ins in this process).
 pub fn listener() -> TcpListener {
+    listener_at("127.0.0.1")
+}
+
+/// A listener on `ip` (a loopback address: any of 127.0.0.0/8 on Linux) and a fresh port.
+pub fn listener_at(ip: &str) -> TcpListener {
     for _ in 0..100 {
-        if let Ok(l) = TcpListener::bind(("127.0.0.1", free_port())) {
+        if let Ok(l) = TcpListener::bind((ip, free_port())) {
             return l;
         }
     }
-    panic!("cannot bind a loopback listener");
+    panic!("cannot bind a listener on {ip}");
 }
 
 /// Whether a server's log says it could not bind its address: haproxy (`cannot bind socket`,

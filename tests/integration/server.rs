@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{Output, Test};
-use crate::edgebox::{Edgebox, Haproxy, MASTER_RELOAD, Sshd, free_port};
+use crate::edgebox::{Edgebox, Haproxy, Sshd};
 use crate::live::failover::{Node, Ws, get};
 
 const HOST: &str = "lab.test";
@@ -47,38 +47,11 @@ target "box" {{
     )
 }
 
-/// A box with the specs applied and haproxy running on it, on the returned port (a fresh box on
-/// fresh ports when the port was taken).
+/// A live box (`Edgebox::running`) with the specs.
 fn live_box(ports: [u16; 3]) -> (Edgebox, Haproxy, u16) {
-    crate::ports::retry("live box", || {
-        let port = free_port();
-        let (b, h) = live_box_on(port, ports)?;
-        Ok((b, h, port))
+    Edgebox::running("", |port, dir| {
+        vec![("edge.kdl".to_string(), specs(port, ports, dir, ""))]
     })
-}
-
-fn live_box_on(port: u16, ports: [u16; 3]) -> Result<(Edgebox, Haproxy), crate::ports::PortTaken> {
-    let b = Edgebox {
-        dir: tempfile::tempdir().unwrap(),
-        env: vec![("USER".into(), "tester".into())],
-        test_template: false,
-    };
-    std::fs::create_dir_all(b.root().join("run/haproxy")).unwrap();
-    let script = MASTER_RELOAD.replace(
-        "S=\"$1\"\n",
-        "S=\"$1\"\n[ -S \"$S\" ] || { echo \"haproxy is not running\"; exit 0; }\n",
-    );
-    b.write("reload.sh", &script);
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        b.path().join("reload.sh"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    b.set_specs(&[("edge.kdl", &specs(port, ports, b.path(), ""))]);
-    ok(&b.run(&["apply", "--auto-approve"]));
-    let h = Haproxy::start(&b.root(), port)?;
-    Ok((b, h))
 }
 
 fn ok(out: &Output) {

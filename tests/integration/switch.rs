@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::common::Output;
-use crate::edgebox::{EDGE, Edgebox, Haproxy, MASTER_RELOAD, env, free_port};
+use crate::edgebox::{EDGE, Edgebox, Haproxy, env};
 
 fn ok(out: &Output) {
     assert_eq!(out.code, 0, "{}", out.folded());
@@ -287,7 +287,11 @@ impl Live {
             .collect();
         let ports: BTreeMap<String, u16> =
             stand_ins.iter().map(|(k, s)| (k.clone(), s.port)).collect();
-        let (b, h, port) = crate::ports::retry("live switch box", || Live::boxed(&ports));
+        // `fail-next` makes the next reload fail without reloading.
+        let (b, h, port) = Edgebox::running(
+            "if [ -f \"$D/fail-next\" ]; then rm \"$D/fail-next\"; echo 'simulated reload failure'; exit 1; fi\n",
+            |port, dir| live_specs(port, dir, &ports),
+        );
         let l = Live {
             b,
             h,
@@ -297,46 +301,6 @@ impl Live {
         l.wait_served("staging.veza.fr", "staging/blue");
         l.wait_served("prod.veza.fr", "prod/blue");
         l
-    }
-
-    /// The box with its first generation applied and haproxy started on a fresh port.
-    fn boxed(
-        ports: &BTreeMap<String, u16>,
-    ) -> Result<(Edgebox, Haproxy, u16), crate::ports::PortTaken> {
-        let mut b = Edgebox {
-            dir: tempfile::tempdir().unwrap(),
-            env: Vec::new(),
-            test_template: false,
-        };
-        std::fs::create_dir_all(b.root()).unwrap();
-        // The master-CLI reload that checks the new worker took (a no-op while haproxy is not
-        // running yet); `fail-next` makes the next one fail without reloading.
-        let script = MASTER_RELOAD.replace(
-            "S=\"$1\"\n",
-            &format!(
-                "S=\"$1\"\n[ -S \"$S\" ] || {{ echo \"haproxy is not running\"; exit 0; }}\n\
-                 if [ -f {d}/fail-next ]; then rm {d}/fail-next; echo 'simulated reload failure'; exit 1; fi\n",
-                d = b.path().display()
-            ),
-        );
-        b.write("reload.sh", &script);
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            b.path().join("reload.sh"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-        b.env.push(("USER".into(), "tester".into()));
-        let port = free_port();
-        let specs = live_specs(port, b.path(), ports);
-        let refs: Vec<(&str, &str)> = specs
-            .iter()
-            .map(|(p, t)| (p.as_str(), t.as_str()))
-            .collect();
-        b.set_specs(&refs);
-        ok(&b.run(&["apply", "--auto-approve"]));
-        let h = Haproxy::start(&b.root(), port)?;
-        Ok((b, h, port))
     }
 
     /// Wait until a request for `host` is served by `id`.
@@ -843,7 +807,7 @@ fn missing_state_is_blue_and_bad_input_changes_nothing() {
     let fresh = switch(&b, &["staging", "green"]);
     assert_eq!(fresh.code, 1, "{}", fresh.folded());
     assert!(
-        flat(&fresh).contains("target `box` does not match the specs: 3 to add"),
+        flat(&fresh).contains("target `box` does not match the specs: 5 to add"),
         "{}",
         fresh.stderr
     );
@@ -931,7 +895,7 @@ fn missing_state_is_blue_and_bad_input_changes_nothing() {
     let stale = switch(&b, &["staging", "green"]);
     assert_eq!(stale.code, 1);
     assert!(
-        flat(&stale).contains("target `box` does not match the specs: 0 to add, 1 to change"),
+        flat(&stale).contains("target `box` does not match the specs: 0 to add, 3 to change"),
         "{}",
         stale.stderr
     );

@@ -50,6 +50,18 @@ impl Node {
         Node::listen(id, crate::ports::listener())
     }
 
+    /// A node listening on `ip` (127.0.0.2, …) on a free port.
+    pub fn start_at(id: &str, ip: &str) -> Node {
+        Node::listen(id, crate::ports::listener_at(ip))
+    }
+
+    /// A node on `ip`:`port` (e.g. 127.0.0.2 on a port another node holds on 127.0.0.1).
+    pub fn start_on_ip(id: &str, ip: &str, port: u16) -> Node {
+        let l = TcpListener::bind((ip, port))
+            .unwrap_or_else(|e| panic!("cannot listen on {ip}:{port}: {e}"));
+        Node::listen(id, l)
+    }
+
     /// A node on `port` (a port another stand-in just gave up).
     pub fn start_on(id: &str, port: u16) -> Node {
         Node::listen(id, rebind(port))
@@ -374,6 +386,8 @@ impl Answer {
 /// with its time.
 pub struct Load {
     stop: Arc<AtomicBool>,
+    /// Requests answered so far (live).
+    answered: Arc<AtomicUsize>,
     threads: Vec<JoinHandle<Vec<Answer>>>,
 }
 
@@ -381,9 +395,11 @@ impl Load {
     /// `clients` threads sending `GET path` to `port`.
     pub fn start(port: u16, host: &str, path: &str, clients: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
         let threads = (0..clients)
             .map(|_| {
                 let (stop, host, path) = (stop.clone(), host.to_string(), path.to_string());
+                let n = answered.clone();
                 std::thread::spawn(move || {
                     let mut out = Vec::new();
                     while !stop.load(Ordering::SeqCst) {
@@ -401,13 +417,32 @@ impl Load {
                             from,
                             got,
                         });
+                        n.fetch_add(1, Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(5));
                     }
                     out
                 })
             })
             .collect();
-        Load { stop, threads }
+        Load {
+            stop,
+            answered,
+            threads,
+        }
+    }
+
+    /// Wait until `n` more requests were answered than now (counts, not time: on a loaded
+    /// machine a window of time may hold few requests).
+    pub fn wait_answered(&self, n: usize) {
+        let target = self.answered.load(Ordering::SeqCst) + n;
+        let start = Instant::now();
+        while self.answered.load(Ordering::SeqCst) < target {
+            assert!(
+                start.elapsed() < crate::common::HANG_GUARD,
+                "the load got no answers"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Stop; every answer in time order.
