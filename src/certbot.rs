@@ -67,6 +67,20 @@ pub fn selfsigned_unit(name: &CertName) -> String {
     format!("edgeplan-selfsigned-{name}.service")
 }
 
+/// The self-signed placeholder units haproxy must start after (TLS with certificates; else
+/// none), in certificate order.
+pub fn selfsigned_units(edge: &Edge) -> Vec<String> {
+    match (&edge.acme, &edge.tls) {
+        (Some(acme), Some(_)) => acme
+            .certificates
+            .iter()
+            .filter(|(_, domains)| !domains.is_empty())
+            .map(|(name, _)| selfsigned_unit(name))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// One file to render: which template, where on the box (relative to `/`), mode, and context.
 #[derive(Debug)]
 pub struct FileSpec {
@@ -208,11 +222,6 @@ pub fn files(edge: &Edge, version: &str, input_hash: &str) -> Vec<FileSpec> {
             "selfsigned-pem.sh.j2",
             SELFSIGNED_HELPER.trim_start_matches('/').to_string(),
             0o755,
-        ));
-        out.push(shared(
-            "haproxy-service-dropin.conf.j2",
-            unit("haproxy.service.d/edgeplan.conf"),
-            0o644,
         ));
     }
     for cert in &view.certs {

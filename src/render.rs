@@ -37,6 +37,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "haproxy-save-state.sh.j2",
         include_str!("../templates/haproxy-save-state.sh.j2"),
     ),
+    (
+        "haproxy-service-dropin.conf.j2",
+        include_str!("../templates/haproxy-service-dropin.conf.j2"),
+    ),
     // Let's Encrypt and systemd: see crate::certbot.
     (
         "certbot-cli.ini.j2",
@@ -65,10 +69,6 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     (
         "edgeplan-selfsigned.service.j2",
         include_str!("../templates/edgeplan-selfsigned.service.j2"),
-    ),
-    (
-        "haproxy-service-dropin.conf.j2",
-        include_str!("../templates/haproxy-service-dropin.conf.j2"),
     ),
     (
         "selfsigned-pem.sh.j2",

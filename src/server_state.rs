@@ -9,8 +9,12 @@
 //!   WEIGHT` (weight 1 when the spec gives none, haproxy's default);
 //! - [`SAVE_STATE`]: a POSIX sh helper that saves `show servers state` keeping only servers
 //!   whose backend, name, address and port are unchanged in the identity list of the config
-//!   about to be loaded, with the weights of that config. It runs before every reload edgeplan
-//!   makes (`box.sh save-state`).
+//!   about to be loaded, with the weights of that config;
+//! - [`HAPROXY_DROPIN`]: haproxy.service's drop-in, whose `ExecReload` runs the helper before
+//!   Debian's check and reload — so every reload saves first, whoever triggers it: edgeplan
+//!   (`systemctl reload haproxy`, and `box.sh save-state` before any reload command), the
+//!   certbot deploy hook (`systemctl try-reload-or-restart haproxy`), an operator by hand. With
+//!   TLS it also orders haproxy after the self-signed placeholder units.
 //!
 //! Source of the state file's columns: HAProxy 2.6 management guide, "show servers state".
 
@@ -26,6 +30,8 @@ pub const STATE_FILE: &str = "/var/lib/haproxy/server-state";
 pub const IDENTITIES: &str = "/etc/haproxy/edgeplan-servers.list";
 /// The helper that saves the runtime state before a reload.
 pub const SAVE_STATE: &str = "/usr/local/lib/edgeplan/haproxy-save-state";
+/// haproxy.service's drop-in.
+pub const HAPROXY_DROPIN: &str = "/etc/systemd/system/haproxy.service.d/edgeplan.conf";
 
 /// One server as the identity list names it.
 #[derive(Debug, Serialize)]
@@ -37,7 +43,8 @@ struct Identity<'a> {
     weight: u16,
 }
 
-/// The identity list and the save helper for `edge` rendered with `routing`.
+/// The identity list, the save helper and haproxy.service's drop-in for `edge` rendered with
+/// `routing`.
 pub fn files(edge: &Edge, routing: &Routing, version: &str, input_hash: &str) -> Vec<FileSpec> {
     let servers: Vec<Identity> = routing
         .backends
@@ -59,6 +66,10 @@ pub fn files(edge: &Edge, routing: &Routing, version: &str, input_hash: &str) ->
         admin => edge.admin.endpoint,
         state_file => STATE_FILE,
         identities => IDENTITIES,
+        save_state => SAVE_STATE,
+        haproxy => crate::certbot::HAPROXY,
+        edge_name => edge.name.to_string(),
+        placeholder_units => crate::certbot::selfsigned_units(edge),
     };
     vec![
         FileSpec {
@@ -71,6 +82,12 @@ pub fn files(edge: &Edge, routing: &Routing, version: &str, input_hash: &str) ->
             template: "haproxy-save-state.sh.j2",
             path: SAVE_STATE.trim_start_matches('/').to_string(),
             mode: 0o755,
+            ctx: ctx.clone(),
+        },
+        FileSpec {
+            template: "haproxy-service-dropin.conf.j2",
+            path: HAPROXY_DROPIN.trim_start_matches('/').to_string(),
+            mode: 0o644,
             ctx,
         },
     ]

@@ -257,8 +257,9 @@ fn failed_reload_restores_the_previous_generation() {
     let plan = b.run(&["plan", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     assert_eq!(v["summary"]["pending_reload"], false);
-    // haproxy.cfg, and the server identity list and state helper (their provenance header).
-    assert_eq!(v["summary"]["change"], 3);
+    // haproxy.cfg, and the identity list, state helper and haproxy.service drop-in (their
+    // provenance header).
+    assert_eq!(v["summary"]["change"], 4);
     ok(&b.run(&["apply", "--auto-approve"]));
     assert!(
         b.live("etc/haproxy/haproxy.cfg")
@@ -369,7 +370,7 @@ fn saved_plans_apply_exactly_or_are_refused_as_stale() {
     ok(&out);
     assert!(
         out.stdout
-            .contains("Applying the saved plan p1: Plan: 5 to add"),
+            .contains("Applying the saved plan p1: Plan: 6 to add"),
         "{}",
         out.stdout
     );
@@ -539,7 +540,7 @@ target "ct" {{
     ok(&plan);
     let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     assert_eq!(v["base"], serde_json::Value::Null, "a fresh container");
-    assert_eq!(v["summary"]["add"], 5);
+    assert_eq!(v["summary"]["add"], 6);
 
     ok(&b.run(&["apply", "--auto-approve"]));
     ct.wait_for(8080, "talas.fr", "incus-one");

@@ -486,12 +486,40 @@ fn rendered_units_pass_systemd_analyze_verify() {
         std::fs::copy(&from, dir.join(packaged)).unwrap();
         std::fs::create_dir_all(dir.join(format!("{packaged}.d"))).unwrap();
         let drop_in = dir.join(format!("{packaged}.d/edgeplan.conf"));
-        std::fs::write(&drop_in, tree.read(&rendered)).unwrap();
+        // The state helper at a real path too (ExecReload must name an executable).
+        let state_helper = tmp.path().join("haproxy-save-state");
+        write_exec(
+            &state_helper,
+            &tree.read("usr/local/lib/edgeplan/haproxy-save-state"),
+        );
+        let text = tree.read(&rendered).replace(
+            "ExecReload=/usr/local/lib/edgeplan/haproxy-save-state\n",
+            &format!("ExecReload={}\n", state_helper.display()),
+        );
+        std::fs::write(&drop_in, text).unwrap();
         files.push(dir.join(packaged));
         drop_ins.push(drop_in);
     }
-    // Every unit the haproxy drop-in names is rendered.
+    // Every unit the haproxy drop-in names is rendered; every reload saves the server states
+    // first, then runs Debian's own check and reload (the list reset by an empty assignment).
     let dropin = tree.read("etc/systemd/system/haproxy.service.d/edgeplan.conf");
+    let packaged = std::fs::read_to_string("/lib/systemd/system/haproxy.service").unwrap();
+    let mut reload = vec![
+        String::new(),
+        "/usr/local/lib/edgeplan/haproxy-save-state".to_string(),
+    ];
+    reload.extend(
+        packaged
+            .lines()
+            .filter_map(|l| l.strip_prefix("ExecReload="))
+            .map(str::to_string),
+    );
+    let rendered_reload: Vec<String> = dropin
+        .lines()
+        .filter_map(|l| l.strip_prefix("ExecReload="))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(rendered_reload, reload, "the drop-in's ExecReload lines");
     let wanted: Vec<String> = unit_values(&dropin, "Wants");
     assert_eq!(wanted, unit_values(&dropin, "After"));
     assert_eq!(wanted.len(), certs.len());

@@ -485,6 +485,21 @@ impl Haproxy {
         Ok(h)
     }
 
+    /// The master's PID (systemd's `$MAINPID`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many times the master reloaded so far (`show proc`).
+    pub fn reloads(&self) -> u64 {
+        let procs = self.show_proc();
+        procs
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some("master"))
+            .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
+            .unwrap_or_else(|| panic!("no master line in {procs}"))
+    }
+
     /// Its master's `show proc` (retried while the master CLI is not ready).
     pub fn show_proc(&self) -> String {
         let start = Instant::now();

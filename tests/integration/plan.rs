@@ -80,15 +80,34 @@ fn fresh_box_plans_every_file() {
           +    # env prod (blue): veza.fr www.veza.fr
           +    # static talas_backend: /etc/haproxy/errors/talas_backend.txt
           +    # static default_503: /etc/haproxy/errors/default_503.txt
+      + etc/systemd/system/haproxy.service.d/edgeplan.conf (0644)
+          --- a/etc/systemd/system/haproxy.service.d/edgeplan.conf
+          +++ b/etc/systemd/system/haproxy.service.d/edgeplan.conf
+          @@ -0,0 +1,14 @@
+          +# Rendered by edgeplan 0.1.0 from input [H64].
+          +# Do not edit on the box: `edgeplan plan` reports edits as drift and `apply` replaces them.
+          +#
+          +# haproxy.service for edge test-edge.
+          +# - Every reload (edgeplan's, the certbot deploy hook's, `systemctl reload haproxy` typed by
+          +#   hand) first saves the servers' admin state and health for the new worker, then runs
+          +#   Debian's check and reload. The helper never fails a reload.
+          +
+          +[Service]
+          +# An empty ExecReload= resets Debian's list; the two after the helper are Debian's own.
+          +ExecReload=
+          +ExecReload=/usr/local/lib/edgeplan/haproxy-save-state
+          +ExecReload=/usr/sbin/haproxy -Ws -f $CONFIG -c -q $EXTRAOPTS
+          +ExecReload=/bin/kill -USR2 $MAINPID
       + usr/local/lib/edgeplan/haproxy-save-state (0755)
           --- a/usr/local/lib/edgeplan/haproxy-save-state
           +++ b/usr/local/lib/edgeplan/haproxy-save-state
-          @@ -0,0 +1,70 @@
+          @@ -0,0 +1,71 @@
           +#!/bin/sh
           +# Rendered by edgeplan 0.1.0 from input [H64].
           +# Do not edit on the box: `edgeplan plan` reports edits as drift and `apply` replaces them.
           +#
-          +# Before a reload of haproxy (edgeplan runs it before each of its reloads), save the running
+          +# Before every reload of haproxy — edgeplan's, the certbot deploy hook's, `systemctl reload
+          +# haproxy` typed by hand (haproxy.service's drop-in runs this first) — save the running
           +# haproxy's server states to /var/lib/haproxy/server-state, which the new worker loads
           +# (`load-server-state-from-file global`). What carries across the reload is only what an
           +# operator or the health checks decided: admin state (drain, maint, ready) and health, and only
@@ -155,7 +174,7 @@ fn fresh_box_plans_every_file() {
           +fi
           +exit 0
 
-    Plan: 5 to add, 0 to change, 0 to destroy.
+    Plan: 6 to add, 0 to change, 0 to destroy.
     --- exit 0
     "#);
 }
@@ -255,9 +274,10 @@ fn spec_change_text() {
           -    # static talas_backend: /etc/haproxy/errors/talas_backend.txt
           +    # env prod (green): veza.fr www.veza.fr shop.veza.fr
                # static default_503: /etc/haproxy/errors/default_503.txt
+      ~ etc/systemd/system/haproxy.service.d/edgeplan.conf (provenance header only)
       ~ usr/local/lib/edgeplan/haproxy-save-state (provenance header only)
 
-    Plan: 0 to add, 3 to change, 1 to destroy.
+    Plan: 0 to add, 4 to change, 1 to destroy.
     --- exit 2
     ");
 }
@@ -308,6 +328,14 @@ fn spec_change_json() {
         },
         {
           "action": "update",
+          "path": "etc/systemd/system/haproxy.service.d/edgeplan.conf",
+          "mode_before": "0644",
+          "mode_after": "0644",
+          "sensitive": false,
+          "diff": null
+        },
+        {
+          "action": "update",
           "path": "usr/local/lib/edgeplan/haproxy-save-state",
           "mode_before": "0755",
           "mode_after": "0755",
@@ -348,7 +376,7 @@ fn spec_change_json() {
       "drift": [],
       "summary": {
         "add": 0,
-        "change": 3,
+        "change": 4,
         "remove": 1,
         "drift": 0,
         "has_changes": true,
@@ -371,7 +399,7 @@ fn spec_change_markdown() {
     > [!CAUTION]
     > **This plan destroys 1 file and stops serving `talas.fr`.**
 
-    **Plan: 0 to add, 3 to change, 1 to destroy.**
+    **Plan: 0 to add, 4 to change, 1 to destroy.**
 
     #### Summary
 
@@ -401,6 +429,8 @@ fn spec_change_markdown() {
     ```
 
     </details>
+
+    - `~ etc/systemd/system/haproxy.service.d/edgeplan.conf (provenance header only)`
 
     - `~ usr/local/lib/edgeplan/haproxy-save-state (provenance header only)`
 
@@ -522,7 +552,7 @@ fn missing_state_dir_is_a_fresh_box() {
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["base"], serde_json::Value::Null);
     // The links left behind resolve nowhere: every file is to be created again.
-    assert_eq!(v["summary"]["add"], 5, "{}", out.stdout);
+    assert_eq!(v["summary"]["add"], 6, "{}", out.stdout);
 }
 
 #[test]

@@ -314,3 +314,92 @@ fn the_state_helper_is_posix_sh_and_the_identity_list_names_every_server() {
         );
     }
 }
+
+/// `systemctl reload haproxy` typed by hand on this box: the `ExecReload` lines of the rendered
+/// haproxy.service drop-in, run in order as systemd would — the state helper, then Debian's
+/// `kill -USR2 $MAINPID` — but for Debian's `haproxy -c` (checked by `systemd-analyze verify`
+/// and not needed to reload a config apply validated; it would need the box's chroot). Waits
+/// (a hang guard) until the master reloaded.
+fn reload_by_hand(b: &Edgebox, h: &crate::edgebox::Haproxy) -> String {
+    let dropin = b
+        .live("etc/systemd/system/haproxy.service.d/edgeplan.conf")
+        .expect("no haproxy.service drop-in on the box");
+    let before = h.reloads();
+    let mut said = String::new();
+    for line in dropin.lines().filter_map(|l| l.strip_prefix("ExecReload=")) {
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with("/usr/sbin/haproxy ") && line.contains(" -c ") {
+            continue;
+        }
+        let out = if line == "/usr/local/lib/edgeplan/haproxy-save-state" {
+            std::process::Command::new(b.root().join(&line[1..]))
+                .env("EDGEPLAN_BOX_ROOT", b.root())
+                .output()
+                .unwrap()
+        } else {
+            assert_eq!(
+                line, "/bin/kill -USR2 $MAINPID",
+                "an ExecReload line this test does not know"
+            );
+            std::process::Command::new("/bin/kill")
+                .args(["-USR2", &h.pid().to_string()])
+                .output()
+                .unwrap()
+        };
+        assert!(out.status.success(), "{line}: {out:?}");
+        said += &String::from_utf8_lossy(&out.stdout);
+    }
+    let start = Instant::now();
+    while h.reloads() == before {
+        assert!(
+            start.elapsed() < crate::common::HANG_GUARD,
+            "haproxy did not reload"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    said
+}
+
+/// A reload by hand (and so a certbot renewal's, which reloads through systemd too) keeps what
+/// an operator set since the last apply, both ways: an instance taken out stays out, an
+/// instance put back stays in.
+#[test]
+fn a_reload_by_hand_keeps_what_an_operator_set_since_the_last_apply() {
+    let a = Node::start("A");
+    let b2 = Node::start("B");
+    let at = |n: &Node| format!("127.0.0.1:{}", n.port);
+    let (b, h, port) = Edgebox::running("", |port, dir| {
+        vec![(
+            "edge.kdl".into(),
+            specs(port, dir, &at(&a), 1, &at(&b2), "v0"),
+        )]
+    });
+    let spec = specs(port, b.path(), &at(&a), 1, &at(&b2), "v0");
+    apply(&b, &spec);
+    let maint = |b: &Edgebox| runtime(b)["app-2"].admin_state & 0x01 != 0;
+
+    // Taken out after the apply: the state file still says ready; the reload saves first.
+    ok(&b.run(&["server", "maint", "lab", "web", "app-2"]));
+    let said = reload_by_hand(&b, &h);
+    assert!(said.starts_with("saved the state of 3 servers"), "{said}");
+    assert!(maint(&b), "app-2 back in service after a reload by hand");
+    assert_eq!(spread(port, 10), [("A".into(), 10)].into());
+
+    // Saved in maintenance by an apply, put back afterwards: it stays in service.
+    apply(&b, &specs(port, b.path(), &at(&a), 1, &at(&b2), "v1"));
+    assert!(maint(&b));
+    ok(&b.run(&["server", "ready", "lab", "web", "app-2"]));
+    reload_by_hand(&b, &h);
+    assert!(
+        !maint(&b),
+        "app-2 back in maintenance after a reload by hand"
+    );
+    let start = Instant::now();
+    while runtime(&b)["app-2"].op_state != 2 {
+        assert!(start.elapsed() < crate::common::HANG_GUARD);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(spread(port, 10), [("A".into(), 5), ("B".into(), 5)].into());
+}

@@ -807,7 +807,7 @@ fn missing_state_is_blue_and_bad_input_changes_nothing() {
     let fresh = switch(&b, &["staging", "green"]);
     assert_eq!(fresh.code, 1, "{}", fresh.folded());
     assert!(
-        flat(&fresh).contains("target `box` does not match the specs: 5 to add"),
+        flat(&fresh).contains("target `box` does not match the specs: 6 to add"),
         "{}",
         fresh.stderr
     );
@@ -895,7 +895,7 @@ fn missing_state_is_blue_and_bad_input_changes_nothing() {
     let stale = switch(&b, &["staging", "green"]);
     assert_eq!(stale.code, 1);
     assert!(
-        flat(&stale).contains("target `box` does not match the specs: 0 to add, 3 to change"),
+        flat(&stale).contains("target `box` does not match the specs: 0 to add, 4 to change"),
         "{}",
         stale.stderr
     );
