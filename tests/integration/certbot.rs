@@ -31,28 +31,28 @@ use crate::common::Test;
 // The rendered tree.
 
 /// The bundled specs built into a temp dir by the real binary.
-struct Tree {
+pub struct Tree {
     _test: Test,
     out: PathBuf,
 }
 
 impl Tree {
-    fn bundled() -> Tree {
+    pub fn bundled() -> Tree {
         let test = Test::bundled().args(["build", "--out", "out"]);
         let run = test.run();
         assert_eq!(run.code, 0, "edgeplan build failed:\n{}", run.folded());
         let out = test.path().join("out");
         Tree { _test: test, out }
     }
-    fn path(&self, rel: &str) -> PathBuf {
+    pub fn path(&self, rel: &str) -> PathBuf {
         self.out.join(rel)
     }
-    fn read(&self, rel: &str) -> String {
+    pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel))
             .unwrap_or_else(|e| panic!("{rel} was not rendered: {e}"))
     }
     /// Rendered unit files (`etc/systemd/system/*.service|*.timer`) by file name.
-    fn units(&self) -> BTreeMap<String, String> {
+    pub fn units(&self) -> BTreeMap<String, String> {
         let dir = self.path("etc/systemd/system");
         let mut out = BTreeMap::new();
         for e in std::fs::read_dir(&dir).unwrap() {
@@ -67,7 +67,7 @@ impl Tree {
         out
     }
     /// The certificate groups, from the issue units' names.
-    fn cert_names(&self) -> Vec<String> {
+    pub fn cert_names(&self) -> Vec<String> {
         self.units()
             .keys()
             .filter_map(|u| {
@@ -91,21 +91,30 @@ fn unit_values(unit: &str, key: &str) -> Vec<String> {
 /// The one `ExecStart=` of a unit as words (edgeplan's units never quote: every value is
 /// checked to contain nothing that would need it).
 fn exec_start(unit: &str) -> Vec<String> {
-    let lines = unit_values(unit, "ExecStart");
+    let lines = exec_starts(unit);
     assert_eq!(lines.len(), 1, "expected one ExecStart= in:\n{unit}");
-    assert!(
-        !lines[0].contains(['"', '\'', '\\', '%', '$']),
-        "ExecStart needs quoting or expands: {}",
-        lines[0]
-    );
-    lines[0].split_whitespace().map(str::to_string).collect()
+    lines.into_iter().next().unwrap()
+}
+
+/// Every `ExecStart=` of a (oneshot) unit, in order, as words.
+pub fn exec_starts(unit: &str) -> Vec<Vec<String>> {
+    unit_values(unit, "ExecStart")
+        .iter()
+        .map(|line| {
+            assert!(
+                !line.contains(['"', '\'', '\\', '%', '$']),
+                "ExecStart needs quoting or expands: {line}"
+            );
+            line.split_whitespace().map(str::to_string).collect()
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
 // Processes, ports, waiting.
 
 /// A child process killed (TERM, then KILL) by its PID when dropped.
-struct Proc {
+pub struct Proc {
     name: &'static str,
     child: Child,
     log: PathBuf,
@@ -122,10 +131,10 @@ impl Proc {
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         Proc { name, child, log }
     }
-    fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child.id()
     }
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
     /// `Err` when it exited because a port was taken; panics when it exited for another reason.
@@ -190,7 +199,7 @@ fn run(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"))
 }
 
-fn text(b: &[u8]) -> String {
+pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
@@ -207,7 +216,7 @@ fn ok(cmd: &mut Command) -> String {
     text(&out.stdout)
 }
 
-fn write_exec(path: &Path, content: &str) {
+pub fn write_exec(path: &Path, content: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, content).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -217,7 +226,7 @@ fn write_exec(path: &Path, content: &str) {
 // TLS: what a handshake returns.
 
 /// The leaf certificate HAProxy presents for `sni`, as PEM.
-fn presented(port: u16, sni: &str) -> String {
+pub fn presented(port: u16, sni: &str) -> String {
     let out = run(Command::new("openssl").args([
         "s_client",
         "-servername",
@@ -260,7 +269,7 @@ fn x509(pem: &str, args: &[&str]) -> String {
 }
 
 /// The DNS names of a certificate's subjectAltName.
-fn san(pem: &str) -> BTreeSet<String> {
+pub fn san(pem: &str) -> BTreeSet<String> {
     x509(pem, &["-noout", "-ext", "subjectAltName"])
         .split([',', '\n'])
         .filter_map(|p| p.trim().strip_prefix("DNS:"))
@@ -268,11 +277,11 @@ fn san(pem: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn issuer(pem: &str) -> String {
+pub fn issuer(pem: &str) -> String {
     x509(pem, &["-noout", "-issuer"]).trim().to_string()
 }
 
-fn serial(pem: &str) -> String {
+pub fn serial(pem: &str) -> String {
     x509(pem, &["-noout", "-serial"]).trim().to_string()
 }
 
@@ -280,19 +289,19 @@ fn serial(pem: &str) -> String {
 // Real HAProxy on the rendered config.
 
 /// Ports and paths substituted into the rendered haproxy.cfg.
-struct Live {
-    dir: PathBuf,
-    http: u16,
-    https: u16,
-    stats: u16,
-    challenge: u16,
+pub struct Live {
+    pub dir: PathBuf,
+    pub http: u16,
+    pub https: u16,
+    pub stats: u16,
+    pub challenge: u16,
 }
 
 impl Live {
-    fn cert_dir(&self) -> PathBuf {
+    pub fn cert_dir(&self) -> PathBuf {
         self.dir.join("certs")
     }
-    fn config(&self) -> PathBuf {
+    pub fn config(&self) -> PathBuf {
         self.dir.join("haproxy.cfg")
     }
 
@@ -351,7 +360,7 @@ impl Live {
 
     /// `haproxy -W -db` (master-worker, foreground) on the substituted config;
     /// [`PortTaken`] when it exited because a port was taken.
-    fn start(&self) -> Result<Proc, PortTaken> {
+    pub fn start(&self) -> Result<Proc, PortTaken> {
         let cfg = self.config();
         ok(Command::new("haproxy")
             .arg("-c")
@@ -378,7 +387,7 @@ impl Live {
 
     /// Fresh ports in `dir`, the rendered config written for them and haproxy started (again on
     /// fresh ports when one was taken).
-    fn run(dir: &Path, tree: &Tree) -> (Live, Proc) {
+    pub fn run(dir: &Path, tree: &Tree) -> (Live, Proc) {
         crate::ports::retry("haproxy on the rendered config", || {
             let [http, https, stats, challenge] = free_ports::<4>();
             let live = Live {
@@ -397,7 +406,7 @@ impl Live {
 
 /// Make every group's placeholder PEM by running the rendered placeholder units' commands, with
 /// the helper at a temp path and the certificate directory pointed at `cert_dir`.
-fn run_placeholder_units(tree: &Tree, cert_dir: &Path, helper: &Path) {
+pub fn run_placeholder_units(tree: &Tree, cert_dir: &Path, helper: &Path) {
     let rendered_helper = tree.path("usr/local/lib/edgeplan/selfsigned-pem");
     std::fs::copy(&rendered_helper, helper).unwrap();
     for (name, unit) in tree.units() {
@@ -456,10 +465,32 @@ fn rendered_units_pass_systemd_analyze_verify() {
         .filter(|(n, _)| n.starts_with("edgeplan-renew-"))
     {
         if name.ends_with(".service") {
-            let words = exec_start(unit);
-            assert_eq!(words[..2], ["/usr/bin/certbot", "renew"], "{name}");
-            assert!(words.contains(&"--no-random-sleep-on-renew".to_string()));
+            let lines = exec_starts(unit);
+            assert_eq!(lines[0][..2], ["/usr/bin/certbot", "renew"], "{name}");
+            assert!(lines[0].contains(&"--no-random-sleep-on-renew".to_string()));
         }
+    }
+    // The issue and renew units end by converging haproxy's PEM to certbot's lineage.
+    for (name, unit) in units.iter().filter(|(n, _)| {
+        (n.starts_with("edgeplan-renew-") || n.starts_with("edgeplan-cert-"))
+            && n.ends_with(".service")
+    }) {
+        let cert = name
+            .trim_start_matches("edgeplan-renew-")
+            .trim_start_matches("edgeplan-cert-")
+            .trim_end_matches(".service");
+        let lines = exec_starts(unit);
+        assert_eq!(lines.len(), 2, "{name}");
+        assert_eq!(
+            lines[1],
+            [
+                "/etc/letsencrypt/renewal-hooks/deploy/edgeplan-haproxy",
+                "--converge",
+                cert
+            ],
+            "{name}"
+        );
+        assert_eq!(unit_values(unit, "Restart"), ["on-failure"], "{name}");
     }
 
     // Units in one directory, with the packaged haproxy.service and certbot.service and the
@@ -844,7 +875,7 @@ fn placeholder_certificates_cover_every_public_host() {
 }
 
 /// pebble + pebble-challtestsrv on free loopback ports.
-struct Pebble {
+pub struct Pebble {
     _dns: Proc,
     _pebble: Proc,
     directory: String,
@@ -855,7 +886,7 @@ struct Pebble {
 impl Pebble {
     /// Start both; pebble's http-01 validator connects to `http_port` of 127.0.0.1 (every name
     /// resolves to 127.0.0.1 in pebble-challtestsrv's DNS).
-    fn start(dir: &Path, http_port: u16) -> Pebble {
+    pub fn start(dir: &Path, http_port: u16) -> Pebble {
         crate::ports::retry("pebble", || Pebble::try_start(dir, http_port))
     }
 
@@ -924,7 +955,7 @@ impl Pebble {
     }
 
     /// Pebble's current intermediate certificate (regenerated at every start).
-    fn intermediate(&self) -> String {
+    pub fn intermediate(&self) -> String {
         ok(Command::new("curl")
             .args(["-sS", "--fail", "--cacert"])
             .arg(&self.ca)
@@ -937,7 +968,7 @@ impl Pebble {
 
 /// A rendered certbot command with the box's `/etc/letsencrypt` moved to `le_dir`, test
 /// directories, pebble's directory and the test's challenge port.
-fn certbot_command(
+pub fn certbot_command(
     words: &[String],
     le_dir: &Path,
     tmp: &Path,
@@ -966,48 +997,29 @@ fn certbot_command(
 
 #[test]
 fn offline_issuance_through_haproxy() {
-    let tree = Tree::bundled();
-    let units = tree.units();
-    let tmp = tempfile::tempdir().unwrap();
-    let haproxy_dir = tmp.path().join("haproxy");
-    std::fs::create_dir_all(&haproxy_dir).unwrap();
-    run_placeholder_units(
-        &tree,
-        &haproxy_dir.join("certs"),
-        &tmp.path().join("selfsigned-pem"),
+    let started = std::time::Instant::now();
+    let rig = crate::converge::Rig::start();
+    let (tree, tmp, live, haproxy, pebble, le) = (
+        &rig.tree,
+        &rig.tmp,
+        &rig.live,
+        &rig.haproxy,
+        &rig.pebble,
+        &rig.le,
     );
-    let (live, haproxy) = Live::run(&haproxy_dir, &tree);
-    let (http, https, challenge) = (live.http, live.https, live.challenge);
+    let units = tree.units();
+    let (https, challenge) = (live.https, live.challenge);
     let placeholder = presented(https, "veza.fr");
     assert!(
         issuer(&placeholder).contains("CN = veza.fr"),
         "{}",
         issuer(&placeholder)
     );
-
-    let started = Instant::now();
-    let pebble = Pebble::start(&tmp.path().join("pebble"), http);
-
-    // The box's /etc/letsencrypt, rendered: cli.ini and the deploy hook.
-    let le = tmp.path().join("letsencrypt");
-    std::fs::create_dir_all(&le).unwrap();
-    std::fs::copy(tree.path("etc/letsencrypt/cli.ini"), le.join("cli.ini")).unwrap();
-    write_exec(
-        &le.join("renewal-hooks/deploy/edgeplan-haproxy"),
-        &tree.read("etc/letsencrypt/renewal-hooks/deploy/edgeplan-haproxy"),
-    );
-    let hook_env = |cmd: &mut Command| {
-        cmd.env("EDGEPLAN_HAPROXY_CERT_DIR", live.cert_dir())
-            .env("EDGEPLAN_HAPROXY_CONFIG", live.config())
-            .env(
-                "EDGEPLAN_HAPROXY_RELOAD",
-                format!("kill -USR2 {}", haproxy.pid()),
-            );
-    };
+    let hook_env = |cmd: &mut Command| rig.hook_env(cmd);
 
     // Issue: the rendered unit's command.
-    let issue = exec_start(&units["edgeplan-cert-veza.fr.service"]);
-    let mut cmd = certbot_command(&issue, &le, tmp.path(), &pebble, challenge);
+    let issue = exec_starts(&units["edgeplan-cert-veza.fr.service"])[0].clone();
+    let mut cmd = certbot_command(&issue, le, tmp.path(), pebble, challenge);
     hook_env(&mut cmd);
     let out = run(&mut cmd);
     assert!(
@@ -1075,9 +1087,19 @@ fn offline_issuance_through_haproxy() {
     }
     // Other groups still have their placeholders.
     assert!(issuer(&presented(https, "talas.fr")).contains("CN = talas.fr"));
+    // The unit's second command finds haproxy's PEM converged already.
+    let mut converge = rig
+        .unit_commands("edgeplan-cert-veza.fr.service")
+        .pop()
+        .unwrap();
+    let out = run(&mut converge);
+    assert!(
+        out.status.success() && text(&out.stdout).contains("nothing to do"),
+        "{out:?}"
+    );
 
     // Idempotent: running the issue command again changes nothing.
-    let mut cmd = certbot_command(&issue, &le, tmp.path(), &pebble, challenge);
+    let mut cmd = certbot_command(&issue, le, tmp.path(), pebble, challenge);
     hook_env(&mut cmd);
     let out = run(&mut cmd);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -1086,8 +1108,8 @@ fn offline_issuance_through_haproxy() {
     // Renew: the rendered renew unit's command, forced; certbot runs the deploy hook from
     // renewal-hooks/deploy/ and haproxy serves the new certificate.
     let renew_started = Instant::now();
-    let renew = exec_start(renew_unit);
-    let mut cmd = certbot_command(&renew, &le, tmp.path(), &pebble, challenge);
+    let renew = exec_starts(renew_unit)[0].clone();
+    let mut cmd = certbot_command(&renew, le, tmp.path(), pebble, challenge);
     cmd.arg("--force-renewal");
     hook_env(&mut cmd);
     let out = run(&mut cmd);

@@ -5,6 +5,7 @@ mod apply;
 mod certbot;
 mod check;
 mod common;
+mod converge;
 mod determinism;
 mod edgebox;
 mod fixtures;
