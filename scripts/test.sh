@@ -16,9 +16,10 @@ export DEBIAN_FRONTEND=noninteractive
 # haproxy/socat/curl/openssl: live tests; certbot/pebble: offline issuance; openssh-server/rsync:
 # the ssh transport; shellcheck: rendered hooks and box.sh; nix-bin: the flake; busybox-static:
 # the incus test image; locales: the determinism test's other locale; systemd: systemd-analyze
-# for the unit checks; util-linux: unshare/setpriv (chrooted haproxy, nix sandbox check).
+# for the unit checks; util-linux: unshare/setpriv (chrooted haproxy, nix sandbox check);
+# mmdebstrap: the Debian edge box image; dnsmasq-base: DHCP on the test boxes' incus bridges.
 APT_PACKAGES=(haproxy socat curl openssl certbot pebble openssh-server rsync shellcheck nix-bin
-  busybox-static locales systemd util-linux)
+  busybox-static locales systemd util-linux mmdebstrap dnsmasq-base)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

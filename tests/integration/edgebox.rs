@@ -718,7 +718,7 @@ fi
 exec haproxy -W -D -p /run/haproxy.pid -f /etc/haproxy/haproxy.cfg -S /run/haproxy-master.sock
 "#;
 
-fn ensure_incusd() {
+pub fn ensure_incusd() {
     let ready = |secs: &str| {
         Command::new("incus")
             .args(["admin", "waitready", "--timeout", secs])

@@ -6,6 +6,7 @@ mod certbot;
 mod check;
 mod common;
 mod converge;
+mod debian_box;
 mod determinism;
 mod edgebox;
 mod fixtures;
