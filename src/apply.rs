@@ -495,9 +495,14 @@ fn validate(
             .collect::<Vec<_>>()
             .join("; ")
     ));
-    // Checks the box could not run (e.g. no systemd-analyze): said, not hidden.
-    for note in v.output.lines().filter_map(|l| l.strip_prefix("! ")) {
-        log(format!("Warning: {note}"));
+    // What the box had to make first (placeholder certificates), and checks it could not run
+    // (e.g. no systemd-analyze): said, not hidden.
+    for line in v.output.lines() {
+        if let Some(made) = line.strip_prefix("+ ") {
+            log(format!("Bootstrap: {made}"));
+        } else if let Some(note) = line.strip_prefix("! ") {
+            log(format!("Warning: {note}"));
+        }
     }
     Ok(())
 }

@@ -11,7 +11,7 @@
 # Layout under $ROOT/var/lib/edgeplan (ROOT is `/` unless the box sets EDGEPLAN_BOX_ROOT):
 #   current -> generations/N        the active generation (an atomic symlink swap)
 #   generations/N/tree/...          the files; live paths are relative symlinks into current/tree
-#   generations/N/{manifest.json,model.json,files.sha256,modes,check.in,meta.json}
+#   generations/N/{manifest.json,model.json,files.sha256,modes,check.in,units.in/,meta.json}
 #   staging/TREE_HASH/              an uploaded tree, checked, not yet a generation
 #   lock, pending-reload, history, backup/
 #   colors/ENV.json                 the env's active colour and last switches (edgeplan switch)
@@ -193,19 +193,53 @@ dir_of() {
 	esac
 }
 
+# bootstrap_certs DIR: before validation, make the self-signed placeholder PEM of every
+# certificate group of the staged tree that has none on the box yet, with the staged helper and
+# the words of its staged edgeplan-selfsigned-NAME.service (what the unit does at boot). The
+# helper never touches an existing PEM: a real certificate cannot be clobbered. Without them
+# haproxy cannot validate or start a TLS config on a fresh box. Replies `+ NOTE` for each.
+bootstrap_certs() {
+	staged=$1
+	for u in "$staged"/tree/etc/systemd/system/edgeplan-selfsigned-*.service; do
+		[ -f "$u" ] || continue
+		pem=$(sed -n 's/^ConditionPathExists=!//p' "$u")
+		words=$(sed -n 's/^ExecStart=//p' "$u")
+		if [ -z "$pem" ] || [ -z "$words" ] || [ -e "$ROOT$pem" ]; then continue; fi
+		# shellcheck disable=SC2086 # the unit's words: edgeplan's own names, one word each
+		set -- $words
+		helper="$staged/tree$1"
+		shift
+		out=$(EDGEPLAN_HAPROXY_CERT_DIR="$ROOT${pem%/*}" "$helper" "$@" 2>&1) ||
+			die "could not make the placeholder $pem: $out"
+		echo "+ made a self-signed placeholder $pem (no certificate yet)"
+	done
+}
+
 # validate DIR [UNIT...] -- CMD...: run CMD on the staged config (CMD + path, as the service
 # would read it) and systemd-analyze verify on changed units when it exists. Exit 5 if refused.
-# Replies `$ COMMAND` for each check run and `! NOTE` for each check that could not run.
+# Replies `$ COMMAND` for each check run, `! NOTE` for each check that could not run and
+# `+ NOTE` for what it had to make first (placeholder certificates).
 op_validate() {
 	d=$(dir_of "$1")
 	shift
 	units=
+	if [ $# -gt 0 ] && [ "$1" != -- ]; then
+		mkdir -p "$d/check/units"
+		rm -f "$d/check/units/"*
+	fi
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		units="$units $d/tree/$1"
+		u="$d/check/units/${1##*/}"
+		if [ -f "$d/units.in/${1##*/}" ]; then
+			sed "s|@EDGEPLAN_TREE@|$d/tree|g" "$d/units.in/${1##*/}" >"$u"
+		else
+			cp "$d/tree/$1" "$u"
+		fi
+		units="$units $u"
 		shift
 	done
 	[ $# -gt 0 ] && shift
 	header
+	bootstrap_certs "$d"
 	if [ $# -gt 0 ]; then
 		if [ -f "$d/check.in" ]; then
 			mkdir -p "$d/check"

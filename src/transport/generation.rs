@@ -1,19 +1,27 @@
 //! A generation as it is uploaded to the box: one tar stream holding the rendered files under
 //! `tree/`, the build's `manifest.json`, the `model.json` summary for later plans,
 //! `files.sha256` (what the box checks the upload and later drift against, with `sha256sum`),
-//! `modes`, and `check.in` — the main config as the validate command reads it.
+//! `modes`, `check.in` — the main config as the validate command reads it — and
+//! `units.in/NAME` for each systemd unit (not drop-ins) — the unit as `systemd-analyze verify`
+//! reads it.
 //!
 //! `check.in` is the config with every path of a file of *this* generation (an error page…)
 //! pointing into the staged tree (`@EDGEPLAN_TREE@/etc/haproxy/errors/x.txt`, filled in on the
 //! box), so that validation sees the staged files, not the active ones, while everything else —
-//! certificates, sockets, the command and its flags — is exactly what the service uses.
+//! certificates, sockets, the command and its flags — is exactly what the service uses. The units
+//! get the same treatment: a unit running a helper of this generation
+//! (`/usr/local/lib/edgeplan/…`) is verified against the staged helper, which is not on the
+//! live box yet; everything else (`/usr/bin/certbot`, `sysinit.target`…) is the live box's.
 
 use crate::output::Manifest;
 use crate::plan::{CONFIG_PATH, sha256_hex};
 use crate::render::Rendered;
 
-/// Placeholder for the staged tree's absolute path in `check.in`.
+/// Placeholder for the staged tree's absolute path in `check.in` and `units.in/`.
 pub const TREE_PLACEHOLDER: &str = "@EDGEPLAN_TREE@";
+
+/// Where systemd units are rendered (relative to the box root).
+const UNIT_DIR: &str = "etc/systemd/system/";
 
 /// The tar stream of a generation.
 pub fn package(manifest: &Manifest, rendered: &Rendered, model_json: &str) -> Vec<u8> {
@@ -50,6 +58,19 @@ pub fn package(manifest: &Manifest, rendered: &Rendered, model_json: &str) -> Ve
             .filter(|p| *p != CONFIG_PATH)
             .collect();
         add("check.in", 0o644, check_config(&text, &others).as_bytes());
+    }
+    let paths: Vec<&str> = rendered.files.keys().map(String::as_str).collect();
+    for (path, f) in &rendered.files {
+        if let Some(name) = path.strip_prefix(UNIT_DIR)
+            && !name.contains('/')
+        {
+            let text = String::from_utf8_lossy(&f.content);
+            add(
+                &format!("units.in/{name}"),
+                0o644,
+                check_config(&text, &paths).as_bytes(),
+            );
+        }
     }
     b.into_inner().unwrap_or_default()
 }

@@ -32,6 +32,7 @@ mmdebstrap --quiet --variant=minbase --include="$PACKAGES" \
 	--customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
 	--customize-hook='truncate -s 0 "$1"/etc/machine-id' \
 	--customize-hook='rm -f "$1"/etc/hostname' \
+	--customize-hook='rm -f "$1"/etc/resolv.conf && : >"$1"/etc/resolv.conf' \
 	--customize-hook='mkdir -p "$1"/root/.ssh && chmod 700 "$1"/root/.ssh' \
 	--customize-hook='upload '"$(dirname "$0")"'/ssh-host-keys.service /etc/systemd/system/ssh-host-keys.service' \
 	--customize-hook='upload '"$(dirname "$0")"'/eth0.network /etc/systemd/network/eth0.network' \

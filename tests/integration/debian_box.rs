@@ -9,7 +9,8 @@
 //!   `edgeplan-t-debian-KEY`); both stay for later runs (a cold build takes ~30 s);
 //! - nothing else: containers (`edgeplan-t-…`), bridges (`ept…`, interface names are at most 15
 //!   characters) and profiles (`edgeplan-t-…`) are deleted when the [`DebianBox`] is dropped.
-//!   A bridge's subnet is a free 10.X.Y.0/24 picked at run time.
+//!   A bridge's subnet is a free 10.X.Y.0/24 picked at run time; its dnsmasq (the box's
+//!   resolver) answers every name NXDOMAIN at once.
 //!
 //! The box is reached over both transports: `incus exec` (the `incus` target) and sshd inside
 //! with a key pushed at launch ([`DebianBox::ssh_config`], the `ssh` target). The host is
@@ -175,10 +176,16 @@ impl DebianBox {
         let mut attempt = 0;
         loop {
             let (x, y) = free_subnet(attempt);
+            // The bridge's dnsmasq answers every name NXDOMAIN at once: container names in the
+            // specs (`prod-backend-blue.lxd`) must not cost haproxy a resolver timeout each.
             let out = Command::new("incus")
                 .args(["network", "create", &b.bridge])
                 .arg(format!("ipv4.address=10.{x}.{y}.1/24"))
-                .args(["ipv4.nat=false", "ipv6.address=none"])
+                .args([
+                    "ipv4.nat=false",
+                    "ipv6.address=none",
+                    "raw.dnsmasq=address=/#/",
+                ])
                 .output()
                 .unwrap();
             if out.status.success() {
@@ -216,6 +223,11 @@ impl DebianBox {
         incus(&["launch", &image, &b.name, "--profile", &b.profile]);
         b.wait_booted();
         b.ip = b.wait_ip();
+        // The image has an empty resolv.conf (not the build machine's): the bridge's dnsmasq.
+        b.ok(&format!(
+            "echo 'nameserver {}' >/etc/resolv.conf",
+            b.host_ip
+        ));
         b.push_ssh_key();
         eprintln!(
             "Debian box {} at {} (host {}): image {built:?}, up in {:?}",
@@ -399,4 +411,10 @@ fn the_debian_box_boots_and_is_reachable_both_ways() {
     let got = b.ok(&format!("curl -sS -m 10 http://{}:{port}/", b.host_ip));
     assert_eq!(got, "hello");
     t.join().unwrap();
+
+    // Its resolver is the bridge's dnsmasq (not the build machine's resolv.conf).
+    assert_eq!(
+        b.ok("cat /etc/resolv.conf").trim(),
+        format!("nameserver {}", b.host_ip)
+    );
 }

@@ -10,6 +10,7 @@ mod debian_box;
 mod determinism;
 mod edgebox;
 mod fixtures;
+mod fresh_box;
 mod fuzz;
 mod live;
 mod nix;

@@ -1,0 +1,99 @@
+//! From an empty Debian box to a served edge (issue 16), on the real box ([`DebianBox`]: systemd,
+//! haproxy and certbot from Debian), with the bundled specs, one `incus` target and **no command
+//! overridden** (validate `haproxy -c -f`, reload `systemctl reload haproxy`).
+
+use crate::common::{Output, Test};
+use crate::debian_box::DebianBox;
+
+/// The bundled specs with their `r720` target pointed at `b` (no remote), nothing else changed.
+fn bundled_for(b: &DebianBox) -> Test {
+    let t = Test::bundled();
+    let path = t.path().join("specs/edge.kdl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let new = text.replace(
+        "incus container=\"veza-haproxy\" remote=\"r720\"",
+        &format!("incus container=\"{}\"", b.name),
+    );
+    assert_ne!(
+        text, new,
+        "the bundled specs' r720 target changed: update the test"
+    );
+    std::fs::write(&path, new).unwrap();
+    t
+}
+
+fn ok(out: &Output) {
+    assert_eq!(out.code, 0, "{}", out.folded());
+}
+
+/// The certificate haproxy in the box presents for `sni` on :443: its subject and issuer.
+fn presented(b: &DebianBox, sni: &str) -> String {
+    b.ok(&format!(
+        "openssl s_client -connect 127.0.0.1:443 -servername {sni} </dev/null 2>/dev/null \
+         | openssl x509 -noout -subject -issuer -ext subjectAltName"
+    ))
+}
+
+/// The first apply of the bundled TLS specs on an empty box: the placeholders haproxy needs
+/// are made before validation (a real certificate already there is left alone), the staged
+/// units are verified against the staged helpers, haproxy reloads onto the config and serves
+/// every public host a placeholder that covers it.
+#[test]
+fn the_first_apply_on_an_empty_box_succeeds_with_the_default_commands() {
+    let b = DebianBox::launch();
+    let t = bundled_for(&b).args(["apply", "--auto-approve", "--target", "r720"]);
+    // A certificate already on the box for one group (as a box set up by hand would have):
+    // never clobbered.
+    b.ok("mkdir -p /etc/haproxy/certs && cd /etc/haproxy/certs && \
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+         -subj /CN=already-here -addext subjectAltName=DNS:talas.fr,DNS:www.talas.fr \
+         -keyout k.pem -out c.pem 2>/dev/null && cat c.pem k.pem >talas.fr.pem && rm c.pem k.pem");
+    let before = b.ok("sha256sum /etc/haproxy/certs/talas.fr.pem");
+
+    let out = t.run();
+    ok(&out);
+    for made in ["veza.fr", "forgejo.talas.group"] {
+        assert!(
+            out.stdout.contains(&format!(
+                "Bootstrap: made a self-signed placeholder /etc/haproxy/certs/{made}.pem"
+            )),
+            "{}",
+            out.stdout
+        );
+    }
+    assert!(
+        !out.stdout
+            .contains("placeholder /etc/haproxy/certs/talas.fr.pem")
+    );
+    assert_eq!(b.ok("sha256sum /etc/haproxy/certs/talas.fr.pem"), before);
+    assert!(
+        out.stdout.contains("; systemd-analyze verify "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Reloaded: systemctl reload haproxy"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(b.ok("systemctl is-active haproxy").trim(), "active");
+    assert_eq!(
+        b.ok("readlink /var/lib/edgeplan/current").trim(),
+        "generations/1"
+    );
+
+    // Every public host gets a certificate that covers it: placeholders, and the one that was
+    // already there.
+    let edge = edgeplan::load(&t.path().join("specs")).unwrap().1;
+    for (host, _) in edge.public_hosts() {
+        let cert = presented(&b, host.as_str());
+        assert!(cert.contains(&format!("DNS:{host}")), "SNI {host}: {cert}");
+    }
+    assert!(presented(&b, "talas.fr").contains("already-here"));
+    assert!(presented(&b, "veza.fr").contains("subject=CN = veza.fr"));
+
+    // Applying again changes nothing and makes nothing.
+    let again = t.run();
+    ok(&again);
+    assert!(!again.stdout.contains("Bootstrap:"), "{}", again.stdout);
+}
