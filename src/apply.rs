@@ -354,6 +354,10 @@ pub struct Activation<'a> {
     pub to: u64,
     /// Units changed between them.
     pub units_changed: bool,
+    /// What to enable, start, stop and disable ([`crate::units`]).
+    pub units: crate::units::UnitPlan,
+    /// The same back, for a restore after a failed reload.
+    pub units_back: crate::units::UnitPlan,
     /// Servers whose `disabled` flag changes: handed over before the reload.
     pub handover: crate::traffic::Handover,
 }
@@ -374,6 +378,7 @@ pub fn activate(
 ) -> Result<(), ApplyError> {
     t.link(a.to)?;
     Step::MidActivation.check();
+    unit_actions(t, &a.units.before_swap(), log)?;
     // The generation active just before the swap (linking may have made generation 0 of
     // files that were on the box before edgeplan).
     let from = t.swap(Some(a.to))?;
@@ -384,11 +389,52 @@ pub fn activate(
     if let Err(output) = reloaded {
         crate::traffic::hand_over(t, &a.handover.reverted(), log);
         let restored = restore(t, a, from, log);
+        let _ = unit_actions(t, &a.units_back.after_reload(), log);
         return Err(ApplyError::ReloadFailed {
             generation: a.to,
             output,
             restored,
         });
+    }
+    unit_actions(t, &a.units.after_reload(), log)?;
+    Ok(())
+}
+
+/// Carry out the box script's `units` actions (`enable-start:NAME`, …), saying each; a unit
+/// systemd refuses is a warning (the config is live by then), a box without systemd a note.
+fn unit_actions(
+    t: &mut dyn Transport,
+    actions: &[String],
+    log: &mut dyn FnMut(String),
+) -> Result<(), ApplyError> {
+    if actions.is_empty() {
+        return Ok(());
+    }
+    let r = t.call("units", actions, b"")?;
+    let text = String::from_utf8_lossy(
+        r.stdout
+            .strip_prefix(b"edgeplan-box 1\n")
+            .unwrap_or(&r.stdout),
+    )
+    .into_owned();
+    for line in text.lines() {
+        if let Some(why) = line.strip_prefix("skipped: ") {
+            log(format!(
+                "Units not enabled, started or stopped ({}): {why}.",
+                actions.join(", ")
+            ));
+        } else if let Some((action, how)) = line.split_once(' ') {
+            let (verb, unit) = action.split_once(':').unwrap_or((action, ""));
+            let what = match verb {
+                "enable-start" => "Enabled and started",
+                "enable-start-no-block" => "Enabled and started (not waited for)",
+                _ => "Stopped and disabled",
+            };
+            match how.strip_prefix("failed: ") {
+                Some(err) => log(format!("Warning: {what} {unit} failed: {}", err.trim())),
+                None => log(format!("{what} {unit}.")),
+            }
+        }
     }
     Ok(())
 }
@@ -553,7 +599,8 @@ pub fn apply(
         &tree[..16],
         c.manifest.files.len()
     ));
-    let (units_changed, units) = changed_units(old_sums, &c.sums());
+    let new_sums = c.sums();
+    let (units_changed, units) = changed_units(old_sums, &new_sums);
     validate(
         t,
         target,
@@ -581,6 +628,8 @@ pub fn apply(
             target,
             to: n,
             units_changed,
+            units: crate::units::UnitPlan::between(old_sums, &new_sums),
+            units_back: crate::units::UnitPlan::between(&new_sums, old_sums),
             handover,
         },
         log,
@@ -627,6 +676,8 @@ pub fn rollback(
             target,
             to,
             units_changed,
+            units: crate::units::UnitPlan::between(from_sums, to_sums),
+            units_back: crate::units::UnitPlan::between(to_sums, from_sums),
             handover,
         },
         log,
@@ -654,6 +705,8 @@ pub fn finish_pending(
         target,
         to: generation.unwrap_or(0),
         units_changed: false,
+        units: Default::default(),
+        units_back: Default::default(),
         handover: crate::traffic::pending(t)?,
     };
     crate::traffic::hand_over(t, &a.handover, log);

@@ -22,6 +22,7 @@ pub mod state;
 pub mod switch;
 pub mod traffic;
 pub mod transport;
+pub mod units;
 pub mod validate;
 
 use std::path::Path;

@@ -157,6 +157,8 @@ pub struct Plan {
     pub lock: Option<Lock>,
     /// The new model summary.
     pub model: ModelSummary,
+    /// Units apply enables, starts, stops and disables ([`crate::units`]).
+    pub units: crate::units::UnitPlan,
 }
 
 impl Plan {
@@ -414,7 +416,19 @@ pub fn make_from(
         None => (Vec::new(), Vec::new()),
     };
 
+    let with = |a: Action| {
+        changes
+            .iter()
+            .filter(move |c| c.action == a)
+            .map(|c| c.path.as_str())
+    };
+    let units = crate::units::UnitPlan::of(
+        with(Action::Create),
+        with(Action::Update),
+        with(Action::Delete),
+    );
     Ok(Plan {
+        units,
         target: transport.target().to_string(),
         transport: transport.describe(),
         input_hash: build.input_hash.clone(),

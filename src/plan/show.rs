@@ -203,6 +203,12 @@ pub fn text(plan: &Plan, color: bool) -> String {
             let _ = writeln!(o, "  (no semantic summary: {n})");
         }
     }
+    if !plan.units.is_empty() {
+        let _ = writeln!(o, "\n{}", paint("Units:", BOLD, color));
+        for u in plan.units.describe() {
+            let _ = writeln!(o, "  {u}");
+        }
+    }
     if !plan.changes.is_empty() {
         let _ = writeln!(o, "\nedgeplan will perform the following actions:\n");
         for c in &plan.changes {
@@ -262,6 +268,8 @@ pub struct JsonPlan<'a> {
     pub semantic_note: Option<&'a str>,
     /// Hosts served now and not after the apply.
     pub hosts_disappearing: &'a [String],
+    /// Units apply enables, starts, stops and disables.
+    pub units: &'a crate::units::UnitPlan,
     /// Files changed outside edgeplan.
     pub drift: &'a [Drift],
     /// Counts.
@@ -329,6 +337,7 @@ pub fn json(plan: &Plan) -> String {
         semantic: &plan.semantic,
         semantic_note: plan.semantic_note.as_deref(),
         hosts_disappearing: &plan.hosts_disappearing,
+        units: &plan.units,
         drift: &plan.drift,
         summary: JsonSummary {
             counts: plan.counts(),
@@ -419,6 +428,13 @@ fn markdown_capped(plan: &Plan, cap: usize) -> String {
     if let Some(n) = &plan.semantic_note {
         let _ = writeln!(head, "_No semantic summary: {n}._\n");
     }
+    if !plan.units.is_empty() {
+        let _ = writeln!(head, "#### Units\n");
+        for u in plan.units.describe() {
+            let _ = writeln!(head, "- {u}");
+        }
+        head.push('\n');
+    }
     if !plan.drift.is_empty() {
         let _ = writeln!(
             head,
@@ -506,6 +522,7 @@ mod tests {
             pending_reload: false,
             lock: None,
             model: ModelSummary::empty(),
+            units: Default::default(),
         }
     }
 

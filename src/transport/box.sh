@@ -412,6 +412,31 @@ op_daemon_reload() {
 	printf '\nedgeplan-box-exit 0\n'
 }
 
+# units ACTION:UNIT...: enable, start, stop and disable edgeplan's units (crate::units):
+# enable-start (enable --now), enable-start-no-block (enable, then start without waiting),
+# stop-disable (disable --now). Replies one `ACTION:UNIT ok|failed: WHY` line each; skipped,
+# and said, when the box root is not the running system or systemd is not running.
+op_units() {
+	header
+	if [ -n "$ROOT" ]; then
+		echo "skipped: the box root is $ROOT, not the running system"
+		return
+	elif [ ! -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
+		echo "skipped: systemd is not running"
+		return
+	fi
+	for a in "$@"; do
+		u=${a#*:}
+		case $u in '' | *[!A-Za-z0-9._@-]*) die "bad unit name '$u'" ;; esac
+		case $a in
+		enable-start:*) out=$(systemctl enable --now "$u" 2>&1) ;;
+		enable-start-no-block:*) out=$(systemctl enable "$u" 2>&1 && systemctl start --no-block "$u" 2>&1) ;;
+		stop-disable:*) out=$(systemctl disable --now "$u" 2>&1) ;;
+		*) die "unknown unit action '$a'" ;;
+		esac && echo "$a ok" || echo "$a failed: $(echo "$out" | tr '\n' ' ')"
+	done
+}
+
 # record-color ENV < JSON: replace the env's colour state atomically.
 op_record_color() {
 	case $1 in '' | *[!A-Za-z0-9_-]*) die "bad env name '$1'" ;; esac
@@ -539,6 +564,7 @@ swap) op_swap "$@" ;;
 prune) op_prune "$@" ;;
 run) op_run "$@" ;;
 daemon-reload) op_daemon_reload ;;
+units) op_units "$@" ;;
 finish) op_finish "$@" ;;
 generations) op_generations "$@" ;;
 record-color) op_record_color "$@" ;;

@@ -611,6 +611,15 @@ fn changed_units_are_verified_on_the_box() {
         "{}",
         out.stdout
     );
+    // A box root that is not the running system: no unit is enabled or started, and it says so.
+    assert!(
+        out.stdout.contains(
+            "Units not enabled, started or stopped (enable-start:edgeplan-renew-veza.fr.timer, \
+             enable-start-no-block:edgeplan-cert-veza.fr.service): the box root is"
+        ),
+        "{}",
+        out.stdout
+    );
 }
 
 /// A box without systemd-analyze (a plain directory, a container without systemd): the units

@@ -355,6 +355,24 @@ impl DebianBox {
         }
     }
 
+    /// Wait (a hang guard) until `unit` is `active`; panics when it is `failed` or never gets
+    /// there.
+    pub fn wait_active(&self, unit: &str) {
+        let start = Instant::now();
+        loop {
+            let (_, state) = self.sh(&format!("systemctl is-active {unit}"));
+            match state.trim() {
+                "active" => return,
+                "failed" => panic!(
+                    "{unit} failed:\n{}",
+                    self.sh(&format!("systemctl status --no-pager {unit}")).1
+                ),
+                other => assert!(start.elapsed() < HANG_GUARD, "{unit} is still {other}"),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The ssh client config (`ssh -F THIS edgebox`).
     pub fn ssh_config(&self) -> PathBuf {
         self.dir.path().join("ssh_config")

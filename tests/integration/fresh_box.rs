@@ -76,7 +76,9 @@ fn the_first_apply_on_an_empty_box_succeeds_with_the_default_commands() {
         "{}",
         out.stdout
     );
-    assert_eq!(b.ok("systemctl is-active haproxy").trim(), "active");
+    // `systemctl reload haproxy` returns once the master was signalled; the unit is
+    // `reloading` until haproxy told systemd the new worker is ready.
+    b.wait_active("haproxy.service");
     assert_eq!(
         b.ok("readlink /var/lib/edgeplan/current").trim(),
         "generations/1"
@@ -96,4 +98,82 @@ fn the_first_apply_on_an_empty_box_succeeds_with_the_default_commands() {
     let again = t.run();
     ok(&again);
     assert!(!again.stdout.contains("Bootstrap:"), "{}", again.stdout);
+}
+
+/// What the specs ask of systemd happens: the plan of the first apply says which units will be
+/// enabled and started; apply enables and starts every renew timer, and enables and starts —
+/// without waiting — every certificate's issue service; a rollback to the box from before
+/// edgeplan stops and disables them, and applying again brings them back.
+#[test]
+fn apply_enables_and_starts_the_units_and_rollback_stops_them() {
+    let b = DebianBox::launch();
+    let t = bundled_for(&b).args(["apply", "--auto-approve", "--target", "r720"]);
+    let certs = ["forgejo.talas.group", "talas.fr", "veza.fr"];
+    let out = t.run();
+    ok(&out);
+    let plan_part = out.stdout.split("Uploaded tree").next().unwrap();
+    assert!(plan_part.contains("\nUnits:\n"), "{plan_part}");
+    for c in certs {
+        for line in [
+            format!("enable and start edgeplan-renew-{c}.timer"),
+            format!("enable and start edgeplan-cert-{c}.service (not waited for)"),
+        ] {
+            assert!(
+                plan_part.contains(&line),
+                "plan lacks `{line}`:\n{plan_part}"
+            );
+        }
+        for line in [
+            format!("Enabled and started edgeplan-renew-{c}.timer."),
+            format!("Enabled and started (not waited for) edgeplan-cert-{c}.service."),
+        ] {
+            assert!(
+                out.stdout.contains(&line),
+                "apply lacks `{line}`:\n{}",
+                out.stdout
+            );
+        }
+    }
+    let state = |unit: &str| {
+        b.sh(&format!(
+            "systemctl is-enabled {unit}; systemctl is-active {unit}; \
+             systemctl show -p ExecMainStartTimestampMonotonic --value {unit}"
+        ))
+        .1
+    };
+    for c in certs {
+        let timer = state(&format!("edgeplan-renew-{c}.timer"));
+        assert!(timer.starts_with("enabled\nactive\n"), "{c}: {timer}");
+        // The issue service ran (no ACME server is reachable here: it failed and waits for
+        // its hourly retry — apply did not wait for it).
+        let issue = state(&format!("edgeplan-cert-{c}.service"));
+        let mut lines = issue.lines();
+        assert_eq!(lines.next(), Some("enabled"), "{c}: {issue}");
+        let started: u64 = lines.nth(1).unwrap_or("0").trim().parse().unwrap_or(0);
+        assert!(started > 0, "{c}: the issue service never started: {issue}");
+    }
+    assert!(
+        b.ok("systemctl list-timers --all --no-pager")
+            .contains("edgeplan-renew-veza.fr.timer")
+    );
+
+    // Back to the box from before edgeplan: the units stop and are disabled.
+    let rb = Test::new()
+        .args(["rollback", "--auto-approve", "--target", "r720", "--specs"])
+        .args([t.path().join("specs").display().to_string()])
+        .run();
+    ok(&rb);
+    for c in certs {
+        assert!(
+            rb.stdout
+                .contains(&format!("Stopped and disabled edgeplan-renew-{c}.timer.")),
+            "{}",
+            rb.stdout
+        );
+        let (code, _) = b.sh(&format!("systemctl is-enabled edgeplan-renew-{c}.timer"));
+        assert_ne!(code, 0, "{c}: still enabled after the rollback");
+    }
+    // And back.
+    ok(&t.run());
+    assert!(state("edgeplan-renew-veza.fr.timer").starts_with("enabled\nactive\n"));
 }

@@ -373,6 +373,11 @@ fn spec_change_json() {
       "hosts_disappearing": [
         "talas.fr"
       ],
+      "units": {
+        "enable_start": [],
+        "enable_start_no_block": [],
+        "stop_disable": []
+      },
       "drift": [],
       "summary": {
         "add": 0,
