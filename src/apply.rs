@@ -212,10 +212,12 @@ pub fn utc_now() -> String {
 
 /// `user@host` of whoever runs edgeplan.
 pub fn who() -> String {
+    // $USER/$LOGNAME when set (sudo keeps the invoking user's), else the process's user from
+    // the password database (a CI job or a systemd unit has neither variable).
     let user = ["USER", "LOGNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "unknown".into());
+        .unwrap_or_else(whoami::username);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_string())

@@ -116,7 +116,9 @@ fn locked(
     // keeps them.
     let colors = switch::read(&build.edge, &state, t.target()).map_err(Problems::one)?;
     let build = &switch::with_box_colors(&args.inputs.options(), build, &colors)?;
-    let plan = plan::make_from(build, t, &state).map_err(Problems::one)?;
+    let mut plan = plan::make_from(build, t, &state).map_err(Problems::one)?;
+    // The state was read under this apply's own lock: not a note for the reader.
+    plan.lock = None;
     match saved {
         Some(s) => {
             if s.state_hash != plan.state_hash {

@@ -76,6 +76,17 @@ fn the_first_apply_on_an_empty_box_succeeds_with_the_default_commands() {
         "{}",
         out.stdout
     );
+    // Its own lock is no news to the reader; without $USER (the test's environment has none)
+    // the run is recorded under the process's user.
+    assert!(!out.stdout.contains("locked by"), "{}", out.stdout);
+    let history = b.ok("cat /var/lib/edgeplan/history");
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
+    assert!(history.contains(&format!(" {me}@")), "{history}");
+    assert!(!history.contains("unknown@"), "{history}");
     // `systemctl reload haproxy` returns once the master was signalled; the unit is
     // `reloading` until haproxy told systemd the new worker is ready.
     b.wait_active("haproxy.service");
