@@ -11,6 +11,21 @@ use std::process::{Command, Stdio};
 /// machine a start can take seconds; speed belongs in benchmarks.
 pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Wait until `counter` went up by `n` from now — a count of events (answered requests), not a
+/// time window: on a loaded machine a window of time may hold few. The wait is a hang guard.
+pub fn wait_count(counter: &std::sync::atomic::AtomicUsize, n: usize) {
+    use std::sync::atomic::Ordering;
+    let target = counter.load(Ordering::SeqCst) + n;
+    let start = std::time::Instant::now();
+    while counter.load(Ordering::SeqCst) < target {
+        assert!(
+            start.elapsed() < HANG_GUARD,
+            "no progress: {n} events expected"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Root of the repository (for the bundled `specs/` and `out/`).
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

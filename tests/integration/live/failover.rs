@@ -431,18 +431,9 @@ impl Load {
         }
     }
 
-    /// Wait until `n` more requests were answered than now (counts, not time: on a loaded
-    /// machine a window of time may hold few requests).
+    /// Wait until `n` more requests were answered than now ([`crate::common::wait_count`]).
     pub fn wait_answered(&self, n: usize) {
-        let target = self.answered.load(Ordering::SeqCst) + n;
-        let start = Instant::now();
-        while self.answered.load(Ordering::SeqCst) < target {
-            assert!(
-                start.elapsed() < crate::common::HANG_GUARD,
-                "the load got no answers"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        crate::common::wait_count(&self.answered, n);
     }
 
     /// Stop; every answer in time order.
