@@ -58,14 +58,15 @@ pub fn closing_line(plan: &Plan) -> String {
     }
 }
 
-/// True when the only lines that differ are the provenance header (`… from input HASH`):
-/// every rendered file names the input hash, so any spec change touches every file's header;
-/// those files are listed, but their diffs are noise.
+/// True when the only lines that differ are the provenance header (`# Rendered by edgeplan
+/// VERSION; …`): a new edgeplan version touches every file's header; those files are listed,
+/// but their diffs are noise. (The header carries no input hash, so a spec change touches
+/// only the files whose content it changes.)
 pub fn provenance_only(c: &Change) -> bool {
     let (Some(before), Some(after)) = (c.before.as_deref(), c.after.as_deref()) else {
         return false;
     };
-    let is_header = |l: &str| l.contains("Rendered by edgeplan ") && l.contains(" from input ");
+    let is_header = |l: &str| l.contains("# Rendered by edgeplan ");
     let (b, a): (Vec<&str>, Vec<&str>) = (before.lines().collect(), after.lines().collect());
     before != after
         && b.len() == a.len()
@@ -541,7 +542,7 @@ mod tests {
 
     #[test]
     fn header_only_changes_are_listed_without_a_diff() {
-        let h = |x: &str| format!("# Rendered by edgeplan 0.1.0 from input {x}.\nbind :80\n");
+        let h = |x: &str| format!("# Rendered by edgeplan {x}; the input hash is in …\nbind :80\n");
         let c = change(Action::Update, "etc/a.cfg", &h("aaa"), &h("bbb"));
         assert!(provenance_only(&c));
         assert!(unified_diff(&c).is_none());

@@ -635,12 +635,17 @@ fn every_rendered_file_has_the_provenance_header() {
     let manifest: serde_json::Value = serde_json::from_str(&tree.read("manifest.json")).unwrap();
     let hash = manifest["input_hash"].as_str().unwrap();
     let header = format!(
-        "# Rendered by edgeplan {} from input {hash}.\n",
+        "# Rendered by edgeplan {}; the input hash is in the generation's manifest.json.\n",
         env!("CARGO_PKG_VERSION")
     );
     let mut seen = 0;
     for f in manifest["files"].as_array().unwrap() {
         let path = f["path"].as_str().unwrap();
+        // No file names the input hash: a spec change touches only the files it changes.
+        assert!(
+            !tree.read(path).contains(&hash[..16]),
+            "{path} names the input hash"
+        );
         if !(path.starts_with("etc/letsencrypt/")
             || path.starts_with("etc/systemd/")
             || path.starts_with("usr/local/lib/edgeplan/"))

@@ -3,6 +3,7 @@
 
 mod apply;
 mod certbot;
+mod change_scope;
 mod check;
 mod common;
 mod converge;

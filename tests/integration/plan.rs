@@ -47,7 +47,7 @@ fn fresh_box_plans_every_file() {
           --- a/etc/haproxy/edgeplan-servers.list
           +++ b/etc/haproxy/edgeplan-servers.list
           @@ -0,0 +1,6 @@
-          +# Rendered by edgeplan 0.1.0 from input [H64].
+          +# Rendered by edgeplan 0.1.0; the input hash is in the generation's manifest.json.
           +# Do not edit on the box: `edgeplan plan` reports edits as drift and `apply` replaces them.
           +# The servers of haproxy.cfg: BACKEND SERVER HOST PORT WEIGHT. Before a reload, the runtime
           +# state of a server is kept only when this line is unchanged (haproxy-save-state).
@@ -84,7 +84,7 @@ fn fresh_box_plans_every_file() {
           --- a/etc/systemd/system/haproxy.service.d/edgeplan.conf
           +++ b/etc/systemd/system/haproxy.service.d/edgeplan.conf
           @@ -0,0 +1,14 @@
-          +# Rendered by edgeplan 0.1.0 from input [H64].
+          +# Rendered by edgeplan 0.1.0; the input hash is in the generation's manifest.json.
           +# Do not edit on the box: `edgeplan plan` reports edits as drift and `apply` replaces them.
           +#
           +# haproxy.service for edge test-edge.
@@ -103,7 +103,7 @@ fn fresh_box_plans_every_file() {
           +++ b/usr/local/lib/edgeplan/haproxy-save-state
           @@ -0,0 +1,71 @@
           +#!/bin/sh
-          +# Rendered by edgeplan 0.1.0 from input [H64].
+          +# Rendered by edgeplan 0.1.0; the input hash is in the generation's manifest.json.
           +# Do not edit on the box: `edgeplan plan` reports edits as drift and `apply` replaces them.
           +#
           +# Before every reload of haproxy — edgeplan's, the certbot deploy hook's, `systemctl reload
@@ -261,7 +261,6 @@ fn spec_change_text() {
 
     edgeplan will perform the following actions:
 
-      ~ etc/haproxy/edgeplan-servers.list (provenance header only)
       - etc/haproxy/errors/talas_backend.txt
       ~ etc/haproxy/haproxy.cfg
           --- a/etc/haproxy/haproxy.cfg
@@ -274,10 +273,8 @@ fn spec_change_text() {
           -    # static talas_backend: /etc/haproxy/errors/talas_backend.txt
           +    # env prod (green): veza.fr www.veza.fr shop.veza.fr
                # static default_503: /etc/haproxy/errors/default_503.txt
-      ~ etc/systemd/system/haproxy.service.d/edgeplan.conf (provenance header only)
-      ~ usr/local/lib/edgeplan/haproxy-save-state (provenance header only)
 
-    Plan: 0 to add, 4 to change, 1 to destroy.
+    Plan: 0 to add, 1 to change, 1 to destroy.
     --- exit 2
     ");
 }
@@ -303,14 +300,6 @@ fn spec_change_json() {
       "state_hash": "[H64]",
       "changes": [
         {
-          "action": "update",
-          "path": "etc/haproxy/edgeplan-servers.list",
-          "mode_before": "0644",
-          "mode_after": "0644",
-          "sensitive": false,
-          "diff": null
-        },
-        {
           "action": "delete",
           "path": "etc/haproxy/errors/talas_backend.txt",
           "mode_before": "0644",
@@ -325,22 +314,6 @@ fn spec_change_json() {
           "mode_after": "0644",
           "sensitive": false,
           "diff": "--- a/etc/haproxy/haproxy.cfg\n+++ b/etc/haproxy/haproxy.cfg\n@@ -8,6 +8,5 @@\n     timeout server 5s\n frontend http\n     bind 127.0.0.1:8080\n-    # env prod (blue): veza.fr www.veza.fr\n-    # static talas_backend: /etc/haproxy/errors/talas_backend.txt\n+    # env prod (green): veza.fr www.veza.fr shop.veza.fr\n     # static default_503: /etc/haproxy/errors/default_503.txt\n"
-        },
-        {
-          "action": "update",
-          "path": "etc/systemd/system/haproxy.service.d/edgeplan.conf",
-          "mode_before": "0644",
-          "mode_after": "0644",
-          "sensitive": false,
-          "diff": null
-        },
-        {
-          "action": "update",
-          "path": "usr/local/lib/edgeplan/haproxy-save-state",
-          "mode_before": "0755",
-          "mode_after": "0755",
-          "sensitive": false,
-          "diff": null
         }
       ],
       "semantic": [
@@ -381,7 +354,7 @@ fn spec_change_json() {
       "drift": [],
       "summary": {
         "add": 0,
-        "change": 4,
+        "change": 1,
         "remove": 1,
         "drift": 0,
         "has_changes": true,
@@ -404,7 +377,7 @@ fn spec_change_markdown() {
     > [!CAUTION]
     > **This plan destroys 1 file and stops serving `talas.fr`.**
 
-    **Plan: 0 to add, 4 to change, 1 to destroy.**
+    **Plan: 0 to add, 1 to change, 1 to destroy.**
 
     #### Summary
 
@@ -413,8 +386,6 @@ fn spec_change_markdown() {
     - `-` placeholder talas removed: talas.fr no longer served
 
     #### Files
-
-    - `~ etc/haproxy/edgeplan-servers.list (provenance header only)`
 
     - `- etc/haproxy/errors/talas_backend.txt`
 
@@ -434,10 +405,6 @@ fn spec_change_markdown() {
     ```
 
     </details>
-
-    - `~ etc/systemd/system/haproxy.service.d/edgeplan.conf (provenance header only)`
-
-    - `~ usr/local/lib/edgeplan/haproxy-save-state (provenance header only)`
 
     <sub>target box (local directory [TMP]/box) · box generation 1 (tree [H16]) · build input [H16] tree [H16]</sub>
     --- exit 0
