@@ -380,7 +380,7 @@ pub fn activate(
 ) -> Result<(), ApplyError> {
     t.link(a.to)?;
     Step::MidActivation.check();
-    unit_actions(t, &a.units.before_swap(), log)?;
+    crate::units::carry_out(t, &a.units.before_swap(), log)?;
     // The generation active just before the swap (linking may have made generation 0 of
     // files that were on the box before edgeplan).
     let from = t.swap(Some(a.to))?;
@@ -391,53 +391,14 @@ pub fn activate(
     if let Err(output) = reloaded {
         crate::traffic::hand_over(t, &a.handover.reverted(), log);
         let restored = restore(t, a, from, log);
-        let _ = unit_actions(t, &a.units_back.after_reload(), log);
+        let _ = crate::units::carry_out(t, &a.units_back.after_reload(), log);
         return Err(ApplyError::ReloadFailed {
             generation: a.to,
             output,
             restored,
         });
     }
-    unit_actions(t, &a.units.after_reload(), log)?;
-    Ok(())
-}
-
-/// Carry out the box script's `units` actions (`enable-start:NAME`, …), saying each; a unit
-/// systemd refuses is a warning (the config is live by then), a box without systemd a note.
-fn unit_actions(
-    t: &mut dyn Transport,
-    actions: &[String],
-    log: &mut dyn FnMut(String),
-) -> Result<(), ApplyError> {
-    if actions.is_empty() {
-        return Ok(());
-    }
-    let r = t.call("units", actions, b"")?;
-    let text = String::from_utf8_lossy(
-        r.stdout
-            .strip_prefix(b"edgeplan-box 1\n")
-            .unwrap_or(&r.stdout),
-    )
-    .into_owned();
-    for line in text.lines() {
-        if let Some(why) = line.strip_prefix("skipped: ") {
-            log(format!(
-                "Units not enabled, started or stopped ({}): {why}.",
-                actions.join(", ")
-            ));
-        } else if let Some((action, how)) = line.split_once(' ') {
-            let (verb, unit) = action.split_once(':').unwrap_or((action, ""));
-            let what = match verb {
-                "enable-start" => "Enabled and started",
-                "enable-start-no-block" => "Enabled and started (not waited for)",
-                _ => "Stopped and disabled",
-            };
-            match how.strip_prefix("failed: ") {
-                Some(err) => log(format!("Warning: {what} {unit} failed: {}", err.trim())),
-                None => log(format!("{what} {unit}.")),
-            }
-        }
-    }
+    crate::units::carry_out(t, &a.units.after_reload(), log)?;
     Ok(())
 }
 

@@ -416,13 +416,7 @@ impl<'t> Runtime<'t> {
 /// live config (the box script's `save-state`); a sentence saying what was done or why not.
 pub fn save_state(t: &mut dyn Transport) -> Result<String, TransportError> {
     let r = t.call("save-state", &[], b"")?;
-    let text = String::from_utf8_lossy(
-        r.stdout
-            .strip_prefix(b"edgeplan-box 1\n")
-            .unwrap_or(&r.stdout),
-    )
-    .trim()
-    .to_string();
+    let text = r.text().trim().to_string();
     Ok(match text.strip_prefix("skipped: ") {
         Some(why) => format!("Server states not saved before the reload: {why}."),
         None => {

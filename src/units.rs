@@ -20,6 +20,8 @@
 
 use serde::Serialize;
 
+use crate::transport::{Transport, TransportError};
+
 /// What one activation does to units, by unit name (`edgeplan-renew-veza.fr.timer`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UnitPlan {
@@ -132,6 +134,39 @@ impl UnitPlan {
             .map(|u| format!("enable-start-no-block:{u}"));
         a.chain(b).collect()
     }
+}
+
+/// Carry out the box script's `units` actions (`enable-start:NAME`, …), saying each; a unit
+/// systemd refuses is a warning (the config is live by then), a box without systemd a note.
+pub fn carry_out(
+    t: &mut dyn Transport,
+    actions: &[String],
+    log: &mut dyn FnMut(String),
+) -> Result<(), TransportError> {
+    if actions.is_empty() {
+        return Ok(());
+    }
+    let r = t.call("units", actions, b"")?;
+    for line in r.text().lines() {
+        if let Some(why) = line.strip_prefix("skipped: ") {
+            log(format!(
+                "Units not enabled, started or stopped ({}): {why}.",
+                actions.join(", ")
+            ));
+        } else if let Some((action, how)) = line.split_once(' ') {
+            let (verb, unit) = action.split_once(':').unwrap_or((action, ""));
+            let what = match verb {
+                "enable-start" => "Enabled and started",
+                "enable-start-no-block" => "Enabled and started (not waited for)",
+                _ => "Stopped and disabled",
+            };
+            match how.strip_prefix("failed: ") {
+                Some(err) => log(format!("Warning: {what} {unit} failed: {}", err.trim())),
+                None => log(format!("{what} {unit}.")),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -136,6 +136,18 @@ pub struct Reply {
     pub stderr: String,
 }
 
+impl Reply {
+    /// Standard output without the protocol line (`edgeplan-box 1`).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(
+            self.stdout
+                .strip_prefix(b"edgeplan-box 1\n")
+                .unwrap_or(&self.stdout),
+        )
+        .into_owned()
+    }
+}
+
 /// One item of a framed reply.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame<'a> {
@@ -571,7 +583,7 @@ pub trait Transport {
         if r.code != Some(0) {
             return Err(self.box_error("stage", &r.stderr));
         }
-        Ok(reply_text(&r).contains("reused"))
+        Ok(r.text().contains("reused"))
     }
 
     /// Validate a staged tree or a generation (`staging/H`, `generations/N`) with `command`
@@ -587,7 +599,7 @@ pub trait Transport {
         args.push("--".into());
         args.extend(command.iter().cloned());
         let r = self.call_raw("validate", &args, b"", None)?;
-        let output = reply_text(&r);
+        let output = r.text();
         match r.code {
             Some(0) => Ok(Validation { ok: true, output }),
             Some(5) => Ok(Validation { ok: false, output }),
@@ -598,7 +610,7 @@ pub trait Transport {
     /// Turn `staging/TREE_HASH` into the next generation; its number.
     fn promote(&mut self, tree_hash: &str, meta: &str) -> Result<u64, TransportError> {
         let r = self.call("promote", &[tree_hash.to_string()], meta.as_bytes())?;
-        let text = reply_text(&r);
+        let text = r.text();
         text.trim()
             .strip_prefix("generation ")
             .and_then(|n| n.parse().ok())
@@ -608,14 +620,14 @@ pub trait Transport {
     /// Link every path of generation `gen` into `current` (nothing changes for haproxy).
     fn link(&mut self, generation: u64) -> Result<String, TransportError> {
         let r = self.call("link", &[generation.to_string()], b"")?;
-        Ok(reply_text(&r))
+        Ok(r.text())
     }
 
     /// Make `generation` the active one (`None`: none), atomically; the one active before.
     fn swap(&mut self, generation: Option<u64>) -> Result<Option<u64>, TransportError> {
         let g = generation.map_or("-".to_string(), |g| g.to_string());
         let r = self.call("swap", &[g], b"")?;
-        let text = reply_text(&r);
+        let text = r.text();
         let prev = text
             .trim()
             .strip_prefix("swapped ")
@@ -627,7 +639,7 @@ pub trait Transport {
     /// Remove links to paths that the active generation does not hold.
     fn prune(&mut self) -> Result<String, TransportError> {
         let r = self.call("prune", &[], b"")?;
-        Ok(reply_text(&r))
+        Ok(r.text())
     }
 
     /// Run a command on the box.
@@ -645,7 +657,7 @@ pub trait Transport {
 
     /// Output and status of a `run`-style reply.
     fn command_output(&self, r: &Reply) -> Result<CommandOutput, TransportError> {
-        let text = reply_text(r);
+        let text = r.text();
         let (output, status) = text
             .trim_end()
             .rsplit_once("\nedgeplan-box-exit ")
@@ -659,7 +671,7 @@ pub trait Transport {
     /// Record a finished apply (history line) and keep `keep` generations.
     fn finish(&mut self, keep: usize, history: &str) -> Result<String, TransportError> {
         let r = self.call("finish", &[keep.to_string()], history.as_bytes())?;
-        Ok(reply_text(&r))
+        Ok(r.text())
     }
 
     /// Replace the colour state of `env` (`colors/ENV.json`) atomically.
@@ -673,15 +685,6 @@ pub trait Transport {
         let r = self.call("generations", &[], b"")?;
         parse_generations(&r.stdout).map_err(|m| self.corrupt(&format!("generations: {m}")))
     }
-}
-
-fn reply_text(r: &Reply) -> String {
-    String::from_utf8_lossy(
-        r.stdout
-            .strip_prefix(b"edgeplan-box 1\n")
-            .unwrap_or(&r.stdout),
-    )
-    .into_owned()
 }
 
 fn held_lock(stdout: &[u8]) -> Option<Lock> {
