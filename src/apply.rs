@@ -23,15 +23,17 @@
 //! process at a step, for tests only ([`Step`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use miette::Diagnostic;
 use thiserror::Error;
 
-use crate::model::Target;
+use crate::model::{AdminEndpoint, Target};
 use crate::output::Manifest;
 use crate::plan::semantic::ModelSummary;
 use crate::plan::sha256_hex;
 use crate::render::Rendered;
+use crate::server::Runtime;
 use crate::transport::{Lock, Transport, TransportError, generation};
 
 /// A problem while applying, rolling back or unlocking.
@@ -352,6 +354,8 @@ pub fn changed_units(
 pub struct Activation<'a> {
     /// The target.
     pub target: &'a Target,
+    /// The admin socket the reload is checked on.
+    pub admin: &'a AdminEndpoint,
     /// Generation to activate.
     pub to: u64,
     /// Units changed between them.
@@ -425,6 +429,7 @@ fn reload(
     // Servers keep their runtime state (drain, maint, weights) across the reload: the new worker
     // loads what is saved now (`load-server-state-from-file global`).
     log(crate::server::save_state(t)?);
+    let before = crate::server::worker_pid(&mut Runtime::at(t, a.admin));
     let cmd = command(&a.target.reload);
     let r = t.run(&cmd)?;
     if r.status != 0 {
@@ -439,9 +444,54 @@ fn reload(
             }
         )));
     }
-    log(format!("Reloaded: {}", cmd.join(" ")));
+    let limit = Duration::from_millis(a.target.reload_timeout.millis());
+    match took(t, a.admin, before, limit) {
+        Ok(said) => log(format!("Reloaded: {}{said}", cmd.join(" "))),
+        Err(why) => return Ok(Err(format!("`{}` exited 0, but {why}", cmd.join(" ")))),
+    }
     Step::AfterReload.check();
     Ok(Ok(()))
+}
+
+/// Whether the reload took: a reload command returns once haproxy was *told* to reload
+/// (`systemctl reload` once `kill -USR2` was sent; the unit stays `reloading` until the new
+/// worker is ready), and a configuration the master cannot load leaves the old worker serving.
+/// So when a worker answered on the admin socket before (PID `before`), the reload took once
+/// a worker with another PID answers there, within the target's `reload-timeout` (`limit`). `Ok` with what to add
+/// to "Reloaded: CMD", `Err` with why it did not take.
+fn took(
+    t: &mut dyn Transport,
+    admin: &AdminEndpoint,
+    before: Option<u32>,
+    limit: Duration,
+) -> Result<String, String> {
+    let mut rt = Runtime::at(t, admin);
+    let at = rt.shown_endpoint().to_string();
+    let Some(old) = before else {
+        return Ok(format!(
+            " (not checked: no haproxy answered on {at} before the reload)"
+        ));
+    };
+    let started = Instant::now();
+    loop {
+        match crate::server::worker_pid(&mut rt) {
+            Some(new) if new != old => {
+                return Ok(format!(
+                    "; worker {new} answers on {at} (was {old}) after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+            _ if started.elapsed() > limit => {
+                return Err(format!(
+                    "no new haproxy worker answered on {at} within {:.1} s (`reload-timeout`; \
+                     worker {old} still serves the old configuration; the box's haproxy log \
+                     says why)",
+                    limit.as_secs_f64()
+                ));
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
 }
 
 /// Make `from` active again and reload; a sentence saying how that went.
@@ -538,9 +588,11 @@ impl Candidate<'_> {
 }
 
 /// Upload, validate, activate and record a new generation; its number.
+#[allow(clippy::too_many_arguments)]
 pub fn apply(
     t: &mut dyn Transport,
     target: &Target,
+    admin: &AdminEndpoint,
     from: Option<u64>,
     old_sums: &BTreeMap<String, String>,
     c: &Candidate<'_>,
@@ -589,6 +641,7 @@ pub fn apply(
         t,
         &Activation {
             target,
+            admin,
             to: n,
             units_changed,
             units: crate::units::UnitPlan::between(old_sums, &new_sums),
@@ -616,6 +669,7 @@ pub fn apply(
 pub fn rollback(
     t: &mut dyn Transport,
     target: &Target,
+    admin: &AdminEndpoint,
     from: u64,
     to: u64,
     from_sums: &BTreeMap<String, String>,
@@ -637,6 +691,7 @@ pub fn rollback(
         t,
         &Activation {
             target,
+            admin,
             to,
             units_changed,
             units: crate::units::UnitPlan::between(from_sums, to_sums),
@@ -660,12 +715,14 @@ pub fn rollback(
 pub fn finish_pending(
     t: &mut dyn Transport,
     target: &Target,
+    admin: &AdminEndpoint,
     generation: Option<u64>,
     keep: usize,
     log: &mut dyn FnMut(String),
 ) -> Result<(), ApplyError> {
     let a = Activation {
         target,
+        admin,
         to: generation.unwrap_or(0),
         units_changed: false,
         units: Default::default(),

@@ -1130,6 +1130,9 @@ pub struct Target {
     pub validate: Vec<Arg>,
     /// Reload command.
     pub reload: Vec<Arg>,
+    /// How long after the reload command a new haproxy worker must answer on the admin socket
+    /// (default 30 s; [`crate::apply`] checks it).
+    pub reload_timeout: Duration,
 }
 
 /// A transport to the edge box.

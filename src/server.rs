@@ -351,7 +351,12 @@ pub struct Runtime<'t> {
 impl<'t> Runtime<'t> {
     /// The admin socket the specs name, on the box `t` reaches.
     pub fn new(t: &'t mut dyn Transport, edge: &Edge) -> Runtime<'t> {
-        let endpoint = match &edge.admin.endpoint {
+        Runtime::at(t, &edge.admin.endpoint)
+    }
+
+    /// The admin socket at `endpoint`, on the box `t` reaches.
+    pub fn at(t: &'t mut dyn Transport, endpoint: &AdminEndpoint) -> Runtime<'t> {
+        let endpoint = match endpoint {
             AdminEndpoint::Unix(p) => format!("unix:{p}"),
             AdminEndpoint::Tcp(a) => format!("tcp:{a}"),
         };
@@ -410,6 +415,16 @@ impl<'t> Runtime<'t> {
     pub fn target(&self) -> &str {
         self.t.target()
     }
+}
+
+/// The PID of the haproxy process answering on the admin socket (`show info`'s `Pid:`, the
+/// worker's in master-worker mode); `None` when nothing answers there or socat is missing.
+pub fn worker_pid(rt: &mut Runtime<'_>) -> Option<u32> {
+    let info = rt.run(&["show info".to_string()]).ok()?;
+    info.first()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Pid: "))
+        .and_then(|p| p.trim().parse().ok())
 }
 
 /// Before a reload: save the running haproxy's server states into the server-state-file of the

@@ -521,7 +521,15 @@ pub fn switch(
         // recorded, or before its reload — which is owed now.
         out(show::text(&plan, color_out));
         if plan.pending_reload {
-            apply::finish_pending(t, target, state.generation, keep, log).map_err(Problems::one)?;
+            apply::finish_pending(
+                t,
+                target,
+                &build.edge.admin.endpoint,
+                state.generation,
+                keep,
+                log,
+            )
+            .map_err(Problems::one)?;
         }
         None
     } else {
@@ -553,6 +561,7 @@ pub fn switch(
         let n = apply::apply(
             t,
             target,
+            &build.edge.admin.endpoint,
             state.generation,
             &state.expected(),
             &candidate,

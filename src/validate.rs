@@ -1255,6 +1255,10 @@ fn build(c: &mut Checker<'_>) -> Edge {
                 validate: val(&t.validate).unwrap_or_else(|| default_cmd(&["haproxy", "-c", "-f"])),
                 reload: val(&t.reload)
                     .unwrap_or_else(|| default_cmd(&["systemctl", "reload", "haproxy"])),
+                reload_timeout: t
+                    .reload_timeout
+                    .as_ref()
+                    .map_or(crate::model::Duration::secs(30), |d| d.value),
             },
         );
     }

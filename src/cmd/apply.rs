@@ -165,8 +165,15 @@ fn locked(
     let mut log = |line: String| println!("{line}");
     let keep = args.keep as usize;
     if plan.changes.is_empty() {
-        apply::finish_pending(t, target, state.generation, keep, &mut log)
-            .map_err(Problems::one)?;
+        apply::finish_pending(
+            t,
+            target,
+            &build.edge.admin.endpoint,
+            state.generation,
+            keep,
+            &mut log,
+        )
+        .map_err(Problems::one)?;
         println!("\nApply complete! The interrupted apply is finished.");
         return Ok(());
     }
@@ -179,6 +186,7 @@ fn locked(
     let n = apply::apply(
         t,
         target,
+        &build.edge.admin.endpoint,
         state.generation,
         &state.expected(),
         &candidate,

@@ -218,6 +218,7 @@ fn locked(
     apply::rollback(
         t,
         target,
+        &edge.admin.endpoint,
         from,
         to,
         &from_sums,

@@ -1103,6 +1103,7 @@ impl Cx<'_> {
             transports: Vec::new(),
             validate: None,
             reload: None,
+            reload_timeout: None,
         };
         if node.children().is_none() {
             self.missing(
@@ -1114,7 +1115,14 @@ impl Cx<'_> {
         }
         for ch in self.child_nodes(
             node,
-            &["local", "ssh", "incus", "validate", "reload"],
+            &[
+                "local",
+                "ssh",
+                "incus",
+                "validate",
+                "reload",
+                "reload-timeout",
+            ],
             "in `target`",
         ) {
             self.no_children(ch);
@@ -1169,6 +1177,23 @@ impl Cx<'_> {
                         value: TransportSpec::Incus { container, remote },
                         at,
                     });
+                }
+                "reload-timeout" => {
+                    let v = self.single_child(ch, "reload-timeout", "\"30s\"", Duration::parse);
+                    if let Some(first) = &t.reload_timeout {
+                        self.errors.push(SpecError::DuplicateNode {
+                            src: self.src.clone(),
+                            span: ch.name().span(),
+                            node: "reload-timeout".into(),
+                            first: vec![Note {
+                                message: "`reload-timeout` first given here".into(),
+                                src: self.src.clone(),
+                                span: first.at.span,
+                            }],
+                        });
+                    } else {
+                        t.reload_timeout = v;
+                    }
                 }
                 kind @ ("validate" | "reload") => {
                     self.props(ch, &[]);

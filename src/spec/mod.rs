@@ -310,7 +310,7 @@ pub struct PlaceholderSpec {
     pub body: Option<Spanned<Body>>,
 }
 
-/// `target NAME { local|ssh|incus …; validate …; reload … }`.
+/// `target NAME { local|ssh|incus …; validate …; reload …; reload-timeout … }`.
 #[derive(Debug, Clone)]
 pub struct TargetSpec {
     /// Name.
@@ -321,6 +321,8 @@ pub struct TargetSpec {
     pub validate: Option<Spanned<Vec<Arg>>>,
     /// Reload command.
     pub reload: Option<Spanned<Vec<Arg>>>,
+    /// How long a reload may take to show a new worker.
+    pub reload_timeout: Option<Spanned<Duration>>,
 }
 
 /// One transport child of a target.

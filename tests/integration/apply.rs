@@ -258,6 +258,59 @@ fn failed_reload_restores_the_previous_generation() {
     );
 }
 
+/// A reload command can exit 0 while the reload does not take: `kill -USR2` to the master (what
+/// Debian's unit does) when the new config binds a port another process holds passes
+/// `haproxy -c`, then the master cannot bind it and keeps the old worker serving. apply checks
+/// that a new worker answers on the admin socket: it fails within `reload-timeout` and
+/// restores the previous generation, which the same signal then reloads.
+#[test]
+fn a_reload_that_exits_0_but_does_not_take_fails_and_restores() {
+    let backend = Backend::start();
+    let (b, h, port) = live_box(backend.port);
+    let taken = crate::ports::listener();
+    let taken_port = taken.local_addr().unwrap().port();
+    let signal = |listen: u16, body: &str| {
+        live_edge(listen, backend.port, body, b.path()).replace(
+            &format!(
+                "reload \"{dir}/reload.sh\" \"{dir}/box/run/haproxy-master.sock\"",
+                dir = b.path().display()
+            ),
+            &format!(
+                "reload \"kill\" \"-USR2\" \"{}\"\n    reload-timeout \"2s\"",
+                h.pid()
+            ),
+        )
+    };
+    // The same signal reloads a config that can take: the check sees the new worker.
+    set(&b, &specs(&signal(port, "v1"), &["veza.fr"]));
+    let out = b.run(&["apply", "--auto-approve"]);
+    ok(&out);
+    assert!(
+        out.stdout
+            .contains(&format!("Reloaded: kill -USR2 {}; worker ", h.pid()))
+            && out.stdout.contains(" answers on /run/admin.sock (was "),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(get(port, "talas.fr").unwrap(), (503, "v1\n".into()));
+    let reloads = h.reloads();
+
+    set(&b, &specs(&signal(taken_port, "v2"), &["veza.fr"]));
+    let out = b.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 1, "{}", out.folded());
+    let err = flat(&out);
+    assert!(
+        err.contains(&format!("`kill -USR2 {}` exited 0, but no new haproxy worker answered on /run/admin.sock within 2.0 s", h.pid())),
+        "{err}"
+    );
+    assert!(err.contains("Restored generation 2 and reloaded"), "{err}");
+    assert_eq!(current_generation(&b).as_deref(), Some("generations/2"));
+    // The failed reload and the restore's both reached the master; the old port serves v1.
+    assert!(h.reloads() >= reloads + 2, "{}", h.show_proc());
+    assert_eq!(get(port, "talas.fr").unwrap(), (503, "v1\n".into()));
+    drop(taken);
+}
+
 fn lock_id(stderr: &str) -> String {
     let at = stderr.find("lock id ").expect(stderr) + "lock id ".len();
     stderr[at..at + 36].to_string()
