@@ -106,6 +106,29 @@ struct Cert {
     renew_unit: String,
     renew_timer: String,
     selfsigned_unit: String,
+    /// edgeplan's certbot units ordered before this one's issue unit ([`certbot_order`]).
+    issue_after: Vec<String>,
+    /// The same for its renew unit.
+    renew_after: Vec<String>,
+}
+
+/// certbot runs one instance at a time: it locks its config, work and logs directories and a
+/// second instance exits 1 ("Another instance of Certbot is already running"), which would
+/// leave a unit failed for its hour of `RestartSec`. So edgeplan's certbot units are ordered in
+/// one total order — every issue unit, then every renew unit, each group in certificate order —
+/// and each unit is `After=` the ones before it: units started together (the issue units an
+/// apply starts, renew timers firing together after boot) queue instead of failing, and the
+/// order has no cycle. Returns, per certificate, the units before its issue and renew units.
+fn certbot_order(certs: &[Cert]) -> Vec<(Vec<String>, Vec<String>)> {
+    let issue: Vec<String> = certs.iter().map(|c| c.issue_unit.clone()).collect();
+    let renew: Vec<String> = certs.iter().map(|c| c.renew_unit.clone()).collect();
+    (0..certs.len())
+        .map(|i| {
+            let before_issue = issue[..i].to_vec();
+            let before_renew = issue.iter().chain(&renew[..i]).cloned().collect();
+            (before_issue, before_renew)
+        })
+        .collect()
 }
 
 /// Paths and settings every template sees.
@@ -152,7 +175,7 @@ pub fn files(edge: &Edge, version: &str, input_hash: &str) -> Vec<FileSpec> {
         .tls
         .as_ref()
         .map_or_else(|| DEFAULT_CERT_DIR.to_string(), |t| t.cert_dir.to_string());
-    let certs: Vec<Cert> = acme
+    let mut certs: Vec<Cert> = acme
         .certificates
         .iter()
         .filter(|(_, domains)| !domains.is_empty())
@@ -164,8 +187,15 @@ pub fn files(edge: &Edge, version: &str, input_hash: &str) -> Vec<FileSpec> {
             renew_unit: renew_unit(name),
             renew_timer: renew_timer(name),
             selfsigned_unit: selfsigned_unit(name),
+            issue_after: Vec::new(),
+            renew_after: Vec::new(),
         })
         .collect();
+    let order = certbot_order(&certs);
+    for (c, (issue, renew)) in certs.iter_mut().zip(order) {
+        c.issue_after = issue;
+        c.renew_after = renew;
+    }
     let view = View {
         version,
         input_hash,
@@ -299,5 +329,43 @@ mod tests {
         for bad in ["a@b", "a b", "a\\x2d", "a%i", "A", "-a", "a/b", "a..b"] {
             assert!(CertName::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    /// Every certbot unit is ordered after every unit before it in one list (issue units, then
+    /// renew units): no two can run at once, and the `After=` graph has no cycle.
+    #[test]
+    fn certbot_units_form_one_order() {
+        let certs: Vec<Cert> = ["a.fr", "b.fr", "c.fr"]
+            .iter()
+            .map(|n| {
+                let name = CertName::parse(n).unwrap();
+                Cert {
+                    name: n.to_string(),
+                    domains: vec![n.to_string()],
+                    pem: String::new(),
+                    issue_unit: issue_unit(&name),
+                    renew_unit: renew_unit(&name),
+                    renew_timer: renew_timer(&name),
+                    selfsigned_unit: selfsigned_unit(&name),
+                    issue_after: Vec::new(),
+                    renew_after: Vec::new(),
+                }
+            })
+            .collect();
+        let order = certbot_order(&certs);
+        let mut all = Vec::new();
+        let mut after = Vec::new();
+        for (c, (issue, _)) in certs.iter().zip(&order) {
+            all.push(c.issue_unit.clone());
+            after.push(issue.clone());
+        }
+        for (c, (_, renew)) in certs.iter().zip(&order) {
+            all.push(c.renew_unit.clone());
+            after.push(renew.clone());
+        }
+        for (i, before) in after.iter().enumerate() {
+            assert_eq!(before, &all[..i], "{}", all[i]);
+        }
+        assert!(order[0].1.contains(&issue_unit(&CertName::parse("a.fr").unwrap())));
     }
 }

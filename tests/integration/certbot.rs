@@ -189,7 +189,11 @@ fn wait_started(
 }
 
 fn listening(port: u16) -> bool {
-    TcpStream::connect(("127.0.0.1", port)).is_ok()
+    listening_at("127.0.0.1", port)
+}
+
+fn listening_at(ip: &str, port: u16) -> bool {
+    TcpStream::connect((ip, port)).is_ok()
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -883,19 +887,47 @@ fn placeholder_certificates_cover_every_public_host() {
 pub struct Pebble {
     _dns: Proc,
     _pebble: Proc,
-    directory: String,
-    management: u16,
-    ca: PathBuf,
+    /// Its ACME directory URL.
+    pub directory: String,
+    management: String,
+    /// The certificate of its HTTPS listener (what an ACME client must trust).
+    pub ca: PathBuf,
+}
+
+/// Where a [`Pebble`] listens and whom it validates.
+pub struct PebbleAt<'a> {
+    /// The address its ACME and management listeners bind (its TLS certificate names it).
+    pub listen: &'a str,
+    /// The address every name resolves to in its DNS (pebble-challtestsrv's `-defaultIPv4`).
+    pub names_at: &'a str,
+    /// The port its http-01 validator connects to there.
+    pub http_port: u16,
+    /// The validity of the certificates it issues, in seconds (`certificateValidityPeriod`);
+    /// `None`: pebble's default (5 years).
+    pub validity: Option<u64>,
 }
 
 impl Pebble {
     /// Start both; pebble's http-01 validator connects to `http_port` of 127.0.0.1 (every name
     /// resolves to 127.0.0.1 in pebble-challtestsrv's DNS).
     pub fn start(dir: &Path, http_port: u16) -> Pebble {
-        crate::ports::retry("pebble", || Pebble::try_start(dir, http_port))
+        Pebble::start_at(
+            dir,
+            &PebbleAt {
+                listen: "127.0.0.1",
+                names_at: "127.0.0.1",
+                http_port,
+                validity: None,
+            },
+        )
     }
 
-    fn try_start(dir: &Path, http_port: u16) -> Result<Pebble, PortTaken> {
+    /// Start both as `at` says.
+    pub fn start_at(dir: &Path, at: &PebbleAt<'_>) -> Pebble {
+        crate::ports::retry("pebble", || Pebble::try_start(dir, at))
+    }
+
+    fn try_start(dir: &Path, at: &PebbleAt<'_>) -> Result<Pebble, PortTaken> {
         std::fs::create_dir_all(dir).unwrap();
         let [acme, management, dns, dns_mgmt, tls] = free_ports::<5>();
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
@@ -903,29 +935,35 @@ impl Pebble {
             .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
             .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
             .args(["-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            .args([
+                "-addext",
+                &format!("subjectAltName=DNS:localhost,IP:127.0.0.1,IP:{}", at.listen),
+            ])
             .arg("-keyout")
             .arg(&key)
             .arg("-out")
             .arg(&cert));
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "pebble": {
-                "listenAddress": format!("127.0.0.1:{acme}"),
-                "managementListenAddress": format!("127.0.0.1:{management}"),
+                "listenAddress": format!("{}:{acme}", at.listen),
+                "managementListenAddress": format!("{}:{management}", at.listen),
                 "certificate": cert,
                 "privateKey": key,
-                "httpPort": http_port,
+                "httpPort": at.http_port,
                 "tlsPort": tls,
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": false
             }
         });
+        if let Some(v) = at.validity {
+            config["pebble"]["certificateValidityPeriod"] = v.into();
+        }
         let config_path = dir.join("pebble.json");
         std::fs::write(&config_path, config.to_string()).unwrap();
         let mut dns_proc = Proc::spawn(
             "pebble-challtestsrv",
             Command::new("pebble-challtestsrv")
-                .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+                .args(["-defaultIPv4", at.names_at, "-defaultIPv6", ""])
                 .args(["-dns01", &format!("127.0.0.1:{dns}")])
                 .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
                 .args(["-management", &format!("127.0.0.1:{dns_mgmt}")]),
@@ -946,15 +984,16 @@ impl Pebble {
                 .env_remove("PEBBLE_VA_ALWAYS_VALID"),
             dir.join("pebble.log"),
         );
+        let listen = at.listen.to_string();
         wait_started("pebble", crate::common::HANG_GUARD, || {
             pebble.exited_binding()?;
-            Ok(listening(acme) && listening(management))
+            Ok(listening_at(&listen, acme) && listening_at(&listen, management))
         })?;
         Ok(Pebble {
             _dns: dns_proc,
             _pebble: pebble,
-            directory: format!("https://127.0.0.1:{acme}/dir"),
-            management,
+            directory: format!("https://{}:{acme}/dir", at.listen),
+            management: format!("{}:{management}", at.listen),
             ca: cert,
         })
     }
@@ -964,10 +1003,7 @@ impl Pebble {
         ok(Command::new("curl")
             .args(["-sS", "--fail", "--cacert"])
             .arg(&self.ca)
-            .arg(format!(
-                "https://127.0.0.1:{}/intermediates/0",
-                self.management
-            )))
+            .arg(format!("https://{}/intermediates/0", self.management)))
     }
 }
 

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{HANG_GUARD, repo};
+use crate::common::{HANG_GUARD, Test, repo};
 use crate::edgebox::incus;
 
 /// Where built images are cached between runs (documented in the README).
@@ -223,9 +223,11 @@ impl DebianBox {
         incus(&["launch", &image, &b.name, "--profile", &b.profile]);
         b.wait_booted();
         b.ip = b.wait_ip();
-        // The image has an empty resolv.conf (not the build machine's): the bridge's dnsmasq.
+        // The image has an empty resolv.conf (not the build machine's): the bridge's dnsmasq,
+        // over TCP — here it loses about one UDP query in 30, and each loss is a 5 s resolver
+        // timeout (`haproxy -c` resolving the specs' container names took 5–10 s).
         b.ok(&format!(
-            "echo 'nameserver {}' >/etc/resolv.conf",
+            "printf 'nameserver %s\\noptions use-vc\\n' {} >/etc/resolv.conf",
             b.host_ip
         ));
         b.push_ssh_key();
@@ -373,6 +375,37 @@ impl DebianBox {
         }
     }
 
+    /// Copy the host file `from` to `to` in the box (`incus file push`, parents made).
+    pub fn push(&self, from: &Path, to: &str, mode: &str) {
+        incus(&[
+            "file",
+            "push",
+            "-p",
+            "--mode",
+            mode,
+            &from.display().to_string(),
+            &format!("{}{to}", self.name),
+        ]);
+    }
+
+    /// The bundled specs with their `r720` target pointed at this box over incus (no remote),
+    /// nothing else changed.
+    pub fn bundled_specs(&self) -> Test {
+        let t = Test::bundled();
+        let path = t.path().join("specs/edge.kdl");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let new = text.replace(
+            "incus container=\"veza-haproxy\" remote=\"r720\"",
+            &format!("incus container=\"{}\"", self.name),
+        );
+        assert_ne!(
+            text, new,
+            "the bundled specs' r720 target changed: update the test"
+        );
+        std::fs::write(&path, new).unwrap();
+        t
+    }
+
     /// The ssh client config (`ssh -F THIS edgebox`).
     pub fn ssh_config(&self) -> PathBuf {
         self.dir.path().join("ssh_config")
@@ -433,6 +466,6 @@ fn the_debian_box_boots_and_is_reachable_both_ways() {
     // Its resolver is the bridge's dnsmasq (not the build machine's resolv.conf).
     assert_eq!(
         b.ok("cat /etc/resolv.conf").trim(),
-        format!("nameserver {}", b.host_ip)
+        format!("nameserver {}\noptions use-vc", b.host_ip)
     );
 }

@@ -5,23 +5,6 @@
 use crate::common::{Output, Test};
 use crate::debian_box::DebianBox;
 
-/// The bundled specs with their `r720` target pointed at `b` (no remote), nothing else changed.
-fn bundled_for(b: &DebianBox) -> Test {
-    let t = Test::bundled();
-    let path = t.path().join("specs/edge.kdl");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let new = text.replace(
-        "incus container=\"veza-haproxy\" remote=\"r720\"",
-        &format!("incus container=\"{}\"", b.name),
-    );
-    assert_ne!(
-        text, new,
-        "the bundled specs' r720 target changed: update the test"
-    );
-    std::fs::write(&path, new).unwrap();
-    t
-}
-
 fn ok(out: &Output) {
     assert_eq!(out.code, 0, "{}", out.folded());
 }
@@ -41,7 +24,9 @@ fn presented(b: &DebianBox, sni: &str) -> String {
 #[test]
 fn the_first_apply_on_an_empty_box_succeeds_with_the_default_commands() {
     let b = DebianBox::launch();
-    let t = bundled_for(&b).args(["apply", "--auto-approve", "--target", "r720"]);
+    let t = b
+        .bundled_specs()
+        .args(["apply", "--auto-approve", "--target", "r720"]);
     // A certificate already on the box for one group (as a box set up by hand would have):
     // never clobbered.
     b.ok("mkdir -p /etc/haproxy/certs && cd /etc/haproxy/certs && \
@@ -123,7 +108,9 @@ fn the_first_apply_on_an_empty_box_succeeds_with_the_default_commands() {
 #[test]
 fn apply_enables_and_starts_the_units_and_rollback_stops_them() {
     let b = DebianBox::launch();
-    let t = bundled_for(&b).args(["apply", "--auto-approve", "--target", "r720"]);
+    let t = b
+        .bundled_specs()
+        .args(["apply", "--auto-approve", "--target", "r720"]);
     let certs = ["forgejo.talas.group", "talas.fr", "veza.fr"];
     let out = t.run();
     ok(&out);
@@ -160,13 +147,24 @@ fn apply_enables_and_starts_the_units_and_rollback_stops_them() {
     for c in certs {
         let timer = state(&format!("edgeplan-renew-{c}.timer"));
         assert!(timer.starts_with("enabled\nactive\n"), "{c}: {timer}");
-        // The issue service ran (no ACME server is reachable here: it failed and waits for
-        // its hourly retry — apply did not wait for it).
-        let issue = state(&format!("edgeplan-cert-{c}.service"));
-        let mut lines = issue.lines();
-        assert_eq!(lines.next(), Some("enabled"), "{c}: {issue}");
-        let started: u64 = lines.nth(1).unwrap_or("0").trim().parse().unwrap_or(0);
-        assert!(started > 0, "{c}: the issue service never started: {issue}");
+        // The issue service runs (no ACME server is reachable here: it fails and waits for its
+        // hourly retry — apply did not wait for it; the issue services run one after another,
+        // as certbot runs one instance at a time).
+        let start = std::time::Instant::now();
+        loop {
+            let issue = state(&format!("edgeplan-cert-{c}.service"));
+            let mut lines = issue.lines();
+            assert_eq!(lines.next(), Some("enabled"), "{c}: {issue}");
+            let started: u64 = lines.nth(1).unwrap_or("0").trim().parse().unwrap_or(0);
+            if started > 0 {
+                break;
+            }
+            assert!(
+                start.elapsed() < crate::common::HANG_GUARD,
+                "{c}: the issue service never started: {issue}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
     assert!(
         b.ok("systemctl list-timers --all --no-pager")
