@@ -366,6 +366,10 @@ mod tests {
         for (i, before) in after.iter().enumerate() {
             assert_eq!(before, &all[..i], "{}", all[i]);
         }
-        assert!(order[0].1.contains(&issue_unit(&CertName::parse("a.fr").unwrap())));
+        assert!(
+            order[0]
+                .1
+                .contains(&issue_unit(&CertName::parse("a.fr").unwrap()))
+        );
     }
 }

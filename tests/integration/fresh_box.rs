@@ -99,6 +99,48 @@ fn the_first_apply_on_an_empty_box_succeeds_with_the_default_commands() {
     let again = t.run();
     ok(&again);
     assert!(!again.stdout.contains("Bootstrap:"), "{}", again.stdout);
+
+    // An operator drains a server; `systemctl reload haproxy` typed by hand (the unit's
+    // ExecReload, through edgeplan's drop-in) keeps it drained. (The server's name must
+    // resolve, or haproxy holds it in maintenance: it resolves to the host, where nothing
+    // answers — down, but in rotation.)
+    b.ok(&format!(
+        "echo '{} veza-backend-blue.lxd' >>/etc/hosts && systemctl reload haproxy",
+        b.host_ip
+    ));
+    b.wait_active("haproxy.service");
+    let specs = t.path().join("specs").display().to_string();
+    let server = |args: &[&str]| {
+        let mut all = vec!["server"];
+        all.extend(args);
+        all.extend(["--target", "r720", "--specs", &specs]);
+        Test::new().args(all).run()
+    };
+    ok(&server(&["drain", "prod", "backend", "blue"]));
+    let state = || {
+        let out = server(&["list", "--format", "json"]);
+        ok(&out);
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        doc["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["env"] == "prod" && i["component"] == "backend" && i["instance"] == "blue")
+            .map(|i| i["state"].as_str().unwrap_or("").to_string())
+            .unwrap()
+    };
+    assert_eq!(state(), "drain", "the drain did not take");
+    let pid = |b: &DebianBox| b.ok("systemctl show -p MainPID --value haproxy.service");
+    let before = pid(&b);
+    b.ok("systemctl reload haproxy");
+    b.wait_active("haproxy.service");
+    assert_eq!(pid(&b), before, "a reload, not a restart");
+    assert!(
+        b.ok("journalctl --no-pager -u haproxy.service")
+            .contains("saved the state of 14 servers"),
+        "the drop-in's helper did not run"
+    );
+    assert_eq!(state(), "drain", "the reload by hand undid the drain");
 }
 
 /// What the specs ask of systemd happens: the plan of the first apply says which units will be
