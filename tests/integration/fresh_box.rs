@@ -233,3 +233,71 @@ fn apply_enables_and_starts_the_units_and_rollback_stops_them() {
     ok(&t.run());
     assert!(state("edgeplan-renew-veza.fr.timer").starts_with("enabled\nactive\n"));
 }
+
+/// A box that ran the specs over HTTP only turns TLS on with one apply: the placeholders haproxy
+/// needs for its new :443 are made before validation, the certificate units are enabled and
+/// started, and every public host is served over TLS.
+#[test]
+fn turning_tls_on_for_a_box_that_ran_http_only() {
+    let b = DebianBox::launch();
+    let t = b
+        .bundled_specs()
+        .args(["apply", "--auto-approve", "--target", "r720"]);
+    let edge_kdl = t.path().join("specs/edge.kdl");
+    let tls = std::fs::read_to_string(&edge_kdl).unwrap();
+    let mut http_only = tls.replace(
+        "listen http=\"*:80\" https=\"*:443\"",
+        "listen http=\"*:80\"",
+    );
+    let cut = |text: &mut String, from: &str, to: &str| {
+        let a = text.find(from).unwrap();
+        let z = a + from.len() + text[a + from.len()..].find(to).unwrap() + to.len();
+        text.replace_range(a..z, "");
+    };
+    cut(&mut http_only, "\ntls ", "\n");
+    cut(&mut http_only, "acme email=", "\n}\n");
+    std::fs::write(&edge_kdl, &http_only).unwrap();
+    ok(&t.run());
+    assert_eq!(
+        b.ok("curl -sS -H 'Host: talas.fr' http://127.0.0.1/"),
+        "Talas is coming soon.\n"
+    );
+    assert_ne!(
+        b.sh("test -e /etc/haproxy/certs").0,
+        0,
+        "HTTP only: no certificates"
+    );
+
+    std::fs::write(&edge_kdl, &tls).unwrap();
+    let out = t.run();
+    ok(&out);
+    for c in ["forgejo.talas.group", "talas.fr", "veza.fr"] {
+        assert!(
+            out.stdout.contains(&format!(
+                "Bootstrap: made a self-signed placeholder /etc/haproxy/certs/{c}.pem"
+            )),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout
+                .contains(&format!("enable and start edgeplan-renew-{c}.timer")),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(
+            b.ok(&format!("systemctl is-enabled edgeplan-renew-{c}.timer"))
+                .trim(),
+            "enabled"
+        );
+    }
+    let edge = edgeplan::load(&t.path().join("specs")).unwrap().1;
+    for (host, _) in edge.public_hosts() {
+        let cert = presented(&b, host.as_str());
+        assert!(cert.contains(&format!("DNS:{host}")), "SNI {host}: {cert}");
+    }
+    assert_eq!(
+        b.ok("curl -sSk --resolve talas.fr:443:127.0.0.1 https://talas.fr/"),
+        "Talas is coming soon.\n"
+    );
+}
