@@ -58,6 +58,15 @@ pub fn issue_unit(name: &CertName) -> String {
 pub fn renew_unit(name: &CertName) -> String {
     format!("edgeplan-renew-{name}.service")
 }
+/// certbot's lineage of certificate `name` as the plan probes it on the box: its
+/// `fullchain.pem`, relative to `/` (`etc/letsencrypt/live/NAME/fullchain.pem`).
+pub fn lineage_path(name: impl std::fmt::Display) -> String {
+    format!(
+        "{}/live/{name}/fullchain.pem",
+        LETSENCRYPT_DIR.trim_start_matches('/')
+    )
+}
+
 /// Name of the timer that starts [`renew_unit`].
 pub fn renew_timer(name: &CertName) -> String {
     format!("edgeplan-renew-{name}.timer")

@@ -44,6 +44,10 @@ pub enum Action {
     Update,
     /// The file goes away.
     Delete,
+    /// A file edgeplan did not write is there (a box taken over from another tool, e.g. an
+    /// Ansible role's haproxy.cfg): edgeplan's file replaces it; apply keeps the original in
+    /// generation 0, so `rollback` to the box from before edgeplan puts it back.
+    Replace,
 }
 
 impl Action {
@@ -53,6 +57,7 @@ impl Action {
             Action::Create => "+",
             Action::Update => "~",
             Action::Delete => "-",
+            Action::Replace => "-/+",
         }
     }
 }
@@ -115,7 +120,8 @@ pub struct Base {
     pub tree_hash: Option<String>,
 }
 
-/// `Plan: N to add, N to change, N to destroy.`
+/// `Plan: N to add, N to change, N to destroy.` (`N to replace` after the adds when there are
+/// any).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     /// Files created.
@@ -124,6 +130,23 @@ pub struct Counts {
     pub change: usize,
     /// Files deleted.
     pub remove: usize,
+    /// Files edgeplan did not write, replaced.
+    pub replace: usize,
+}
+
+impl Counts {
+    /// `N to add, N to change, N to destroy` (`, N to replace` after the adds when any).
+    pub fn summary(&self) -> String {
+        let replace = if self.replace > 0 {
+            format!(", {} to replace", self.replace)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} to add{replace}, {} to change, {} to destroy",
+            self.add, self.change, self.remove
+        )
+    }
 }
 
 /// A plan.
@@ -170,6 +193,7 @@ impl Plan {
                 Action::Create => c.add += 1,
                 Action::Update => c.change += 1,
                 Action::Delete => c.remove += 1,
+                Action::Replace => c.replace += 1,
             }
         }
         c
@@ -245,10 +269,20 @@ pub fn box_manifest(
     }
 }
 
+/// The paths a plan reads on the box (relative to `/`): every file the build renders, and
+/// certbot's lineage of every certificate ([`crate::certbot::lineage_path`]) — a lineage already
+/// there (a box taken over from another tool) is adopted, not issued again.
+pub fn probe(build: &Build) -> Vec<String> {
+    let mut paths: Vec<String> = build.rendered.files.keys().cloned().collect();
+    if let Some(acme) = &build.edge.acme {
+        paths.extend(acme.certificates.keys().map(crate::certbot::lineage_path));
+    }
+    paths
+}
+
 /// Make a plan: read the box's state, compare, fetch what differs.
 pub fn make(build: &Build, transport: &mut dyn Transport) -> Result<Plan, TransportError> {
-    let probe: Vec<String> = build.rendered.files.keys().cloned().collect();
-    let state = transport.read_state(&probe)?;
+    let state = transport.read_state(&probe(build))?;
     make_from(build, transport, &state)
 }
 
@@ -336,8 +370,12 @@ pub fn make_from(
                 Some("restores a file replaced outside edgeplan".to_string()),
             ),
             LiveKind::File | LiveKind::Link => (
-                Action::Create,
-                Some("takes over a file edgeplan did not manage (apply keeps a copy)".into()),
+                Action::Replace,
+                Some(
+                    "replaces a file edgeplan did not write; apply keeps it for a rollback to \
+                     the box from before edgeplan"
+                        .into(),
+                ),
             ),
         };
         changes.push(Change {
@@ -408,13 +446,30 @@ pub fn make_from(
             Some("the box's generation has no model summary".to_string()),
         ),
     };
-    let (semantic, hosts_disappearing) = match &old_model {
+    let (mut semantic, hosts_disappearing) = match &old_model {
         Some(old) => (
             semantic::diff(old, &model),
             semantic::hosts_disappearing(old, &model),
         ),
         None => (Vec::new(), Vec::new()),
     };
+    // A certificate new to edgeplan whose certbot lineage is already on the box is adopted:
+    // its issue unit's `certbot certonly --cert-name NAME` keeps it unless it is due or its
+    // domains differ, and the deploy hook's --converge installs it for haproxy.
+    for s in &mut semantic {
+        let Some(name) = s.subject.strip_prefix("certificate ") else {
+            continue;
+        };
+        let lineage = crate::certbot::lineage_path(name);
+        if s.kind == "certificate_added" && state.live.get(&lineage).is_some_and(|l| l.exists()) {
+            s.kind = "certificate_adopted";
+            s.message = format!(
+                "certificate {name}: certbot's lineage on the box is adopted (issued again only \
+                 when due or when its domains differ): {}",
+                s.added.join(", ")
+            );
+        }
+    }
 
     let with = |a: Action| {
         changes
@@ -423,7 +478,7 @@ pub fn make_from(
             .map(|c| c.path.as_str())
     };
     let units = crate::units::UnitPlan::of(
-        with(Action::Create),
+        with(Action::Create).chain(with(Action::Replace)),
         with(Action::Update),
         with(Action::Delete),
     );

@@ -390,8 +390,9 @@ pub fn build_for_box(
     t: &mut dyn Transport,
 ) -> Result<(Build, BoxState, BoxColors), Problems> {
     let build = crate::build(opts)?;
-    let probe: Vec<String> = build.rendered.files.keys().cloned().collect();
-    let state = t.read_state(&probe).map_err(Problems::one)?;
+    let state = t
+        .read_state(&crate::plan::probe(&build))
+        .map_err(Problems::one)?;
     let colors = read(&build.edge, &state, t.target()).map_err(Problems::one)?;
     let build = with_box_colors(opts, build, &colors)?;
     Ok((build, state, colors))
@@ -537,10 +538,7 @@ pub fn switch(
         let now = plan::make_from(&current_build, t, &state).map_err(Problems::one)?;
         if now.has_changes() {
             let c = now.counts();
-            let mut summary = format!(
-                "{} to add, {} to change, {} to destroy",
-                c.add, c.change, c.remove
-            );
+            let mut summary = c.summary();
             if !now.drift.is_empty() {
                 summary += &format!(", {} changed outside edgeplan", now.drift.len());
             }

@@ -110,8 +110,9 @@ fn locked(
     saved: Option<&SavedPlan>,
     t: &mut dyn Transport,
 ) -> Result<(), Problems> {
-    let probe: Vec<String> = build.rendered.files.keys().cloned().collect();
-    let state = t.read_state(&probe).map_err(Problems::one)?;
+    let state = t
+        .read_state(&crate::plan::probe(&build))
+        .map_err(Problems::one)?;
     // The colours the box runs (read under the lock) are inputs of the build: a plain apply
     // keeps them.
     let colors = switch::read(&build.edge, &state, t.target()).map_err(Problems::one)?;
@@ -195,8 +196,13 @@ fn locked(
     )
     .map_err(Problems::one)?;
     let c = plan.counts();
+    let replaced = if c.replace > 0 {
+        format!(", {} replaced (kept in generation 0)", c.replace)
+    } else {
+        String::new()
+    };
     println!(
-        "\nApply complete! Files: {} added, {} changed, {} destroyed. Generation {n} is active.",
+        "\nApply complete! Files: {} added{replaced}, {} changed, {} destroyed. Generation {n} is active.",
         c.add, c.change, c.remove
     );
     Ok(())

@@ -99,6 +99,9 @@ pub struct SavedCounts {
     pub change: usize,
     /// Files removed.
     pub remove: usize,
+    /// Files edgeplan did not write, replaced (absent from plans of older versions).
+    #[serde(default)]
+    pub replace: usize,
 }
 
 impl From<Counts> for SavedCounts {
@@ -107,6 +110,7 @@ impl From<Counts> for SavedCounts {
             add: c.add,
             change: c.change,
             remove: c.remove,
+            replace: c.replace,
         }
     }
 }
@@ -132,6 +136,7 @@ impl SavedPlan {
                         Action::Create => "create",
                         Action::Update => "update",
                         Action::Delete => "delete",
+                        Action::Replace => "replace",
                     }
                     .into(),
                     path: c.path.clone(),

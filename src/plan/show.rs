@@ -51,10 +51,7 @@ pub fn closing_line(plan: &Plan) -> String {
             "No changes. The box matches the build.".into()
         }
     } else {
-        format!(
-            "Plan: {} to add, {} to change, {} to destroy.",
-            c.add, c.change, c.remove
-        )
+        format!("Plan: {}.", c.summary())
     }
 }
 
@@ -97,7 +94,7 @@ fn describe_change(c: &Change) -> String {
     let mut s = c.path.clone();
     let mut extra = Vec::new();
     match (c.action, &c.mode_before, &c.mode_after) {
-        (Action::Create, _, Some(m)) => extra.push(m.clone()),
+        (Action::Create | Action::Replace, _, Some(m)) => extra.push(m.clone()),
         (Action::Update, Some(a), Some(b)) if a != b => extra.push(format!("mode {a} -> {b}")),
         _ => {}
     }

@@ -388,10 +388,15 @@ op_prune() {
 }
 
 # run CMD...: run a command on the box; its output, then its exit status on the last line.
+# The output goes through a file: a command that leaves a daemon behind (`haproxy -D`) must not
+# write into the reply after its exit status, nor hold the session open.
 op_run() {
 	header
+	out=$(mktemp) || die "cannot make a temporary file"
 	rc=0
-	"$@" 2>&1 || rc=$?
+	"$@" </dev/null >"$out" 2>&1 || rc=$?
+	cat "$out"
+	rm -f "$out"
 	printf '\nedgeplan-box-exit %s\n' "$rc"
 }
 

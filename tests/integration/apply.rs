@@ -311,6 +311,55 @@ fn a_reload_that_exits_0_but_does_not_take_fails_and_restores() {
     drop(taken);
 }
 
+/// A reload command that leaves a daemon behind (`haproxy -D`, an init script) whose output
+/// comes after the command exited: the reply keeps its exit status last, and the apply does
+/// not wait for the daemon.
+#[test]
+fn a_reload_command_that_leaves_a_daemon_behind_is_read_right() {
+    let b = new_box(&specs(EDGE, &["veza.fr"]));
+    let stop = b.path().join("stop-daemon");
+    let daemon = format!(
+        "#!/bin/sh\n( sleep 1; echo 'late daemon output'; \
+         while [ ! -e {} ]; do sleep 0.1; done ) &\necho started\n",
+        stop.display()
+    );
+    b.write("daemon.sh", &daemon);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        b.path().join("daemon.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let edge = EDGE.replace(
+        "reload \"true\"",
+        &format!("reload \"{}/daemon.sh\"", b.path().display()),
+    );
+    set(&b, &specs(&edge, &["veza.fr"]));
+    // The daemon ends when the apply is done, or 10 s from now: an apply held by it takes that
+    // long.
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let stopper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
+            std::fs::write(stop, "").unwrap();
+        })
+    };
+    let started = Instant::now();
+    let out = b.run(&["apply", "--auto-approve"]);
+    let took = started.elapsed();
+    done.send(()).unwrap();
+    stopper.join().unwrap();
+    ok(&out);
+    assert!(
+        out.stdout
+            .contains("Reloaded: [TMP]/daemon.sh (not checked"),
+        "{}",
+        out.stdout
+    );
+    assert!(took.as_secs() < 10, "held by the daemon: {took:?}");
+}
+
 fn lock_id(stderr: &str) -> String {
     let at = stderr.find("lock id ").expect(stderr) + "lock id ".len();
     stderr[at..at + 36].to_string()

@@ -25,7 +25,8 @@ struct AcmeBox {
 const CERTS: [&str; 3] = ["forgejo.talas.group", "talas.fr", "veza.fr"];
 
 impl AcmeBox {
-    fn launch() -> AcmeBox {
+    /// A box, pebble issuing certificates valid `validity` seconds (`None`: 5 years).
+    fn launch(validity: Option<u64>) -> AcmeBox {
         let b = DebianBox::launch();
         let dir = tempfile::Builder::new()
             .prefix("edgeplan-box-acme-")
@@ -37,7 +38,7 @@ impl AcmeBox {
                 listen: &b.host_ip,
                 names_at: &b.ip,
                 http_port: 80,
-                validity: Some(86_400),
+                validity,
             },
         );
         b.push(
@@ -127,7 +128,7 @@ fn ok(out: &Output) {
 #[test]
 fn certificates_are_issued_through_the_box_served_and_renewed() {
     let started = Instant::now();
-    let a = AcmeBox::launch();
+    let a = AcmeBox::launch(Some(86_400));
     let b = &a.b;
     ok(&a.run(&["apply", "--auto-approve"]));
     let applied = started.elapsed();
@@ -215,5 +216,97 @@ fn certificates_are_issued_through_the_box_served_and_renewed() {
         "box ACME: applied at {applied:?}, three certificates served at {issued:?}, renewed at \
          {renewal:?}, retried at {retried:?}, all done in {:?}",
         started.elapsed()
+    );
+}
+
+/// The takeover of a box the way the reference team's Ansible role leaves it: its own
+/// haproxy.cfg (admin socket where Debian puts it), a certbot lineage for `veza.fr` issued by
+/// hand with the PEM where the role pointed haproxy (`/etc/ssl/private/veza.pem`), Debian's
+/// certbot cli.ini. The plan shows the files edgeplan replaces as such and adopts the lineage;
+/// apply replaces them, keeps the originals, serves the adopted lineage (not issued again) and
+/// issues the others; `rollback` to the box from before edgeplan puts the originals back.
+#[test]
+fn taking_over_a_box_the_ansible_role_prepared() {
+    let a = AcmeBox::launch(None);
+    let b = &a.b;
+    let ansible_cfg = "# Ansible managed\n\
+global\n    stats socket /run/haproxy/admin.sock mode 660 level admin\n\
+defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend http\n    bind :80\n    http-request return status 200 content-type text/plain string ansible\n";
+    let directory = std::fs::read_to_string(a.t.path().join("specs/edge.kdl"))
+        .unwrap()
+        .split("directory=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    // certbot by hand, as the role ran it (standalone on :80 while haproxy is stopped).
+    b.ok(&format!(
+        "systemctl stop haproxy && \
+         certbot certonly --standalone --non-interactive --agree-tos -m ops@veza.fr \
+           --server {directory} --key-type ecdsa --cert-name veza.fr \
+           -d veza.fr -d www.veza.fr -d staging.veza.fr >/dev/null 2>&1 && \
+         mkdir -p /etc/ssl/private && \
+         cat /etc/letsencrypt/live/veza.fr/fullchain.pem /etc/letsencrypt/live/veza.fr/privkey.pem \
+           >/etc/ssl/private/veza.pem && \
+         printf '{ansible_cfg}' >/etc/haproxy/haproxy.cfg && systemctl start haproxy"
+    ));
+    assert_eq!(b.ok("curl -sS http://127.0.0.1/"), "ansible");
+    let adopted = a.lineage_serial("veza.fr");
+    let originals = "sha256sum /etc/haproxy/haproxy.cfg /etc/letsencrypt/cli.ini";
+    let before = b.ok(originals);
+
+    let plan = a.run(&["plan"]);
+    ok(&plan);
+    for line in [
+        "-/+ etc/haproxy/haproxy.cfg (0644; replaces a file edgeplan did not write; apply keeps \
+         it for a rollback to the box from before edgeplan)",
+        "-/+ etc/letsencrypt/cli.ini (0644; replaces a file edgeplan did not write",
+        "+ certificate veza.fr: certbot's lineage on the box is adopted (issued again only when \
+         due or when its domains differ): staging.veza.fr, veza.fr, www.veza.fr",
+        "+ certificate talas.fr will be issued: talas.fr, www.talas.fr",
+        " to add, 2 to replace, 0 to change, 0 to destroy.",
+    ] {
+        assert!(
+            plan.stdout.contains(line),
+            "plan lacks `{line}`:\n{}",
+            plan.stdout
+        );
+    }
+    assert!(
+        plan.stdout.contains("-# Ansible managed"),
+        "{}",
+        plan.stdout
+    );
+
+    let out = a.run(&["apply", "--auto-approve"]);
+    ok(&out);
+    assert!(
+        out.stdout.contains(", 2 replaced (kept in generation 0), "),
+        "{}",
+        out.stdout
+    );
+    // The adopted lineage is served, not issued again; the others are issued.
+    for host in ["veza.fr", "www.veza.fr", "staging.veza.fr"] {
+        assert_eq!(a.wait_serves_lineage("veza.fr", host), adopted, "{host}");
+    }
+    a.wait_serves_lineage("talas.fr", "talas.fr");
+    a.wait_serves_lineage("forgejo.talas.group", "forgejo.talas.group");
+    assert_eq!(
+        a.lineage_serial("veza.fr"),
+        adopted,
+        "veza.fr was issued again"
+    );
+
+    // Back to the box from before edgeplan: the originals, and the role's haproxy serving.
+    let rb = a.run(&["rollback", "--auto-approve"]);
+    ok(&rb);
+    assert_eq!(b.ok(originals), before);
+    assert_eq!(b.ok("curl -sS http://127.0.0.1/"), "ansible");
+    assert_eq!(
+        b.ok("readlink /var/lib/edgeplan/current").trim(),
+        "generations/0"
     );
 }

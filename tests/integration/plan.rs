@@ -356,6 +356,7 @@ fn spec_change_json() {
         "add": 0,
         "change": 1,
         "remove": 1,
+        "replace": 0,
         "drift": 0,
         "has_changes": true,
         "pending_reload": false,
