@@ -5,6 +5,7 @@
 //! (→ [`model::Edge`]) → [`render`] → [`output`]; [`diag`] prints the problems of any stage.
 
 pub mod apply;
+pub mod cert_status;
 pub mod certbot;
 pub mod cmd;
 pub mod diag;

@@ -72,6 +72,8 @@ struct Status {
     /// Every instance as the running haproxy sees it (`edgeplan server list`); `null` when it
     /// does not answer on its admin socket.
     instances: Option<Vec<InstanceStatus>>,
+    /// Every certificate group as the box has it ([`crate::cert_status`]).
+    certificates: Vec<crate::cert_status::CertStatus>,
 }
 
 /// Run the command.
@@ -102,6 +104,8 @@ fn gather(args: &Args) -> Result<Status, Problems> {
         let mut rt = crate::server::Runtime::new(t.as_mut(), &build.edge);
         crate::server::status(&mut rt, &build.edge, None).ok()
     };
+    let certificates = crate::cert_status::gather(t.as_mut(), &build.edge, jiff::Timestamp::now())
+        .map_err(Problems::one)?;
     let meta: Option<serde_json::Value> = state
         .meta
         .as_deref()
@@ -146,6 +150,7 @@ fn gather(args: &Args) -> Result<Status, Problems> {
         lock: plan.lock.clone(),
         envs,
         instances,
+        certificates,
     })
 }
 
@@ -218,6 +223,10 @@ fn text(s: &Status) -> String {
         }
     }
     o += &instances_text(s.instances.as_deref());
+    if !s.certificates.is_empty() {
+        o += "\nCertificates:\n";
+        o += &crate::cert_status::render(&s.certificates);
+    }
     o
 }
 

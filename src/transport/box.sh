@@ -554,6 +554,52 @@ op_save_state() {
 	EDGEPLAN_BOX_ROOT=$ROOT "$h"
 }
 
+# x509 PATH...: what `openssl x509` says of the first certificate in each file (subject,
+# issuer, serial, notAfter in ISO 8601, subjectAltName; a PEM's private key is never read out),
+# one blob per path named by the path; absent when there is no such file or it holds no
+# certificate. `skipped: WHY` when openssl is not installed.
+op_x509() {
+	header
+	if ! command -v openssl >/dev/null 2>&1; then
+		echo "skipped: openssl is not installed on the box"
+		echo end
+		return
+	fi
+	d=$(mktemp -d) || die "cannot make a temporary directory"
+	for p in "$@"; do
+		if [ -f "$ROOT$p" ] && openssl x509 -noout -nameopt RFC2253 -subject -issuer -serial \
+			-enddate -dateopt iso_8601 -ext subjectAltName -in "$ROOT$p" >"$d/x" 2>/dev/null; then
+			blob "$p" "$d/x"
+		else
+			printf 'absent %s\n' "$p"
+		fi
+	done
+	rm -rf "$d"
+	echo end
+}
+
+# unit-show UNIT...: `systemctl show` of each unit (a few properties, UTC times), one blob per
+# unit; `skipped: WHY` when the box root is not the running system or systemd is not running.
+op_unit_show() {
+	header
+	if [ -n "$ROOT" ]; then
+		echo "skipped: the box root is $ROOT, not the running system"
+	elif [ ! -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
+		echo "skipped: systemd is not running"
+	else
+		d=$(mktemp -d) || die "cannot make a temporary directory"
+		for u in "$@"; do
+			systemctl show --timestamp=utc -p ActiveState -p SubState -p Result \
+				-p ExecMainStartTimestamp -p ExecMainExitTimestamp -p NRestarts \
+				-p NextElapseUSecRealtime -p LastTriggerUSec -p UnitFileState \
+				"$u" >"$d/u" 2>/dev/null || true
+			blob "$u" "$d/u"
+		done
+		rm -rf "$d"
+	fi
+	echo end
+}
+
 op=${1:-}
 [ $# -gt 0 ] && shift
 case $op in
@@ -575,5 +621,7 @@ generations) op_generations "$@" ;;
 record-color) op_record_color "$@" ;;
 admin) op_admin "$@" ;;
 save-state) op_save_state ;;
+x509) op_x509 "$@" ;;
+unit-show) op_unit_show "$@" ;;
 *) die "unknown operation '$op'" ;;
 esac

@@ -156,6 +156,48 @@ fn certificates_are_issued_through_the_box_served_and_renewed() {
         assert_eq!(result.trim(), "success", "edgeplan-cert-{c}.service");
     }
 
+    // `status` tells what is served: certbot's lineages, from pebble, due (valid one day).
+    let status = a.run(&["status", "--format", "json"]);
+    ok(&status);
+    let doc: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let certs = doc["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 3, "{doc}");
+    for c in certs {
+        assert_eq!(c["served"], "lineage", "{c}");
+        assert!(
+            c["certificate"]["issuer"]
+                .as_str()
+                .unwrap()
+                .starts_with("CN=Pebble Intermediate CA"),
+            "{c}"
+        );
+        assert_eq!(c["expires_in_days"], 0, "{c}");
+        assert_eq!(c["last_run"]["result"], "success", "{c}");
+        assert!(c["next_renewal_check"].is_string(), "{c}");
+        assert!(
+            c["warnings"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("expires in 0 days"),
+            "{c}"
+        );
+    }
+    let text = a.run(&["status"]);
+    ok(&text);
+    assert!(
+        text.stdout.contains(
+            "\nCertificates:\n  forgejo.talas.group  certbot's lineage, issuer CN=Pebble Intermediate CA"
+        ),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("    names: veza.fr, staging.veza.fr, www.veza.fr\n    last run: edgeplan-cert-veza.fr.service at "),
+        "{}",
+        text.stdout
+    );
+
     // The renew timer's service renews a due certificate (certificates valid one day are due).
     let out = b.sh("systemctl start edgeplan-renew-veza.fr.service");
     assert_eq!(out.0, 0, "{}", out.1);

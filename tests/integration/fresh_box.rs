@@ -212,6 +212,46 @@ fn apply_enables_and_starts_the_units_and_rollback_stops_them() {
         b.ok("systemctl list-timers --all --no-pager")
             .contains("edgeplan-renew-veza.fr.timer")
     );
+    // `status` says what is served and that the issuance failed (no ACME server here).
+    let specs = t.path().join("specs").display().to_string();
+    let start = std::time::Instant::now();
+    loop {
+        let status = Test::new()
+            .args(["status", "--target", "r720", "--specs", &specs])
+            .run();
+        ok(&status);
+        let block = status
+            .stdout
+            .split("\n  talas.fr  ")
+            .nth(1)
+            .unwrap_or("")
+            .split("\n  veza.fr  ")
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if block.contains("edgeplan-cert-talas.fr.service failed at ") {
+            assert!(
+                block.starts_with("self-signed placeholder, issuer CN=talas.fr, expires "),
+                "{block}"
+            );
+            assert!(
+                block.contains("    names: talas.fr, www.talas.fr\n"),
+                "{block}"
+            );
+            assert!(
+                block.contains("    ! served a self-signed placeholder"),
+                "{block}"
+            );
+            assert!(block.contains("; systemd retries it"), "{block}");
+            break;
+        }
+        assert!(
+            start.elapsed() < crate::common::HANG_GUARD,
+            "{}",
+            status.stdout
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 
     // Back to the box from before edgeplan: the units stop and are disabled.
     let rb = Test::new()
