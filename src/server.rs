@@ -557,6 +557,10 @@ pub struct InstanceStatus {
     pub config_weight: Option<u32>,
     /// Seconds since the last state change.
     pub since: Option<u64>,
+    /// No health check has completed since haproxy (re)loaded or the server was enabled (`show
+    /// stat`'s check status `INI`): `status` is haproxy's assumption (`UP 0/3` right after a
+    /// switch), not a result — the first check comes within one check interval.
+    pub checking: bool,
 }
 
 /// The status of every instance of `edge` (optionally of one env) on the running haproxy, in
@@ -602,6 +606,8 @@ pub fn status(
                 });
                 let field = |k: &str| row.and_then(|r| r.get(k)).filter(|v| !v.is_empty());
                 let num = |k: &str| field(k).and_then(|v| v.parse::<u64>().ok());
+                let checking = field("check_status")
+                    .is_some_and(|s| s.trim_start_matches('*').trim() == "INI");
                 let check = field("check_status").map(|s| {
                     let mut s = s.trim_start_matches('*').to_string();
                     if let Some(code) = field("check_code") {
@@ -628,6 +634,7 @@ pub fn status(
                     weight: num("weight").map(|w| w as u32),
                     config_weight: st.map(|s| s.config_weight),
                     since: num("lastchg"),
+                    checking,
                 });
             }
         }
@@ -672,8 +679,16 @@ pub fn render_list(list: &[InstanceStatus]) -> String {
                     Some(st) => st.as_str().to_string(),
                     None => "not running".into(),
                 },
-                s.status.clone().unwrap_or_else(|| "-".into()),
-                s.check.clone().unwrap_or_else(|| "-".into()),
+                match (&s.status, s.checking) {
+                    (Some(st), true) if st.starts_with("UP") => "checking".into(),
+                    (Some(st), _) => st.clone(),
+                    (None, _) => "-".into(),
+                },
+                if s.checking {
+                    "first check pending".into()
+                } else {
+                    s.check.clone().unwrap_or_else(|| "-".into())
+                },
                 if s.running {
                     format!("{} ({} total)", s.sessions, s.total_sessions)
                 } else {

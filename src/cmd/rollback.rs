@@ -196,6 +196,24 @@ fn locked(
         "Rolling back target {} from generation {from} to generation {to}:",
         target.name
     );
+    // The colours each generation serves (its manifest's): what the rollback moves, first.
+    let served = |n: u64| {
+        gens.list
+            .iter()
+            .find(|g| g.number == n)
+            .and_then(|g| g.manifest.as_deref())
+            .and_then(|m| crate::output::Manifest::parse(m).ok())
+            .map(|m| m.colors)
+            .unwrap_or_default()
+    };
+    let (served_from, served_to) = (served(from), served(to));
+    for env in edge.envs.keys() {
+        if let (Some(a), Some(b)) = (served_from.get(env.as_str()), served_to.get(env.as_str()))
+            && a != b
+        {
+            println!("  {env}: {a} → {b}");
+        }
+    }
     let paths: std::collections::BTreeSet<&String> =
         from_sums.keys().chain(to_sums.keys()).collect();
     for p in paths {
@@ -229,15 +247,7 @@ fn locked(
     .map_err(Problems::one)?;
     // The generation serves the colours it was rendered with: record them where they differ
     // from the box's colour state, so plan and apply keep them.
-    let served = gens
-        .list
-        .iter()
-        .find(|g| g.number == to)
-        .and_then(|g| g.manifest.as_deref())
-        .and_then(|m| crate::output::Manifest::parse(m).ok())
-        .map(|m| m.colors)
-        .unwrap_or_default();
-    switch::record_generation_colors(t, edge, &colors, &served, to, &mut log)
+    switch::record_generation_colors(t, edge, &colors, &served_to, to, &mut log)
         .map_err(Problems::one)?;
     println!("\nRollback complete! Generation {to} is active.");
     Ok(())

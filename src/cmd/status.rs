@@ -240,15 +240,27 @@ fn instances_text(list: Option<&[InstanceStatus]>) -> String {
         .iter()
         .filter(|i| i.state != Some(AdminState::Disabled))
         .collect();
+    // Right after a switch, reload or rollback the newly enabled servers have had no health
+    // check yet (`INI`): haproxy assumes them up (`UP 0/3`) and sends them traffic — "checking",
+    // not a failure.
+    let checking =
+        |i: &InstanceStatus| i.checking && i.status.as_deref().is_some_and(|s| s.starts_with("UP"));
     let ok = |i: &InstanceStatus| {
-        i.state == Some(AdminState::Ready) && matches!(i.status.as_deref(), Some("UP" | "no check"))
+        i.state == Some(AdminState::Ready)
+            && (matches!(i.status.as_deref(), Some("UP" | "no check")) || checking(i))
     };
+    let pending = active.iter().filter(|i| ok(i) && checking(i)).count();
     let mut o = format!(
-        "\nInstances: {} of {} in rotation and up\n",
+        "\nInstances: {} of {} in rotation and up{}\n",
         active.iter().filter(|i| ok(i)).count(),
-        active.len()
+        active.len(),
+        if pending > 0 {
+            format!(" ({pending} awaiting their first health check)")
+        } else {
+            String::new()
+        }
     );
-    for i in active.iter().filter(|i| !ok(i)) {
+    for i in active.iter().filter(|i| !ok(i) || checking(i)) {
         o += &format!(
             "  {}/{}/{}  {}  {}  {}  {} session{}\n",
             i.env,
@@ -256,7 +268,11 @@ fn instances_text(list: Option<&[InstanceStatus]>) -> String {
             i.instance,
             i.color,
             i.state.map_or("not running", AdminState::as_str),
-            i.status.as_deref().unwrap_or("-"),
+            if checking(i) {
+                "checking (first health check pending)"
+            } else {
+                i.status.as_deref().unwrap_or("-")
+            },
             i.sessions,
             if i.sessions == 1 { "" } else { "s" }
         );

@@ -220,12 +220,13 @@ fn live_specs(
     port: u16,
     dir: &std::path::Path,
     ports: &BTreeMap<String, u16>,
+    health: &str,
 ) -> Vec<(String, String)> {
     let edge = format!(
         r#"edge "switch-edge"
 listen http="127.0.0.1:{port}"
 admin-socket "/run/admin.sock" mode="600"
-health interval="200ms" fall=2 rise=1 slowstart="1s" shutdown-sessions=#true
+health {health}
 sticky-cookie "VEZA_SERVERID"
 target "box" {{
     local root="../box"
@@ -268,6 +269,13 @@ struct Live {
 
 impl Live {
     fn start() -> Live {
+        Live::start_with(
+            "interval=\"200ms\" fall=2 rise=1 slowstart=\"1s\" shutdown-sessions=#true",
+        )
+    }
+
+    /// The live box with `health` as the edge's `health` properties.
+    fn start_with(health: &str) -> Live {
         let stand_ins: BTreeMap<String, StandIn> = ["staging", "prod"]
             .iter()
             .flat_map(|e| ["blue", "green"].map(|c| format!("{e}/{c}")))
@@ -281,7 +289,7 @@ impl Live {
         // `fail-next` makes the next reload fail without reloading.
         let (b, h, port) = Edgebox::running(
             "if [ -f \"$D/fail-next\" ]; then rm \"$D/fail-next\"; echo 'simulated reload failure'; exit 1; fi\n",
-            |port, dir| live_specs(port, dir, &ports),
+            |port, dir| live_specs(port, dir, &ports, health),
         );
         let l = Live {
             b,
@@ -890,4 +898,64 @@ fn missing_state_is_blue_and_bad_input_changes_nothing() {
         stale.stderr
     );
     assert_eq!(generation(&b), "generations/1");
+}
+
+/// Right after a switch the newly active colour has had no health check (haproxy's `INI`; it
+/// assumes the server up, `UP 0/3`, and serves it): `status` and `server list` say "checking",
+/// not a failure. The rollback's confirmation names the colour it moves back.
+#[test]
+fn status_says_checking_after_a_switch_and_rollback_names_the_colours() {
+    // Checks every 30 s: the first check of the new colour comes long after this test looked.
+    let l = Live::start_with("interval=\"30s\" fall=3 rise=2");
+    ok(&l.b.run(&["switch", "staging", "green"]));
+    l.wait_served("staging.veza.fr", "staging/green");
+    let status = l.b.run(&["status"]);
+    ok(&status);
+    assert!(
+        status
+            .stdout
+            .contains("awaiting their first health check)\n"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status
+            .stdout
+            .contains("  staging/web/green  green  ready  checking (first health check pending)  "),
+        "{}",
+        status.stdout
+    );
+    assert!(!status.stdout.contains("UP 0/"), "{}", status.stdout);
+    let list = l.b.run(&["server", "list"]);
+    ok(&list);
+    let green = list
+        .stdout
+        .lines()
+        .find(|r| r.starts_with("staging ") && r.contains(" green "))
+        .unwrap()
+        .to_string();
+    assert!(
+        green.contains(" checking ") && green.contains(" first check pending "),
+        "{}",
+        list.stdout
+    );
+    let json = l.b.run(&["server", "list", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let g = doc["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["env"] == "staging" && i["instance"] == "green")
+        .unwrap();
+    assert_eq!(g["checking"], true, "{g}");
+
+    let rb = l.b.run(&["rollback", "--auto-approve"]);
+    ok(&rb);
+    assert!(
+        rb.stdout
+            .contains(" to generation 1:\n  staging: green → blue\n"),
+        "{}",
+        rb.stdout
+    );
+    l.wait_served("staging.veza.fr", "staging/blue");
 }
