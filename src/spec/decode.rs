@@ -1058,10 +1058,11 @@ impl Cx<'_> {
         let status = self
             .prop_int(node, "status", "503", 200, 599)
             .and_then(|s| {
-                if matches!(s.value, 204 | 304) {
+                if let Some(reason) = placeholder_status_problem(s.value) {
                     let inv = Invalid {
-                        expected: "a status that carries a body (200..=599, not 204 or 304)",
-                        reason: format!("a {} response has no body", s.value),
+                        expected: "a status a fixed page can answer alone: 200..=599, not 204, \
+                                   304, a redirection (3xx), 401, 405, 407 or 426",
+                        reason,
                         unsafe_chars: false,
                     };
                     self.invalid(s.at.span, "status", inv);
@@ -1232,6 +1233,27 @@ impl Cx<'_> {
         }
         Some(t)
     }
+}
+
+/// Why a placeholder cannot answer `status` (`None`: it can). A placeholder sends a fixed body
+/// and no other header, so a status that has no body, or that RFC 9110 requires a header with,
+/// would be a malformed answer: 204 and 304 have no body (§15.3.5, §15.4.5); a redirection
+/// needs `Location` (§15.4; 300 and 305/306 are obsolete or unused with a fixed page); 401 needs
+/// `WWW-Authenticate` (§15.5.2), 405 `Allow` (§15.5.6), 407 `Proxy-Authenticate` (§15.5.8) and
+/// 426 `Upgrade` (§15.5.22).
+fn placeholder_status_problem(status: i128) -> Option<String> {
+    let header = match status {
+        204 | 304 => return Some(format!("a {status} response has no body")),
+        300..=399 => "Location",
+        401 => "WWW-Authenticate",
+        405 => "Allow",
+        407 => "Proxy-Authenticate",
+        426 => "Upgrade",
+        _ => return None,
+    };
+    Some(format!(
+        "a {status} response needs a `{header}` header, which a placeholder cannot send"
+    ))
 }
 
 /// An ssh host or user: a command argument that ssh cannot take for an option.
