@@ -1011,8 +1011,11 @@ pub struct Component {
     pub health: PathPrefix,
     /// Balancing.
     pub balance: Balance,
-    /// Sticky cookie on.
-    pub sticky: bool,
+    /// The sticky cookie that pins a client to one of its instances (`None`: not sticky). The
+    /// env's cookie when it is the env's only sticky component, else `<env cookie>_<component>`:
+    /// two components never overwrite each other's pin, and no two cookies of the edge share a
+    /// name.
+    pub cookie: Option<CookieName>,
     /// Backend name suffix: the backend is `<env>_<pool>`.
     pub pool: Ident,
     /// The servers of the pool: every instance of both colours, blue first, each colour in

@@ -334,7 +334,8 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
                     port: i.port.get(),
                     color: Some(i.color),
                     cookie: comp
-                        .sticky
+                        .cookie
+                        .is_some()
                         .then(|| format!("{}-{}-{}", env.name, comp.name, i.name)),
                     active: i.color == active,
                     check: true,
@@ -348,7 +349,7 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
                 env: Some(env.name.to_string()),
                 component: Some(comp.name.to_string()),
                 balance: Some(comp.balance),
-                cookie: comp.sticky.then(|| env.cookie.to_string()),
+                cookie: comp.cookie.as_ref().map(|c| c.to_string()),
                 check: Some(Check {
                     path: comp.health.clone(),
                     host: env.hosts.first().cloned(),

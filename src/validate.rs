@@ -175,6 +175,30 @@ pub enum ValidateError {
         first_env: String,
     },
 
+    /// Two components' sticky cookies would share a name.
+    #[error("{owner} and {first} would both set the sticky cookie `{cookie}`")]
+    #[diagnostic(
+        code(edgeplan::validate::cookie_clash),
+        help(
+            "each cookie pins a client to one component's instance: rename an env, a \
+             component, or give an env its own `cookie`"
+        )
+    )]
+    CookieClash {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("its cookie is also {first}'s")]
+        span: SourceSpan,
+        /// Cookie.
+        cookie: String,
+        /// This component.
+        owner: String,
+        /// The first one.
+        first: String,
+    },
+
     /// Two rendered backends would share a name.
     #[error("backend name `{backend}` is produced twice ({first} and {second})")]
     #[diagnostic(
@@ -668,6 +692,9 @@ fn build(c: &mut Checker<'_>) -> Edge {
     let mut envs = BTreeMap::new();
     let mut env_names = BTreeMap::new();
     let mut cookies: BTreeMap<String, (String, At)> = BTreeMap::new();
+    // Every component's sticky cookie: name → (owner, its env); and each env's cookie.
+    let mut component_cookies: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut env_cookies: BTreeMap<String, String> = BTreeMap::new();
     // Built-in backends reserve their names.
     let mut backends: BTreeMap<String, String> =
         [crate::rules::ACME_BACKEND, crate::rules::DEFAULT_BACKEND]
@@ -735,6 +762,13 @@ fn build(c: &mut Checker<'_>) -> Edge {
             cookies.insert(cookie.to_string(), (env_name.to_string(), cookie_at));
         }
 
+        let cookie_of_env = cookie.to_string();
+        env_cookies.insert(env_name.to_string(), cookie_of_env.clone());
+        let sticky_components = e
+            .components
+            .iter()
+            .filter(|comp| val(&comp.sticky).unwrap_or(false))
+            .count();
         let mut components = BTreeMap::new();
         let mut comp_names = BTreeMap::new();
         let mut pools = BTreeMap::new();
@@ -762,6 +796,47 @@ fn build(c: &mut Checker<'_>) -> Edge {
             };
             let balance = val(&comp.balance).unwrap_or(Balance::Roundrobin);
             let sticky = val(&comp.sticky).unwrap_or(false);
+            let cookie = sticky.then(|| {
+                if sticky_components == 1 {
+                    return cookie.clone();
+                }
+                let derived = format!("{cookie}_{}", comp.name.value);
+                CookieName::parse(&derived).unwrap_or_else(|inv| {
+                    c.conflict(
+                        comp.name.at,
+                        format!(
+                            "the sticky cookie of env `{env_name}` component `{}` would be \
+                             `{derived}`, which {}",
+                            comp.name.value, inv.reason
+                        ),
+                        "cookie name derived from this component",
+                        "shorten the env's cookie or the component's name",
+                    );
+                    cookie.clone()
+                })
+            });
+            if let Some(name) = &cookie {
+                let owner = format!("env `{env_name}` component `{}`", comp.name.value);
+                match component_cookies.get(name.as_str()) {
+                    // Two envs with one cookie are reported once, as such (`shared_cookie`).
+                    Some((first, first_env))
+                        if first_env != env_name.as_str()
+                            && env_cookies.get(first_env) != Some(&cookie_of_env) =>
+                    {
+                        c.errors.push(ValidateError::CookieClash {
+                            src: c.src(comp.name.at),
+                            span: comp.name.at.span,
+                            cookie: name.to_string(),
+                            owner,
+                            first: first.clone(),
+                        });
+                    }
+                    Some(_) => {}
+                    None => {
+                        component_cookies.insert(name.to_string(), (owner, env_name.to_string()));
+                    }
+                }
+            }
             if sticky
                 && balance == Balance::Uri
                 && let Some(s) = &comp.sticky
@@ -787,7 +862,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
                     port,
                     health: val(&comp.health).unwrap_or_else(|| PathPrefix::parse("/").unwrap()),
                     balance,
-                    sticky,
+                    cookie,
                     pool,
                     instances,
                 },

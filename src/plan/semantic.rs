@@ -23,6 +23,10 @@ pub struct ComponentSummary {
     pub balance: String,
     /// Sticky cookie on.
     pub sticky: bool,
+    /// The sticky cookie's name. `None` in the `model.json` of older versions (not compared
+    /// then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
     /// Health-check path.
     pub health: String,
     /// Pool (backend name suffix).
@@ -108,7 +112,8 @@ impl ModelSummary {
                             ComponentSummary {
                                 port: c.port.get(),
                                 balance,
-                                sticky: c.sticky,
+                                sticky: c.cookie.is_some(),
+                                cookie: c.cookie.as_ref().map(|k| k.to_string()),
                                 health: c.health.to_string(),
                                 pool: c.pool.to_string(),
                                 instances: Some(
@@ -352,7 +357,11 @@ fn describe_component(c: &ComponentSummary) -> String {
         "port {}, balance {}{}, health {}, pool {}",
         c.port,
         c.balance,
-        if c.sticky { ", sticky" } else { "" },
+        match (&c.cookie, c.sticky) {
+            (Some(k), _) => format!(", sticky (cookie {k})"),
+            (None, true) => ", sticky".to_string(),
+            (None, false) => String::new(),
+        },
         c.health,
         c.pool
     )
@@ -368,6 +377,10 @@ fn component_changes(a: &ComponentSummary, b: &ComponentSummary) -> Vec<String> 
     }
     if a.sticky != b.sticky {
         v.push(if b.sticky { "sticky on" } else { "sticky off" }.to_string());
+    } else if let (Some(x), Some(y)) = (&a.cookie, &b.cookie)
+        && x != y
+    {
+        v.push(format!("sticky cookie {x} -> {y}"));
     }
     if a.health != b.health {
         v.push(format!("health {} -> {}", a.health, b.health));
@@ -629,6 +642,7 @@ mod tests {
                         port: 3000,
                         balance: "roundrobin".into(),
                         sticky: false,
+                        cookie: None,
                         health: "/".into(),
                         pool: "web_pool".into(),
                         instances: None,

@@ -32,6 +32,7 @@
 
 mod agreement;
 pub mod failover;
+mod identity;
 mod routing;
 
 use std::collections::BTreeMap;
