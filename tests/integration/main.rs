@@ -10,6 +10,7 @@ mod common;
 mod converge;
 mod debian_box;
 mod determinism;
+mod docs;
 mod edgebox;
 mod fixtures;
 mod fresh_box;
