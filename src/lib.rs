@@ -13,6 +13,7 @@ pub mod hash;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod reach;
 pub mod render;
 pub mod route;
 pub mod rules;

@@ -996,7 +996,8 @@ pub struct Env {
     pub components: BTreeMap<Ident, Component>,
     /// Path routes in rule order.
     pub routes: Vec<Route>,
-    /// Component for everything no route matched; `None` → the default 503.
+    /// Component for everything no route matched (the spec's `default`, or the only component
+    /// of an env of one); `None` → the default 503.
     pub default: Option<Ident>,
 }
 

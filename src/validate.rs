@@ -175,6 +175,49 @@ pub enum ValidateError {
         first_env: String,
     },
 
+    /// A route, or one of its prefixes or suffixes, can never match ([`crate::reach`]).
+    #[error("{what} can never match: {by} takes every path it would")]
+    #[diagnostic(code(edgeplan::validate::unreachable))]
+    Unreachable {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("never matches")]
+        span: SourceSpan,
+        /// What (`route \`v2\` of env \`demo\``, `prefix \`/a/x\` of route …`).
+        what: String,
+        /// The earlier routes.
+        by: String,
+        /// How to fix.
+        #[help]
+        help: String,
+        /// Where the earlier routes are.
+        #[related]
+        first: Vec<Note>,
+    },
+
+    /// A component no route and no default sends a request to.
+    #[error(
+        "component `{component}` of env `{env}` gets no request: no route or `default` sends any to it"
+    )]
+    #[diagnostic(
+        code(edgeplan::validate::unreached_component),
+        help("add a `route … to=\"{component}\"` or make it the env's `default`, or remove it")
+    )]
+    UnreachedComponent {
+        /// File.
+        #[source_code]
+        src: Src,
+        /// Place.
+        #[label("unreached")]
+        span: SourceSpan,
+        /// Component.
+        component: String,
+        /// Env.
+        env: String,
+    },
+
     /// Two components' sticky cookies would share a name.
     #[error("{owner} and {first} would both set the sticky cookie `{cookie}`")]
     #[diagnostic(
@@ -907,6 +950,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
                 });
             }
         }
+        check_reach(c, &env_name, e);
         if let Some(d) = &e.default
             && !comp_names.contains_key(d.value.as_str())
         {
@@ -932,7 +976,10 @@ fn build(c: &mut Checker<'_>) -> Edge {
                 cookie,
                 components,
                 routes,
-                default: val(&e.default),
+                // An env of one component sends it everything its routes do not take.
+                default: val(&e.default).or_else(|| {
+                    (e.components.len() == 1).then(|| e.components[0].name.value.clone())
+                }),
             },
         );
     }
@@ -1563,5 +1610,114 @@ fn check_backend(
         c.errors.push(e);
     } else {
         backends.insert(backend, producer);
+    }
+}
+
+/// Routes, prefixes and suffixes of env `e` that can never match ([`crate::reach`]), and
+/// components that nothing reaches.
+fn check_reach(c: &mut Checker<'_>, env_name: &Ident, e: &crate::spec::EnvSpec) {
+    use crate::reach::{Matchers, Unreachable};
+    // A route that matches nothing is reported as such; reasoning about the rest would be noise.
+    if e.routes
+        .iter()
+        .any(|r| r.prefixes.is_empty() && r.suffixes.is_empty())
+    {
+        return;
+    }
+    let matchers: Vec<Matchers<'_>> = e
+        .routes
+        .iter()
+        .map(|r| Matchers {
+            prefixes: r.prefixes.iter().map(|p| p.value.as_str()).collect(),
+            suffixes: r.suffixes.iter().map(|p| p.value.as_str()).collect(),
+        })
+        .collect();
+    let found = crate::reach::unreachable(&matchers);
+    let mut dead_routes = Vec::new();
+    for u in &found {
+        let (route, by) = match u {
+            Unreachable::Route { route, by }
+            | Unreachable::Prefix { route, by, .. }
+            | Unreachable::Suffix { route, by, .. } => (&e.routes[*route], by),
+        };
+        let names: Vec<String> = by
+            .iter()
+            .map(|i| format!("route `{}`", e.routes[*i].name.value))
+            .collect();
+        let first = by
+            .iter()
+            .map(|i| Note {
+                message: format!("route `{}` comes first", e.routes[*i].name.value),
+                src: c.src(e.routes[*i].name.at),
+                span: e.routes[*i].name.at.span,
+            })
+            .collect();
+        let (what, at) = match u {
+            Unreachable::Route { route: j, .. } => {
+                dead_routes.push(*j);
+                (
+                    format!("route `{}` of env `{env_name}`", route.name.value),
+                    route.name.at,
+                )
+            }
+            Unreachable::Prefix { prefix, .. } => (
+                format!(
+                    "prefix `{}` of route `{}`",
+                    route.prefixes[*prefix].value, route.name.value
+                ),
+                route.prefixes[*prefix].at,
+            ),
+            Unreachable::Suffix { suffix, .. } => (
+                format!(
+                    "suffix `{}` of route `{}`",
+                    route.suffixes[*suffix].value, route.name.value
+                ),
+                route.suffixes[*suffix].at,
+            ),
+        };
+        c.errors.push(ValidateError::Unreachable {
+            src: c.src(at),
+            span: at.span,
+            what,
+            by: names.join(" and "),
+            help: format!(
+                "routes are tried in the order of the spec and the first match wins: put route \
+                 `{}` before {}, or remove what it cannot match",
+                route.name.value,
+                names.join(" and ")
+            ),
+            first,
+        });
+    }
+    // Components: the default, or a target of a route that can match. Not while a route or the
+    // default names an unknown component (that is reported, and the rest would be noise).
+    let names: Vec<&str> = e.components.iter().map(|c| c.name.value.as_str()).collect();
+    let unknown = e
+        .routes
+        .iter()
+        .filter_map(|r| r.to.as_ref())
+        .chain(e.default.as_ref())
+        .any(|t| !names.contains(&t.value.as_str()))
+        || e.routes.iter().any(|r| r.to.is_none());
+    if unknown {
+        return;
+    }
+    for comp in &e.components {
+        let reached = e.components.len() == 1
+            || e.default
+                .as_ref()
+                .is_some_and(|d| d.value == comp.name.value)
+            || e.routes.iter().enumerate().any(|(j, r)| {
+                !dead_routes.contains(&j)
+                    && r.to.as_ref().is_some_and(|t| t.value == comp.name.value)
+            });
+        if !reached {
+            c.errors.push(ValidateError::UnreachedComponent {
+                src: c.src(comp.name.at),
+                span: comp.name.at.span,
+                component: comp.name.value.to_string(),
+                env: env_name.to_string(),
+            });
+        }
     }
 }

@@ -346,7 +346,7 @@ fn drain_maint_ready_on_a_live_haproxy() {
     // An instance the specs name but the running config lacks (not applied yet).
     let text = specs(port, ports, b.path(), "").replace(
         "    default \"backend\"",
-        "    component \"web\" port=3000 instances=1\n    default \"backend\"",
+        "    component \"web\" port=3000 instances=1\n    route \"web\" to=\"web\" {\n        prefix \"/web/\"\n    }\n    default \"backend\"",
     );
     let text = text.replace(
         "env \"lab\" {",
@@ -385,6 +385,10 @@ env "lab" {
     container-pattern "{component}-{color}-{index}.lxd"
     component "backend" port=8080 instances=2
     component "web" port=3000
+    route "api" to="backend" {
+        prefix "/api/"
+    }
+    default "web"
 }
 target "box" {
     local root="box"

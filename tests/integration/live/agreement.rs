@@ -108,6 +108,7 @@ fn gen_spec(rng: &mut Rng, n: usize) -> Vec<(String, String)> {
         }
         let comps = rng.subset(&["web", "api", "media", "ws"], 1, 3);
         let mut pools = vec!["pool_a", "pool_b"];
+        let mut comp_lines = Vec::new();
         for c in &comps {
             let balance = *rng.pick(&["roundrobin", "leastconn", "uri"]);
             let sticky = balance != "uri" && rng.chance(60);
@@ -122,37 +123,74 @@ fn gen_spec(rng: &mut Rng, n: usize) -> Vec<(String, String)> {
             if rng.chance(30) && !pools.is_empty() {
                 line += &format!(" pool=\"{}\"", pools.remove(0));
             }
-            s += &line;
-            s += "\n";
+            comp_lines.push((*c, line + "\n"));
         }
         let prefixes = [
             "/api/", "/api", "/ws", "/static/", "/a/b/", "/media/", "/", "/v1/",
         ];
         let suffixes = [".m3u8", ".ts", ".json", "/health"];
-        for r in 0..rng.below(5) {
-            let to = rng.pick(&comps);
-            let mut body = String::new();
+        // Routes in order; one that an earlier route would shadow (wholly or in part) is not
+        // kept: `check` refuses those (edgeplan::reach).
+        let mut routes: Vec<(&str, Vec<&str>, Vec<&str>)> = Vec::new();
+        for _ in 0..rng.below(5) {
+            let to = *rng.pick(&comps);
             let kind = rng.below(4);
-            if kind != 3 {
-                let p: Vec<String> = rng
-                    .subset(&prefixes, 1, 2)
-                    .iter()
-                    .map(|p| format!("\"{p}\""))
-                    .collect();
-                body += &format!("        prefix {}\n", p.join(" "));
+            let p = if kind != 3 {
+                rng.subset(&prefixes, 1, 2)
+            } else {
+                Vec::new()
+            };
+            let sfx = if kind >= 2 {
+                rng.subset(&suffixes, 1, 2)
+            } else {
+                Vec::new()
+            };
+            let mut candidate = routes.clone();
+            candidate.push((to, p, sfx));
+            let matchers: Vec<edgeplan::reach::Matchers<'_>> = candidate
+                .iter()
+                .map(|(_, p, s)| edgeplan::reach::Matchers {
+                    prefixes: p.clone(),
+                    suffixes: s.clone(),
+                })
+                .collect();
+            if edgeplan::reach::unreachable(&matchers).is_empty() {
+                routes = candidate;
             }
-            if kind >= 2 {
-                let p: Vec<String> = rng
-                    .subset(&suffixes, 1, 2)
-                    .iter()
-                    .map(|p| format!("\"{p}\""))
-                    .collect();
-                body += &format!("        suffix {}\n", p.join(" "));
+        }
+        let mut default = rng.chance(75).then(|| *rng.pick(&comps));
+        // Every component gets requests (`check` refuses one that none reach): the default is
+        // an unreached one when there is one; components still unreached are left out.
+        let reached = |c: &str, d: Option<&str>| d == Some(c) || routes.iter().any(|r| r.0 == c);
+        if comps.len() > 1
+            && let Some(u) = comps.iter().find(|c| !reached(c, default))
+            && default.is_none_or(|d| routes.iter().any(|r| r.0 == d))
+        {
+            default = Some(*u);
+        }
+        for (c, line) in &comp_lines {
+            if comps.len() == 1 || reached(c, default) {
+                s += line;
+            }
+        }
+        for (r, (to, p, sfx)) in routes.iter().enumerate() {
+            let mut body = String::new();
+            let q = |v: &[&str]| {
+                v.iter()
+                    .map(|x| format!("\"{x}\""))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            if !p.is_empty() {
+                body += &format!("        prefix {}\n", q(p));
+            }
+            if !sfx.is_empty() {
+                body += &format!("        suffix {}\n", q(sfx));
             }
             s += &format!("    route \"r{r}\" to=\"{to}\" {{\n{body}    }}\n");
         }
-        if rng.chance(75) {
-            s += &format!("    default \"{}\"\n", rng.pick(&comps));
+        if let Some(d) = default {
+            s += &format!("    default \"{d}\"\n");
         }
         s += "}\n";
         files.push((format!("env/{env}.kdl"), s));
