@@ -386,6 +386,52 @@ impl fmt::Display for Port {
     }
 }
 
+/// An IP network (`10.0.0.0/8`, `2001:db8::/32`) or one address (`10.0.20.5`, a /32 or /128),
+/// with no host bits set. Shown and rendered in CIDR form, as haproxy's `src` ACL takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Network(ipnet::IpNet);
+
+impl Network {
+    /// Parse `ADDRESS/PREFIX` or `ADDRESS`.
+    ///
+    /// # Errors
+    /// Not an address or network, or host bits set (`10.0.0.5/8`: did you mean `10.0.0.0/8`?).
+    pub fn parse(s: &str) -> Result<Network, Invalid> {
+        const E: &str = "an IP network such as `10.0.0.0/8` or `2001:db8::/32`, or one address";
+        let bad = |reason: String| Invalid {
+            expected: E,
+            reason,
+            unsafe_chars: false,
+        };
+        let net = match s.parse::<ipnet::IpNet>() {
+            Ok(n) => n,
+            Err(_) => s
+                .parse::<std::net::IpAddr>()
+                .map(ipnet::IpNet::from)
+                .map_err(|_| bad("is not an IP address or network".into()))?,
+        };
+        if net.trunc() != net {
+            return Err(bad(format!(
+                "has host bits set (did you mean `{}`?)",
+                net.trunc()
+            )));
+        }
+        Ok(Network(net))
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Serialize for Network {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
 /// A duration as HAProxy understands it, kept in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Duration(u32);
@@ -872,6 +918,10 @@ pub struct Edge {
     pub health: HealthDefaults,
     /// Base name of sticky cookies; each env appends `_<env>` unless it names its own.
     pub sticky_cookie: CookieName,
+    /// Networks that may front the edge (a load balancer, the HA pair's peer, a PROXY protocol
+    /// sender): the only sources whose client-identity headers (`X-Forwarded-For`, `Forwarded`,
+    /// `X-Real-IP`, `X-Forwarded-Host`, `X-Forwarded-Port`) are believed. Empty: nobody.
+    pub trusted: Vec<Network>,
     /// Environments by name.
     pub envs: BTreeMap<Ident, Env>,
     /// Outside backends by name.

@@ -884,7 +884,7 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
     }
     ex.acls = acls;
     if redirected {
-        note_headers(&mut ex);
+        note_headers(routing, &mut ex);
         return Ok(ex);
     }
     let name = match chosen {
@@ -902,16 +902,33 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
             backend: name.clone(),
         })?;
     backend_decision(routing, be, req, &mut ex);
-    note_headers(&mut ex);
+    note_headers(routing, &mut ex);
     Ok(ex)
 }
 
-fn note_headers(ex: &mut Explanation) {
+fn note_headers(routing: &Routing, ex: &mut Explanation) {
+    let id = &routing.identity;
     for h in &ex.request.headers {
-        ex.notes.push(format!(
-            "header `{}` is forwarded; no rule of the edge reads it",
-            h.name
-        ));
+        let identity = id.headers.iter().any(|i| i.eq_ignore_ascii_case(&h.name));
+        ex.notes.push(if !identity {
+            format!(
+                "header `{}` is forwarded; no rule of the edge reads it",
+                h.name
+            )
+        } else if id.trusted.is_empty() {
+            format!(
+                "header `{}` is removed: the edge sets the client's identity from the connection \
+                 (no network is trusted)",
+                h.name
+            )
+        } else {
+            format!(
+                "header `{}` is removed unless the client connects from a trusted network ({}); \
+                 the edge sets the client's identity from the connection",
+                h.name,
+                id.trusted.join(" ")
+            )
+        });
     }
 }
 

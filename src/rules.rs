@@ -170,7 +170,32 @@ pub struct Routing {
     pub frontends: Vec<Frontend>,
     /// Backends in a stable order.
     pub backends: Vec<Backend>,
+    /// Who the client is: which headers carry it and whom they are believed from.
+    pub identity: Identity,
 }
+
+/// The headers that carry the client's identity, set by the edge from the connection in every
+/// frontend: a client's own are removed unless it connects from a `trusted` network (then the
+/// edge appends to `X-Forwarded-For` and `Forwarded` and keeps the others). `Forwarded` is
+/// built by hand (RFC 7239; haproxy's `option forwarded` needs 2.7): `for=ADDR` for IPv4,
+/// `for="[ADDR]"` for IPv6, `proto`, and `host` — the Host header's host as the host ACLs
+/// compare it (lower case, no port), never the raw header, which could smuggle parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct Identity {
+    /// Networks whose identity headers are believed (`src` ACL `from_trusted`); empty: none.
+    pub trusted: Vec<String>,
+    /// The headers, in the order they are removed.
+    pub headers: Vec<&'static str>,
+}
+
+/// Headers that carry the client's identity ([`Identity`]).
+pub const IDENTITY_HEADERS: &[&str] = &[
+    "X-Forwarded-For",
+    "X-Real-IP",
+    "Forwarded",
+    "X-Forwarded-Host",
+    "X-Forwarded-Port",
+];
 
 /// Where placeholder bodies live on the box.
 pub const ERRORS_DIR: &str = "/etc/haproxy/errors";
@@ -424,6 +449,10 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
     Routing {
         frontends,
         backends,
+        identity: Identity {
+            trusted: edge.trusted.iter().map(|n| n.to_string()).collect(),
+            headers: IDENTITY_HEADERS.to_vec(),
+        },
     }
 }
 

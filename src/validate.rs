@@ -1398,6 +1398,11 @@ fn build(c: &mut Checker<'_>) -> Edge {
         timeouts,
         health,
         sticky_cookie,
+        trusted: spec
+            .trusted
+            .as_ref()
+            .map(|t| t.value.iter().map(|n| n.value).collect())
+            .unwrap_or_default(),
         envs,
         outside,
         placeholders,

@@ -15,7 +15,7 @@ use super::{
 use crate::model::{
     AbsPath, Address, Arg, Balance, Bind, Body, CertName, Color, CookieName, Directory, Duration,
     Email, Host, Ident, Invalid, KeyType, LocalPath, MAX_INSTANCES, MAX_WEIGHT, NamePattern,
-    PathPrefix, PathSuffix, Port, SocketMode,
+    Network, PathPrefix, PathSuffix, Port, SocketMode,
 };
 
 const TOP: &[&str] = &[
@@ -29,6 +29,7 @@ const TOP: &[&str] = &[
     "timeouts",
     "health",
     "sticky-cookie",
+    "trusted",
     "env",
     "outside",
     "placeholder",
@@ -175,6 +176,19 @@ pub(super) fn decode_file(
                 ) {
                     cx.singleton(&mut spec.sticky_cookie, v, "sticky-cookie", &spec.files);
                 }
+            }
+            "trusted" => {
+                let nets = cx.list_child(
+                    node,
+                    "trusted",
+                    "trusted \"10.0.0.0/8\" \"2001:db8::/32\"",
+                    Network::parse,
+                );
+                let v = Spanned {
+                    value: nets,
+                    at: cx.at(node.name().span()),
+                };
+                cx.singleton(&mut spec.trusted, v, "trusted", &spec.files);
             }
             "env" => {
                 if let Some(e) = cx.env(node) {

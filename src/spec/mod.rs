@@ -23,7 +23,8 @@ pub use error::{Note, SpecError, Src};
 
 use crate::model::{
     AbsPath, Address, Arg, Balance, Bind, Body, CertName, Color, CookieName, Directory, Duration,
-    Email, Host, Ident, KeyType, LocalPath, NamePattern, PathPrefix, PathSuffix, Port, SocketMode,
+    Email, Host, Ident, KeyType, LocalPath, NamePattern, Network, PathPrefix, PathSuffix, Port,
+    SocketMode,
 };
 
 /// Largest spec file accepted; anything bigger is a mistake or an attack.
@@ -90,6 +91,8 @@ pub struct Spec {
     pub health: Option<Spanned<HealthSpec>>,
     /// `sticky-cookie`.
     pub sticky_cookie: Option<Spanned<CookieName>>,
+    /// `trusted NETWORK…` (its networks; the node's place).
+    pub trusted: Option<Spanned<Vec<Spanned<Network>>>>,
     /// `env` nodes.
     pub envs: Vec<EnvSpec>,
     /// `outside` nodes.

@@ -96,3 +96,30 @@ fn bad_cookie_and_colors_are_diagnostics() {
     assert!(out.ends_with("--- exit 1\n"));
     insta::assert_snapshot!(route(&["https://veza.fr/", "--colors", "prd=green"]));
 }
+
+/// A client's identity headers are removed by the edge (nothing is trusted in the bundled
+/// specs); other headers pass untouched.
+#[test]
+fn identity_headers_are_said_to_be_removed() {
+    let out = route(&[
+        "https://veza.fr/",
+        "--header",
+        "X-Forwarded-For=6.6.6.6",
+        "--header",
+        "Forwarded=for=6.6.6.6",
+        "--header",
+        "X-Trace=1",
+    ]);
+    for h in ["X-Forwarded-For", "Forwarded"] {
+        assert!(
+            out.contains(&format!(
+                "header `{h}` is removed: the edge sets the client's identity from the connection (no network is trusted)"
+            )),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains("header `X-Trace` is forwarded; no rule of the edge reads it"),
+        "{out}"
+    );
+}

@@ -1,7 +1,9 @@
 //! Hostile and ambiguous requests against real haproxy (issue 15): who the client is, whose
 //! cookie pins what.
 
-use super::{Build, Mode, Scheme, Stage};
+use std::process::Command;
+
+use super::{Build, Haproxy, Mode, Response, Scheme, Stage, curl_response};
 
 /// Specs of one env whose two sticky components each run two instances.
 fn two_sticky_components() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -67,4 +69,113 @@ fn two_sticky_components_of_one_env_keep_their_own_pins() {
             assert!(r.set_cookies().is_empty(), "{path} re-pinned: {r:?}");
         }
     }
+}
+
+/// One env `app` with one component, `head` before it in edge.kdl.
+fn one_env(head: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = tmp.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(
+        specs.join("edge.kdl"),
+        format!(
+            r#"edge "identity-lab"
+listen http="*:80"
+admin-socket "/run/haproxy/admin.sock" mode="600"
+{head}
+env "app" {{
+    hosts "app.example.test"
+    component "web" port=8080 {{
+        instance "web-1" color="blue" address="web-1.lxd"
+        instance "web-2" color="green" address="web-2.lxd"
+    }}
+}}
+"#
+        ),
+    )
+    .unwrap();
+    (tmp, specs)
+}
+
+/// A plain-HTTP request from 127.0.0.1 with extra raw `headers`.
+fn get(h: &Haproxy, host: &str, headers: &[&str]) -> Response {
+    let mut cmd = Command::new("curl");
+    // --max-time: a hang guard, no claim about speed.
+    cmd.args(["-sS", "--max-time", "30", "-D", "-", "-H"])
+        .arg(format!("Host: {host}"));
+    for x in headers {
+        cmd.arg("-H").arg(x);
+    }
+    cmd.arg(format!("http://127.0.0.1:{}/who", h.port("http")));
+    curl_response(&mut cmd, host).unwrap()
+}
+
+const FORGED: &[&str] = &[
+    "X-Forwarded-For: 6.6.6.6",
+    "X-Real-IP: 6.6.6.6",
+    "Forwarded: for=6.6.6.6;host=evil.test",
+    "X-Forwarded-Host: evil.test",
+    "X-Forwarded-Port: 1",
+];
+
+/// Headers that say who the client is are the edge's, from the connection: a client's forged
+/// ones never reach the app (they used to arrive first, before haproxy's own). With nobody
+/// trusted, every forged one is gone; `Forwarded` is RFC 7239's; the host is the one the host
+/// ACLs matched, lower case and without the port (a Host header cannot smuggle parameters).
+#[test]
+fn the_app_sees_the_client_the_edge_saw_not_the_one_it_claims() {
+    let (_tmp, specs) = one_env("");
+    let build = Build::of(&specs);
+    let h = Stage::new(&build, Mode::Live).start();
+    let port = h.port("http");
+    let r = get(&h, "App.Example.test:8080", FORGED);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.echoed("x-forwarded-for"), Some("127.0.0.1"), "{r:?}");
+    assert_eq!(r.echoed("x-real-ip"), Some("127.0.0.1"), "{r:?}");
+    assert_eq!(
+        r.echoed("forwarded"),
+        Some("for=127.0.0.1;proto=http;host=\"app.example.test\""),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.echoed("x-forwarded-host"),
+        Some("app.example.test"),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.echoed("x-forwarded-port"),
+        Some(port.to_string().as_str()),
+        "{r:?}"
+    );
+    // A Host header that tries to add parameters to `Forwarded` only names its host.
+    let r = get(&h, "app.example.test:\";for=6.6.6.6", &[]);
+    assert_eq!(
+        r.echoed("forwarded"),
+        Some("for=127.0.0.1;proto=http;host=\"app.example.test\""),
+        "{r:?}"
+    );
+}
+
+/// From a trusted network (a balancer in front of the edge) the chain is kept and extended:
+/// `X-Forwarded-For` and `Forwarded` get the edge's hop appended, the others are the balancer's.
+#[test]
+fn a_trusted_balancer_keeps_its_chain_and_the_edge_appends_its_hop() {
+    let (_tmp, specs) = one_env("trusted \"127.0.0.0/8\" \"2001:db8::/32\"");
+    let build = Build::of(&specs);
+    let h = Stage::new(&build, Mode::Live).start();
+    let r = get(&h, "app.example.test", FORGED);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.echoed("x-forwarded-for"),
+        Some("6.6.6.6 | 127.0.0.1"),
+        "{r:?}"
+    );
+    assert_eq!(r.echoed("x-real-ip"), Some("6.6.6.6"), "{r:?}");
+    assert_eq!(
+        r.echoed("forwarded"),
+        Some("for=6.6.6.6;host=evil.test | for=127.0.0.1;proto=http;host=\"app.example.test\""),
+        "{r:?}"
+    );
+    assert_eq!(r.echoed("x-forwarded-host"), Some("evil.test"), "{r:?}");
+    assert_eq!(r.echoed("x-forwarded-port"), Some("1"), "{r:?}");
 }

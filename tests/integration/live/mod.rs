@@ -783,12 +783,27 @@ fn serve(conn: TcpStream, id: &str, seen: &Mutex<Vec<Seen>>) {
             cookie: get("cookie"),
             forwarded: get("x-forwarded-for").is_some(),
         };
-        let text = format!(
+        let mut text = format!(
             "served-by: {id}\nmethod: {method}\npath: {path}\nhost: {}\ncookie: {}\nx-forwarded-proto: {}\n",
             s.host.clone().unwrap_or_default(),
             s.cookie.clone().unwrap_or_default(),
             get("x-forwarded-proto").unwrap_or_default(),
         );
+        // Client-identity headers: every line of each, in order, joined by ` | `.
+        for k in [
+            "x-forwarded-for",
+            "x-real-ip",
+            "forwarded",
+            "x-forwarded-host",
+            "x-forwarded-port",
+        ] {
+            let all: Vec<&str> = headers
+                .iter()
+                .filter(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            text += &format!("{k}: {}\n", all.join(" | "));
+        }
         seen.lock().unwrap().push(s);
         let head = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Served-By: {id}\r\nConnection: {}\r\n\r\n",
@@ -868,7 +883,9 @@ impl Response {
         self.echoed("served-by")
     }
 
-    /// A line the stand-in echoed: `path`, `host`, `cookie`, `x-forwarded-proto`, `method`.
+    /// A line the stand-in echoed: `path`, `host`, `cookie`, `x-forwarded-proto`, `method`, and
+    /// the client-identity headers (`x-forwarded-for`, `x-real-ip`, `forwarded`,
+    /// `x-forwarded-host`, `x-forwarded-port`: every line of each, joined by ` | `).
     pub fn echoed(&self, key: &str) -> Option<&str> {
         self.body
             .lines()
