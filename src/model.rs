@@ -241,6 +241,149 @@ impl PathPrefix {
 }
 
 string_newtype!(
+    /// The URL a health check requests: a path starting with `/`, optionally with a query string
+    /// (`/health?full=1`), only inert URL characters.
+    HealthPath
+);
+
+impl HealthPath {
+    /// Check a health-check URL: a [`PathPrefix`], then optionally `?` and a query of inert URL
+    /// characters (`&` `=` `;` too).
+    ///
+    /// # Errors
+    /// Not starting with `/`, a character that is not inert, longer than 1024 bytes.
+    pub fn parse(s: &str) -> Result<HealthPath, Invalid> {
+        const E: &str = "a URL path starting with `/`, optionally with a `?query`";
+        let (path, query) = s.split_once('?').unwrap_or((s, ""));
+        PathPrefix::parse(path).map_err(|e| Invalid { expected: E, ..e })?;
+        check_chars(query, E, |c| path_char(c) || "&;?".contains(c))?;
+        if s.len() > 1024 {
+            return Err(Invalid::new(E, "is longer than 1024 characters"));
+        }
+        Ok(HealthPath(s.to_string()))
+    }
+}
+
+/// The statuses a health check accepts: codes and ranges (`200`, `200-399`, `200,204`), as
+/// haproxy's `http-check expect status` takes them. Default `200`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet(Vec<(u16, u16)>);
+
+impl StatusSet {
+    /// Parse a comma-separated list of codes or `LOW-HIGH` ranges, each within 100..=599.
+    ///
+    /// # Errors
+    /// Empty, not a number, out of 100..=599, a range whose low end is above its high end.
+    pub fn parse(s: &str) -> Result<StatusSet, Invalid> {
+        const E: &str = "HTTP status codes or ranges such as `200`, `200-399`, `200,204`";
+        let code = |t: &str| -> Result<u16, Invalid> {
+            let n: u16 = t
+                .trim()
+                .parse()
+                .map_err(|_| Invalid::new(E, format!("`{t}` is not a status code")))?;
+            if (100..=599).contains(&n) {
+                Ok(n)
+            } else {
+                Err(Invalid::new(E, format!("{n} is not within 100..=599")))
+            }
+        };
+        let mut out = Vec::new();
+        for part in s.split(',') {
+            let (lo, hi) = match part.split_once('-') {
+                Some((a, b)) => (code(a)?, code(b)?),
+                None => {
+                    let c = code(part)?;
+                    (c, c)
+                }
+            };
+            if lo > hi {
+                return Err(Invalid::new(E, format!("range {lo}-{hi} is empty")));
+            }
+            out.push((lo, hi));
+        }
+        Ok(StatusSet(out))
+    }
+
+    /// Only 200.
+    pub fn ok() -> StatusSet {
+        StatusSet(vec![(200, 200)])
+    }
+
+    /// Does it accept `status`?
+    pub fn accepts(&self, status: u16) -> bool {
+        self.0.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(lo, hi)| {
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                }
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+impl Serialize for StatusSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+string_newtype!(
+    /// A string a health-check response body must contain: printable ASCII and spaces, no `"`
+    /// or `\\` (rendered inside double quotes), at most 256 bytes.
+    CheckString
+);
+
+impl CheckString {
+    /// Check the string.
+    ///
+    /// # Errors
+    /// Empty, a character outside printable ASCII, `"` or `\\`, longer than 256 bytes.
+    pub fn parse(s: &str) -> Result<CheckString, Invalid> {
+        const E: &str = "text the response body must contain (printable ASCII, no `\"` or `\\`)";
+        if s.is_empty() {
+            return Err(Invalid::new(E, "is empty"));
+        }
+        check_chars(s, E, |c| (' '..='~').contains(&c) && c != '"' && c != '\\')?;
+        if s.len() > 256 {
+            return Err(Invalid::new(E, "is longer than 256 characters"));
+        }
+        Ok(CheckString(s.to_string()))
+    }
+}
+
+/// What a health check expects of the response, beyond its path.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthExpect {
+    /// Accepted statuses (`http-check expect status`).
+    pub status: StatusSet,
+    /// A string the body must contain (`http-check expect string`).
+    pub body: Option<CheckString>,
+    /// How long a check may take (`timeout check`); `None`: haproxy's (the `inter`).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for HealthExpect {
+    fn default() -> Self {
+        HealthExpect {
+            status: StatusSet::ok(),
+            body: None,
+            timeout: None,
+        }
+    }
+}
+
+string_newtype!(
     /// A URL path suffix such as `.m3u8`.
     PathSuffix
 );
@@ -1058,8 +1201,10 @@ pub struct Component {
     pub name: Ident,
     /// Port the component listens on in its container.
     pub port: Port,
-    /// Health-check path.
-    pub health: PathPrefix,
+    /// Health-check URL.
+    pub health: HealthPath,
+    /// What the health check expects.
+    pub expect: HealthExpect,
     /// Balancing.
     pub balance: Balance,
     /// The sticky cookie that pins a client to one of its instances (`None`: not sticky). The
@@ -1156,8 +1301,10 @@ pub struct Outside {
     pub hosts: Vec<Host>,
     /// Where it lives.
     pub address: Address,
-    /// Optional health-check path.
-    pub health: Option<PathPrefix>,
+    /// Optional health-check URL.
+    pub health: Option<HealthPath>,
+    /// What the health check expects.
+    pub expect: HealthExpect,
 }
 
 /// A placeholder site answering a fixed status and body.

@@ -581,6 +581,10 @@ pub struct Explanation {
     pub servers: Vec<ServerView>,
     /// How the backend picks among the servers that can take the request.
     pub balance: Option<BalanceView>,
+    /// How haproxy checks the backend's servers (`GET /health Host …, expects status 200…`);
+    /// `None`: no check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<String>,
     /// The sticky cookie decision, for backends with a cookie.
     pub sticky: Option<Sticky>,
     /// The server that takes the request, when it is determined.
@@ -827,6 +831,7 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
         body_file: None,
         servers: Vec::new(),
         balance: None,
+        health_check: None,
         sticky: None,
         chosen_server: None,
         pinned_server: None,
@@ -934,6 +939,20 @@ fn note_headers(routing: &Routing, ex: &mut Explanation) {
 
 fn backend_decision(routing: &Routing, be: &Backend, req: &Request, ex: &mut Explanation) {
     ex.backend = Some(be.name.clone());
+    ex.health_check = be.check.as_ref().map(|c| {
+        let mut s = format!("GET {}", c.path);
+        if let Some(h) = &c.host {
+            s += &format!(" Host {h}");
+        }
+        s += &format!(", expects status {}", c.expect.status);
+        if let Some(b) = &c.expect.body {
+            s += &format!(" and a body containing \"{b}\"");
+        }
+        if let Some(t) = &c.expect.timeout {
+            s += &format!(", within {t}");
+        }
+        s
+    });
     ex.kind = Some(be.kind);
     ex.env = be.env.clone();
     ex.component = be.component.clone();
@@ -1376,6 +1395,9 @@ pub fn render_text(ex: &Explanation, color: bool) -> String {
                 s.name,
                 s.address
             );
+        }
+        if let Some(hc) = &ex.health_check {
+            let _ = writeln!(o, "  health check {hc}");
         }
         if let Some(bal) = &ex.balance {
             let mut line = format!("  balance {}", bal.haproxy.trim_start_matches("balance "));

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use crate::model::{Balance, Color, Edge, Host, PathPrefix, PathSuffix};
+use crate::model::{Balance, Color, Edge, HealthExpect, HealthPath, Host, PathSuffix};
 use crate::state::ActiveColors;
 
 /// Path prefix of ACME http-01 challenges.
@@ -95,10 +95,12 @@ pub struct Frontend {
 /// A health check.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// Path requested.
-    pub path: PathPrefix,
+    /// URL requested (path and optional query).
+    pub path: HealthPath,
     /// Host header sent.
     pub host: Option<Host>,
+    /// What the response must be.
+    pub expect: HealthExpect,
 }
 
 /// A server line.
@@ -378,6 +380,7 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
                 check: Some(Check {
                     path: comp.health.clone(),
                     host: env.hosts.first().cloned(),
+                    expect: comp.expect.clone(),
                 }),
                 servers,
                 status: None,
@@ -396,6 +399,7 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
             check: o.health.clone().map(|path| Check {
                 path,
                 host: o.hosts.first().cloned(),
+                expect: o.expect.clone(),
             }),
             servers: vec![Server {
                 name: o.name.to_string(),

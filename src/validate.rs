@@ -13,8 +13,8 @@ use thiserror::Error;
 
 use crate::model::{
     Acme, AdminEndpoint, AdminSocket, Balance, Bind, Body, CertName, Color, Component, CookieName,
-    Directory, Duration, Edge, Env, HealthDefaults, Host, Ident, Instance, KeyType, Listen,
-    NamePattern, Outside, PathPrefix, Placeholder, Port, Route, SocketMode, Stats, Target,
+    Directory, Duration, Edge, Env, HealthDefaults, HealthPath, Host, Ident, Instance, KeyType,
+    Listen, NamePattern, Outside, PathPrefix, Placeholder, Port, Route, SocketMode, Stats, Target,
     Timeouts, Tls, Transport,
 };
 use crate::spec::{At, ComponentSpec, EnvSpec, Note, Spanned, Spec, Src, TransportSpec};
@@ -903,7 +903,8 @@ fn build(c: &mut Checker<'_>) -> Edge {
                 Component {
                     name: comp.name.value.clone(),
                     port,
-                    health: val(&comp.health).unwrap_or_else(|| PathPrefix::parse("/").unwrap()),
+                    health: val(&comp.health).unwrap_or_else(|| HealthPath::parse("/").unwrap()),
+                    expect: expect_of(&comp.expect),
                     balance,
                     cookie,
                     pool,
@@ -1018,6 +1019,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
                 hosts: o.hosts.iter().map(|h| h.value.clone()).collect(),
                 address,
                 health: val(&o.health),
+                expect: expect_of(&o.expect),
             },
         );
     }
@@ -1724,5 +1726,14 @@ fn check_reach(c: &mut Checker<'_>, env_name: &Ident, e: &crate::spec::EnvSpec) 
                 env: env_name.to_string(),
             });
         }
+    }
+}
+
+/// What a health check expects, from `health-status=`, `health-body=`, `health-timeout=`.
+fn expect_of(e: &crate::spec::ExpectSpec) -> crate::model::HealthExpect {
+    crate::model::HealthExpect {
+        status: val(&e.status).unwrap_or_else(crate::model::StatusSet::ok),
+        body: val(&e.body),
+        timeout: val(&e.timeout),
     }
 }

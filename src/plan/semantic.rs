@@ -29,6 +29,10 @@ pub struct ComponentSummary {
     pub cookie: Option<String>,
     /// Health-check path.
     pub health: String,
+    /// What the check expects beyond `status 200` (`status 200-399, body "ok", timeout 2s`).
+    /// `None` in the `model.json` of older versions and when it expects only 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_expect: Option<String>,
     /// Pool (backend name suffix).
     pub pool: String,
     /// Its servers: `NAME (COLOR) HOST`, then `:PORT` when it is not the component's port and
@@ -115,6 +119,7 @@ impl ModelSummary {
                                 sticky: c.cookie.is_some(),
                                 cookie: c.cookie.as_ref().map(|k| k.to_string()),
                                 health: c.health.to_string(),
+                                health_expect: expect_summary(&c.expect),
                                 pool: c.pool.to_string(),
                                 instances: Some(
                                     c.instances
@@ -352,6 +357,21 @@ impl Out {
     }
 }
 
+/// `status 200-399, body "ok", timeout 2s`; `None` for a plain `status 200`.
+fn expect_summary(e: &crate::model::HealthExpect) -> Option<String> {
+    let mut parts = Vec::new();
+    if e.status != crate::model::StatusSet::ok() {
+        parts.push(format!("status {}", e.status));
+    }
+    if let Some(b) = &e.body {
+        parts.push(format!("body \"{b}\""));
+    }
+    if let Some(t) = &e.timeout {
+        parts.push(format!("timeout {t}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 fn describe_component(c: &ComponentSummary) -> String {
     format!(
         "port {}, balance {}{}, health {}, pool {}",
@@ -384,6 +404,14 @@ fn component_changes(a: &ComponentSummary, b: &ComponentSummary) -> Vec<String> 
     }
     if a.health != b.health {
         v.push(format!("health {} -> {}", a.health, b.health));
+    }
+    if a.health_expect != b.health_expect {
+        let show = |e: &Option<String>| e.clone().unwrap_or_else(|| "status 200".into());
+        v.push(format!(
+            "health check expects {} -> {}",
+            show(&a.health_expect),
+            show(&b.health_expect)
+        ));
     }
     if a.pool != b.pool {
         v.push(format!("pool {} -> {}", a.pool, b.pool));
@@ -643,6 +671,7 @@ mod tests {
                         balance: "roundrobin".into(),
                         sticky: false,
                         cookie: None,
+                        health_expect: None,
                         health: "/".into(),
                         pool: "web_pool".into(),
                         instances: None,

@@ -8,15 +8,16 @@ use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 
 use super::{
-    AcmeSpec, AdminSpec, At, CertSpec, ComponentSpec, EnvSpec, HealthSpec, InstanceAddress,
-    InstanceSpec, ListenSpec, Note, OutsideSpec, PlaceholderSpec, RouteSpec, Spanned, Spec,
-    SpecError, Src, StatsSpec, TargetSpec, TimeoutsSpec, TlsSpec, TransportSpec,
+    AcmeSpec, AdminSpec, At, CertSpec, ComponentSpec, EnvSpec, ExpectSpec, HealthSpec,
+    InstanceAddress, InstanceSpec, ListenSpec, Note, OutsideSpec, PlaceholderSpec, RouteSpec,
+    Spanned, Spec, SpecError, Src, StatsSpec, TargetSpec, TimeoutsSpec, TlsSpec, TransportSpec,
 };
 use crate::model::{
     AbsPath, Address, Arg, Balance, Bind, Body, CertName, Color, CookieName, Directory, Duration,
     Email, Host, Ident, Invalid, KeyType, LocalPath, MAX_INSTANCES, MAX_WEIGHT, NamePattern,
     Network, PathPrefix, PathSuffix, Port, SocketMode,
 };
+use crate::model::{CheckString, HealthPath, StatusSet};
 
 const TOP: &[&str] = &[
     "edge",
@@ -923,7 +924,17 @@ impl Cx<'_> {
     fn component(&mut self, node: &KdlNode) -> Option<ComponentSpec> {
         self.props(
             node,
-            &["port", "health", "balance", "sticky", "pool", "instances"],
+            &[
+                "port",
+                "health",
+                "health-status",
+                "health-body",
+                "health-timeout",
+                "balance",
+                "sticky",
+                "pool",
+                "instances",
+            ],
         );
         let name = self.named(node, "component", "component \"web\" port=3000");
         let instances = self
@@ -944,7 +955,8 @@ impl Cx<'_> {
         let c = ComponentSpec {
             name: name?,
             port: self.prop_port(node, "port", "8080"),
-            health: self.prop(node, "health", "\"/health\"", PathPrefix::parse),
+            health: self.prop(node, "health", "\"/health\"", HealthPath::parse),
+            expect: self.expect(node),
             balance: self.prop(node, "balance", "\"roundrobin\"", Balance::parse),
             sticky: self.prop_bool(node, "sticky", "#true"),
             pool: self.prop(node, "pool", "\"backend_api\"", Ident::parse),
@@ -1034,7 +1046,16 @@ impl Cx<'_> {
     }
 
     fn outside(&mut self, node: &KdlNode) -> Option<OutsideSpec> {
-        self.props(node, &["address", "health"]);
+        self.props(
+            node,
+            &[
+                "address",
+                "health",
+                "health-status",
+                "health-body",
+                "health-timeout",
+            ],
+        );
         let name = self.named(
             node,
             "outside",
@@ -1053,13 +1074,23 @@ impl Cx<'_> {
             name: name?,
             hosts: Vec::new(),
             address,
-            health: self.prop(node, "health", "\"/healthz\"", PathPrefix::parse),
+            health: self.prop(node, "health", "\"/healthz\"", HealthPath::parse),
+            expect: self.expect(node),
         };
         for ch in self.child_nodes(node, &["hosts"], "in `outside`") {
             o.hosts
                 .extend(self.list_child(ch, "hosts", "hosts \"git.example.org\"", Host::parse));
         }
         Some(o)
+    }
+
+    /// `health-status=`, `health-body=`, `health-timeout=` of `node`.
+    fn expect(&mut self, node: &KdlNode) -> ExpectSpec {
+        ExpectSpec {
+            status: self.prop(node, "health-status", "\"200-399\"", StatusSet::parse),
+            body: self.prop(node, "health-body", "\"ok\"", CheckString::parse),
+            timeout: self.prop(node, "health-timeout", "\"2s\"", Duration::parse),
+        }
     }
 
     fn placeholder(&mut self, node: &KdlNode) -> Option<PlaceholderSpec> {

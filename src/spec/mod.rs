@@ -26,6 +26,7 @@ use crate::model::{
     Email, Host, Ident, KeyType, LocalPath, NamePattern, Network, PathPrefix, PathSuffix, Port,
     SocketMode,
 };
+use crate::model::{CheckString, HealthPath, StatusSet};
 
 /// Largest spec file accepted; anything bigger is a mistake or an attack.
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
@@ -238,8 +239,10 @@ pub struct ComponentSpec {
     pub name: Spanned<Ident>,
     /// Port.
     pub port: Option<Spanned<Port>>,
-    /// Health path.
-    pub health: Option<Spanned<PathPrefix>>,
+    /// Health-check URL.
+    pub health: Option<Spanned<HealthPath>>,
+    /// What the health check expects.
+    pub expect: ExpectSpec,
     /// Balance.
     pub balance: Option<Spanned<Balance>>,
     /// Sticky.
@@ -296,8 +299,21 @@ pub struct OutsideSpec {
     pub hosts: Vec<Spanned<Host>>,
     /// Address.
     pub address: Option<Spanned<Address>>,
-    /// Health path.
-    pub health: Option<Spanned<PathPrefix>>,
+    /// Health-check URL.
+    pub health: Option<Spanned<HealthPath>>,
+    /// What the health check expects.
+    pub expect: ExpectSpec,
+}
+
+/// `health-status=`, `health-body=`, `health-timeout=` of a component or outside backend.
+#[derive(Debug, Clone, Default)]
+pub struct ExpectSpec {
+    /// Accepted statuses.
+    pub status: Option<Spanned<StatusSet>>,
+    /// A string the body must contain.
+    pub body: Option<Spanned<CheckString>>,
+    /// Check timeout.
+    pub timeout: Option<Spanned<Duration>>,
 }
 
 /// `placeholder NAME status=… { hosts …; body … }`.

@@ -32,6 +32,7 @@
 
 mod agreement;
 pub mod failover;
+mod health;
 mod identity;
 mod routing;
 
@@ -443,7 +444,34 @@ impl Stage {
     /// Check the config (panicking with haproxy's output if it is rejected), start haproxy
     /// master-worker in the foreground on it, and wait until every frontend accepts connections
     /// and health checks passed on every active checked server.
-    pub fn start(mut self) -> Haproxy {
+    pub fn start(self) -> Haproxy {
+        let h = self.spawn();
+        h.wait_ready(READY_TIMEOUT);
+        h
+    }
+
+    /// Start haproxy without waiting for every server to pass a health check (for tests of
+    /// checks that must fail): only until its frontends accept connections.
+    pub fn start_unchecked(self) -> Haproxy {
+        let h = self.spawn();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while h
+            .stage
+            .ports
+            .values()
+            .any(|p| TcpStream::connect(("127.0.0.1", *p)).is_err())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "haproxy never listened:\n{}",
+                h.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        h
+    }
+
+    fn spawn(mut self) -> Haproxy {
         assert_eq!(self.mode, Mode::Live, "only a Mode::Live stage can run");
         let check = self.check();
         assert!(
@@ -506,15 +534,13 @@ impl Stage {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let h = Haproxy {
+        Haproxy {
             stage: self,
             child: Mutex::new(child),
             master,
             log_path,
             warnings: check.warnings,
-        };
-        h.wait_ready(READY_TIMEOUT);
-        h
+        }
     }
 }
 
