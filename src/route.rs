@@ -155,6 +155,9 @@ pub struct Request {
     pub scheme: Scheme,
     /// The Host header as sent (the URL's authority, or `--header Host=…`), case and port kept.
     pub host_header: Option<String>,
+    /// Further Host headers (`--header Host=…` given again): the request is ambiguous.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_host_headers: Vec<String>,
     /// The path as sent, starting with `/`, without the query string.
     pub path: String,
     /// The query string without `?`, when there is one.
@@ -346,6 +349,7 @@ impl Request {
             url: url.to_string(),
             scheme,
             host_header: Some(authority.to_string()),
+            extra_host_headers: Vec::new(),
             path: path.to_string(),
             query,
             cookies: Vec::new(),
@@ -359,13 +363,9 @@ impl Request {
             let (name, value) = parse_header(h)?;
             if name.eq_ignore_ascii_case("host") {
                 if host_set {
-                    return Err(header_error(
-                        h,
-                        0,
-                        h.len(),
-                        "a second Host header",
-                        "a request has one Host header (HAProxy refuses two different ones)",
-                    ));
+                    // Ambiguous: the edge answers 400 (`explain` says so).
+                    req.extra_host_headers.push(value);
+                    continue;
                 }
                 host_set = true;
                 req.host_header = Some(value);
@@ -388,12 +388,46 @@ impl Request {
         }
     }
 
-    /// The part of the Host header HAProxy's host ACLs compare: `req.hdr(host),field(1,:)`.
-    pub fn host_field(&self) -> Option<&str> {
-        self.host_header
-            .as_deref()
-            .map(|h| h.split(':').next().unwrap_or(""))
+    /// The host the edge routes by (`txn.host`, [`HOST_VAR`]): the Host header lower-cased,
+    /// without a `:PORT` (digits) at its end and without one trailing dot. `veza.fr.:443` →
+    /// `veza.fr`; `[2001:db8::1]:80` → `[2001:db8::1]`.
+    pub fn host_field(&self) -> Option<String> {
+        self.host_header.as_deref().map(normalised_host)
     }
+
+    /// Why the edge refuses the request's host with 400, when it does: no Host (or an empty
+    /// one), Host headers that differ, or one with several values (RFC 9112 §3.2: a request
+    /// names one host). Repeated Host headers with one value (ignoring case) are one: HAProxy's
+    /// HTTP/1 parser merges them, and answers 400 itself to ones that differ.
+    pub fn host_problem(&self) -> Option<&'static str> {
+        let first = self.host_header.as_deref().unwrap_or("");
+        if self
+            .extra_host_headers
+            .iter()
+            .any(|h| !h.eq_ignore_ascii_case(first))
+        {
+            Some("it has Host headers that differ")
+        } else if self.host_header.as_deref().is_some_and(|h| h.contains(',')) {
+            Some("its Host header has more than one value")
+        } else if self.host_field().is_none_or(|h| h.is_empty()) {
+            Some("it names no host")
+        } else {
+            None
+        }
+    }
+}
+
+/// The variable the frontends keep the normalised host in ([`Request::host_field`]).
+pub const HOST_VAR: &str = "txn.host";
+
+/// `req.hdr(host),lower,regsub(:[0-9]*$,),regsub([.]$,)` in Rust.
+fn normalised_host(h: &str) -> String {
+    let h = h.to_ascii_lowercase();
+    let h = match h.rfind(':') {
+        Some(i) if h[i + 1..].bytes().all(|b| b.is_ascii_digit()) => h[..i].to_string(),
+        _ => h,
+    };
+    h.strip_suffix('.').map_or(h.clone(), str::to_string)
 }
 
 fn token_char(c: char) -> bool {
@@ -475,22 +509,13 @@ fn parse_header(arg: &str) -> Result<(String, String), RouteError> {
         let reason = format!("{} is not allowed in a header value", describe(c));
         return Err(header_error(arg, off + i, n, &reason, HELP));
     }
-    if name.eq_ignore_ascii_case("host") {
-        if let Some((i, n, c)) = first_bad(value, |c| c.is_ascii_graphic() && c != ',') {
-            let reason = format!("{} in a Host header", describe(c));
-            let help =
-                "HAProxy reads a comma as a list separator and a Host header is one host[:port]";
-            return Err(header_error(arg, off + i, n, &reason, help));
-        }
-        if value.is_empty() {
-            return Err(header_error(
-                arg,
-                off,
-                0,
-                "an empty Host header",
-                "give the host[:port] the request is for",
-            ));
-        }
+    // A Host with several values (a comma) or none (empty) is a request the edge refuses with
+    // 400: taken as given, so `route` can say so.
+    if name.eq_ignore_ascii_case("host")
+        && let Some((i, n, c)) = first_bad(value, |c| c.is_ascii_graphic() || c == ' ')
+    {
+        let reason = format!("{} in a Host header", describe(c));
+        return Err(header_error(arg, off + i, n, &reason, HELP));
     }
     Ok((name.to_string(), value.to_string()))
 }
@@ -667,6 +692,8 @@ pub enum Outcome {
     Forward,
     /// The backend has no server that can take it: HAProxy answers 503.
     NoServer,
+    /// The request names no host, or more than one: HAProxy answers 400 before any rule.
+    BadRequest,
 }
 
 /// A server of the backend.
@@ -744,7 +771,7 @@ pub fn haproxy_test(test: &Test) -> String {
     match test {
         Test::Host { hosts } => {
             let h: Vec<&str> = hosts.iter().map(|h| h.as_str()).collect();
-            format!("req.hdr(host),field(1,:) -i {}", h.join(" "))
+            format!("var({HOST_VAR}) -m str {}", h.join(" "))
         }
         Test::PathBeg { prefixes } => format!("path_beg {}", prefixes.join(" ")),
         Test::PathEnd { suffixes } => format!("path_end {}", suffixes.join(" ")),
@@ -755,7 +782,7 @@ pub fn haproxy_test(test: &Test) -> String {
 pub fn redirect_rule(unless: &str, port: Option<u16>) -> String {
     let port = port.map(|p| format!(":{p}")).unwrap_or_default();
     format!(
-        "http-request redirect location https://%[req.hdr(host),field(1,:)]{port}%[pathq] code 301 unless {unless}"
+        "http-request redirect location https://%[var({HOST_VAR})]{port}%[pathq] code 301 unless {unless}"
     )
 }
 
@@ -763,10 +790,12 @@ pub fn redirect_rule(unless: &str, port: Option<u16>) -> String {
 fn eval(test: &Test, req: &Request) -> (Option<String>, bool) {
     match test {
         Test::Host { hosts } => {
+            // `-m str` on the lower-cased host: exact.
             let field = req.host_field();
-            let matched =
-                field.is_some_and(|f| hosts.iter().any(|h| h.as_str().eq_ignore_ascii_case(f)));
-            (field.map(str::to_string), matched)
+            let matched = field
+                .as_deref()
+                .is_some_and(|f| hosts.iter().any(|h| h.as_str() == f));
+            (field, matched)
         }
         Test::PathBeg { prefixes } => (
             Some(req.path.clone()),
@@ -808,6 +837,7 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
     // An ACL that is used but never declared is false in this model; HAProxy would refuse the
     // config, and the template declares every ACL a rule names.
     let is = |name: &str| acls.iter().any(|a| a.name == name && a.matched);
+    let refused = req.host_problem().is_some();
 
     let mut ex = Explanation {
         format_version: FORMAT_VERSION,
@@ -838,6 +868,15 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
         sets_cookie: None,
         notes: Vec::new(),
     };
+    // The frontend's first rule: `http-request deny deny_status 400` when the request names no
+    // host or more than one. Nothing after it runs.
+    if refused {
+        ex.outcome = Outcome::BadRequest;
+        ex.status = Some(400);
+        ex.acls = acls;
+        note_headers(routing, &mut ex);
+        return Ok(ex);
+    }
 
     let redirected = match &fe.redirect_unless {
         Some(unless) => {
@@ -845,8 +884,7 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
             // The rendered rule: "https://" + the Host header up to its first `:` + the https
             // port when it is not 443 + the URI (path and query).
             let location = applies.then(|| {
-                let host = req.host_header.as_deref().unwrap_or("");
-                let host = host.split(':').next().unwrap_or("");
+                let host = req.host_field().unwrap_or_default();
                 let port = fe
                     .redirect_port
                     .map(|p| format!(":{p}"))
@@ -1246,15 +1284,18 @@ pub fn render_text(ex: &Explanation, color: bool) -> String {
     let r = &ex.request;
     let _ = writeln!(o, "{} {}", p.bold("request"), r.url);
     match (&r.host_header, r.host_field()) {
-        (Some(h), Some(f)) if h == f => {
+        (Some(h), Some(f)) if *h == f => {
             let _ = writeln!(o, "  Host header  {h}");
         }
         (Some(h), Some(f)) => {
-            let _ = writeln!(o, "  Host header  {h}  (host ACLs compare `{f}`)");
+            let _ = writeln!(o, "  Host header  {h}  (routing compares `{f}`)");
         }
         _ => {
             let _ = writeln!(o, "  Host header  none");
         }
+    }
+    for h in &r.extra_host_headers {
+        let _ = writeln!(o, "  Host header  {h}  (again)");
     }
     let _ = writeln!(o, "  path         {}", r.path);
     if let Some(q) = &r.query {
@@ -1437,6 +1478,12 @@ pub fn render_text(ex: &Explanation, color: bool) -> String {
             ex.body_file.as_deref().unwrap_or("")
         ),
         Outcome::NoServer => "HAProxy answers 503: no server can take the request".into(),
+        Outcome::BadRequest => format!(
+            "HAProxy answers 400: {}",
+            ex.request
+                .host_problem()
+                .unwrap_or("the request's host is ambiguous")
+        ),
         Outcome::Forward => {
             let mut s = match (&ex.chosen_server, &ex.pinned_server) {
                 (Some(c), pinned) => {
@@ -1645,7 +1692,7 @@ mod tests {
         assert_eq!(ex.status, Some(301));
         assert_eq!(
             ex.location.as_deref(),
-            Some("https://Staging.veza.fr/api/x?a=1&b=2")
+            Some("https://staging.veza.fr/api/x?a=1&b=2")
         );
         assert!(ex.backend.is_none());
         assert!(ex.switches.iter().all(|s| !s.evaluated));
@@ -1682,9 +1729,42 @@ mod tests {
             let acl = ex.acls.iter().find(|a| a.name == "host_staging").unwrap();
             assert!(acl.matched);
         }
-        // A trailing dot is a different string to HAProxy.
+        // A trailing dot names the same host (the edge drops it); an IPv6 literal keeps its
+        // colons and matches no host name.
         let ex = route("https://staging.veza.fr./api/x");
+        assert_eq!(ex.backend.as_deref(), Some("staging_backend_api"));
+        let ex = route("https://[2001:db8::1]:443/api/x");
+        assert_eq!(ex.request.host_field().as_deref(), Some("[2001:db8::1]"));
         assert_eq!(ex.backend.as_deref(), Some("default_503"));
+    }
+
+    /// A request that names no host, or more than one, is answered 400 before any rule.
+    #[test]
+    fn ambiguous_hosts_are_bad_requests() {
+        let edge = bundled();
+        let routing = routing(&edge, &ActiveColors::from_specs(&edge));
+        for (headers, why) in [
+            (
+                vec!["Host=veza.fr, evil.test"],
+                "its Host header has more than one value",
+            ),
+            (
+                vec!["Host=veza.fr", "Host=evil.test"],
+                "it has Host headers that differ",
+            ),
+            (vec!["Host="], "it names no host"),
+        ] {
+            let headers: Vec<String> = headers.into_iter().map(str::to_string).collect();
+            let req = Request::parse("https://veza.fr/", &[], &headers).unwrap();
+            let ex = explain(&routing, &req).unwrap();
+            assert_eq!(ex.outcome, Outcome::BadRequest, "{headers:?}");
+            assert_eq!(ex.status, Some(400));
+            assert!(render_text(&ex, false).contains(&format!("HAProxy answers 400: {why}")));
+        }
+        // The same Host twice (any case) is one: HAProxy merges them.
+        let headers = vec!["Host=veza.fr".to_string(), "Host=VEZA.fr".to_string()];
+        let req = Request::parse("https://veza.fr/", &[], &headers).unwrap();
+        assert_eq!(explain(&routing, &req).unwrap().outcome, Outcome::Forward);
     }
 
     #[test]
@@ -1796,7 +1876,6 @@ mod tests {
             ("https://veza.fr/", Some("a b=v"), None),
             ("https://veza.fr/", Some("a=v;w"), None),
             ("https://veza.fr/", None, Some("Host")),
-            ("https://veza.fr/", None, Some("Host=a,b")),
             ("https://veza.fr/", None, Some("X=\u{7}")),
         ] {
             let cookies: Vec<String> = cookie.into_iter().map(str::to_string).collect();

@@ -404,6 +404,37 @@ fn probes(rng: &mut Rng, edge: &Edge, routing: &Routing, count: usize) -> Vec<Pr
         headers: vec![format!("Host={}", rng.pick(&hosts))],
         http2: false,
     });
+    // Every way a request can name its host ambiguously (issue 15, item 4), over every scheme:
+    // a list of hosts in one Host (the known one first and last), two Host headers (the same
+    // and different), an empty Host, an IPv6 literal with and without a port, a trailing dot.
+    let known = rng.pick(&hosts).clone();
+    for scheme in &schemes {
+        let mut ambiguous: Vec<Vec<String>> = vec![
+            vec![format!("Host={known}, evil.test")],
+            vec![format!("Host=evil.test, {known}")],
+            vec!["Host=".into()],
+            vec!["Host=[2001:db8::1]".into()],
+            vec!["Host=[2001:db8::1]:80".into()],
+            vec![format!("Host={known}.")],
+            vec![format!("Host={}.:443", known.to_ascii_uppercase())],
+        ];
+        if *scheme == "http" {
+            ambiguous.push(vec![format!("Host={known}"), format!("Host={known}")]);
+            ambiguous.push(vec![
+                format!("Host={known}"),
+                format!("Host={}", known.to_ascii_uppercase()),
+            ]);
+            ambiguous.push(vec![format!("Host={known}"), "Host=evil.test".into()]);
+        }
+        for headers in ambiguous {
+            out.push(Probe {
+                url: format!("{scheme}://127.0.0.1{}", rng.pick(&paths)),
+                cookies: Vec::new(),
+                headers,
+                http2: false,
+            });
+        }
+    }
     // Random mixes up to `count`.
     while out.len() < count {
         let h = rng.pick(&hosts).clone();
@@ -453,7 +484,7 @@ fn predict(ex: &Explanation, bodies: &BTreeMap<String, String>) -> Answer {
         set_cookies: Vec::new(),
     };
     match ex.outcome {
-        Outcome::Redirect | Outcome::NoServer => {}
+        Outcome::Redirect | Outcome::NoServer | Outcome::BadRequest => {}
         Outcome::Static => {
             let file = ex.body_file.as_deref().unwrap_or("?");
             a.body = Some(
@@ -507,6 +538,20 @@ fn send(h: &Haproxy, req: &Request, http2: bool) -> Result<Response, String> {
         .ok_or_else(|| format!("no {:?} frontend", req.scheme))?;
     let port = h.port(&fe);
     let host = req.host_header.clone().unwrap_or_default();
+    // Several Host headers: curl sends one; the wire gets them all.
+    if !req.extra_host_headers.is_empty() {
+        assert_eq!(
+            req.scheme,
+            Scheme::Http,
+            "several Host headers only over http"
+        );
+        let mut raw = format!("GET {} HTTP/1.1\r\nHost: {host}\r\n", req.uri());
+        for extra in &req.extra_host_headers {
+            raw += &format!("Host: {extra}\r\n");
+        }
+        raw += "Connection: close\r\n\r\n";
+        return super::raw_response(port, &raw);
+    }
     let mut cmd = Command::new("curl");
     cmd.args([
         "-sS",
@@ -519,7 +564,15 @@ fn send(h: &Haproxy, req: &Request, http2: bool) -> Result<Response, String> {
         "-D",
         "-",
     ]);
-    cmd.arg("-H").arg(format!("Host: {host}"));
+    // An empty Host header: curl drops `Host:` as a removal; `Host;` sends it empty.
+    if host.is_empty() {
+        cmd.arg("-H").arg("Host;");
+    } else {
+        cmd.arg("-H").arg(format!("Host: {host}"));
+    }
+    for extra in &req.extra_host_headers {
+        cmd.arg("-H").arg(format!("Host: {extra}"));
+    }
     if !req.cookies.is_empty() {
         let c: Vec<String> = req
             .cookies
@@ -535,7 +588,11 @@ fn send(h: &Haproxy, req: &Request, http2: bool) -> Result<Response, String> {
         Scheme::Https => {
             // SNI: the host without port, as a browser would send it.
             let sni = req.host_field().unwrap_or_default().to_ascii_lowercase();
-            let sni = if sni.is_empty() || sni.starts_with('[') {
+            let sni = if sni.is_empty()
+                || !sni
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            {
                 "localhost".to_string()
             } else {
                 sni

@@ -1170,7 +1170,25 @@ pub fn curl_response(cmd: &mut Command, what: &str) -> Result<Response, String> 
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    parse_response(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Send `request` (raw HTTP/1.1 bytes, `Connection: close`) to the loopback `port` over plain
+/// TCP and read the response — for what curl will not send (two different Host headers).
+pub fn raw_response(port: u16, request: &str) -> Result<Response, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    // A hang guard, no claim about speed.
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    parse_response(&String::from_utf8_lossy(&out))
+}
+
+/// A response as curl's `-D -` prints it (or as it came off the wire): status line, headers,
+/// blank line, body.
+fn parse_response(text: &str) -> Result<Response, String> {
     let (head, body) = text
         .split_once("\r\n\r\n")
         .ok_or_else(|| format!("no header block in curl output: {text:?}"))?;
