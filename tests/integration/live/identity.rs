@@ -176,3 +176,74 @@ fn a_trusted_balancer_keeps_its_chain_and_the_edge_appends_its_hop() {
     assert_eq!(r.echoed("x-forwarded-host"), Some("evil.test"), "{r:?}");
     assert_eq!(r.echoed("x-forwarded-port"), Some("1"), "{r:?}");
 }
+
+/// HTTP/2 names its host twice, `:authority` and possibly a `host` header. HAProxy 2.6 takes
+/// `:authority` as the request's host and replaces a differing `host` with it (RFC 9113
+/// section 8.3.1), before any rule: routing, the redirect and the headers the app gets all name
+/// the one host — the app never sees the other. Sent with nghttp (curl cannot make them differ).
+#[test]
+fn http2_authority_is_the_host_and_the_app_never_sees_another() {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = tmp.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(
+        specs.join("edge.kdl"),
+        r#"edge "h2-lab"
+listen http="*:80" https="*:443"
+tls cert-dir="/etc/haproxy/certs"
+admin-socket "/run/haproxy/admin.sock" mode="600"
+acme email="ops@example.test" { certificate "app.example.test" hosts-of="app"; }
+env "app" {
+    hosts "app.example.test"
+    component "web" port=8080 {
+        instance "web-1" color="blue" address="web-1.lxd"
+        instance "web-2" color="green" address="web-2.lxd"
+    }
+}
+"#,
+    )
+    .unwrap();
+    let build = Build::of(&specs);
+    let h = Stage::new(&build, Mode::Live).start();
+    let port = h.port("https");
+    let nghttp = |headers: &[&str]| {
+        let mut cmd = Command::new("nghttp");
+        cmd.args(["-v", "--no-dep", "-t", "30"]);
+        for x in headers {
+            cmd.arg("-H").arg(x);
+        }
+        cmd.arg(format!("https://127.0.0.1:{port}/who"));
+        let out = cmd
+            .output()
+            .expect("nghttp (scripts/test.sh installs nghttp2-client)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let status = |out: &str| {
+        out.lines()
+            .find_map(|l| l.split(":status: ").nth(1))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    // The same host both ways: served.
+    let same = nghttp(&[":authority: app.example.test", "host: app.example.test"]);
+    assert_eq!(status(&same), "200", "{same}");
+    assert!(same.contains("served-by: app/web/web-1"), "{same}");
+    // `:authority` names the env, `host` another: the env, which sees only its own host.
+    let out = nghttp(&[":authority: app.example.test", "host: evil.test"]);
+    assert_eq!(status(&out), "200", "{out}");
+    assert!(out.contains("served-by: app/web/web-1"), "{out}");
+    // The stand-in's echo (body lines, unindented; nghttp indents the frames it shows).
+    let body: Vec<&str> = out.lines().filter(|l| !l.starts_with(' ')).collect();
+    for line in [
+        "host: app.example.test",
+        "x-forwarded-host: app.example.test",
+        "forwarded: for=127.0.0.1;proto=https;host=\"app.example.test\"",
+    ] {
+        assert!(body.contains(&line), "`{line}` not in\n{out}");
+    }
+    assert!(!body.iter().any(|l| l.contains("evil.test")), "{out}");
+    // `:authority` names no host of the edge, `host` the env: the default 503, not the env.
+    let out = nghttp(&[":authority: evil.test", "host: app.example.test"]);
+    assert_eq!(status(&out), "503", "{out}");
+    assert!(!out.contains("served-by:"), "{out}");
+}
