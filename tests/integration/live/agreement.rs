@@ -451,7 +451,15 @@ fn probes(rng: &mut Rng, edge: &Edge, routing: &Routing, count: usize) -> Vec<Pr
                 }
             ),
             cookies: rng.pick(&cookies).clone(),
-            headers: Vec::new(),
+            // A third claim to be someone else (issue 15, item 1).
+            headers: if rng.chance(30) {
+                vec![
+                    "X-Forwarded-For=6.6.6.6".to_string(),
+                    "X-Real-IP=6.6.6.6".to_string(),
+                ]
+            } else {
+                Vec::new()
+            },
             http2: rng.chance(50),
         });
     }
@@ -472,6 +480,9 @@ struct Answer {
     body: Option<String>,
     /// `(name, value)` of every `Set-Cookie` of the response.
     set_cookies: Vec<(String, String)>,
+    /// The client address the app was told (`X-Forwarded-For` as the stand-in saw it): the
+    /// connection's, whatever the request claimed (the generated specs trust no network).
+    client: Option<String>,
 }
 
 /// What `ex` says haproxy answers. `bodies` are the rendered files by their path on the box.
@@ -482,6 +493,7 @@ fn predict(ex: &Explanation, bodies: &BTreeMap<String, String>) -> Answer {
         served_by: None,
         body: None,
         set_cookies: Vec::new(),
+        client: (ex.outcome == Outcome::Forward).then(|| "127.0.0.1".to_string()),
     };
     match ex.outcome {
         Outcome::Redirect | Outcome::NoServer | Outcome::BadRequest => {}
@@ -522,6 +534,7 @@ fn observe(r: &Response, static_answer: bool) -> Answer {
         served_by: r.served_by().map(str::to_string),
         body: static_answer.then(|| r.body.clone()),
         set_cookies: r.set_cookies(),
+        client: r.echoed("x-forwarded-for").map(str::to_string),
     }
 }
 
