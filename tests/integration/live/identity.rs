@@ -247,3 +247,21 @@ env "app" {
     assert_eq!(status(&out), "503", "{out}");
     assert!(!out.contains("served-by:"), "{out}");
 }
+
+/// Requests that name no host at all (HTTP/1.0 without Host, HTTP/1.1 without Host) are
+/// answered 400 by every frontend — before, the http frontend redirected them to `https:///x`.
+#[test]
+fn a_request_without_a_host_is_answered_400() {
+    let (_tmp, specs) = one_env("");
+    let build = Build::of(&specs);
+    let h = Stage::new(&build, Mode::Live).start();
+    for req in [
+        "GET /x HTTP/1.0\r\n\r\n",
+        "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "GET /x HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",
+    ] {
+        let r = super::raw_response(h.port("http"), req).unwrap();
+        assert_eq!(r.status, 400, "{req:?}: {r:?}");
+        assert_eq!(r.served_by(), None, "{req:?}");
+    }
+}
