@@ -249,7 +249,8 @@ env "app" {
 }
 
 /// Requests that name no host at all (HTTP/1.0 without Host, HTTP/1.1 without Host) are
-/// answered 400 by every frontend — before, the http frontend redirected them to `https:///x`.
+/// answered 400 by every frontend — before, they got the default 503, or on a TLS edge a
+/// redirect to `https:///x`.
 #[test]
 fn a_request_without_a_host_is_answered_400() {
     let (_tmp, specs) = one_env("");
