@@ -24,6 +24,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::model::{AdminEndpoint, Color, Component, Edge, Env, Ident, Instance};
+use crate::transport::protocol::Exit;
 use crate::transport::{self, Frame, Transport, TransportError};
 
 /// Version of the JSON documents of `edgeplan server`.
@@ -375,16 +376,16 @@ impl<'t> Runtime<'t> {
         let target = self.t.target().to_string();
         let r = self.t.call_raw("admin", &args, b"", None)?;
         let message = r.stderr.trim_start_matches("edgeplan-box: ").to_string();
-        match r.code {
-            Some(0) => {}
-            Some(6) => {
+        match Exit::of(r.code) {
+            Exit::Ok => {}
+            Exit::NoAdminSocket => {
                 return Err(ServerError::NoAdminSocket {
                     target,
                     message,
                     endpoint: self.shown_endpoint().to_string(),
                 });
             }
-            Some(7) => return Err(ServerError::NoSocat { target }),
+            Exit::NoSocat => return Err(ServerError::NoSocat { target }),
             _ => return Err(self.t.box_error("admin", &r.stderr).into()),
         }
         let frames = transport::frames(&r.stdout).map_err(|m| self.t.corrupt(&m))?;

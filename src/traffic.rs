@@ -287,18 +287,23 @@ pub fn hand_over(t: &mut dyn Transport, h: &Handover, log: &mut dyn FnMut(String
     let mut args = vec![endpoint.clone()];
     args.extend(commands.iter().cloned());
     let answers = match t.call_raw("admin", &args, b"", None) {
-        Ok(r) if r.code == Some(0) => crate::transport::frames(&r.stdout)
-            .map(|f| {
-                f.into_iter()
-                    .filter_map(|f| match f {
-                        crate::transport::Frame::Blob(_, b) => {
-                            Some(String::from_utf8_lossy(b).trim().to_string())
-                        }
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .map_err(|e| e.to_string()),
+        Ok(r)
+            if crate::transport::protocol::Exit::of(r.code)
+                == crate::transport::protocol::Exit::Ok =>
+        {
+            crate::transport::frames(&r.stdout)
+                .map(|f| {
+                    f.into_iter()
+                        .filter_map(|f| match f {
+                            crate::transport::Frame::Blob(_, b) => {
+                                Some(String::from_utf8_lossy(b).trim().to_string())
+                            }
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| e.to_string())
+        }
         Ok(r) => Err(r.stderr.trim_start_matches("edgeplan-box: ").to_string()),
         Err(e) => Err(e.to_string()),
     };

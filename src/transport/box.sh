@@ -15,8 +15,9 @@
 #   staging/TREE_HASH/              an uploaded tree, checked, not yet a generation
 #   lock, pending-reload, history, backup/
 #   colors/ENV.json                 the env's active colour and last switches (edgeplan switch)
-# Exit codes: 0 ok, 1 error (stderr says why), 3 locked (the lock is in the reply), 5 the
-# validate command refused the staged config.
+# Exit codes (crate::transport::protocol::Exit): 0 ok, 1 error (stderr says why), 3 locked (the
+# lock is in the reply), 5 the validate command refused the staged config, 6 no admin socket
+# (or haproxy does not answer on it), 7 socat is not installed.
 
 set -eu
 umask 022

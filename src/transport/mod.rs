@@ -14,6 +14,7 @@
 pub mod generation;
 pub mod incus;
 pub mod local;
+pub mod protocol;
 pub mod ssh;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::model::{Edge, Target};
+use protocol::Exit;
 
 /// The script that runs on the box.
 pub const BOX_SCRIPT: &str = include_str!("box.sh");
@@ -141,7 +143,7 @@ impl Reply {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(
             self.stdout
-                .strip_prefix(b"edgeplan-box 1\n")
+                .strip_prefix(protocol::HEADER)
                 .unwrap_or(&self.stdout),
         )
         .into_owned()
@@ -162,7 +164,7 @@ pub enum Frame<'a> {
 /// Split a reply after its `edgeplan-box 1` header into frames.
 pub fn frames(stdout: &[u8]) -> Result<Vec<Frame<'_>>, String> {
     let rest = stdout
-        .strip_prefix(b"edgeplan-box 1\n")
+        .strip_prefix(protocol::HEADER)
         .ok_or_else(|| "the box did not answer with the edgeplan-box protocol".to_string())?;
     let mut out = Vec::new();
     let mut at = 0;
@@ -466,7 +468,7 @@ pub trait Transport {
             stdout: out.stdout,
             stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
         };
-        if !reply.stdout.starts_with(b"edgeplan-box 1\n") {
+        if !reply.stdout.starts_with(protocol::HEADER) {
             let message = if reply.stderr.is_empty() {
                 match reply.code {
                     Some(c) => format!("`{program}` exited with status {c} and no message"),
@@ -492,7 +494,7 @@ pub trait Transport {
     /// Run one operation; an error unless it exits 0.
     fn call(&mut self, op: &str, args: &[String], input: &[u8]) -> Result<Reply, TransportError> {
         let r = self.call_raw(op, args, input, None)?;
-        if r.code != Some(0) {
+        if Exit::of(r.code) != Exit::Ok {
             let msg = if r.stderr.is_empty() {
                 format!("exit status {:?}", r.code)
             } else {
@@ -555,9 +557,9 @@ pub trait Transport {
             json.as_bytes(),
             None,
         )?;
-        match r.code {
-            Some(0) => Ok(Ok(())),
-            Some(3) => Ok(Err(held_lock(&r.stdout))),
+        match Exit::of(r.code) {
+            Exit::Ok => Ok(Ok(())),
+            Exit::Locked => Ok(Err(held_lock(&r.stdout))),
             _ => Err(self.box_error("lock", &r.stderr)),
         }
     }
@@ -565,9 +567,9 @@ pub trait Transport {
     /// Release the lock held by `id`; `Err(holder)` when `id` does not hold it.
     fn unlock(&mut self, id: &str) -> Result<Result<(), Option<Lock>>, TransportError> {
         let r = self.call_raw("unlock", &[id.to_string()], b"", None)?;
-        match r.code {
-            Some(0) => Ok(Ok(())),
-            Some(3) => Ok(Err(held_lock(&r.stdout))),
+        match Exit::of(r.code) {
+            Exit::Ok => Ok(Ok(())),
+            Exit::Locked => Ok(Err(held_lock(&r.stdout))),
             _ => Err(self.box_error("unlock", &r.stderr)),
         }
     }
@@ -580,7 +582,7 @@ pub trait Transport {
         cut: Option<usize>,
     ) -> Result<bool, TransportError> {
         let r = self.call_raw("stage", &[tree_hash.to_string()], tar, cut)?;
-        if r.code != Some(0) {
+        if Exit::of(r.code) != Exit::Ok {
             return Err(self.box_error("stage", &r.stderr));
         }
         Ok(r.text().contains("reused"))
@@ -600,9 +602,9 @@ pub trait Transport {
         args.extend(command.iter().cloned());
         let r = self.call_raw("validate", &args, b"", None)?;
         let output = r.text();
-        match r.code {
-            Some(0) => Ok(Validation { ok: true, output }),
-            Some(5) => Ok(Validation { ok: false, output }),
+        match Exit::of(r.code) {
+            Exit::Ok => Ok(Validation { ok: true, output }),
+            Exit::Refused => Ok(Validation { ok: false, output }),
             _ => Err(self.box_error("validate", &r.stderr)),
         }
     }
