@@ -29,24 +29,26 @@ use serde::Serialize;
 
 use crate::model::{CertName, Edge, Host};
 
-/// certbot's configuration directory on the box.
-pub const LETSENCRYPT_DIR: &str = "/etc/letsencrypt";
+use crate::layout;
+
+/// certbot's configuration directory on the box ([`layout::LETSENCRYPT_DIR`]).
+pub const LETSENCRYPT_DIR: &str = layout::LETSENCRYPT_DIR.abs();
 /// certbot's shared defaults.
-pub const CLI_INI: &str = "/etc/letsencrypt/cli.ini";
+pub const CLI_INI: &str = layout::CLI_INI.abs();
 /// The deploy hook (certbot runs every file of this directory after each renewal).
-pub const DEPLOY_HOOK: &str = "/etc/letsencrypt/renewal-hooks/deploy/edgeplan-haproxy";
+pub const DEPLOY_HOOK: &str = layout::DEPLOY_HOOK.abs();
 /// The self-signed placeholder maker.
-pub const SELFSIGNED_HELPER: &str = "/usr/local/lib/edgeplan/selfsigned-pem";
+pub const SELFSIGNED_HELPER: &str = layout::SELFSIGNED_HELPER.abs();
 /// Where systemd units go.
-pub const UNIT_DIR: &str = "/etc/systemd/system";
+pub const UNIT_DIR: &str = layout::UNIT_DIR.abs();
 /// The certbot binary of Debian's package.
-pub const CERTBOT: &str = "/usr/bin/certbot";
+pub const CERTBOT: &str = layout::CERTBOT_BIN.abs();
 /// The haproxy binary of Debian's package.
-pub const HAPROXY: &str = "/usr/sbin/haproxy";
+pub const HAPROXY: &str = layout::HAPROXY_BIN.abs();
 /// HAProxy's configuration file.
-pub const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
+pub const HAPROXY_CFG: &str = layout::HAPROXY_CFG.abs();
 /// Certificate directory when the spec has no `tls` block (certificates issued ahead of TLS).
-pub const DEFAULT_CERT_DIR: &str = "/etc/haproxy/certs";
+pub const DEFAULT_CERT_DIR: &str = layout::DEFAULT_CERT_DIR.abs();
 /// Let's Encrypt's limit of names per certificate.
 pub const MAX_DOMAINS: usize = 100;
 

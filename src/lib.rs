@@ -10,6 +10,7 @@ pub mod certbot;
 pub mod cmd;
 pub mod diag;
 pub mod hash;
+pub mod layout;
 pub mod model;
 pub mod output;
 pub mod plan;

@@ -26,7 +26,7 @@ use crate::transport::{BoxState, LiveKind, Lock, Transport, TransportError};
 use semantic::{ModelSummary, SemanticChange};
 
 /// The main config, validated on the box before activation.
-pub const CONFIG_PATH: &str = "etc/haproxy/haproxy.cfg";
+pub const CONFIG_PATH: &str = crate::layout::HAPROXY_CFG.rel();
 
 /// sha256 of `bytes`, hex (what the box can compute with `sha256sum`).
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -25,13 +25,13 @@ use crate::model::Edge;
 use crate::rules::Routing;
 
 /// The server-state file haproxy.cfg names (`server-state-file`).
-pub const STATE_FILE: &str = "/var/lib/haproxy/server-state";
+pub const STATE_FILE: &str = crate::layout::SERVER_STATE.abs();
 /// The identity list of the rendered config's servers.
-pub const IDENTITIES: &str = "/etc/haproxy/edgeplan-servers.list";
+pub const IDENTITIES: &str = crate::layout::SERVER_IDENTITIES.abs();
 /// The helper that saves the runtime state before a reload.
-pub const SAVE_STATE: &str = "/usr/local/lib/edgeplan/haproxy-save-state";
+pub const SAVE_STATE: &str = crate::layout::SAVE_STATE_HELPER.abs();
 /// haproxy.service's drop-in.
-pub const HAPROXY_DROPIN: &str = "/etc/systemd/system/haproxy.service.d/edgeplan.conf";
+pub const HAPROXY_DROPIN: &str = crate::layout::HAPROXY_DROPIN.abs();
 
 /// One server as the identity list names it.
 #[derive(Debug, Serialize)]

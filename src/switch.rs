@@ -41,7 +41,7 @@ pub const STATE_FORMAT_VERSION: u32 = 1;
 /// Switches kept per env.
 pub const HISTORY_LEN: usize = 5;
 /// Where the colour state files are on the box.
-pub const COLORS_DIR: &str = "/var/lib/edgeplan/colors";
+pub const COLORS_DIR: &str = crate::layout::COLORS_DIR.abs();
 
 /// A problem with a switch, a fast rollback or the colour state.
 #[derive(Debug, Error, Diagnostic)]

@@ -217,7 +217,7 @@ fn generation_config(n: &str) -> String {
     format!("{STATE_DIR}/generations/{n}/tree/{CONFIG_PATH}")
 }
 
-const PENDING: &str = "var/lib/edgeplan/pending-reload";
+const PENDING: &str = crate::layout::PENDING_RELOAD.rel();
 
 /// The generation the pending-reload marker (`GEN PREV`) names as the one the running haproxy
 /// still runs.

@@ -34,11 +34,13 @@ pub struct UnitPlan {
 }
 
 /// The unit directory edgeplan renders into (relative to the box root).
-const UNIT_DIR: &str = "etc/systemd/system/";
+const UNIT_DIR: &str = crate::layout::UNIT_DIR.rel();
 
 /// A unit file name directly in [`UNIT_DIR`] (not a drop-in).
 fn unit_name(path: &str) -> Option<&str> {
-    path.strip_prefix(UNIT_DIR).filter(|n| !n.contains('/'))
+    path.strip_prefix(UNIT_DIR)
+        .and_then(|p| p.strip_prefix('/'))
+        .filter(|n| !n.contains('/'))
 }
 
 impl UnitPlan {

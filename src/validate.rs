@@ -544,8 +544,9 @@ fn build(c: &mut Checker<'_>) -> Edge {
     let https = val(&listen_spec.https);
     let tls = match (&spec.tls, &listen_spec.https) {
         (Some(t), Some(_)) => Some(Tls {
-            cert_dir: val(&t.value.cert_dir)
-                .unwrap_or_else(|| crate::model::AbsPath::parse("/etc/haproxy/certs").unwrap()),
+            cert_dir: val(&t.value.cert_dir).unwrap_or_else(|| {
+                crate::model::AbsPath::parse(crate::layout::DEFAULT_CERT_DIR.abs()).unwrap()
+            }),
             min_version: val(&t.value.min_version).unwrap_or_else(|| "TLSv1.2".into()),
         }),
         (None, Some(h)) => {

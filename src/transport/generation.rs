@@ -21,7 +21,7 @@ use crate::render::Rendered;
 pub const TREE_PLACEHOLDER: &str = "@EDGEPLAN_TREE@";
 
 /// Where systemd units are rendered (relative to the box root).
-const UNIT_DIR: &str = "etc/systemd/system/";
+const UNIT_DIR: &str = crate::layout::UNIT_DIR.rel();
 
 /// The tar stream of a generation.
 pub fn package(manifest: &Manifest, rendered: &Rendered, model_json: &str) -> Vec<u8> {
@@ -61,7 +61,9 @@ pub fn package(manifest: &Manifest, rendered: &Rendered, model_json: &str) -> Ve
     }
     let paths: Vec<&str> = rendered.files.keys().map(String::as_str).collect();
     for (path, f) in &rendered.files {
-        if let Some(name) = path.strip_prefix(UNIT_DIR)
+        if let Some(name) = path
+            .strip_prefix(UNIT_DIR)
+            .and_then(|p| p.strip_prefix('/'))
             && !name.contains('/')
         {
             let text = String::from_utf8_lossy(&f.content);

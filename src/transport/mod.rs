@@ -32,7 +32,7 @@ use protocol::Exit;
 /// The script that runs on the box.
 pub const BOX_SCRIPT: &str = include_str!("box.sh");
 /// Where edgeplan's state lives on the box, relative to its root.
-pub const STATE_DIR: &str = "var/lib/edgeplan";
+pub const STATE_DIR: &str = crate::layout::STATE_DIR.rel();
 
 /// A problem reaching the box or with what it answered.
 #[derive(Debug, Error, Diagnostic)]
