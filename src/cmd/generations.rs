@@ -1,6 +1,5 @@
 //! `edgeplan generations`: the generations kept on a target's box.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -13,13 +12,8 @@ use crate::transport::{self, Generations};
 /// List the generations kept on a target's box, the active one marked
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Specs directory (holds the targets)
-    #[arg(long, default_value = "specs")]
-    pub specs: PathBuf,
-
-    /// Target (default: the only target of the specs)
-    #[arg(long)]
-    pub target: Option<String>,
+    #[command(flatten)]
+    pub at: super::target::TargetArgs,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -79,10 +73,7 @@ pub fn rows(g: &Generations) -> Vec<Row> {
 /// Run the command.
 pub fn run(args: Args, ui: Ui) -> ExitCode {
     let result = (|| -> Result<Generations, Problems> {
-        let (_, edge) = crate::load(&args.specs)?;
-        let target = transport::select(&edge, args.target.as_deref()).map_err(Problems::one)?;
-        let mut t = transport::open(target, &args.specs).map_err(Problems::one)?;
-        t.generations().map_err(Problems::one)
+        args.at.open()?.t.generations().map_err(Problems::one)
     })();
     let g = match result {
         Ok(g) => g,

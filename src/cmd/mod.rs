@@ -12,6 +12,7 @@ mod route;
 mod server;
 mod status;
 mod switch;
+mod target;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -15,13 +15,8 @@ use crate::transport::{self, Transport, parse_sha256_list};
 /// Re-activate an earlier generation (validated, activated atomically, reloaded, checked)
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Specs directory (holds the targets)
-    #[arg(long, default_value = "specs")]
-    pub specs: PathBuf,
-
-    /// Target (default: the only target of the specs)
-    #[arg(long)]
-    pub target: Option<String>,
+    #[command(flatten)]
+    pub at: super::target::TargetArgs,
 
     /// Generation to re-activate (default: the newest one older than the active one)
     #[arg(long, value_name = "GEN", conflicts_with = "env")]
@@ -48,13 +43,13 @@ pub struct Args {
 /// Run the command.
 pub fn run(args: Args, ui: Ui) -> ExitCode {
     let result = (|| -> Result<(), Problems> {
-        let (_, edge) = crate::load(&args.specs)?;
+        let (_, edge) = crate::load(&args.at.specs)?;
         let env = match &args.env {
             Some(e) => Some(switch::find_env(&edge, e).map_err(Problems::one)?),
             None => None,
         };
-        let target = transport::select(&edge, args.target.as_deref()).map_err(Problems::one)?;
-        let mut t = transport::open(target, &args.specs).map_err(Problems::one)?;
+        let target = transport::select(&edge, args.at.target.as_deref()).map_err(Problems::one)?;
+        let mut t = transport::open(target, &args.at.specs).map_err(Problems::one)?;
         let guard = LockGuard::take(t.as_mut(), "rollback").map_err(Problems::one)?;
         let result = match &env {
             Some(env) => fast(&args, ui, &edge, env, target, t.as_mut()),
@@ -110,7 +105,7 @@ fn fast(
         .map_err(Problems::one)?;
     }
     let opts = crate::BuildOptions {
-        specs: args.specs.clone(),
+        specs: args.at.specs.clone(),
         templates: args.templates.clone(),
         colors: Vec::new(),
     };

@@ -1,17 +1,16 @@
 //! `edgeplan server drain|ready|maint|list`: one instance in or out of rotation, and the state of
 //! every instance, through the runtime API of the target's haproxy (docs/server.md).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
 use serde::Serialize;
 
+use super::target::Opened;
 use super::{Format, Ui};
 use crate::diag::Problems;
 use crate::server::{self, Action, Runtime};
-use crate::transport;
 
 /// Take an instance in or out of rotation on the running haproxy, or list them
 #[derive(Debug, clap::Args)]
@@ -38,13 +37,8 @@ pub enum Sub {
 /// Where the specs and the box are.
 #[derive(Debug, clap::Args)]
 pub struct Where {
-    /// Specs directory (holds edge.kdl and env/*.kdl)
-    #[arg(long, default_value = "specs")]
-    pub specs: PathBuf,
-
-    /// Target whose haproxy to talk to (default: the only target of the specs)
-    #[arg(long)]
-    pub target: Option<String>,
+    #[command(flatten)]
+    pub target: super::target::TargetArgs,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -119,12 +113,14 @@ struct SetDoc<'a> {
 fn set(a: SetArgs, action: Action, ui: Ui) -> ExitCode {
     let fmt = a.at.format;
     let result = (|| -> Result<(), Problems> {
-        let (_, edge) = crate::load(&a.at.specs)?;
+        let (_, edge) = crate::load(&a.at.target.specs)?;
+        // The instance first: a name that is not in the specs is said before the box is reached.
+        server::find(&edge, &a.env, &a.component, &a.instance).map_err(Problems::one)?;
+        let mut o = Opened::new(edge, a.at.target.target.as_deref(), &a.at.target.specs)?;
+        let target = o.target().clone();
         let named =
-            server::find(&edge, &a.env, &a.component, &a.instance).map_err(Problems::one)?;
-        let target = transport::select(&edge, a.at.target.as_deref()).map_err(Problems::one)?;
-        let mut t = transport::open(target, &a.at.specs).map_err(Problems::one)?;
-        let mut rt = Runtime::new(t.as_mut(), &edge);
+            server::find(&o.edge, &a.env, &a.component, &a.instance).map_err(Problems::one)?;
+        let mut rt = Runtime::new(o.t.as_mut(), &o.edge);
         let change = server::set(&mut rt, &named, action).map_err(Problems::one)?;
         let text = fmt == Format::Text;
         if text {
@@ -197,11 +193,10 @@ fn set(a: SetArgs, action: Action, ui: Ui) -> ExitCode {
 fn list(a: ListArgs, ui: Ui) -> ExitCode {
     let fmt = a.at.format;
     let result = (|| -> Result<(), Problems> {
-        let (_, edge) = crate::load(&a.at.specs)?;
-        let target = transport::select(&edge, a.at.target.as_deref()).map_err(Problems::one)?;
-        let mut t = transport::open(target, &a.at.specs).map_err(Problems::one)?;
-        let mut rt = Runtime::new(t.as_mut(), &edge);
-        let list = server::status(&mut rt, &edge, a.env.as_deref()).map_err(Problems::one)?;
+        let mut o = a.at.target.open()?;
+        let target = o.target().clone();
+        let mut rt = Runtime::new(o.t.as_mut(), &o.edge);
+        let list = server::status(&mut rt, &o.edge, a.env.as_deref()).map_err(Problems::one)?;
         match fmt {
             Format::Text => print!("{}", server::render_list(&list)),
             Format::Json => {
