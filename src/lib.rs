@@ -33,6 +33,7 @@ use std::path::Path;
 /// Load and validate the specs under `dir`: the decoded spec (for its files and spans) and the
 /// checked model, or every problem found.
 pub fn load(dir: &Path) -> Result<(spec::Spec, model::Edge), diag::Problems> {
+    LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let spec = spec::load(dir).map_err(diag::Problems::from_spec)?;
     let edge = validate::validate(&spec).map_err(diag::Problems::from_validate)?;
     Ok((spec, edge))
@@ -88,15 +89,91 @@ pub fn build(opts: &BuildOptions) -> Result<Build, diag::Problems> {
     prepare(opts)?.render()
 }
 
-/// Load, validate and hash the inputs, without rendering.
-pub fn prepare(opts: &BuildOptions) -> Result<Prepared, diag::Problems> {
+/// How many times this process has read and checked a specs directory ([`load`]). A command
+/// reads its specs once ([`Loaded`]); the test suite holds it to that.
+pub fn loads() -> usize {
+    LOADS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static LOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The inputs of a build, read and checked once: the decoded spec, the model and the templates
+/// in effect. Builds with any active colours come from it without reading a file again
+/// ([`Loaded::build`]), so a command that learns the box's colours after choosing its target
+/// renders from the same read.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The decoded spec.
+    pub spec: spec::Spec,
+    /// The checked model.
+    pub edge: model::Edge,
+    /// Templates in effect.
+    pub templates: render::Templates,
+}
+
+/// Read and check the specs and templates `opts` names (its colours are not used).
+///
+/// # Errors
+/// The specs do not load or check; a template override is unreadable.
+pub fn load_inputs(opts: &BuildOptions) -> Result<Loaded, diag::Problems> {
     let (spec, edge) = load(&opts.specs)?;
     let templates = match &opts.templates {
         Some(dir) => render::Templates::with_overrides(dir).map_err(diag::Problems::one)?,
         None => render::Templates::embedded(),
     };
+    Ok(Loaded {
+        spec,
+        edge,
+        templates,
+    })
+}
+
+impl Loaded {
+    /// Hash the inputs with `colors` overriding the specs' active colours, without rendering.
+    ///
+    /// # Errors
+    /// A colour names an env the specs do not have.
+    pub fn prepare(
+        &self,
+        colors: &[(model::Ident, model::Color)],
+    ) -> Result<Prepared, diag::Problems> {
+        self.clone().into_prepared(colors)
+    }
+
+    /// Render with `colors` overriding the specs' active colours.
+    ///
+    /// # Errors
+    /// A colour names an unknown env; rendering fails.
+    pub fn build(&self, colors: &[(model::Ident, model::Color)]) -> Result<Build, diag::Problems> {
+        self.prepare(colors)?.render()
+    }
+
+    fn into_prepared(
+        self,
+        overrides: &[(model::Ident, model::Color)],
+    ) -> Result<Prepared, diag::Problems> {
+        let Loaded {
+            spec,
+            edge,
+            templates,
+        } = self;
+        prepared(spec, edge, templates, overrides)
+    }
+}
+
+/// Load, validate and hash the inputs, without rendering.
+pub fn prepare(opts: &BuildOptions) -> Result<Prepared, diag::Problems> {
+    load_inputs(opts)?.into_prepared(&opts.colors)
+}
+
+fn prepared(
+    spec: spec::Spec,
+    edge: model::Edge,
+    templates: render::Templates,
+    overrides: &[(model::Ident, model::Color)],
+) -> Result<Prepared, diag::Problems> {
     let mut colors = state::ActiveColors::from_specs(&edge);
-    for (env, color) in &opts.colors {
+    for (env, color) in overrides {
         if !colors.set(env, *color) {
             return Err(diag::Problems::one(state::StateError::UnknownEnv {
                 env: env.to_string(),

@@ -29,12 +29,12 @@ use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::Build;
 use crate::apply::{self, Candidate};
 use crate::diag::Problems;
 use crate::model::{Color, Edge, Ident, Target};
 use crate::plan::{self, show};
 use crate::transport::{BoxState, Transport, TransportError};
-use crate::{Build, BuildOptions};
 
 /// Version of the colour state files.
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -367,9 +367,10 @@ pub fn overrides(colors: &BoxColors) -> Vec<(Ident, Color)> {
     colors.iter().map(|(e, s)| (e.clone(), s.color)).collect()
 }
 
-/// `build` rendered with the box's colours (itself when they are those it has).
+/// `build` rendered with the box's colours (itself when they are those it has), from the same
+/// read of the specs.
 pub fn with_box_colors(
-    opts: &BuildOptions,
+    loaded: &crate::Loaded,
     build: Build,
     colors: &BoxColors,
 ) -> Result<Build, Problems> {
@@ -377,24 +378,21 @@ pub fn with_box_colors(
     if o.iter().all(|(e, c)| build.colors.get(e) == *c) {
         return Ok(build);
     }
-    crate::build(&BuildOptions {
-        colors: o,
-        ..opts.clone()
-    })
+    loaded.build(&o)
 }
 
-/// Build the specs for the box `t` reaches: read its state (the live status of every file the
-/// specs render) and its colours, and render with those.
+/// Build the specs (read once, `loaded`) for the box `t` reaches: read its state (the live
+/// status of every file the specs render) and its colours, and render with those.
 pub fn build_for_box(
-    opts: &BuildOptions,
+    loaded: &crate::Loaded,
     t: &mut dyn Transport,
 ) -> Result<(Build, BoxState, BoxColors), Problems> {
-    let build = crate::build(opts)?;
+    let build = loaded.build(&[])?;
     let state = t
         .read_state(&crate::plan::probe(&build))
         .map_err(Problems::one)?;
     let colors = read(&build.edge, &state, t.target()).map_err(Problems::one)?;
-    let build = with_box_colors(opts, build, &colors)?;
+    let build = with_box_colors(loaded, build, &colors)?;
     Ok((build, state, colors))
 }
 
@@ -491,7 +489,7 @@ pub enum Outcome {
 /// the whole plan is shown through `out`, the steps through `log`.
 #[allow(clippy::too_many_arguments)]
 pub fn switch(
-    opts: &BuildOptions,
+    loaded: &crate::Loaded,
     target: &Target,
     t: &mut dyn Transport,
     req: &Request,
@@ -500,7 +498,7 @@ pub fn switch(
     out: &mut dyn FnMut(String),
     log: &mut dyn FnMut(String),
 ) -> Result<Outcome, Problems> {
-    let (current_build, state, colors) = build_for_box(opts, t)?;
+    let (current_build, state, colors) = build_for_box(loaded, t)?;
     let prev = colors.get(&req.env);
     let from = current_build.colors.get(&req.env);
     if from == req.color && req.action == Action::Switch {
@@ -511,10 +509,7 @@ pub fn switch(
     let mut wanted = overrides(&colors);
     wanted.retain(|(e, _)| *e != req.env);
     wanted.push((req.env.clone(), req.color));
-    let build = crate::build(&BuildOptions {
-        colors: wanted,
-        ..opts.clone()
-    })?;
+    let build = loaded.build(&wanted)?;
     let mut plan = plan::make_from(&build, t, &state).map_err(Problems::one)?;
     plan.lock = None; // ours
     let generation = if plan.changes.is_empty() {

@@ -73,7 +73,8 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
         Some(p) => Some(SavedPlan::read(p).map_err(Problems::one)?),
         None => None,
     };
-    let build = crate::build(&args.inputs.options())?;
+    let loaded = crate::load_inputs(&args.inputs.options())?;
+    let build = loaded.build(&[])?;
     let name = args
         .target
         .as_deref()
@@ -94,7 +95,7 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
     let mut t = transport::open(target, &args.inputs.specs).map_err(Problems::one)?;
     let guard = LockGuard::take(t.as_mut(), "apply").map_err(Problems::one)?;
     Step::AfterLock.check();
-    let result = locked(args, ui, build, target, saved.as_ref(), t.as_mut());
+    let result = locked(args, ui, &loaded, build, target, saved.as_ref(), t.as_mut());
     // The lock is released whatever happened; an error releasing it is reported after the
     // apply's own.
     let released = guard.release(t.as_mut());
@@ -102,9 +103,11 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
     released.map_err(Problems::one)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn locked(
     args: &Args,
     ui: Ui,
+    loaded: &crate::Loaded,
     build: crate::Build,
     target: &crate::model::Target,
     saved: Option<&SavedPlan>,
@@ -116,7 +119,7 @@ fn locked(
     // The colours the box runs (read under the lock) are inputs of the build: a plain apply
     // keeps them.
     let colors = switch::read(&build.edge, &state, t.target()).map_err(Problems::one)?;
-    let build = &switch::with_box_colors(&args.inputs.options(), build, &colors)?;
+    let build = &switch::with_box_colors(loaded, build, &colors)?;
     let mut plan = plan::make_from(build, t, &state).map_err(Problems::one)?;
     // The state was read under this apply's own lock: not a note for the reader.
     plan.lock = None;

@@ -135,7 +135,25 @@ fn term_width() -> usize {
 
 /// Parse the command line and run.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    run(Cli::parse())
+}
+
+/// Run the command line `args` (the program name first), as the binary does.
+pub fn run_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => run(cli),
+        Err(e) => {
+            let _ = e.print();
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> ExitCode {
     let ui = Ui::new(cli.color);
     match cli.command {
         Command::Check(args) => check::run(args, ui),

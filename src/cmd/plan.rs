@@ -9,7 +9,7 @@ use super::build::Inputs;
 use super::{Format, Ui};
 use crate::diag::Problems;
 use crate::plan::{self, saved::SavedPlan, show};
-use crate::{switch, transport};
+use crate::switch;
 
 /// Show what `apply` would change on a target (files, hosts, certificates, drift)
 #[derive(Debug, clap::Args)]
@@ -61,10 +61,11 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
     let opts = args.inputs.options();
     // The colours the box runs are inputs of the build: plan against them.
     let made = (|| -> Result<_, Problems> {
-        let (_, edge) = crate::load(&opts.specs)?;
-        let target = transport::select(&edge, args.target.as_deref()).map_err(Problems::one)?;
-        let mut t = transport::open(target, &opts.specs).map_err(Problems::one)?;
-        let (build, state, _) = switch::build_for_box(&opts, t.as_mut())?;
+        let loaded = crate::load_inputs(&opts)?;
+        let mut o =
+            super::target::Opened::new(loaded.edge.clone(), args.target.as_deref(), &opts.specs)?;
+        let (build, state, _) = switch::build_for_box(&loaded, o.t.as_mut())?;
+        let t = &mut o.t;
         let plan = plan::make_from(&build, t.as_mut(), &state).map_err(Problems::one)?;
         Ok((build, plan))
     })();

@@ -43,17 +43,22 @@ pub struct Args {
 /// Run the command.
 pub fn run(args: Args, ui: Ui) -> ExitCode {
     let result = (|| -> Result<(), Problems> {
-        let (_, edge) = crate::load(&args.at.specs)?;
+        let loaded = crate::load_inputs(&crate::BuildOptions {
+            specs: args.at.specs.clone(),
+            templates: args.templates.clone(),
+            colors: Vec::new(),
+        })?;
+        let edge = &loaded.edge;
         let env = match &args.env {
-            Some(e) => Some(switch::find_env(&edge, e).map_err(Problems::one)?),
+            Some(e) => Some(switch::find_env(edge, e).map_err(Problems::one)?),
             None => None,
         };
-        let target = transport::select(&edge, args.at.target.as_deref()).map_err(Problems::one)?;
+        let target = transport::select(edge, args.at.target.as_deref()).map_err(Problems::one)?;
         let mut t = transport::open(target, &args.at.specs).map_err(Problems::one)?;
         let guard = LockGuard::take(t.as_mut(), "rollback").map_err(Problems::one)?;
         let result = match &env {
-            Some(env) => fast(&args, ui, &edge, env, target, t.as_mut()),
-            None => locked(&args, &edge, target, t.as_mut()),
+            Some(env) => fast(&args, ui, &loaded, env, target, t.as_mut()),
+            None => locked(&args, edge, target, t.as_mut()),
         };
         let released = guard.release(t.as_mut());
         result?;
@@ -69,11 +74,12 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
 fn fast(
     args: &Args,
     ui: Ui,
-    edge: &crate::model::Edge,
+    loaded: &crate::Loaded,
     env: &crate::model::Ident,
     target: &crate::model::Target,
     t: &mut dyn Transport,
 ) -> Result<(), Problems> {
+    let edge = &loaded.edge;
     let state = t.read_state(&[]).map_err(Problems::one)?;
     let colors = switch::read(edge, &state, t.target()).map_err(Problems::one)?;
     let prev = colors.get(env);
@@ -104,11 +110,6 @@ fn fast(
         )
         .map_err(Problems::one)?;
     }
-    let opts = crate::BuildOptions {
-        specs: args.at.specs.clone(),
-        templates: args.templates.clone(),
-        colors: Vec::new(),
-    };
     let req = switch::Request {
         env: env.clone(),
         color,
@@ -118,7 +119,7 @@ fn fast(
     let mut out = |text: String| print!("{text}");
     let mut log = |line: String| println!("{line}");
     let outcome = switch::switch(
-        &opts,
+        loaded,
         target,
         t,
         &req,

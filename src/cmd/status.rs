@@ -12,7 +12,7 @@ use super::{Format, Ui};
 use crate::diag::Problems;
 use crate::server::{AdminState, InstanceStatus};
 use crate::switch::{self, Entry, Release};
-use crate::transport::{self, Lock};
+use crate::transport::Lock;
 
 /// Show a target's state: each env's active colour, release and last switches; the active
 /// generation, its input hash, drift
@@ -94,10 +94,11 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
 
 fn gather(args: &Args) -> Result<Status, Problems> {
     let opts = args.inputs.options();
-    let (_, edge) = crate::load(&opts.specs)?;
-    let target = transport::select(&edge, args.target.as_deref()).map_err(Problems::one)?;
-    let mut t = transport::open(target, &opts.specs).map_err(Problems::one)?;
-    let (build, state, colors) = switch::build_for_box(&opts, t.as_mut())?;
+    let loaded = crate::load_inputs(&opts)?;
+    let mut o =
+        super::target::Opened::new(loaded.edge.clone(), args.target.as_deref(), &opts.specs)?;
+    let t = &mut o.t;
+    let (build, state, colors) = switch::build_for_box(&loaded, t.as_mut())?;
     let plan = crate::plan::make_from(&build, t.as_mut(), &state).map_err(Problems::one)?;
     // Runtime changes (drain, maint) and health, when the running haproxy answers.
     let instances = {

@@ -46,9 +46,10 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
 
 fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
     let opts = args.inputs.options();
-    let (_, edge) = crate::load(&opts.specs)?;
+    let loaded = crate::load_inputs(&opts)?;
+    let edge = &loaded.edge;
     // Every problem with the arguments at once.
-    let env = switch::find_env(&edge, &args.env);
+    let env = switch::find_env(edge, &args.env);
     let color = switch::parse_color(&args.new_color);
     let release = args.release.as_deref().map(Release::parse).transpose();
     let (env, color, release) = match (env, color, release) {
@@ -61,7 +62,7 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
             return Err(p);
         }
     };
-    let target = transport::select(&edge, args.target.as_deref()).map_err(Problems::one)?;
+    let target = transport::select(edge, args.target.as_deref()).map_err(Problems::one)?;
     let mut t = transport::open(target, &opts.specs).map_err(Problems::one)?;
     let guard = LockGuard::take(t.as_mut(), "switch").map_err(Problems::one)?;
     let req = Request {
@@ -79,7 +80,7 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
     };
     let mut log = |line: String| println!("{line}");
     let result = switch::switch(
-        &opts,
+        &loaded,
         target,
         t.as_mut(),
         &req,

@@ -70,7 +70,7 @@ pub struct Spanned<T> {
 }
 
 /// Everything decoded from a specs directory.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Spec {
     /// The files, in load order.
     pub files: Vec<SourceFile>,

@@ -16,6 +16,7 @@ mod fixtures;
 mod fresh_box;
 mod fuzz;
 mod live;
+mod load_once;
 mod nix;
 mod plan;
 mod ports;
