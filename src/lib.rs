@@ -8,6 +8,7 @@ pub mod apply;
 pub mod cert_status;
 pub mod certbot;
 pub mod cmd;
+pub mod colors;
 pub mod diag;
 pub mod hash;
 pub mod layout;

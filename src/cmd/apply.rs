@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use super::build::Inputs;
 use super::{Format, Ui};
 use crate::apply::{self, ApplyError, Candidate, LockGuard, Step};
+use crate::colors;
 use crate::diag::Problems;
 use crate::plan::{self, saved::SavedPlan, show};
-use crate::switch;
 use crate::transport::{self, Transport};
 
 /// Apply the specs (or a saved plan) to a target: lock, upload, validate on the box, activate
@@ -118,8 +118,8 @@ fn locked(
         .map_err(Problems::one)?;
     // The colours the box runs (read under the lock) are inputs of the build: a plain apply
     // keeps them.
-    let colors = switch::read(&build.edge, &state, t.target()).map_err(Problems::one)?;
-    let build = &switch::with_box_colors(loaded, build, &colors)?;
+    let box_colors = colors::read(&build.edge, &state, t.target()).map_err(Problems::one)?;
+    let build = &colors::with_box_colors(loaded, build, &box_colors)?;
     let mut plan = plan::make_from(build, t, &state).map_err(Problems::one)?;
     // The state was read under this apply's own lock: not a note for the reader.
     plan.lock = None;

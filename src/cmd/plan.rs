@@ -9,7 +9,6 @@ use super::build::Inputs;
 use super::{Format, Ui};
 use crate::diag::Problems;
 use crate::plan::{self, saved::SavedPlan, show};
-use crate::switch;
 
 /// Show what `apply` would change on a target (files, hosts, certificates, drift)
 #[derive(Debug, clap::Args)]
@@ -64,7 +63,7 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
         let loaded = crate::load_inputs(&opts)?;
         let mut o =
             super::target::Opened::new(loaded.edge.clone(), args.target.as_deref(), &opts.specs)?;
-        let (build, state, _) = switch::build_for_box(&loaded, o.t.as_mut())?;
+        let (build, state, _) = crate::colors::build_for_box(&loaded, o.t.as_mut())?;
         let t = &mut o.t;
         let plan = plan::make_from(&build, t.as_mut(), &state).map_err(Problems::one)?;
         Ok((build, plan))

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::build::Inputs;
 use super::{Format, Ui};
+use crate::colors::{self, Entry, Release};
 use crate::diag::Problems;
 use crate::server::{AdminState, InstanceStatus};
-use crate::switch::{self, Entry, Release};
 use crate::transport::Lock;
 
 /// Show a target's state: each env's active colour, release and last switches; the active
@@ -98,7 +98,7 @@ fn gather(args: &Args) -> Result<Status, Problems> {
     let mut o =
         super::target::Opened::new(loaded.edge.clone(), args.target.as_deref(), &opts.specs)?;
     let t = &mut o.t;
-    let (build, state, colors) = switch::build_for_box(&loaded, t.as_mut())?;
+    let (build, state, colors) = colors::build_for_box(&loaded, t.as_mut())?;
     let plan = crate::plan::make_from(&build, t.as_mut(), &state).map_err(Problems::one)?;
     // Runtime changes (drain, maint) and health, when the running haproxy answers.
     let instances = {

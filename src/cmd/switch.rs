@@ -51,7 +51,11 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
     // Every problem with the arguments at once.
     let env = switch::find_env(edge, &args.env);
     let color = switch::parse_color(&args.new_color);
-    let release = args.release.as_deref().map(Release::parse).transpose();
+    let release = args
+        .release
+        .as_deref()
+        .map(|r| Release::parse(r).map_err(switch::SwitchError::from))
+        .transpose();
     let (env, color, release) = match (env, color, release) {
         (Ok(e), Ok(c), Ok(r)) => (e, c, r),
         (e, c, r) => {
