@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use super::build::Inputs;
 use super::{Format, Ui};
-use crate::apply::{self, ApplyError, Candidate, LockGuard, Step};
+use crate::apply::{self, ApplyError, Candidate, Step};
 use crate::colors;
 use crate::diag::Problems;
 use crate::plan::{self, saved::SavedPlan, show};
@@ -93,14 +93,10 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
         }));
     }
     let mut t = transport::open(target, &args.inputs.specs).map_err(Problems::one)?;
-    let guard = LockGuard::take(t.as_mut(), "apply").map_err(Problems::one)?;
-    Step::AfterLock.check();
-    let result = locked(args, ui, &loaded, build, target, saved.as_ref(), t.as_mut());
-    // The lock is released whatever happened; an error releasing it is reported after the
-    // apply's own.
-    let released = guard.release(t.as_mut());
-    result?;
-    released.map_err(Problems::one)
+    super::target::under_lock(t.as_mut(), "apply", |t| {
+        Step::AfterLock.check();
+        locked(args, ui, &loaded, build, target, saved.as_ref(), t)
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

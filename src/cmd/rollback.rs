@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use super::apply::confirm;
 use super::{Format, Ui};
-use crate::apply::{self, ApplyError, LockGuard};
+use crate::apply::{self, ApplyError};
 use crate::diag::Problems;
 use crate::switch;
 use crate::transport::{self, Transport, parse_sha256_list};
@@ -55,14 +55,10 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
         };
         let target = transport::select(edge, args.at.target.as_deref()).map_err(Problems::one)?;
         let mut t = transport::open(target, &args.at.specs).map_err(Problems::one)?;
-        let guard = LockGuard::take(t.as_mut(), "rollback").map_err(Problems::one)?;
-        let result = match &env {
-            Some(env) => fast(&args, ui, &loaded, env, target, t.as_mut()),
-            None => locked(&args, edge, target, t.as_mut()),
-        };
-        let released = guard.release(t.as_mut());
-        result?;
-        released.map_err(Problems::one)
+        super::target::under_lock(t.as_mut(), "rollback", |t| match &env {
+            Some(env) => fast(&args, ui, &loaded, env, target, t),
+            None => locked(&args, edge, target, t),
+        })
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use super::build::Inputs;
 use super::{Format, Ui};
-use crate::apply::LockGuard;
 use crate::diag::Problems;
 use crate::switch::{self, Action, Outcome, Release, Request};
 use crate::transport;
@@ -68,7 +67,6 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
     };
     let target = transport::select(edge, args.target.as_deref()).map_err(Problems::one)?;
     let mut t = transport::open(target, &opts.specs).map_err(Problems::one)?;
-    let guard = LockGuard::take(t.as_mut(), "switch").map_err(Problems::one)?;
     let req = Request {
         env: env.clone(),
         color,
@@ -83,19 +81,18 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
         print!("{text}");
     };
     let mut log = |line: String| println!("{line}");
-    let result = switch::switch(
-        &loaded,
-        target,
-        t.as_mut(),
-        &req,
-        args.keep as usize,
-        ui.color_out,
-        &mut out,
-        &mut log,
-    );
-    let released = guard.release(t.as_mut());
-    let outcome = result?;
-    released.map_err(Problems::one)?;
+    let outcome = super::target::under_lock(t.as_mut(), "switch", |t| {
+        switch::switch(
+            &loaded,
+            target,
+            t,
+            &req,
+            args.keep as usize,
+            ui.color_out,
+            &mut out,
+            &mut log,
+        )
+    })?;
     let rel = |r: &Option<Release>| {
         r.as_ref()
             .map_or(String::new(), |r| format!(" (release {r})"))

@@ -58,3 +58,88 @@ impl Opened {
         &self.edge.targets[&self.target]
     }
 }
+
+/// Run `f` under the target's lock: taken first (an error names its holder), released after `f`
+/// whatever it returned — an error releasing it is reported after `f`'s own — and, should `f`
+/// panic, released by the guard's `Drop` while unwinding. A process that is killed (SIGKILL,
+/// `EDGEPLAN_FAULT`'s abort) leaves the lock, deliberately: the box may be half-way through a
+/// step, and `force-unlock ID` comes after a look at it.
+///
+/// # Errors
+/// The lock is held by someone else or cannot be taken; `f`'s error; the release's.
+pub fn under_lock<T>(
+    t: &mut dyn Transport,
+    operation: &str,
+    f: impl FnOnce(&mut dyn Transport) -> Result<T, Problems>,
+) -> Result<T, Problems> {
+    let guard = crate::apply::LockGuard::take(t, operation).map_err(Problems::one)?;
+    let mut held = Held {
+        t,
+        guard: Some(guard),
+    };
+    let result = f(&mut *held.t);
+    let released = held.release();
+    let value = result?;
+    released.map_err(Problems::one)?;
+    Ok(value)
+}
+
+/// The lock, released on drop unless released already.
+struct Held<'a> {
+    t: &'a mut dyn Transport,
+    guard: Option<crate::apply::LockGuard>,
+}
+
+impl Held<'_> {
+    fn release(&mut self) -> Result<(), crate::apply::ApplyError> {
+        match self.guard.take() {
+            Some(g) => g.release(&mut *self.t),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        // Only while unwinding from a panic in `f`: `under_lock` releases it otherwise.
+        let _ = self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Duration, Ident, LocalPath};
+
+    /// A panic while the lock is held releases it (the guard's `Drop`); an error releases it too.
+    #[test]
+    fn the_lock_is_released_after_an_error_and_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("box")).unwrap();
+        let target = Target {
+            name: Ident::parse("box").unwrap(),
+            transport: crate::model::Transport::Local {
+                root: LocalPath::parse("box").unwrap(),
+            },
+            validate: Vec::new(),
+            reload: Vec::new(),
+            reload_timeout: Duration::secs(30),
+        };
+        let mut t = transport::open(&target, dir.path()).unwrap();
+        let lock = dir.path().join("box/var/lib/edgeplan/lock");
+        let err = under_lock(t.as_mut(), "test", |_| -> Result<(), Problems> {
+            assert!(lock.exists(), "held while f runs");
+            Err(Problems(Vec::new()))
+        });
+        assert!(err.is_err());
+        assert!(!lock.exists(), "released after an error");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            under_lock(t.as_mut(), "test", |_| -> Result<(), Problems> {
+                panic!("boom")
+            })
+        }));
+        assert!(panicked.is_err());
+        assert!(!lock.exists(), "released while unwinding");
+        assert!(under_lock(t.as_mut(), "test", |_| Ok(())).is_ok());
+    }
+}
