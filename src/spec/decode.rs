@@ -1159,6 +1159,7 @@ impl Cx<'_> {
                 "target \"edge\" { ssh host=\"edge.example.org\" }",
             );
         }
+        let mut reload_timeout_at: Option<SourceSpan> = None;
         for ch in self.child_nodes(
             node,
             &[
@@ -1226,7 +1227,8 @@ impl Cx<'_> {
                 }
                 "reload-timeout" => {
                     let v = self.single_child(ch, "reload-timeout", "\"30s\"", Duration::parse);
-                    if let Some(first) = &t.reload_timeout {
+                    // A second one is a duplicate even when the first had a bad value.
+                    if let Some(first) = reload_timeout_at {
                         self.errors.push(SpecError::DuplicateNode {
                             src: self.src.clone(),
                             span: ch.name().span(),
@@ -1234,10 +1236,11 @@ impl Cx<'_> {
                             first: vec![Note {
                                 message: "`reload-timeout` first given here".into(),
                                 src: self.src.clone(),
-                                span: first.at.span,
+                                span: first,
                             }],
                         });
                     } else {
+                        reload_timeout_at = Some(ch.name().span());
                         t.reload_timeout = v;
                     }
                 }
