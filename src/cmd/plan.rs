@@ -61,10 +61,9 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
     // The colours the box runs are inputs of the build: plan against them.
     let made = (|| -> Result<_, Problems> {
         let loaded = crate::load_inputs(&opts)?;
-        let mut o =
-            super::target::Opened::new(loaded.edge.clone(), args.target.as_deref(), &opts.specs)?;
-        let (build, state, _) = crate::colors::build_for_box(&loaded, o.t.as_mut())?;
-        let t = &mut o.t;
+        let (_, mut t) =
+            super::target::open_target(&loaded.edge, args.target.as_deref(), &opts.specs)?;
+        let (build, state, _) = crate::colors::build_for_box(&loaded, t.as_mut())?;
         let plan = plan::make_from(&build, t.as_mut(), &state).map_err(Problems::one)?;
         Ok((build, plan))
     })();

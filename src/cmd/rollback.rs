@@ -10,7 +10,7 @@ use super::{Format, Ui};
 use crate::apply::{self, ApplyError};
 use crate::diag::Problems;
 use crate::switch;
-use crate::transport::{self, Transport, parse_sha256_list};
+use crate::transport::{Transport, parse_sha256_list};
 
 /// Re-activate an earlier generation (validated, activated atomically, reloaded, checked)
 #[derive(Debug, clap::Args)]
@@ -53,8 +53,8 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
             Some(e) => Some(switch::find_env(edge, e).map_err(Problems::one)?),
             None => None,
         };
-        let target = transport::select(edge, args.at.target.as_deref()).map_err(Problems::one)?;
-        let mut t = transport::open(target, &args.at.specs).map_err(Problems::one)?;
+        let (target, mut t) =
+            super::target::open_target(edge, args.at.target.as_deref(), &args.at.specs)?;
         super::target::under_lock(t.as_mut(), "rollback", |t| match &env {
             Some(env) => fast(&args, ui, &loaded, env, target, t),
             None => locked(&args, edge, target, t),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::target::Opened;
+use super::target::open_target;
 use super::{Format, Ui};
 use crate::diag::Problems;
 use crate::server::{self, Action, Runtime};
@@ -115,12 +115,11 @@ fn set(a: SetArgs, action: Action, ui: Ui) -> ExitCode {
     let result = (|| -> Result<(), Problems> {
         let (_, edge) = crate::load(&a.at.target.specs)?;
         // The instance first: a name that is not in the specs is said before the box is reached.
-        server::find(&edge, &a.env, &a.component, &a.instance).map_err(Problems::one)?;
-        let mut o = Opened::new(edge, a.at.target.target.as_deref(), &a.at.target.specs)?;
-        let target = o.target().clone();
         let named =
-            server::find(&o.edge, &a.env, &a.component, &a.instance).map_err(Problems::one)?;
-        let mut rt = Runtime::new(o.t.as_mut(), &o.edge);
+            server::find(&edge, &a.env, &a.component, &a.instance).map_err(Problems::one)?;
+        let (target, mut t) =
+            open_target(&edge, a.at.target.target.as_deref(), &a.at.target.specs)?;
+        let mut rt = Runtime::new(t.as_mut(), &edge);
         let change = server::set(&mut rt, &named, action).map_err(Problems::one)?;
         let text = fmt == Format::Text;
         if text {

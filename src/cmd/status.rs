@@ -95,9 +95,7 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
 fn gather(args: &Args) -> Result<Status, Problems> {
     let opts = args.inputs.options();
     let loaded = crate::load_inputs(&opts)?;
-    let mut o =
-        super::target::Opened::new(loaded.edge.clone(), args.target.as_deref(), &opts.specs)?;
-    let t = &mut o.t;
+    let (_, mut t) = super::target::open_target(&loaded.edge, args.target.as_deref(), &opts.specs)?;
     let (build, state, colors) = colors::build_for_box(&loaded, t.as_mut())?;
     let plan = crate::plan::make_from(&build, t.as_mut(), &state).map_err(Problems::one)?;
     // Runtime changes (drain, maint) and health, when the running haproxy answers.

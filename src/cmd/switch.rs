@@ -6,7 +6,6 @@ use super::build::Inputs;
 use super::{Format, Ui};
 use crate::diag::Problems;
 use crate::switch::{self, Action, Outcome, Release, Request};
-use crate::transport;
 
 /// Move one env's traffic to a colour: render the specs with it, validate on the box, activate,
 /// hand traffic over, reload, check, record
@@ -65,8 +64,7 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
             return Err(p);
         }
     };
-    let target = transport::select(edge, args.target.as_deref()).map_err(Problems::one)?;
-    let mut t = transport::open(target, &opts.specs).map_err(Problems::one)?;
+    let (target, mut t) = super::target::open_target(edge, args.target.as_deref(), &opts.specs)?;
     let req = Request {
         env: env.clone(),
         color,

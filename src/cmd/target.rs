@@ -31,6 +31,21 @@ impl TargetArgs {
     }
 }
 
+/// Select `target` of `edge` (loaded from `specs`) and open its transport, for a command that
+/// keeps the model elsewhere (a [`crate::Loaded`]).
+///
+/// # Errors
+/// An unknown or ambiguous target, a transport that cannot start.
+pub fn open_target<'e>(
+    edge: &'e Edge,
+    target: Option<&str>,
+    specs: &Path,
+) -> Result<(&'e Target, Box<dyn Transport>), Problems> {
+    let chosen = transport::select(edge, target).map_err(Problems::one)?;
+    let t = transport::open(chosen, specs).map_err(Problems::one)?;
+    Ok((chosen, t))
+}
+
 /// The specs, loaded once, and the chosen target's box.
 pub struct Opened {
     /// The checked model.
@@ -47,8 +62,7 @@ impl Opened {
     /// # Errors
     /// An unknown or ambiguous target, a transport that cannot start.
     pub fn new(edge: Edge, target: Option<&str>, specs: &Path) -> Result<Opened, Problems> {
-        let chosen = transport::select(&edge, target).map_err(Problems::one)?;
-        let t = transport::open(chosen, specs).map_err(Problems::one)?;
+        let (chosen, t) = open_target(&edge, target, specs)?;
         let target = chosen.name.clone();
         Ok(Opened { edge, target, t })
     }
