@@ -161,13 +161,8 @@ pub fn gather(
     let Some(acme) = &edge.acme else {
         return Ok(Vec::new());
     };
-    let cert_dir = edge
-        .tls
-        .as_ref()
-        .map_or(certbot::DEFAULT_CERT_DIR.to_string(), |t| {
-            t.cert_dir.to_string()
-        });
-    let pem = |name: &str| format!("{}/{name}.pem", cert_dir.trim_end_matches('/'));
+    let cert_dir = certbot::cert_dir(edge);
+    let pem = |name: &str| certbot::pem_path(&cert_dir, name);
     let lineage = |name: &str| format!("{}/live/{name}/cert.pem", certbot::LETSENCRYPT_DIR);
     let names: Vec<String> = acme.certificates.keys().map(|n| n.to_string()).collect();
 

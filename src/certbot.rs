@@ -69,6 +69,19 @@ pub fn lineage_path(name: impl std::fmt::Display) -> String {
     )
 }
 
+/// The directory haproxy loads the certificates from: the spec's `tls cert-dir`, else
+/// [`DEFAULT_CERT_DIR`] (certificates issued ahead of TLS).
+pub fn cert_dir(edge: &Edge) -> String {
+    edge.tls
+        .as_ref()
+        .map_or_else(|| DEFAULT_CERT_DIR.to_string(), |t| t.cert_dir.to_string())
+}
+
+/// The PEM haproxy loads for certificate `name` (full chain and key) in `cert_dir`.
+pub fn pem_path(cert_dir: &str, name: impl std::fmt::Display) -> String {
+    format!("{}/{name}.pem", cert_dir.trim_end_matches('/'))
+}
+
 /// Name of the timer that starts [`renew_unit`].
 pub fn renew_timer(name: &CertName) -> String {
     format!("edgeplan-renew-{name}.timer")
@@ -182,10 +195,7 @@ pub fn files(edge: &Edge, version: &str, input_hash: &str) -> Vec<FileSpec> {
     let Some(acme) = &edge.acme else {
         return Vec::new();
     };
-    let cert_dir = edge
-        .tls
-        .as_ref()
-        .map_or_else(|| DEFAULT_CERT_DIR.to_string(), |t| t.cert_dir.to_string());
+    let cert_dir = cert_dir(edge);
     let mut certs: Vec<Cert> = acme
         .certificates
         .iter()
@@ -193,7 +203,7 @@ pub fn files(edge: &Edge, version: &str, input_hash: &str) -> Vec<FileSpec> {
         .map(|(name, domains)| Cert {
             name: name.to_string(),
             domains: domain_order(name, domains),
-            pem: format!("{}/{name}.pem", cert_dir.trim_end_matches('/')),
+            pem: pem_path(&cert_dir, name),
             issue_unit: issue_unit(name),
             renew_unit: renew_unit(name),
             renew_timer: renew_timer(name),
