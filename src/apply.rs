@@ -34,7 +34,7 @@ use crate::plan::semantic::ModelSummary;
 use crate::plan::sha256_hex;
 use crate::render::Rendered;
 use crate::server::Runtime;
-use crate::transport::{Lock, Transport, TransportError, generation};
+use crate::transport::{BoxClient, Lock, TransportError, generation};
 
 /// A problem while applying, rolling back or unlocking.
 #[derive(Debug, Error, Diagnostic)]
@@ -263,7 +263,7 @@ pub struct LockGuard {
 
 impl LockGuard {
     /// Take the target's lock, or say who holds it.
-    pub fn take(t: &mut dyn Transport, operation: &str) -> Result<LockGuard, ApplyError> {
+    pub fn take(t: &mut BoxClient, operation: &str) -> Result<LockGuard, ApplyError> {
         let lock = new_lock(operation);
         match t.lock(&lock)? {
             Ok(()) => Ok(LockGuard { lock }),
@@ -272,7 +272,7 @@ impl LockGuard {
     }
 
     /// Release it.
-    pub fn release(self, t: &mut dyn Transport) -> Result<(), ApplyError> {
+    pub fn release(self, t: &mut BoxClient) -> Result<(), ApplyError> {
         match t.unlock(&self.lock.id)? {
             Ok(()) => Ok(()),
             Err(holder) => Err(ApplyError::WrongLockId {
@@ -300,7 +300,7 @@ fn locked(target: &str, holder: Option<Lock>) -> ApplyError {
 }
 
 /// Release the lock of `target` held by `id` (`force-unlock`).
-pub fn force_unlock(t: &mut dyn Transport, id: &str) -> Result<(), ApplyError> {
+pub fn force_unlock(t: &mut BoxClient, id: &str) -> Result<(), ApplyError> {
     match t.unlock(id)? {
         Ok(()) => Ok(()),
         Err(holder) => Err(ApplyError::WrongLockId {
@@ -378,7 +378,7 @@ const KEEP_ALL: usize = 1_000_000;
 /// Make `to` active (link, swap, prune), daemon-reload if units changed, reload and check. On a
 /// failed reload, restore `from` the same way and fail.
 pub fn activate(
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     a: &Activation<'_>,
     log: &mut dyn FnMut(String),
 ) -> Result<(), ApplyError> {
@@ -408,7 +408,7 @@ pub fn activate(
 
 /// daemon-reload when needed, then the reload command: `Ok(Err(output))` when it failed.
 fn reload(
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     a: &Activation<'_>,
     log: &mut dyn FnMut(String),
 ) -> Result<Result<(), String>, ApplyError> {
@@ -460,7 +460,7 @@ fn reload(
 /// a worker with another PID answers there, within the target's `reload-timeout` (`limit`). `Ok` with what to add
 /// to "Reloaded: CMD", `Err` with why it did not take.
 fn took(
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     admin: &AdminEndpoint,
     before: Option<u32>,
     limit: Duration,
@@ -496,7 +496,7 @@ fn took(
 
 /// Make `from` active again and reload; a sentence saying how that went.
 fn restore(
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     a: &Activation<'_>,
     from: Option<u64>,
     log: &mut dyn FnMut(String),
@@ -532,7 +532,7 @@ fn restore(
 
 /// Validate `dir` (`staging/H`, `generations/N`) on the box; a refusal is [`ApplyError::Rejected`].
 fn validate(
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     target: &Target,
     dir: &str,
     units: &[String],
@@ -590,7 +590,7 @@ impl Candidate<'_> {
 /// Upload, validate, activate and record a new generation; its number.
 #[allow(clippy::too_many_arguments)]
 pub fn apply(
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     target: &Target,
     admin: &AdminEndpoint,
     from: Option<u64>,
@@ -667,7 +667,7 @@ pub fn apply(
 /// → check path as an apply.
 #[allow(clippy::too_many_arguments)]
 pub fn rollback(
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     target: &Target,
     admin: &AdminEndpoint,
     from: u64,
@@ -713,7 +713,7 @@ pub fn rollback(
 
 /// Finish an apply that stopped between activation and a checked reload: reload now.
 pub fn finish_pending(
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     target: &Target,
     admin: &AdminEndpoint,
     generation: Option<u64>,

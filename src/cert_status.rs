@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::certbot;
 use crate::model::Edge;
-use crate::transport::{self, Frame, Transport, TransportError};
+use crate::transport::{self, BoxClient, Frame, TransportError};
 
 /// A real certificate that expires within this many days gets a warning: certbot renews 30 days
 /// before expiry, so one this close means renewals have failed for two weeks or more.
@@ -154,7 +154,7 @@ fn props(text: &str) -> BTreeMap<&str, &str> {
 /// # Errors
 /// The box cannot be reached or its reply is unreadable.
 pub fn gather(
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     edge: &Edge,
     now: jiff::Timestamp,
 ) -> Result<Vec<CertStatus>, TransportError> {

@@ -17,7 +17,7 @@ use thiserror::Error;
 use crate::Build;
 use crate::diag::Problems;
 use crate::model::{Color, Edge, Ident};
-use crate::transport::{BoxState, Transport};
+use crate::transport::{BoxClient, BoxState};
 
 /// Version of the colour state files.
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -297,7 +297,7 @@ pub fn with_box_colors(
 /// status of every file the specs render) and its colours, and render with those.
 pub fn build_for_box(
     loaded: &crate::Loaded,
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
 ) -> Result<(Build, BoxState, BoxColors), Problems> {
     let build = loaded.build(&[])?;
     let state = t

@@ -57,6 +57,12 @@ pub const SELFSIGNED_HELPER: BoxPath = BoxPath("/usr/local/lib/edgeplan/selfsign
 pub const CERTBOT_BIN: BoxPath = BoxPath("/usr/bin/certbot");
 
 // edgeplan's state.
+/// The version of the state layout under [`STATE_DIR`] that this edgeplan reads and writes
+/// (`STATE_DIR/layout`; no file but state there = 1, the layout before versions, whose lock was a
+/// plain JSON file). Every box operation checks it: a newer one stops with
+/// [`crate::transport::TransportError::Layout`]; an older one is upgraded when the lock is next
+/// taken.
+pub const VERSION: u32 = 2;
 /// edgeplan's state directory (generations, lock, history; `transport/box.sh`).
 pub const STATE_DIR: BoxPath = BoxPath("/var/lib/edgeplan");
 /// Each env's colour state (`ENV.json`, [`crate::switch`]).
@@ -75,5 +81,6 @@ mod tests {
         // The box script keeps its state where the Rust side looks for it.
         let script = include_str!("transport/box.sh");
         assert!(script.contains(&format!("S=\"$ROOT{}\"", STATE_DIR.abs())));
+        assert!(script.contains(&format!("\nLAYOUT={VERSION}\n")));
     }
 }

@@ -22,7 +22,7 @@ use sha2::Digest;
 
 use crate::Build;
 use crate::output::Manifest;
-use crate::transport::{BoxState, LiveKind, Lock, Transport, TransportError};
+use crate::transport::{BoxClient, BoxState, LiveKind, Lock, TransportError};
 use semantic::{ModelSummary, SemanticChange};
 
 /// The main config, validated on the box before activation.
@@ -256,7 +256,7 @@ pub fn state_hash(state: &BoxState) -> String {
 /// The box's manifest, parsed; a clear error when it is corrupt.
 pub fn box_manifest(
     state: &BoxState,
-    transport: &dyn Transport,
+    transport: &BoxClient,
 ) -> Result<Option<Manifest>, TransportError> {
     match &state.manifest {
         None => Ok(None),
@@ -281,7 +281,7 @@ pub fn probe(build: &Build) -> Vec<String> {
 }
 
 /// Make a plan: read the box's state, compare, fetch what differs.
-pub fn make(build: &Build, transport: &mut dyn Transport) -> Result<Plan, TransportError> {
+pub fn make(build: &Build, transport: &mut BoxClient) -> Result<Plan, TransportError> {
     let state = transport.read_state(&probe(build))?;
     make_from(build, transport, &state)
 }
@@ -289,7 +289,7 @@ pub fn make(build: &Build, transport: &mut dyn Transport) -> Result<Plan, Transp
 /// Make a plan against a state already read.
 pub fn make_from(
     build: &Build,
-    transport: &mut dyn Transport,
+    transport: &mut BoxClient,
     state: &BoxState,
 ) -> Result<Plan, TransportError> {
     let old_manifest = box_manifest(state, transport)?;

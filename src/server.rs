@@ -24,8 +24,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::model::{AdminEndpoint, Color, Component, Edge, Env, Ident, Instance};
-use crate::transport::protocol::Exit;
-use crate::transport::{self, Frame, Transport, TransportError};
+use crate::transport::{AdminRefusal, BoxClient, TransportError};
 
 /// Version of the JSON documents of `edgeplan server`.
 pub const FORMAT_VERSION: u32 = 1;
@@ -345,18 +344,18 @@ pub fn parse_stat(text: &str) -> Vec<BTreeMap<String, String>> {
 
 /// The admin socket of a target, through its transport.
 pub struct Runtime<'t> {
-    t: &'t mut dyn Transport,
+    t: &'t mut BoxClient,
     endpoint: String,
 }
 
 impl<'t> Runtime<'t> {
     /// The admin socket the specs name, on the box `t` reaches.
-    pub fn new(t: &'t mut dyn Transport, edge: &Edge) -> Runtime<'t> {
+    pub fn new(t: &'t mut BoxClient, edge: &Edge) -> Runtime<'t> {
         Runtime::at(t, &edge.admin.endpoint)
     }
 
     /// The admin socket at `endpoint`, on the box `t` reaches.
-    pub fn at(t: &'t mut dyn Transport, endpoint: &AdminEndpoint) -> Runtime<'t> {
+    pub fn at(t: &'t mut BoxClient, endpoint: &AdminEndpoint) -> Runtime<'t> {
         let endpoint = match endpoint {
             AdminEndpoint::Unix(p) => format!("unix:{p}"),
             AdminEndpoint::Tcp(a) => format!("tcp:{a}"),
@@ -371,45 +370,16 @@ impl<'t> Runtime<'t> {
 
     /// Run `commands` on the admin socket in one round trip; their answers.
     pub fn run(&mut self, commands: &[String]) -> Result<Vec<String>, ServerError> {
-        let mut args = vec![self.endpoint.clone()];
-        args.extend(commands.iter().cloned());
         let target = self.t.target().to_string();
-        let r = self.t.call_raw("admin", &args, b"", None)?;
-        let message = r.stderr.trim_start_matches("edgeplan-box: ").to_string();
-        match Exit::of(r.code) {
-            Exit::Ok => {}
-            Exit::NoAdminSocket => {
-                return Err(ServerError::NoAdminSocket {
-                    target,
-                    message,
-                    endpoint: self.shown_endpoint().to_string(),
-                });
-            }
-            Exit::NoSocat => return Err(ServerError::NoSocat { target }),
-            _ => return Err(self.t.box_error("admin", &r.stderr).into()),
+        match self.t.admin(&self.endpoint, commands)? {
+            Ok(answers) => Ok(answers),
+            Err(AdminRefusal::NoSocket(message)) => Err(ServerError::NoAdminSocket {
+                target,
+                message,
+                endpoint: self.shown_endpoint().to_string(),
+            }),
+            Err(AdminRefusal::NoSocat) => Err(ServerError::NoSocat { target }),
         }
-        let frames = transport::frames(&r.stdout).map_err(|m| self.t.corrupt(&m))?;
-        let mut answers: Vec<String> = frames
-            .into_iter()
-            .filter_map(|f| match f {
-                Frame::Blob(_, b) => Some(String::from_utf8_lossy(b).into_owned()),
-                _ => None,
-            })
-            .collect();
-        if answers.len() != commands.len() {
-            return Err(self
-                .t
-                .corrupt(&format!(
-                    "{} answers to {} admin commands",
-                    answers.len(),
-                    commands.len()
-                ))
-                .into());
-        }
-        for a in &mut answers {
-            *a = a.trim_end().to_string();
-        }
-        Ok(answers)
     }
 
     /// The target's name.
@@ -430,7 +400,7 @@ pub fn worker_pid(rt: &mut Runtime<'_>) -> Option<u32> {
 
 /// Before a reload: save the running haproxy's server states into the server-state-file of the
 /// live config (the box script's `save-state`); a sentence saying what was done or why not.
-pub fn save_state(t: &mut dyn Transport) -> Result<String, TransportError> {
+pub fn save_state(t: &mut BoxClient) -> Result<String, TransportError> {
     let r = t.call("save-state", &[], b"")?;
     let text = r.text().trim().to_string();
     Ok(match text.strip_prefix("skipped: ") {

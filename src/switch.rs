@@ -36,7 +36,7 @@ pub use crate::colors::{
 use crate::diag::Problems;
 use crate::model::{Color, Edge, Ident, Target};
 use crate::plan::{self, show};
-use crate::transport::{Transport, TransportError};
+use crate::transport::{BoxClient, TransportError};
 
 /// A problem with a switch or a fast rollback.
 #[derive(Debug, Error, Diagnostic)]
@@ -213,7 +213,7 @@ pub enum Outcome {
 pub fn switch(
     loaded: &crate::Loaded,
     target: &Target,
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     req: &Request,
     keep: usize,
     color_out: bool,
@@ -326,7 +326,7 @@ pub fn switch(
 /// serves differs from the recorded one, that the env is at that colour now — with the release
 /// of the switch that made that generation, when the history still has it.
 pub fn record_generation_colors(
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     edge: &Edge,
     colors: &BoxColors,
     served: &BTreeMap<String, String>,

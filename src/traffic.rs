@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 
 use crate::plan::CONFIG_PATH;
-use crate::transport::{STATE_DIR, Transport, TransportError};
+use crate::transport::{BoxClient, STATE_DIR, TransportError};
 
 /// A server of a backend.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -203,10 +203,7 @@ impl Handover {
 
 /// The text of the files at `paths` (relative to the box root) in one round trip; absent files
 /// are left out.
-fn texts(
-    t: &mut dyn Transport,
-    paths: &[String],
-) -> Result<BTreeMap<String, String>, TransportError> {
+fn texts(t: &mut BoxClient, paths: &[String]) -> Result<BTreeMap<String, String>, TransportError> {
     Ok(t.fetch(paths)?
         .into_iter()
         .map(|(p, b)| (p, String::from_utf8_lossy(&b).into_owned()))
@@ -231,7 +228,7 @@ fn pending_prev(marker: Option<&String>) -> Option<String> {
 /// activated. That is the live config — unless an earlier run stopped between its swap and its
 /// reload (the pending-reload marker): haproxy then still runs the marker's previous
 /// generation, and may already have been handed over to the live one; that is undone first.
-pub fn to_generation(t: &mut dyn Transport, n: u64) -> Result<Handover, TransportError> {
+pub fn to_generation(t: &mut BoxClient, n: u64) -> Result<Handover, TransportError> {
     let new = generation_config(&n.to_string());
     let got = texts(
         t,
@@ -260,7 +257,7 @@ pub fn to_generation(t: &mut dyn Transport, n: u64) -> Result<Handover, Transpor
 
 /// The handover a reload owes after an apply stopped between its swap and its reload: from the
 /// generation the pending-reload marker names as the previous one to the live config.
-pub fn pending(t: &mut dyn Transport) -> Result<Handover, TransportError> {
+pub fn pending(t: &mut BoxClient) -> Result<Handover, TransportError> {
     let got = texts(t, &[PENDING.to_string()])?;
     let Some(prev) = pending_prev(got.get(PENDING)) else {
         return Ok(Handover::none());
@@ -275,7 +272,7 @@ pub fn pending(t: &mut dyn Transport) -> Result<Handover, TransportError> {
 
 /// Tell the running haproxy (see the module doc). Never fails: when haproxy cannot be told, the
 /// reload alone moves the traffic, and the log says why.
-pub fn hand_over(t: &mut dyn Transport, h: &Handover, log: &mut dyn FnMut(String)) {
+pub fn hand_over(t: &mut BoxClient, h: &Handover, log: &mut dyn FnMut(String)) {
     if h.is_empty() {
         return;
     }
@@ -284,27 +281,12 @@ pub fn hand_over(t: &mut dyn Transport, h: &Handover, log: &mut dyn FnMut(String
         return;
     };
     let commands = h.commands();
-    let mut args = vec![endpoint.clone()];
-    args.extend(commands.iter().cloned());
-    let answers = match t.call_raw("admin", &args, b"", None) {
-        Ok(r)
-            if crate::transport::protocol::Exit::of(r.code)
-                == crate::transport::protocol::Exit::Ok =>
-        {
-            crate::transport::frames(&r.stdout)
-                .map(|f| {
-                    f.into_iter()
-                        .filter_map(|f| match f {
-                            crate::transport::Frame::Blob(_, b) => {
-                                Some(String::from_utf8_lossy(b).trim().to_string())
-                            }
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .map_err(|e| e.to_string())
+    let answers = match t.admin(endpoint, &commands) {
+        Ok(Ok(answers)) => Ok(answers),
+        Ok(Err(crate::transport::AdminRefusal::NoSocket(m))) => Err(m),
+        Ok(Err(crate::transport::AdminRefusal::NoSocat)) => {
+            Err("socat is not installed on the box; the runtime API needs it".to_string())
         }
-        Ok(r) => Err(r.stderr.trim_start_matches("edgeplan-box: ").to_string()),
         Err(e) => Err(e.to_string()),
     };
     match answers {

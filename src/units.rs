@@ -20,7 +20,7 @@
 
 use serde::Serialize;
 
-use crate::transport::{Transport, TransportError};
+use crate::transport::{BoxClient, TransportError};
 
 /// What one activation does to units, by unit name (`edgeplan-renew-veza.fr.timer`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -141,7 +141,7 @@ impl UnitPlan {
 /// Carry out the box script's `units` actions (`enable-start:NAME`, …), saying each; a unit
 /// systemd refuses is a warning (the config is live by then), a box without systemd a note.
 pub fn carry_out(
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     actions: &[String],
     log: &mut dyn FnMut(String),
 ) -> Result<(), TransportError> {

@@ -11,7 +11,7 @@ use crate::apply::{self, ApplyError, Candidate, Step};
 use crate::colors;
 use crate::diag::Problems;
 use crate::plan::{self, saved::SavedPlan, show};
-use crate::transport::{self, Transport};
+use crate::transport::{self, BoxClient};
 
 /// Apply the specs (or a saved plan) to a target: lock, upload, validate on the box, activate
 /// atomically, reload
@@ -93,7 +93,7 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
         }));
     }
     let mut t = transport::open(target, &args.inputs.specs).map_err(Problems::one)?;
-    super::target::under_lock(t.as_mut(), "apply", |t| {
+    super::target::under_lock(&mut t, "apply", |t| {
         Step::AfterLock.check();
         locked(args, ui, &loaded, build, target, saved.as_ref(), t)
     })
@@ -107,7 +107,7 @@ fn locked(
     build: crate::Build,
     target: &crate::model::Target,
     saved: Option<&SavedPlan>,
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
 ) -> Result<(), Problems> {
     let state = t
         .read_state(&crate::plan::probe(&build))

@@ -20,7 +20,7 @@ pub struct Args {
 pub fn run(args: Args, ui: Ui) -> ExitCode {
     let result = (|| -> Result<String, Problems> {
         let mut o = args.at.open()?;
-        apply::force_unlock(o.t.as_mut(), &args.id).map_err(Problems::one)?;
+        apply::force_unlock(&mut o.t, &args.id).map_err(Problems::one)?;
         Ok(o.target().name.to_string())
     })();
     match result {

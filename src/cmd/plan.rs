@@ -63,8 +63,8 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
         let loaded = crate::load_inputs(&opts)?;
         let (_, mut t) =
             super::target::open_target(&loaded.edge, args.target.as_deref(), &opts.specs)?;
-        let (build, state, _) = crate::colors::build_for_box(&loaded, t.as_mut())?;
-        let plan = plan::make_from(&build, t.as_mut(), &state).map_err(Problems::one)?;
+        let (build, state, _) = crate::colors::build_for_box(&loaded, &mut t)?;
+        let plan = plan::make_from(&build, &mut t, &state).map_err(Problems::one)?;
         Ok((build, plan))
     })();
     let (build, plan) = match made {

@@ -10,7 +10,7 @@ use super::{Format, Ui};
 use crate::apply::{self, ApplyError};
 use crate::diag::Problems;
 use crate::switch;
-use crate::transport::{Transport, parse_sha256_list};
+use crate::transport::{BoxClient, parse_sha256_list};
 
 /// Re-activate an earlier generation (validated, activated atomically, reloaded, checked)
 #[derive(Debug, clap::Args)]
@@ -55,7 +55,7 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
         };
         let (target, mut t) =
             super::target::open_target(edge, args.at.target.as_deref(), &args.at.specs)?;
-        super::target::under_lock(t.as_mut(), "rollback", |t| match &env {
+        super::target::under_lock(&mut t, "rollback", |t| match &env {
             Some(env) => fast(&args, ui, &loaded, env, target, t),
             None => locked(&args, edge, target, t),
         })
@@ -73,7 +73,7 @@ fn fast(
     loaded: &crate::Loaded,
     env: &crate::model::Ident,
     target: &crate::model::Target,
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
 ) -> Result<(), Problems> {
     let edge = &loaded.edge;
     let state = t.read_state(&[]).map_err(Problems::one)?;
@@ -138,7 +138,7 @@ fn locked(
     args: &Args,
     edge: &crate::model::Edge,
     target: &crate::model::Target,
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
 ) -> Result<(), Problems> {
     // Colour state first: an unreadable one stops the rollback before anything changes.
     let state = t.read_state(&[]).map_err(Problems::one)?;

@@ -119,7 +119,7 @@ fn set(a: SetArgs, action: Action, ui: Ui) -> ExitCode {
             server::find(&edge, &a.env, &a.component, &a.instance).map_err(Problems::one)?;
         let (target, mut t) =
             open_target(&edge, a.at.target.target.as_deref(), &a.at.target.specs)?;
-        let mut rt = Runtime::new(t.as_mut(), &edge);
+        let mut rt = Runtime::new(&mut t, &edge);
         let change = server::set(&mut rt, &named, action).map_err(Problems::one)?;
         let text = fmt == Format::Text;
         if text {
@@ -194,7 +194,7 @@ fn list(a: ListArgs, ui: Ui) -> ExitCode {
     let result = (|| -> Result<(), Problems> {
         let mut o = a.at.target.open()?;
         let target = o.target().clone();
-        let mut rt = Runtime::new(o.t.as_mut(), &o.edge);
+        let mut rt = Runtime::new(&mut o.t, &o.edge);
         let list = server::status(&mut rt, &o.edge, a.env.as_deref()).map_err(Problems::one)?;
         match fmt {
             Format::Text => print!("{}", server::render_list(&list)),

@@ -96,14 +96,14 @@ fn gather(args: &Args) -> Result<Status, Problems> {
     let opts = args.inputs.options();
     let loaded = crate::load_inputs(&opts)?;
     let (_, mut t) = super::target::open_target(&loaded.edge, args.target.as_deref(), &opts.specs)?;
-    let (build, state, colors) = colors::build_for_box(&loaded, t.as_mut())?;
-    let plan = crate::plan::make_from(&build, t.as_mut(), &state).map_err(Problems::one)?;
+    let (build, state, colors) = colors::build_for_box(&loaded, &mut t)?;
+    let plan = crate::plan::make_from(&build, &mut t, &state).map_err(Problems::one)?;
     // Runtime changes (drain, maint) and health, when the running haproxy answers.
     let instances = {
-        let mut rt = crate::server::Runtime::new(t.as_mut(), &build.edge);
+        let mut rt = crate::server::Runtime::new(&mut t, &build.edge);
         crate::server::status(&mut rt, &build.edge, None).ok()
     };
-    let certificates = crate::cert_status::gather(t.as_mut(), &build.edge, jiff::Timestamp::now())
+    let certificates = crate::cert_status::gather(&mut t, &build.edge, jiff::Timestamp::now())
         .map_err(Problems::one)?;
     let meta: Option<serde_json::Value> = state
         .meta

@@ -79,7 +79,7 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
         print!("{text}");
     };
     let mut log = |line: String| println!("{line}");
-    let outcome = super::target::under_lock(t.as_mut(), "switch", |t| {
+    let outcome = super::target::under_lock(&mut t, "switch", |t| {
         switch::switch(
             &loaded,
             target,

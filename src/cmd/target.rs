@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diag::Problems;
 use crate::model::{Edge, Target};
-use crate::transport::{self, Transport};
+use crate::transport::{self, BoxClient};
 
 /// Where the specs and the box are.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,7 +40,7 @@ pub fn open_target<'e>(
     edge: &'e Edge,
     target: Option<&str>,
     specs: &Path,
-) -> Result<(&'e Target, Box<dyn Transport>), Problems> {
+) -> Result<(&'e Target, BoxClient), Problems> {
     let chosen = transport::select(edge, target).map_err(Problems::one)?;
     let t = transport::open(chosen, specs).map_err(Problems::one)?;
     Ok((chosen, t))
@@ -53,7 +53,7 @@ pub struct Opened {
     /// The target's name (a key of `edge.targets`).
     target: crate::model::Ident,
     /// Its transport.
-    pub t: Box<dyn Transport>,
+    pub t: BoxClient,
 }
 
 impl Opened {
@@ -82,9 +82,9 @@ impl Opened {
 /// # Errors
 /// The lock is held by someone else or cannot be taken; `f`'s error; the release's.
 pub fn under_lock<T>(
-    t: &mut dyn Transport,
+    t: &mut BoxClient,
     operation: &str,
-    f: impl FnOnce(&mut dyn Transport) -> Result<T, Problems>,
+    f: impl FnOnce(&mut BoxClient) -> Result<T, Problems>,
 ) -> Result<T, Problems> {
     let guard = crate::apply::LockGuard::take(t, operation).map_err(Problems::one)?;
     let mut held = Held {
@@ -100,7 +100,7 @@ pub fn under_lock<T>(
 
 /// The lock, released on drop unless released already.
 struct Held<'a> {
-    t: &'a mut dyn Transport,
+    t: &'a mut BoxClient,
     guard: Option<crate::apply::LockGuard>,
 }
 
@@ -141,19 +141,19 @@ mod tests {
         };
         let mut t = transport::open(&target, dir.path()).unwrap();
         let lock = dir.path().join("box/var/lib/edgeplan/lock");
-        let err = under_lock(t.as_mut(), "test", |_| -> Result<(), Problems> {
+        let err = under_lock(&mut t, "test", |_| -> Result<(), Problems> {
             assert!(lock.exists(), "held while f runs");
             Err(Problems(Vec::new()))
         });
         assert!(err.is_err());
         assert!(!lock.exists(), "released after an error");
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            under_lock(t.as_mut(), "test", |_| -> Result<(), Problems> {
+            under_lock(&mut t, "test", |_| -> Result<(), Problems> {
                 panic!("boom")
             })
         }));
         assert!(panicked.is_err());
         assert!(!lock.exists(), "released while unwinding");
-        assert!(under_lock(t.as_mut(), "test", |_| Ok(())).is_ok());
+        assert!(under_lock(&mut t, "test", |_| Ok(())).is_ok());
     }
 }

@@ -13,11 +13,14 @@
 #   generations/N/tree/...          the files; live paths are relative symlinks into current/tree
 #   generations/N/{manifest.json,model.json,files.sha256,modes,check.in,units.in/,meta.json}
 #   staging/TREE_HASH/              an uploaded tree, checked, not yet a generation
-#   lock, pending-reload, history, backup/
+#   layout                          the layout's version (LAYOUT below, crate::layout::VERSION)
+#   lock -> lock.d/ID.json          the lock: a symlink named after its id, to the holder's JSON
+#   pending-reload, history, backup/
 #   colors/ENV.json                 the env's active colour and last switches (edgeplan switch)
 # Exit codes (crate::transport::protocol::Exit): 0 ok, 1 error (stderr says why), 3 locked (the
 # lock is in the reply), 5 the validate command refused the staged config, 6 no admin socket
-# (or haproxy does not answer on it), 7 socat is not installed.
+# (or haproxy does not answer on it), 7 socat is not installed, 8 the box's layout is newer
+# than this script's.
 
 set -eu
 umask 022
@@ -32,6 +35,9 @@ esac
 ROOT=${ROOT%/}
 S="$ROOT/var/lib/edgeplan"
 G="$S/generations"
+# The layout version this script writes and reads. 1 (no `layout` file) is the layout of
+# edgeplan before versions: the same but for the lock, a plain file holding the JSON.
+LAYOUT=2
 
 die() {
 	echo "edgeplan-box: $*" >&2
@@ -133,14 +139,52 @@ op_fetch() {
 	echo end
 }
 
-# lock ID < LOCKJSON: take the lock, or reply with its holder and exit 3.
+# The version of the box's layout: the `layout` file's, 1 for state without one, nothing for
+# a box edgeplan never wrote to.
+layout_version() {
+	if [ -f "$S/layout" ]; then
+		cat "$S/layout"
+	elif [ -d "$S" ]; then
+		echo 1
+	fi
+}
+
+# Every operation first: a layout newer than this script's stops it (exit 8) before it reads or
+# writes anything. An older one is read as it is and upgraded by the next lock (op_lock).
+check_layout() {
+	v=$(layout_version)
+	case $v in
+	'' | "$LAYOUT" | 1) ;;
+	*[!0-9]*) die "unreadable layout version '$v' in $S/layout" ;;
+	*)
+		if [ "$v" -gt "$LAYOUT" ]; then
+			echo "edgeplan-box: the box's state ($S) has layout version $v; this edgeplan knows up to $LAYOUT" >&2
+			exit 8
+		fi
+		;;
+	esac
+}
+
+# An id is what edgeplan makes (hex and dashes): it names a file.
+check_id() {
+	case $1 in
+	'' | *[!0-9a-f-]*) die "bad lock id '$1'" ;;
+	esac
+}
+
+# lock ID < LOCKJSON: take the lock, or reply with its holder and exit 3. The lock is the
+# symlink `lock` -> `lock.d/ID.json`: created in one step (symlink(2) fails when it exists), its
+# id read back with readlink, its JSON read through it. Taking it upgrades an older layout.
 op_lock() {
-	mkdir -p "$S"
-	t="$S/.lock.$1"
+	check_id "$1"
+	mkdir -p "$S/lock.d"
+	t="$S/lock.d/$1.json"
 	cat >"$t"
 	header
-	if ln "$t" "$S/lock" 2>/dev/null; then
-		rm -f "$t"
+	if ln -s "lock.d/$1.json" "$S/lock" 2>/dev/null; then
+		if [ "$(layout_version)" != "$LAYOUT" ]; then
+			printf '%s\n' "$LAYOUT" >"$S/.layout.tmp" && mv -f "$S/.layout.tmp" "$S/layout"
+		fi
 		echo locked
 	else
 		rm -f "$t"
@@ -149,15 +193,26 @@ op_lock() {
 	fi
 }
 
+# The id of the lock's holder; for a layout-1 lock (a plain file) the one in its JSON.
+lock_id() {
+	if [ -L "$S/lock" ]; then
+		l=$(readlink "$S/lock")
+		l=${l#lock.d/}
+		echo "${l%.json}"
+	else
+		sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p' "$S/lock"
+	fi
+}
+
 # unlock ID: release the lock if ID holds it; otherwise reply with the holder and exit 3.
 op_unlock() {
 	header
-	if [ ! -f "$S/lock" ]; then
+	if [ ! -L "$S/lock" ] && [ ! -e "$S/lock" ]; then
 		echo "absent lock"
 		exit 3
 	fi
-	if grep -qF "\"id\":\"$1\"" "$S/lock"; then
-		rm -f "$S/lock"
+	if [ "$(lock_id)" = "$1" ]; then
+		rm -f "$S/lock" "$S/lock.d/$1.json"
 		echo unlocked
 	else
 		blob lock "$S/lock"
@@ -603,6 +658,7 @@ op_unit_show() {
 
 op=${1:-}
 [ $# -gt 0 ] && shift
+check_layout
 case $op in
 state) op_state "$@" ;;
 fetch) op_fetch "$@" ;;

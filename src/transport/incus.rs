@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use super::{Transport, TransportError};
+use super::{Launcher, TransportError};
 use crate::model::Target;
 
 /// An Incus container.
@@ -27,7 +27,7 @@ impl Incus {
     }
 }
 
-impl Transport for Incus {
+impl Launcher for Incus {
     fn target(&self) -> &str {
         &self.target
     }

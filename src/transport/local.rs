@@ -5,7 +5,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
-use super::{Transport, TransportError};
+use super::{Launcher, TransportError};
 use crate::model::Target;
 
 /// A local directory as the box root.
@@ -49,7 +49,7 @@ fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-impl Transport for Local {
+impl Launcher for Local {
     fn target(&self) -> &str {
         &self.target
     }

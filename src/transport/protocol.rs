@@ -20,6 +20,9 @@ pub enum Exit {
     NoAdminSocket,
     /// 7: socat, which talks to the admin socket, is not installed.
     NoSocat,
+    /// 8: the box's state has a newer layout than this edgeplan knows
+    /// ([`crate::layout::VERSION`]).
+    Layout,
     /// Another exit code.
     Other(i32),
     /// Killed by a signal.
@@ -36,6 +39,7 @@ impl Exit {
             Some(5) => Exit::Refused,
             Some(6) => Exit::NoAdminSocket,
             Some(7) => Exit::NoSocat,
+            Some(8) => Exit::Layout,
             Some(c) => Exit::Other(c),
             None => Exit::Killed,
         }
@@ -54,10 +58,11 @@ mod tests {
             "# Exit codes (crate::transport::protocol::Exit): 0 ok, 1 error (stderr says why), 3 \
              locked (the\n# lock is in the reply), 5 the validate command refused the staged \
              config, 6 no admin socket\n# (or haproxy does not answer on it), 7 socat is not \
-             installed."
+             installed, 8 the box's layout is newer\n# than this script's."
         ));
         assert!(script.contains("header() { echo \"edgeplan-box 1\"; }"));
         assert_eq!(Exit::of(Some(3)), Exit::Locked);
+        assert_eq!(Exit::of(Some(8)), Exit::Layout);
         assert_eq!(Exit::of(Some(9)), Exit::Other(9));
         assert_eq!(Exit::of(None), Exit::Killed);
         assert_eq!(HEADER, b"edgeplan-box 1\n");

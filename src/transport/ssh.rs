@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Transport, TransportError, shell_quote};
+use super::{Launcher, TransportError, shell_quote};
 use crate::model::Target;
 
 /// How long to wait for the connection (authentication included).
@@ -149,7 +149,7 @@ impl Ssh {
     }
 }
 
-impl Transport for Ssh {
+impl Launcher for Ssh {
     fn target(&self) -> &str {
         &self.target
     }
