@@ -104,13 +104,13 @@ if [ -n "${EDGEPLAN_SOAK:-}" ]; then
   profile=soak
   export PROPTEST_CASES="${PROPTEST_CASES:-10000}"
   echo "== soak: the live-traffic tests 20 times each"
-  cargo nextest run --locked --profile soak --stress-count 20 \
+  cargo nextest run --locked --profile soak --features fault-injection --stress-count 20 \
     -E 'binary(integration) & (test(/^live::/) | test(/under_load/) | test(/^server::/) | test(/^reload_state::/))'
 fi
 echo "== cargo nextest run --profile $profile"
 tests_started=$(date +%s)
 rc=0
-cargo nextest run --locked --profile "$profile" --no-fail-fast "$@" || rc=$?
+cargo nextest run --locked --profile "$profile" --features fault-injection --no-fail-fast "$@" || rc=$?
 tests_took=$(($(date +%s) - tests_started))
 junit="target/nextest/$profile/junit.xml"
 if [ -f "$junit" ]; then
@@ -126,7 +126,7 @@ fi
 [ "$rc" -eq 0 ] || exit "$rc"
 # nextest does not run doctests.
 echo "== cargo test --doc"
-cargo test --locked --doc --quiet
+cargo test --locked --features fault-injection --doc --quiet
 # The budget (README, "Tests"): the tests in 5 minutes, the whole command in 20 on a fresh
 # 2-core machine. Going over is reported, not failed: a wall-clock limit is no test.
 budget=300

@@ -19,8 +19,8 @@
 //!
 //! A process killed at any point leaves the box with either the old or the new generation
 //! complete (the swap is one rename); a `pending-reload` marker tells the next plan/apply that
-//! a reload is owed; the lock stays until `force-unlock ID`. `EDGEPLAN_FAULT=STEP` kills the
-//! process at a step, for tests only ([`Step`]).
+//! a reload is owed; the lock stays until `force-unlock ID`. Tests stop the process at each step
+//! ([`crate::fault::Step`], behind the `fault-injection` feature).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use miette::Diagnostic;
 use thiserror::Error;
 
+use crate::fault::Step;
 use crate::model::{AdminEndpoint, Target};
 use crate::output::Manifest;
 use crate::plan::semantic::ModelSummary;
@@ -133,59 +134,6 @@ pub enum ApplyError {
         /// What is wrong.
         message: String,
     },
-}
-
-/// Steps where `EDGEPLAN_FAULT` can kill the process (tests only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// The lock is held.
-    AfterLock,
-    /// Half the upload is sent.
-    MidUpload,
-    /// The box accepted the staged files.
-    AfterValidate,
-    /// Links are in place; the swap has not happened.
-    MidActivation,
-    /// The swap happened; no reload yet.
-    BeforeReload,
-    /// The reload took; nothing recorded yet.
-    AfterReload,
-}
-
-impl Step {
-    /// Every step, in order.
-    pub const ALL: [Step; 6] = [
-        Step::AfterLock,
-        Step::MidUpload,
-        Step::AfterValidate,
-        Step::MidActivation,
-        Step::BeforeReload,
-        Step::AfterReload,
-    ];
-
-    /// Its name in `EDGEPLAN_FAULT`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::AfterLock => "after-lock",
-            Step::MidUpload => "mid-upload",
-            Step::AfterValidate => "after-validate",
-            Step::MidActivation => "mid-activation",
-            Step::BeforeReload => "before-reload",
-            Step::AfterReload => "after-reload",
-        }
-    }
-
-    fn armed(self) -> bool {
-        std::env::var("EDGEPLAN_FAULT").is_ok_and(|v| v == self.name())
-    }
-
-    /// Kill the process here when `EDGEPLAN_FAULT` names this step.
-    pub fn check(self) {
-        if self.armed() {
-            eprintln!("edgeplan: fault injected: killed at {}", self.name());
-            std::process::abort();
-        }
-    }
 }
 
 /// The current time, UTC, RFC 3339 (`2026-11-25T19:12:14Z`).
@@ -383,7 +331,7 @@ pub fn activate(
     log: &mut dyn FnMut(String),
 ) -> Result<(), ApplyError> {
     t.link(a.to)?;
-    Step::MidActivation.check();
+    Step::MidActivation.reached();
     crate::units::carry_out(t, &a.units.before_swap(), log)?;
     // The generation active just before the swap (linking may have made generation 0 of
     // files that were on the box before edgeplan).
@@ -425,7 +373,7 @@ fn reload(
             None => "Reloaded systemd units (systemctl daemon-reload).".into(),
         });
     }
-    Step::BeforeReload.check();
+    Step::BeforeReload.reached();
     // Servers keep their runtime state (drain, maint, weights) across the reload: the new worker
     // loads what is saved now (`load-server-state-from-file global`).
     log(crate::server::save_state(t)?);
@@ -449,7 +397,7 @@ fn reload(
         Ok(said) => log(format!("Reloaded: {}{said}", cmd.join(" "))),
         Err(why) => return Ok(Err(format!("`{}` exited 0, but {why}", cmd.join(" ")))),
     }
-    Step::AfterReload.check();
+    Step::AfterReload.reached();
     Ok(Ok(()))
 }
 
@@ -602,8 +550,7 @@ pub fn apply(
     let tree = &c.manifest.tree_hash;
     let model = serde_json::to_string_pretty(c.model).unwrap_or_default() + "\n";
     let tar = generation::package(c.manifest, c.rendered, &model);
-    let cut = Step::MidUpload.armed().then_some(tar.len() / 2);
-    let reused = t.stage(tree, &tar, cut)?;
+    let reused = t.stage(tree, &tar)?;
     log(format!(
         "{} tree {} ({} files).",
         if reused {
@@ -624,7 +571,7 @@ pub fn apply(
         &format!("tree {}", &tree[..16]),
         log,
     )?;
-    Step::AfterValidate.check();
+    Step::AfterValidate.reached();
     let meta = serde_json::json!({
         "tree_hash": tree,
         "input_hash": c.manifest.input_hash,

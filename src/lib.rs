@@ -10,6 +10,7 @@ pub mod certbot;
 pub mod cmd;
 pub mod colors;
 pub mod diag;
+pub mod fault;
 pub mod hash;
 pub mod layout;
 pub mod model;

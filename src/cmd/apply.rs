@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use super::build::Inputs;
 use super::{Format, Ui};
-use crate::apply::{self, ApplyError, Candidate, Step};
+use crate::apply::{self, ApplyError, Candidate};
 use crate::colors;
 use crate::diag::Problems;
 use crate::plan::{self, saved::SavedPlan, show};
@@ -94,7 +94,6 @@ fn run_inner(args: &Args, ui: Ui) -> Result<(), Problems> {
     }
     let mut t = transport::open(target, &args.inputs.specs).map_err(Problems::one)?;
     super::target::under_lock(&mut t, "apply", |t| {
-        Step::AfterLock.check();
         locked(args, ui, &loaded, build, target, saved.as_ref(), t)
     })
 }

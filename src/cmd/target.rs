@@ -76,7 +76,7 @@ impl Opened {
 /// Run `f` under the target's lock: taken first (an error names its holder), released after `f`
 /// whatever it returned — an error releasing it is reported after `f`'s own — and, should `f`
 /// panic, released by the guard's `Drop` while unwinding. A process that is killed (SIGKILL,
-/// `EDGEPLAN_FAULT`'s abort) leaves the lock, deliberately: the box may be half-way through a
+/// a fault point's abort) leaves the lock, deliberately: the box may be half-way through a
 /// step, and `force-unlock ID` comes after a look at it.
 ///
 /// # Errors
@@ -91,6 +91,7 @@ pub fn under_lock<T>(
         t,
         guard: Some(guard),
     };
+    crate::fault::Step::AfterLock.reached();
     let result = f(&mut *held.t);
     let released = held.release();
     let value = result?;

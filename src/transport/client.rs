@@ -12,6 +12,7 @@ use super::reply::{
     parse_generations, parse_state,
 };
 use super::{BOX_SCRIPT, Launcher, TransportError};
+use crate::fault::Step;
 
 /// The box of one target: its launcher and the operations of the box script.
 pub struct BoxClient {
@@ -45,9 +46,9 @@ impl BoxClient {
     }
 
     /// Run one operation of the box script with `input` on its stdin. If `cut` is set, only that
-    /// many bytes of input are written and the process aborts (fault injection of a killed
-    /// upload).
-    pub fn call_raw(
+    /// many bytes of input are written, then the process reaches [`Step::MidUpload`] (a fault
+    /// point: it aborts or pauses there).
+    fn call_raw(
         &mut self,
         op: &str,
         args: &[String],
@@ -83,8 +84,7 @@ impl BoxClient {
                         Some(n) => {
                             let _ = w.write_all(&input[..n.min(input.len())]);
                             let _ = w.flush();
-                            eprintln!("edgeplan: fault injected: killed mid-upload");
-                            std::process::abort();
+                            Step::MidUpload.reached();
                         }
                         None => {
                             let _ = w.write_all(input);
@@ -224,12 +224,8 @@ impl BoxClient {
     }
 
     /// Upload a tree (a tar stream) into `staging/TREE_HASH`; true when it was already there.
-    pub fn stage(
-        &mut self,
-        tree_hash: &str,
-        tar: &[u8],
-        cut: Option<usize>,
-    ) -> Result<bool, TransportError> {
+    pub fn stage(&mut self, tree_hash: &str, tar: &[u8]) -> Result<bool, TransportError> {
+        let cut = Step::MidUpload.armed().then_some(tar.len() / 2);
         let r = self.call_raw("stage", &[tree_hash.to_string()], tar, cut)?;
         if Exit::of(r.code) != Exit::Ok {
             return Err(self.box_error("stage", &r.stderr));

@@ -363,12 +363,45 @@ fn a_reload_command_that_leaves_a_daemon_behind_is_read_right() {
     assert!(took.as_secs() < 10, "held by the daemon: {took:?}");
 }
 
+/// `apply` paused at `step`, then killed by its PID with SIGKILL from here.
+fn killed_while_paused(b: &Edgebox, step: &str) {
+    use std::io::{BufRead, BufReader};
+    let mut args: Vec<String> = ["apply", "--auto-approve"].map(String::from).to_vec();
+    if b.test_template {
+        args.extend(["--templates".into(), "templates".into()]);
+    }
+    let mut cmd = b.command(&args);
+    cmd.env("EDGEPLAN_PAUSE_AT", step);
+    let mut child = cmd.spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = err.read_line(&mut line).unwrap();
+        assert!(
+            n > 0,
+            "{step}: apply ended without reaching the pause point"
+        );
+        if line.contains(&format!("paused at {step} (pid {})", child.id())) {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "{step}: {status:?}");
+}
+
 fn lock_id(stderr: &str) -> String {
     let at = stderr.find("lock id ").expect(stderr) + "lock id ".len();
     stderr[at..at + 36].to_string()
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs the fault points: cargo test --features fault-injection"
+)]
 fn a_kill_at_any_step_leaves_a_complete_generation_and_a_recoverable_lock() {
     let spec_a = specs(EDGE, &["veza.fr"]);
     // B: a host added, the placeholder replaced by another (one error page removed, one added).
@@ -376,7 +409,12 @@ fn a_kill_at_any_step_leaves_a_complete_generation_and_a_recoverable_lock() {
         &EDGE.replace("placeholder \"talas\"", "placeholder \"other\""),
         &["veza.fr", "shop.veza.fr"],
     );
-    for step in edgeplan::apply::Step::ALL {
+    // Each step twice: aborted in-process (EDGEPLAN_FAULT), and paused there
+    // (EDGEPLAN_PAUSE_AT) then killed from outside with SIGKILL, as an operator's `kill -9`.
+    let modes = edgeplan::fault::Step::ALL
+        .into_iter()
+        .flat_map(|s| [(s, false), (s, true)]);
+    for (step, sigkill) in modes {
         let b = new_box(&spec_a);
         ok(&b.run(&["apply", "--auto-approve"]));
         let a = rendered(&b);
@@ -384,22 +422,38 @@ fn a_kill_at_any_step_leaves_a_complete_generation_and_a_recoverable_lock() {
         let bb = rendered(&b);
         let paths: Vec<&String> = a.keys().chain(bb.keys()).collect();
 
-        let out = b.run_with(
-            &["apply", "--auto-approve"],
-            &[("EDGEPLAN_FAULT", step.name())],
-        );
-        assert_ne!(out.code, 0, "{}: {}", step.name(), out.folded());
-        assert!(out.stderr.contains("fault injected"), "{}", out.stderr);
+        if sigkill {
+            killed_while_paused(&b, step.name());
+        } else {
+            let out = b.run_with(
+                &["apply", "--auto-approve"],
+                &[("EDGEPLAN_FAULT", step.name())],
+            );
+            assert_ne!(out.code, 0, "{}: {}", step.name(), out.folded());
+            assert!(out.stderr.contains("fault injected"), "{}", out.stderr);
+        }
 
         let now = live(&b.root(), &paths);
         let old = expect(&a, &paths);
         let new = expect(&bb, &paths);
-        use edgeplan::apply::Step;
+        use edgeplan::fault::Step;
         let want_new = matches!(step, Step::BeforeReload | Step::AfterReload);
+        let want = if want_new { &new } else { &old };
+        let differ: Vec<&String> = want
+            .keys()
+            .filter(|k| now.get(*k) != want.get(*k))
+            .collect();
         assert!(
-            now == if want_new { new.clone() } else { old.clone() },
-            "{}: the box holds neither the complete old nor the complete new generation:\n{now:#?}",
-            step.name()
+            differ.is_empty(),
+            "{} ({}): the box holds neither the complete old nor the complete new generation; \
+             these differ from the {} one: {differ:?}",
+            step.name(),
+            if sigkill {
+                "SIGKILL while paused"
+            } else {
+                "aborted"
+            },
+            if want_new { "new" } else { "old" },
         );
 
         // The lock stays, with its holder; force-unlock with its id frees it.

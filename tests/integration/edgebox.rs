@@ -384,7 +384,7 @@ impl Edgebox {
         let model =
             serde_json::to_string(&edgeplan::plan::semantic::ModelSummary::of(&build)).unwrap();
         let tar = generation::package(&build.manifest, &build.rendered, &model);
-        t.stage(&build.manifest.tree_hash, &tar, None).unwrap();
+        t.stage(&build.manifest.tree_hash, &tar).unwrap();
         let n = t.promote(&build.manifest.tree_hash, "{}").unwrap();
         t.link(n).unwrap();
         t.swap(Some(n)).unwrap();

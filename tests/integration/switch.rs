@@ -612,6 +612,10 @@ fn interrupted_switch(l: &Live) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs the fault points: cargo test --features fault-injection"
+)]
 fn an_interrupted_switch_is_finished_by_switching_again_or_undone_by_an_apply() {
     // Switching again finishes it: the reload it owed, and the record.
     let l = Live::start();
