@@ -504,6 +504,21 @@ pub fn make_from(
     })
 }
 
+/// The plan against the session's target: the build with the colours the box runs (they are
+/// inputs of the build), compared with the box's state. Read only: no lock is taken (a plan
+/// says when someone holds it).
+///
+/// # Errors
+/// The box cannot be read; its colour state is unreadable; rendering fails.
+pub fn against(
+    session: &mut crate::session::Session,
+) -> Result<(crate::Build, Plan), crate::diag::Problems> {
+    let s = session.scope();
+    let (build, state, _) = crate::colors::build_for_box(s.loaded, s.t)?;
+    let plan = make_from(&build, s.t, &state).map_err(crate::diag::Problems::one)?;
+    Ok((build, plan))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,8 +34,9 @@ pub use crate::colors::{
     build_for_box, overrides, read, with_box_colors,
 };
 use crate::diag::Problems;
-use crate::model::{Color, Edge, Ident, Target};
-use crate::plan::{self, show};
+use crate::model::{Color, Edge, Ident};
+use crate::plan;
+use crate::session::{Event, Progress, Scope, Session, steps};
 use crate::transport::{BoxClient, TransportError};
 
 /// A problem with a switch or a fast rollback.
@@ -207,19 +208,56 @@ pub enum Outcome {
     },
 }
 
-/// Switch `req.env` to `req.color` on target `target`, under its lock (taken by the caller):
-/// the whole plan is shown through `out`, the steps through `log`.
-#[allow(clippy::too_many_arguments)]
+/// `edgeplan switch`: parse the arguments (every problem with them at once), then switch `env`
+/// to `color` on the session's target under its lock ([`switch`]); the request and how it ended.
+///
+/// # Errors
+/// Bad arguments, the lock held, the box not matching the specs, the switch failing.
+pub fn run(
+    session: &mut Session,
+    env: &str,
+    color: &str,
+    release: Option<&str>,
+    keep: usize,
+    progress: &mut dyn Progress,
+) -> Result<(Request, Outcome), Problems> {
+    let env = find_env(session.edge(), env);
+    let color = parse_color(color);
+    let release = release
+        .map(|r| Release::parse(r).map_err(SwitchError::from))
+        .transpose();
+    let (env, color, release) = match (env, color, release) {
+        (Ok(e), Ok(c), Ok(r)) => (e, c, r),
+        (e, c, r) => {
+            let mut p = Problems(Vec::new());
+            for err in [e.err(), c.err(), r.err()].into_iter().flatten() {
+                p.0.push(Box::new(err));
+            }
+            return Err(p);
+        }
+    };
+    let req = Request {
+        env,
+        color,
+        release,
+        action: Action::Switch,
+    };
+    let outcome = session.locked("switch", |s| switch(s, &req, keep, progress))?;
+    Ok((req, outcome))
+}
+
+/// Switch `req.env` to `req.color` on the scope's target, under its lock (taken by the
+/// caller): the plan is reported ([`Event::Plan`]) before anything changes, then each step.
+///
+/// # Errors
+/// The box not matching the specs, the apply failing, the state not recorded.
 pub fn switch(
-    loaded: &crate::Loaded,
-    target: &Target,
-    t: &mut BoxClient,
+    s: Scope<'_>,
     req: &Request,
     keep: usize,
-    color_out: bool,
-    out: &mut dyn FnMut(String),
-    log: &mut dyn FnMut(String),
+    progress: &mut dyn Progress,
 ) -> Result<Outcome, Problems> {
+    let Scope { loaded, target, t } = s;
     let (current_build, state, colors) = build_for_box(loaded, t)?;
     let prev = colors.get(&req.env);
     let from = current_build.colors.get(&req.env);
@@ -237,7 +275,10 @@ pub fn switch(
     let generation = if plan.changes.is_empty() {
         // The box's files already serve the new colour: a switch that stopped before it
         // recorded, or before its reload — which is owed now.
-        out(show::text(&plan, color_out));
+        progress.event(Event::Plan {
+            plan: &plan,
+            saved: None,
+        });
         if plan.pending_reload {
             apply::finish_pending(
                 t,
@@ -245,7 +286,7 @@ pub fn switch(
                 &build.edge.admin.endpoint,
                 state.generation,
                 keep,
-                log,
+                &mut steps(progress),
             )
             .map_err(Problems::one)?;
         }
@@ -267,7 +308,10 @@ pub fn switch(
                 summary,
             }));
         }
-        out(show::text(&plan, color_out));
+        progress.event(Event::Plan {
+            plan: &plan,
+            saved: None,
+        });
         let candidate = Candidate {
             manifest: &build.manifest,
             rendered: &build.rendered,
@@ -281,7 +325,7 @@ pub fn switch(
             &state.expected(),
             &candidate,
             keep,
-            log,
+            &mut steps(progress),
         )
         .map_err(Problems::one)?;
         Some(n)
@@ -307,7 +351,7 @@ pub fn switch(
                 message: e.to_string(),
             })
         })?;
-    log(format!(
+    progress.event(Event::Step(format!(
         "Recorded: {} {} → {}{}.",
         req.env,
         from,
@@ -315,7 +359,7 @@ pub fn switch(
         req.release
             .as_ref()
             .map_or(String::new(), |r| format!(" (release {r})"))
-    ));
+    )));
     Ok(match generation {
         Some(generation) => Outcome::Switched { from, generation },
         None => Outcome::Recorded { from },

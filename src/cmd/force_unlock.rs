@@ -13,15 +13,15 @@ pub struct Args {
     pub id: String,
 
     #[command(flatten)]
-    pub at: super::target::TargetArgs,
+    pub at: super::context::TargetArgs,
 }
 
 /// Run the command.
 pub fn run(args: Args, ui: Ui) -> ExitCode {
     let result = (|| -> Result<String, Problems> {
-        let mut o = args.at.open()?;
-        apply::force_unlock(&mut o.t, &args.id).map_err(Problems::one)?;
-        Ok(o.target().name.to_string())
+        let mut s = args.at.session()?;
+        apply::force_unlock(&mut s.client, &args.id).map_err(Problems::one)?;
+        Ok(s.target().name.to_string())
     })();
     match result {
         Ok(name) => {

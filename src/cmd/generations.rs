@@ -13,7 +13,7 @@ use crate::transport::{self, Generations};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub at: super::target::TargetArgs,
+    pub at: super::context::TargetArgs,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -73,7 +73,11 @@ pub fn rows(g: &Generations) -> Vec<Row> {
 /// Run the command.
 pub fn run(args: Args, ui: Ui) -> ExitCode {
     let result = (|| -> Result<Generations, Problems> {
-        args.at.open()?.t.generations().map_err(Problems::one)
+        args.at
+            .session()?
+            .client
+            .generations()
+            .map_err(Problems::one)
     })();
     let g = match result {
         Ok(g) => g,

@@ -3,6 +3,7 @@
 mod apply;
 mod build;
 mod check;
+mod context;
 mod force_unlock;
 mod generations;
 mod hash;
@@ -12,7 +13,6 @@ mod route;
 mod server;
 mod status;
 mod switch;
-mod target;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
-use super::build::Inputs;
+use super::context::RenderArgs;
 use super::{Format, Ui};
 use crate::diag::Problems;
 use crate::plan::{self, saved::SavedPlan, show};
@@ -14,11 +14,7 @@ use crate::plan::{self, saved::SavedPlan, show};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub inputs: Inputs,
-
-    /// Target to plan against (default: the only target of the specs)
-    #[arg(long)]
-    pub target: Option<String>,
+    pub at: RenderArgs,
 
     /// Save the plan to FILE, for `edgeplan apply FILE`
     #[arg(long, value_name = "FILE")]
@@ -57,16 +53,7 @@ impl PlanFormat {
 /// Run the command.
 pub fn run(args: Args, ui: Ui) -> ExitCode {
     let fmt = args.format.diagnostics();
-    let opts = args.inputs.options();
-    // The colours the box runs are inputs of the build: plan against them.
-    let made = (|| -> Result<_, Problems> {
-        let loaded = crate::load_inputs(&opts)?;
-        let (_, mut t) =
-            super::target::open_target(&loaded.edge, args.target.as_deref(), &opts.specs)?;
-        let (build, state, _) = crate::colors::build_for_box(&loaded, &mut t)?;
-        let plan = plan::make_from(&build, &mut t, &state).map_err(Problems::one)?;
-        Ok((build, plan))
-    })();
+    let made = args.at.session().and_then(|mut s| plan::against(&mut s));
     let (build, plan) = match made {
         Ok(x) => x,
         Err(p) => return ui.fail(&p, fmt),

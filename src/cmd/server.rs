@@ -7,10 +7,10 @@ use std::time::Duration;
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::target::open_target;
+use super::context::Terminal;
 use super::{Format, Ui};
 use crate::diag::Problems;
-use crate::server::{self, Action, Runtime};
+use crate::server::{self, Action, Runtime, rotation};
 
 /// Take an instance in or out of rotation on the running haproxy, or list them
 #[derive(Debug, clap::Args)]
@@ -38,7 +38,7 @@ pub enum Sub {
 #[derive(Debug, clap::Args)]
 pub struct Where {
     #[command(flatten)]
-    pub target: super::target::TargetArgs,
+    pub target: super::context::TargetArgs,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -97,94 +97,39 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
 
 /// The JSON document of `drain`, `ready`, `maint`.
 #[derive(Debug, Serialize)]
-struct SetDoc<'a> {
+struct SetDoc {
     format_version: u32,
-    target: &'a str,
-    env: &'a str,
-    component: &'a str,
-    instance: &'a str,
-    action: Action,
     #[serde(flatten)]
-    change: &'a server::Change,
-    /// Milliseconds `--wait` waited, when given.
-    waited_ms: Option<u128>,
+    outcome: rotation::Outcome,
 }
 
 fn set(a: SetArgs, action: Action, ui: Ui) -> ExitCode {
     let fmt = a.at.format;
-    let result = (|| -> Result<(), Problems> {
-        let (_, edge) = crate::load(&a.at.target.specs)?;
-        // The instance first: a name that is not in the specs is said before the box is reached.
-        let named =
-            server::find(&edge, &a.env, &a.component, &a.instance).map_err(Problems::one)?;
-        let (target, mut t) =
-            open_target(&edge, a.at.target.target.as_deref(), &a.at.target.specs)?;
-        let mut rt = Runtime::new(&mut t, &edge);
-        let change = server::set(&mut rt, &named, action).map_err(Problems::one)?;
-        let text = fmt == Format::Text;
-        if text {
-            println!(
-                "{}/{} (env {}, component {}, {}) on target {}: {} -> {}, {} session{}",
-                change.backend,
-                change.server,
-                named.env.name,
-                named.component.name,
-                named.instance.color,
-                target.name,
-                change.before.as_str(),
-                change.after.as_str(),
-                change.sessions,
-                if change.sessions == 1 { "" } else { "s" }
-            );
-        }
-        let mut waited = None;
-        if a.wait {
-            if text {
-                println!(
-                    "Waiting until it {} (timeout {:.1}s)…",
-                    match action {
-                        Action::Ready => "is up",
-                        _ => "has no session left",
-                    },
-                    a.timeout.as_secs_f64()
-                );
+    let req = rotation::Request {
+        env: a.env,
+        component: a.component,
+        instance: a.instance,
+        action,
+        wait: a.wait.then_some(a.timeout),
+    };
+    let mut term = Terminal::new(ui, false);
+    term.quiet = fmt == Format::Json;
+    match a
+        .at
+        .target
+        .session()
+        .and_then(|mut s| rotation::run(&mut s, &req, &mut term))
+    {
+        Ok(outcome) => {
+            if fmt == Format::Json {
+                let doc = SetDoc {
+                    format_version: server::FORMAT_VERSION,
+                    outcome,
+                };
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             }
-            let mut progress = |s: String| {
-                if text {
-                    println!("  {s}");
-                }
-            };
-            let took = server::wait(
-                &mut rt,
-                &named,
-                action,
-                a.timeout,
-                Duration::from_millis(250),
-                &mut progress,
-            )
-            .map_err(Problems::one)?;
-            if text {
-                println!("Done after {:.1}s.", took.as_secs_f64());
-            }
-            waited = Some(took.as_millis());
+            ExitCode::SUCCESS
         }
-        if !text {
-            let doc = SetDoc {
-                format_version: server::FORMAT_VERSION,
-                target: target.name.as_str(),
-                env: named.env.name.as_str(),
-                component: named.component.name.as_str(),
-                instance: named.instance.name.as_str(),
-                action,
-                change: &change,
-                waited_ms: waited,
-            };
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
         Err(p) => ui.fail(&p, fmt),
     }
 }
@@ -192,10 +137,12 @@ fn set(a: SetArgs, action: Action, ui: Ui) -> ExitCode {
 fn list(a: ListArgs, ui: Ui) -> ExitCode {
     let fmt = a.at.format;
     let result = (|| -> Result<(), Problems> {
-        let mut o = a.at.target.open()?;
-        let target = o.target().clone();
-        let mut rt = Runtime::new(&mut o.t, &o.edge);
-        let list = server::status(&mut rt, &o.edge, a.env.as_deref()).map_err(Problems::one)?;
+        let mut session = a.at.target.session()?;
+        let target = session.target().clone();
+        let s = session.scope();
+        let mut rt = Runtime::new(s.t, &s.loaded.edge);
+        let list =
+            server::status(&mut rt, &s.loaded.edge, a.env.as_deref()).map_err(Problems::one)?;
         match fmt {
             Format::Text => print!("{}", server::render_list(&list)),
             Format::Json => {

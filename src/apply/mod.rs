@@ -22,6 +22,8 @@
 //! a reload is owed; the lock stays until `force-unlock ID`. Tests stop the process at each step
 //! ([`crate::fault::Step`], behind the `fault-injection` feature).
 
+pub mod run;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 

@@ -15,6 +15,8 @@
 // Diagnostics carry their help texts by design; they are cold and returned once per run.
 #![allow(clippy::result_large_err)]
 
+pub mod rotation;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
