@@ -287,7 +287,7 @@ pub fn with_box_colors(
     colors: &BoxColors,
 ) -> Result<Build, Problems> {
     let o = overrides(colors);
-    if o.iter().all(|(e, c)| build.colors.get(e) == *c) {
+    if o.iter().all(|(e, c)| build.colors.get(e) == Some(*c)) {
         return Ok(build);
     }
     loaded.build(&o)

@@ -125,3 +125,14 @@ pub fn render_json(problems: &Problems) -> String {
     };
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
 }
+
+/// The known name closest to `name`, for a "did you mean": the best Jaro–Winkler similarity
+/// (strsim) above 0.8, or none. `known` in any order; ties go to the last best.
+pub fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(name, k), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}

@@ -27,6 +27,7 @@ pub mod session;
 pub mod spec;
 pub mod state;
 pub mod status;
+pub mod style;
 pub mod switch;
 pub mod traffic;
 pub mod transport;

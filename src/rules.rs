@@ -350,7 +350,7 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
 
     let mut backends = Vec::new();
     for env in edge.envs.values() {
-        let active = colors.get(&env.name);
+        let active = colors.of(env);
         for comp in env.components.values() {
             let servers = comp
                 .instances

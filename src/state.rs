@@ -10,7 +10,7 @@ use miette::Diagnostic;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::model::{Color, Edge, Ident};
+use crate::model::{Color, Edge, Env, Ident};
 
 /// The colour taking traffic in each env.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,9 +28,15 @@ impl ActiveColors {
         )
     }
 
-    /// The colour of `env` (blue when unknown, as for a box without state).
-    pub fn get(&self, env: &Ident) -> Color {
-        self.0.get(env).copied().unwrap_or(Color::Blue)
+    /// The colour of `env`, an env of the edge these colours were made for (its spec's colour
+    /// should it be missing).
+    pub fn of(&self, env: &Env) -> Color {
+        self.get(&env.name).unwrap_or(env.active_color)
+    }
+
+    /// The colour of the env named `env`; `None` when these colours do not know it.
+    pub fn get(&self, env: &Ident) -> Option<Color> {
+        self.0.get(env).copied()
     }
 
     /// Set one env's colour; `false` when the env does not exist.

@@ -92,7 +92,7 @@ pub fn gather(session: &mut Session) -> Result<Status, Problems> {
             (
                 e.name.to_string(),
                 EnvStatus {
-                    color: build.colors.get(&e.name).to_string(),
+                    color: build.colors.of(e).to_string(),
                     release: st.and_then(|s| s.release.clone()),
                     source: if st.is_some() { "box" } else { "specs" },
                     history: st.map(|s| s.history.clone()).unwrap_or_default(),

@@ -120,13 +120,8 @@ pub enum SwitchError {
 }
 
 fn suggest(name: &str, known: &[&str]) -> String {
-    let best = known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(name, k), *k))
-        .filter(|(s, _)| *s > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    match best {
-        Some((_, k)) => format!("did you mean `{k}`? The envs: {}", known.join(", ")),
+    match crate::diag::closest(name, known) {
+        Some(k) => format!("did you mean `{k}`? The envs: {}", known.join(", ")),
         None if known.is_empty() => "the specs define no env".into(),
         None => format!("the envs of the specs: {}", known.join(", ")),
     }
@@ -260,7 +255,12 @@ pub fn switch(
     let Scope { loaded, target, t } = s;
     let (current_build, state, colors) = build_for_box(loaded, t)?;
     let prev = colors.get(&req.env);
-    let from = current_build.colors.get(&req.env);
+    let from = current_build.colors.get(&req.env).ok_or_else(|| {
+        Problems::one(SwitchError::UnknownEnv {
+            name: req.env.to_string(),
+            help: "the build has no colour for it".into(),
+        })
+    })?;
     if from == req.color && req.action == Action::Switch {
         return Ok(Outcome::AlreadyActive {
             release: prev.and_then(|s| s.release.clone()),

@@ -25,6 +25,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::{AbsPath, Address, AdminEndpoint};
 use crate::plan::CONFIG_PATH;
 use crate::transport::{BoxClient, STATE_DIR, TransportError};
 
@@ -71,9 +72,9 @@ pub fn servers(cfg: &str) -> BTreeMap<ServerRef, bool> {
     out
 }
 
-/// The admin socket of a haproxy.cfg (its first `stats socket … level admin`), as the box
-/// script's `admin` operation takes it: `unix:/PATH` or `tcp:HOST:PORT`.
-pub fn admin_endpoint(cfg: &str) -> Option<String> {
+/// The admin socket of a haproxy.cfg (its first `stats socket … level admin`: a path, `unix@PATH`,
+/// `ipv4@ADDR:PORT` or `ipv6@…`) — the running config's, which may not be the specs'.
+pub fn admin_endpoint(cfg: &str) -> Option<AdminEndpoint> {
     cfg.lines().find_map(|l| {
         let toks: Vec<&str> = l.split_whitespace().collect();
         if toks.len() < 3 || toks[0] != "stats" || toks[1] != "socket" {
@@ -88,12 +89,13 @@ pub fn admin_endpoint(cfg: &str) -> Option<String> {
             .or(Some(at))
             .filter(|p| p.starts_with('/'))
         {
-            Some(format!("unix:{p}"))
+            AbsPath::parse(p).ok().map(AdminEndpoint::Unix)
         } else {
             ["ipv4@", "ipv6@"]
                 .iter()
                 .find_map(|pfx| at.strip_prefix(pfx))
-                .map(|a| format!("tcp:{a}"))
+                .and_then(|a| Address::parse(a).ok())
+                .map(AdminEndpoint::Tcp)
         }
     })
 }
@@ -125,7 +127,7 @@ impl State {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Handover {
     /// Admin socket of the running haproxy (from the config it runs).
-    pub endpoint: Option<String>,
+    pub endpoint: Option<AdminEndpoint>,
     /// The servers and the state each is set to.
     pub set: BTreeMap<ServerRef, State>,
 }
@@ -353,7 +355,10 @@ mod tests {
     #[test]
     fn a_switch_readies_the_new_colour_and_drains_the_old_of_that_env_only() {
         let h = Handover::between(OLD, &new_cfg());
-        assert_eq!(h.endpoint.as_deref(), Some("unix:/run/admin.sock"));
+        assert_eq!(
+            h.endpoint.as_ref().map(|e| e.to_string()).as_deref(),
+            Some("unix:/run/admin.sock")
+        );
         assert_eq!(
             h.commands(),
             [
@@ -394,7 +399,7 @@ mod tests {
 
     #[test]
     fn admin_endpoints() {
-        let ep = |l: &str| admin_endpoint(&format!("global\n    {l}\n"));
+        let ep = |l: &str| admin_endpoint(&format!("global\n    {l}\n")).map(|e| e.to_string());
         assert_eq!(
             ep("stats socket /run/a.sock mode 660 level admin").as_deref(),
             Some("unix:/run/a.sock")

@@ -138,28 +138,13 @@ pub enum ApplyError {
     },
 }
 
-/// The current time, UTC, RFC 3339 (`2026-11-25T19:12:14Z`).
+/// The current time, UTC, RFC 3339 to the second (`2026-11-25T19:12:14Z`).
 pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// `user@host` of whoever runs edgeplan.
@@ -170,33 +155,15 @@ pub fn who() -> String {
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
         .unwrap_or_else(whoami::username);
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
+    let host = whoami::fallible::hostname().unwrap_or_else(|_| "localhost".into());
     format!("{user}@{host}")
 }
 
 /// A new lock for `operation`.
 pub fn new_lock(operation: &str) -> Lock {
-    let mut h = blake3::Hasher::new_derive_key("edgeplan 2026-11 lock id v1");
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    h.update(&nanos.to_le_bytes());
-    h.update(&std::process::id().to_le_bytes());
-    h.update(who().as_bytes());
-    let x = h.finalize().to_hex();
-    let x = x.as_str();
     Lock {
-        id: format!(
-            "{}-{}-{}-{}-{}",
-            &x[..8],
-            &x[8..12],
-            &x[12..16],
-            &x[16..20],
-            &x[20..32]
-        ),
+        // A random (version 4) UUID: the id `force-unlock` needs, and the lock's file name.
+        id: uuid::Uuid::new_v4().to_string(),
         who: who(),
         operation: operation.to_string(),
         created: utc_now(),
@@ -416,7 +383,7 @@ fn took(
     limit: Duration,
 ) -> Result<String, String> {
     let mut rt = Runtime::at(t, admin);
-    let at = rt.shown_endpoint().to_string();
+    let at = rt.shown_endpoint();
     let Some(old) = before else {
         return Ok(format!(
             " (not checked: no haproxy answered on {at} before the reload)"

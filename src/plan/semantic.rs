@@ -154,7 +154,7 @@ impl ModelSummary {
                     e.name.to_string(),
                     EnvSummary {
                         hosts: strings(&e.hosts),
-                        color: build.colors.get(&e.name).to_string(),
+                        color: build.colors.of(e).to_string(),
                         components,
                         routes,
                         default: e.default.as_ref().map(|d| d.to_string()),

@@ -6,8 +6,11 @@
 
 use std::fmt::Write as _;
 
+use anstyle::Style;
 use serde::Serialize;
 use similar::TextDiff;
+
+use crate::style::{self, paint};
 
 use super::semantic::{Marker, SemanticChange};
 use super::{Action, Change, Counts, Drift, Plan};
@@ -18,26 +21,11 @@ pub const JSON_FORMAT_VERSION: u32 = 1;
 /// 65 536).
 pub const MARKDOWN_CAP: usize = 60_000;
 
-const GREEN: &str = "\x1b[32m";
-const YELLOW: &str = "\x1b[33m";
-const RED: &str = "\x1b[31m";
-const CYAN: &str = "\x1b[36m";
-const BOLD: &str = "\x1b[1m";
-const RESET: &str = "\x1b[0m";
-
-fn paint(s: &str, color: &str, on: bool) -> String {
-    if on {
-        format!("{color}{s}{RESET}")
-    } else {
-        s.to_string()
-    }
-}
-
-fn symbol_color(symbol: &str) -> &'static str {
+fn symbol_color(symbol: &str) -> Style {
     match symbol {
-        "+" => GREEN,
-        "-" => RED,
-        _ => YELLOW,
+        "+" => style::ADDED,
+        "-" => style::REMOVED,
+        _ => style::CHANGED,
     }
 }
 
@@ -135,7 +123,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
     let _ = writeln!(
         o,
         "{} {} ({})",
-        paint("Target", BOLD, color),
+        paint("Target", style::HEADING, color),
         plan.target,
         plan.transport
     );
@@ -150,7 +138,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
         let _ = writeln!(
             o,
             "\n{} the box is locked by {}",
-            paint("Note:", BOLD, color),
+            paint("Note:", style::HEADING, color),
             l.describe()
         );
     }
@@ -159,7 +147,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
             o,
             "\n{} an earlier apply stopped after activating its files and before its reload \
              was checked; apply will reload.",
-            paint("Note:", BOLD, color)
+            paint("Note:", style::HEADING, color)
         );
     }
     if !plan.drift.is_empty() {
@@ -168,7 +156,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
             "\n{}",
             paint(
                 "Changed outside edgeplan since it last applied:",
-                BOLD,
+                style::HEADING,
                 color
             )
         );
@@ -176,7 +164,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
             let _ = writeln!(
                 o,
                 "  {} {}: {}",
-                paint("~", YELLOW, color),
+                paint("~", style::CHANGED, color),
                 d.path,
                 d.message
             );
@@ -187,7 +175,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
         );
     }
     if !plan.semantic.is_empty() || plan.semantic_note.is_some() {
-        let _ = writeln!(o, "\n{}", paint("Summary:", BOLD, color));
+        let _ = writeln!(o, "\n{}", paint("Summary:", style::HEADING, color));
         for s in &plan.semantic {
             let sym = s.marker.symbol();
             let _ = writeln!(
@@ -202,7 +190,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
         }
     }
     if !plan.units.is_empty() {
-        let _ = writeln!(o, "\n{}", paint("Units:", BOLD, color));
+        let _ = writeln!(o, "\n{}", paint("Units:", style::HEADING, color));
         for u in plan.units.describe() {
             let _ = writeln!(o, "  {u}");
         }
@@ -222,13 +210,13 @@ pub fn text(plan: &Plan, color: bool) -> String {
                     let colored = if !color {
                         line.to_string()
                     } else if line.starts_with("+++") || line.starts_with("---") {
-                        paint(line, BOLD, true)
+                        paint(line, style::HEADING, true)
                     } else if line.starts_with('+') {
-                        paint(line, GREEN, true)
+                        paint(line, style::ADDED, true)
                     } else if line.starts_with('-') {
-                        paint(line, RED, true)
+                        paint(line, style::REMOVED, true)
                     } else if line.starts_with("@@") {
-                        paint(line, CYAN, true)
+                        paint(line, style::HUNK, true)
                     } else {
                         line.to_string()
                     };
@@ -237,7 +225,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
             }
         }
     }
-    let _ = writeln!(o, "\n{}", paint(&closing_line(plan), BOLD, color));
+    let _ = writeln!(o, "\n{}", paint(&closing_line(plan), style::HEADING, color));
     o
 }
 

@@ -323,18 +323,25 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<StateRow>, String> {
     Ok(out)
 }
 
-/// `show stat` rows: column → value.
+/// `show stat` rows: column → value. The answer is CSV (HAProxy management guide, "show
+/// stat": a `# ` before the header line); fields may be quoted, so it is read with a CSV reader.
 pub fn parse_stat(text: &str) -> Vec<BTreeMap<String, String>> {
-    let mut lines = text.lines();
-    let Some(head) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
+    let Some(body) = text.strip_prefix("# ") else {
         return Vec::new();
     };
-    let cols: Vec<&str> = head.split(',').collect();
-    lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(body.as_bytes());
+    let Ok(cols) = reader.headers().cloned() else {
+        return Vec::new();
+    };
+    reader
+        .records()
+        .filter_map(Result::ok)
+        .filter(|r| !(r.len() == 1 && r[0].is_empty()))
+        .map(|r| {
             cols.iter()
-                .zip(l.split(','))
+                .zip(r.iter())
                 .map(|(c, v)| (c.to_string(), v.to_string()))
                 .collect()
         })
@@ -347,7 +354,7 @@ pub fn parse_stat(text: &str) -> Vec<BTreeMap<String, String>> {
 /// The admin socket of a target, through its transport.
 pub struct Runtime<'t> {
     t: &'t mut BoxClient,
-    endpoint: String,
+    endpoint: AdminEndpoint,
 }
 
 impl<'t> Runtime<'t> {
@@ -358,16 +365,15 @@ impl<'t> Runtime<'t> {
 
     /// The admin socket at `endpoint`, on the box `t` reaches.
     pub fn at(t: &'t mut BoxClient, endpoint: &AdminEndpoint) -> Runtime<'t> {
-        let endpoint = match endpoint {
-            AdminEndpoint::Unix(p) => format!("unix:{p}"),
-            AdminEndpoint::Tcp(a) => format!("tcp:{a}"),
-        };
-        Runtime { t, endpoint }
+        Runtime {
+            t,
+            endpoint: endpoint.clone(),
+        }
     }
 
     /// The endpoint, as shown in messages (`/run/haproxy/admin.sock`, `127.0.0.1:9999`).
-    pub fn shown_endpoint(&self) -> &str {
-        self.endpoint.split_once(':').map_or("", |(_, e)| e)
+    pub fn shown_endpoint(&self) -> String {
+        self.endpoint.shown()
     }
 
     /// Run `commands` on the admin socket in one round trip; their answers.
@@ -378,7 +384,7 @@ impl<'t> Runtime<'t> {
             Err(AdminRefusal::NoSocket(message)) => Err(ServerError::NoAdminSocket {
                 target,
                 message,
-                endpoint: self.shown_endpoint().to_string(),
+                endpoint: self.shown_endpoint(),
             }),
             Err(AdminRefusal::NoSocat) => Err(ServerError::NoSocat { target }),
         }
@@ -434,13 +440,8 @@ pub struct Named<'e> {
 }
 
 fn suggest(name: &str, known: &[&str], what: &str) -> String {
-    let best = known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(name, k), *k))
-        .filter(|(s, _)| *s > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    match best {
-        Some((_, k)) => format!("did you mean `{k}`?"),
+    match crate::diag::closest(name, known) {
+        Some(k) => format!("did you mean `{k}`?"),
         None if known.is_empty() => format!("the specs define no {what}"),
         None => format!("{what}s: {}", known.join(", ")),
     }

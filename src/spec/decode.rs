@@ -290,13 +290,8 @@ fn kdl_type(v: &KdlValue) -> &'static str {
 
 /// "did you mean `x`?" or the list of what is known.
 fn suggest(name: &str, known: &[&str]) -> String {
-    let best = known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(name, k), *k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    match best {
-        Some((_, k)) => format!("did you mean `{k}`?"),
+    match crate::diag::closest(name, known) {
+        Some(k) => format!("did you mean `{k}`?"),
         None if known.is_empty() => "this node takes none".to_string(),
         None => format!(
             "known here: {}",

@@ -333,12 +333,11 @@ impl BoxClient {
         parse_generations(&r.stdout).map_err(|m| self.corrupt(&format!("generations: {m}")))
     }
 
-    /// Send `commands` to haproxy's runtime API at `endpoint` (`unix:PATH` or `tcp:ADDR:PORT`)
-    /// in one round trip: each command's answer (trailing whitespace trimmed) — or why
+    /// Send `commands` to haproxy's runtime API at `endpoint` in one round trip: each command's answer (trailing whitespace trimmed) — or why
     /// haproxy could not be asked.
     pub fn admin(
         &mut self,
-        endpoint: &str,
+        endpoint: &crate::model::AdminEndpoint,
         commands: &[String],
     ) -> Result<Result<Vec<String>, AdminRefusal>, TransportError> {
         let mut args = vec![endpoint.to_string()];

@@ -217,15 +217,13 @@ pub fn open(target: &Target, specs: &Path) -> Result<BoxClient, TransportError> 
     Ok(BoxClient::new(launcher))
 }
 
-/// Quote `s` for a POSIX shell.
+/// Quote `s` for a POSIX shell (`shlex`'s quoting; a NUL byte, which no shell word can hold,
+/// is dropped — no argument edgeplan sends has one).
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
+    let clean = s.replace('\0', "");
+    shlex::try_quote(&clean)
+        .map(|q| q.into_owned())
+        .unwrap_or_else(|_| format!("'{}'", clean.replace('\'', r"'\''")))
 }
 
 #[cfg(test)]
@@ -235,8 +233,26 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(shell_quote("abc/d.e"), "abc/d.e");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("a b"), "'a b'");
+        // What a real shell reads back is the original, whatever the bytes.
+        let nasty = [
+            "it's",
+            "",
+            "a b",
+            "$(touch x)`id`",
+            "\"; rm -rf / #",
+            "line\nbreak",
+            "tab\there",
+            "*?[a]~",
+            "\\'\"$",
+            "ünïcode",
+        ];
+        for s in nasty {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf '%s' {}", shell_quote(s)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), s, "{s:?}");
+        }
     }
 }

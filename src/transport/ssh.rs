@@ -5,7 +5,9 @@
 //! the master is closed when the transport is dropped.
 //!
 //! `EDGEPLAN_SSH_COMMAND` (like git's `GIT_SSH_COMMAND`) replaces the `ssh` program and may add
-//! options, e.g. `ssh -F /path/to/config`; it is split on whitespace.
+//! options, e.g. `ssh -F '/path/with space/config'`: it is a shell command line, run as git runs
+//! its own (`sh -c 'exec COMMAND "$@"' ssh ARGS…`), so its quoting works and the process is ssh
+//! itself.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -34,7 +36,8 @@ impl Master {
 #[derive(Debug)]
 pub struct Ssh {
     target: String,
-    program: Vec<String>,
+    /// `EDGEPLAN_SSH_COMMAND`, when set and not blank.
+    command_line: Option<String>,
     dest: String,
     options: Vec<String>,
     master: Option<Master>,
@@ -51,11 +54,9 @@ impl Ssh {
         port: Option<u16>,
         identity: Option<&str>,
     ) -> Ssh {
-        let program = std::env::var("EDGEPLAN_SSH_COMMAND")
+        let command_line = std::env::var("EDGEPLAN_SSH_COMMAND")
             .ok()
-            .map(|c| c.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| vec!["ssh".to_string()]);
+            .filter(|c| !c.trim().is_empty());
         let mut options: Vec<String> = vec!["-o".into(), "BatchMode=yes".into()];
         if let Some(p) = port {
             options.extend(["-p".into(), p.to_string()]);
@@ -73,7 +74,7 @@ impl Ssh {
         }
         Ssh {
             target: target.name.to_string(),
-            program,
+            command_line,
             dest: host.to_string(),
             options,
             master: None,
@@ -81,9 +82,21 @@ impl Ssh {
     }
 
     fn base(&self) -> Command {
-        let mut cmd = Command::new(&self.program[0]);
-        cmd.args(&self.program[1..]).args(&self.options);
+        let mut cmd = match &self.command_line {
+            None => Command::new("ssh"),
+            Some(c) => {
+                let mut cmd = Command::new("sh");
+                cmd.arg("-c").arg(format!("exec {c} \"$@\"")).arg("ssh");
+                cmd
+            }
+        };
+        cmd.args(&self.options);
         cmd
+    }
+
+    /// The program started, for messages.
+    fn program(&self) -> &str {
+        self.command_line.as_deref().unwrap_or("ssh")
     }
 
     fn unreachable(&self, message: String) -> TransportError {
@@ -116,7 +129,7 @@ impl Ssh {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file);
-        let program = self.program[0].clone();
+        let program = self.program().to_string();
         let mut child = cmd.spawn().map_err(|e| TransportError::Spawn {
             target: self.target.clone(),
             program: program.clone(),
@@ -155,7 +168,7 @@ impl Launcher for Ssh {
     }
 
     fn describe(&self) -> String {
-        let mut s = self.program.join(" ");
+        let mut s = self.program().to_string();
         for o in &self.options[2..] {
             s.push(' ');
             s.push_str(o);

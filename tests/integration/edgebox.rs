@@ -299,14 +299,20 @@ impl Sshd {
                  StrictHostKeyChecking yes\n  LogLevel ERROR\n",
                 d = d.display()
             );
-            std::fs::write(d.join("ssh_config"), client).unwrap();
+            // In a directory with a space: EDGEPLAN_SSH_COMMAND is a shell command line, and
+            // every ssh test runs with its quoting (`ssh -F '…/client side/config'`).
+            std::fs::create_dir_all(d.join("client side")).unwrap();
+            std::fs::write(d.join("client side/config"), client).unwrap();
             Ok((port, child))
         })
     }
 
     /// `EDGEPLAN_SSH_COMMAND` for edgeplan.
     pub fn ssh_command(&self) -> String {
-        format!("ssh -F {}", self.dir.path().join("ssh_config").display())
+        format!(
+            "ssh -F '{}'",
+            self.dir.path().join("client side/config").display()
+        )
     }
 
     /// Connections accepted so far.

@@ -270,7 +270,7 @@ fn exercise(h: &Haproxy, build: &Build) {
         assert_eq!(mode, 0o660, "admin socket mode {mode:o}");
     }
     let mut c = Client::new(h);
-    let color = |env: &str| build.colors.get(&Ident::parse(env).unwrap());
+    let color = |env: &str| build.colors.get(&Ident::parse(env).unwrap()).unwrap();
 
     for env in ENVS {
         let active = color(env.name);
@@ -462,7 +462,10 @@ fn live_routing_with_the_specs_colours() {
     let (_tmp, specs) = bundled_specs();
     let build = Build::of(&specs);
     for env in ["staging", "prod"] {
-        assert_eq!(build.colors.get(&Ident::parse(env).unwrap()), Color::Blue);
+        assert_eq!(
+            build.colors.get(&Ident::parse(env).unwrap()),
+            Some(Color::Blue)
+        );
     }
     let h = Stage::new(&build, Mode::Live).start();
     let ready = t.elapsed();
@@ -482,7 +485,7 @@ fn live_routing_with_staging_switched_to_green() {
     });
     assert_eq!(
         build.colors.get(&Ident::parse("prod").unwrap()),
-        Color::Blue
+        Some(Color::Blue)
     );
     let h = Stage::new(&build, Mode::Live).start();
     let ready = t.elapsed();
