@@ -24,7 +24,6 @@ pub use change::*;
 pub use instances::*;
 pub use runtime::*;
 
-
 use miette::Diagnostic;
 use serde::Serialize;
 use thiserror::Error;

@@ -1,0 +1,369 @@
+//! Envs and what they hold — components, instances, routes — and the nodes beside them:
+//! `outside` backends and `placeholder` sites.
+
+use super::*;
+
+impl Cx<'_> {
+    pub(super) fn env(&mut self, node: &KdlNode) -> Option<EnvSpec> {
+        const KIDS: &[&str] = &[
+            "hosts",
+            "active-color",
+            "container-pattern",
+            "cookie",
+            "component",
+            "route",
+            "default",
+        ];
+        self.props(node, &[]);
+        let name = self.named(node, "env", "env \"staging\" { … }");
+        let mut env = EnvSpec {
+            name: name.clone().unwrap_or(Spanned {
+                value: Ident::parse("invalid").ok()?,
+                at: self.at(node.span()),
+            }),
+            hosts: Vec::new(),
+            active_color: None,
+            container_pattern: None,
+            cookie: None,
+            components: Vec::new(),
+            routes: Vec::new(),
+            default: None,
+        };
+        if node.children().is_none() {
+            self.missing(
+                node,
+                "env",
+                "a block with hosts and components",
+                "env \"staging\" { hosts \"staging.example.org\"; … }",
+            );
+        }
+        for ch in self.child_nodes(node, KIDS, "in `env`") {
+            match ch.name().value() {
+                "hosts" => env.hosts.extend(self.list_child(
+                    ch,
+                    "hosts",
+                    "hosts \"staging.example.org\"",
+                    Host::parse,
+                )),
+                "active-color" => set_once(self, &mut env.active_color, ch, |cx| {
+                    cx.single_child(ch, "active-color", "active-color \"blue\"", Color::parse)
+                }),
+                "container-pattern" => set_once(self, &mut env.container_pattern, ch, |cx| {
+                    cx.single_child(
+                        ch,
+                        "container-pattern",
+                        "container-pattern \"app-{component}-{color}.lxd\"",
+                        NamePattern::parse,
+                    )
+                }),
+                "cookie" => set_once(self, &mut env.cookie, ch, |cx| {
+                    cx.single_child(
+                        ch,
+                        "cookie",
+                        "cookie \"SERVERID_staging\"",
+                        CookieName::parse,
+                    )
+                }),
+                "default" => set_once(self, &mut env.default, ch, |cx| {
+                    cx.single_child(ch, "default", "default \"web\"", Ident::parse)
+                }),
+                "component" => {
+                    if let Some(c) = self.component(ch) {
+                        env.components.push(c);
+                    }
+                }
+                "route" => {
+                    if let Some(r) = self.route(ch) {
+                        env.routes.push(r);
+                    }
+                }
+                _ => {}
+            }
+        }
+        name.map(|_| env)
+    }
+
+    pub(super) fn component(&mut self, node: &KdlNode) -> Option<ComponentSpec> {
+        self.props(
+            node,
+            &[
+                "port",
+                "health",
+                "health-status",
+                "health-body",
+                "health-timeout",
+                "balance",
+                "sticky",
+                "pool",
+                "instances",
+            ],
+        );
+        let name = self.named(node, "component", "component \"web\" port=3000");
+        let instances = self
+            .prop_int(node, "instances", "2", 1, i128::from(MAX_INSTANCES))
+            .map(|s| Spanned {
+                value: s.value as u32,
+                at: s.at,
+            });
+        let mut instance_list = Vec::new();
+        for ch in self.child_nodes(node, &["instance"], "in `component`") {
+            if let Some(i) = self.instance(ch) {
+                instance_list.push(i);
+            }
+        }
+        let explicit = node
+            .children()
+            .is_some_and(|d| d.nodes().iter().any(|n| n.name().value() == "instance"));
+        let c = ComponentSpec {
+            name: name?,
+            port: self.prop_port(node, "port", "8080"),
+            health: self.prop(node, "health", "\"/health\"", HealthPath::parse),
+            expect: self.expect(node),
+            balance: self.prop(node, "balance", "\"roundrobin\"", Balance::parse),
+            sticky: self.prop_bool(node, "sticky", "#true"),
+            pool: self.prop(node, "pool", "\"backend_api\"", Ident::parse),
+            instances,
+            instance_list,
+        };
+        // Explicit instances may carry their ports; pattern instances need the component's.
+        if c.port.is_none() && Self::last_prop(node, "port").is_none() && !explicit {
+            self.missing(node, "component", "`port=`", "component \"web\" port=3000");
+        }
+        Some(c)
+    }
+
+    pub(super) fn instance(&mut self, node: &KdlNode) -> Option<InstanceSpec> {
+        const EXAMPLE: &str =
+            "instance \"api-1\" color=\"blue\" address=\"backend-api-1.lxd:8080\" weight=10";
+        self.props(node, &["color", "address", "weight"]);
+        self.no_children(node);
+        let name = self.named(node, "instance", EXAMPLE);
+        let color = self.prop(node, "color", "\"blue\"", Color::parse);
+        if Self::last_prop(node, "color").is_none() {
+            self.missing(node, "instance", "`color=`", EXAMPLE);
+        }
+        let address = self.prop(
+            node,
+            "address",
+            "\"backend-api-1.lxd:8080\"",
+            instance_address,
+        );
+        if Self::last_prop(node, "address").is_none() {
+            self.missing(node, "instance", "`address=`", EXAMPLE);
+        }
+        let weight = self
+            .prop_int(node, "weight", "10", 1, i128::from(MAX_WEIGHT))
+            .map(|s| Spanned {
+                value: s.value as u16,
+                at: s.at,
+            });
+        Some(InstanceSpec {
+            name: name?,
+            color,
+            address,
+            weight,
+        })
+    }
+
+    pub(super) fn route(&mut self, node: &KdlNode) -> Option<RouteSpec> {
+        self.props(node, &["to"]);
+        let name = self.named(
+            node,
+            "route",
+            "route \"api\" to=\"backend\" { prefix \"/api/\" }",
+        );
+        let to = self.prop(node, "to", "\"backend\"", Ident::parse);
+        if Self::last_prop(node, "to").is_none() {
+            self.missing(
+                node,
+                "route",
+                "`to=` (the component)",
+                "route \"api\" to=\"backend\" { prefix \"/api/\" }",
+            );
+        }
+        let mut r = RouteSpec {
+            name: name?,
+            to,
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
+        };
+        for ch in self.child_nodes(node, &["prefix", "suffix"], "in `route`") {
+            if ch.name().value() == "prefix" {
+                r.prefixes.extend(self.list_child(
+                    ch,
+                    "prefix",
+                    "prefix \"/api/\"",
+                    PathPrefix::parse,
+                ));
+            } else {
+                r.suffixes.extend(self.list_child(
+                    ch,
+                    "suffix",
+                    "suffix \".m3u8\"",
+                    PathSuffix::parse,
+                ));
+            }
+        }
+        Some(r)
+    }
+
+    pub(super) fn outside(&mut self, node: &KdlNode) -> Option<OutsideSpec> {
+        self.props(
+            node,
+            &[
+                "address",
+                "health",
+                "health-status",
+                "health-body",
+                "health-timeout",
+            ],
+        );
+        let name = self.named(
+            node,
+            "outside",
+            "outside \"forgejo\" address=\"10.0.0.5:3000\" { hosts \"git.example.org\" }",
+        );
+        let address = self.prop(node, "address", "\"10.0.20.105:3000\"", Address::parse);
+        if Self::last_prop(node, "address").is_none() {
+            self.missing(
+                node,
+                "outside",
+                "`address=`",
+                "outside \"forgejo\" address=\"10.0.0.5:3000\"",
+            );
+        }
+        let mut o = OutsideSpec {
+            name: name?,
+            hosts: Vec::new(),
+            address,
+            health: self.prop(node, "health", "\"/healthz\"", HealthPath::parse),
+            expect: self.expect(node),
+        };
+        for ch in self.child_nodes(node, &["hosts"], "in `outside`") {
+            o.hosts
+                .extend(self.list_child(ch, "hosts", "hosts \"git.example.org\"", Host::parse));
+        }
+        Some(o)
+    }
+
+    /// `health-status=`, `health-body=`, `health-timeout=` of `node`.
+    pub(super) fn expect(&mut self, node: &KdlNode) -> ExpectSpec {
+        ExpectSpec {
+            status: self.prop(node, "health-status", "\"200-399\"", StatusSet::parse),
+            body: self.prop(node, "health-body", "\"ok\"", CheckString::parse),
+            timeout: self.prop(node, "health-timeout", "\"2s\"", Duration::parse),
+        }
+    }
+
+    pub(super) fn placeholder(&mut self, node: &KdlNode) -> Option<PlaceholderSpec> {
+        self.props(node, &["status"]);
+        let name = self.named(
+            node,
+            "placeholder",
+            "placeholder \"soon\" status=503 { hosts \"example.org\" }",
+        );
+        let status = self
+            .prop_int(node, "status", "503", 200, 599)
+            .and_then(|s| {
+                if let Some(reason) = placeholder_status_problem(s.value) {
+                    let inv = Invalid {
+                        expected: "a status a fixed page can answer alone: 200..=599, not 204, \
+                                   304, a redirection (3xx), 401, 405, 407 or 426",
+                        reason,
+                        unsafe_chars: false,
+                    };
+                    self.invalid(s.at.span, "status", inv);
+                    return None;
+                }
+                Some(Spanned {
+                    value: s.value as u16,
+                    at: s.at,
+                })
+            });
+        let mut p = PlaceholderSpec {
+            name: name?,
+            hosts: Vec::new(),
+            status,
+            body: None,
+        };
+        for ch in self.child_nodes(node, &["hosts", "body"], "in `placeholder`") {
+            if ch.name().value() == "hosts" {
+                p.hosts
+                    .extend(self.list_child(ch, "hosts", "hosts \"example.org\"", Host::parse));
+            } else {
+                set_once(self, &mut p.body, ch, |cx| {
+                    cx.single_child(ch, "body", "body \"Coming soon\\n\"", Body::parse)
+                });
+            }
+        }
+        Some(p)
+    }
+}
+
+/// Why a placeholder cannot answer `status` (`None`: it can). A placeholder sends a fixed body
+/// and no other header, so a status that has no body, or that RFC 9110 requires a header with,
+/// would be a malformed answer: 204 and 304 have no body (§15.3.5, §15.4.5); a redirection
+/// needs `Location` (§15.4; 300 and 305/306 are obsolete or unused with a fixed page); 401 needs
+/// `WWW-Authenticate` (§15.5.2), 405 `Allow` (§15.5.6), 407 `Proxy-Authenticate` (§15.5.8) and
+/// 426 `Upgrade` (§15.5.22).
+fn placeholder_status_problem(status: i128) -> Option<String> {
+    let header = match status {
+        204 | 304 => return Some(format!("a {status} response has no body")),
+        300..=399 => "Location",
+        401 => "WWW-Authenticate",
+        405 => "Allow",
+        407 => "Proxy-Authenticate",
+        426 => "Upgrade",
+        _ => return None,
+    };
+    Some(format!(
+        "a {status} response needs a `{header}` header, which a placeholder cannot send"
+    ))
+}
+
+/// An instance's address: `host:port`, or a bare host (or `[v6]`) that takes the component's
+/// port.
+fn instance_address(s: &str) -> Result<InstanceAddress, Invalid> {
+    let bare = !s.contains(':') || (s.starts_with('[') && s.ends_with(']'));
+    if !bare {
+        let a = Address::parse(s)?;
+        return Ok(InstanceAddress {
+            host: a.host,
+            port: Some(a.port),
+        });
+    }
+    // Checked as an address with a stand-in port, so a host is held to the same rules.
+    let a = Address::parse(&format!("{s}:1")).map_err(|mut inv| {
+        inv.expected = "an address `host:port`, or a host that takes the component's `port`";
+        inv
+    })?;
+    Ok(InstanceAddress {
+        host: a.host,
+        port: None,
+    })
+}
+
+/// Set an optional child once; a second occurrence is a duplicate.
+pub(super) fn set_once<T>(
+    cx: &mut Cx<'_>,
+    slot: &mut Option<Spanned<T>>,
+    ch: &KdlNode,
+    decode: impl FnOnce(&mut Cx<'_>) -> Option<Spanned<T>>,
+) {
+    if let Some(first) = slot {
+        cx.errors.push(SpecError::DuplicateNode {
+            src: cx.src.clone(),
+            span: ch.span(),
+            node: ch.name().value().to_string(),
+            first: vec![Note {
+                message: "first given here".into(),
+                src: cx.src.clone(),
+                span: first.at.span,
+            }],
+        });
+        return;
+    }
+    if let Some(v) = decode(cx) {
+        *slot = Some(v);
+    }
+}
