@@ -22,10 +22,14 @@
 //! a reload is owed; the lock stays until `force-unlock ID`. Tests stop the process at each step
 //! ([`crate::fault::Step`], behind the `fault-injection` feature).
 
+mod lock;
+mod reload;
 pub mod run;
 
+pub use lock::*;
+use reload::{reload, restore};
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
 
 use miette::Diagnostic;
 use thiserror::Error;
@@ -37,7 +41,7 @@ use crate::plan::semantic::ModelSummary;
 use crate::plan::sha256_hex;
 use crate::render::Rendered;
 use crate::server::Runtime;
-use crate::transport::{BoxClient, Lock, TransportError, generation};
+use crate::transport::{BoxClient, TransportError, generation};
 
 /// A problem while applying, rolling back or unlocking.
 #[derive(Debug, Error, Diagnostic)]
@@ -138,96 +142,6 @@ pub enum ApplyError {
     },
 }
 
-/// The current time, UTC, RFC 3339 to the second (`2026-11-25T19:12:14Z`).
-pub fn utc_now() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .unwrap_or_else(|_| jiff::Timestamp::now())
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
-/// `user@host` of whoever runs edgeplan.
-pub fn who() -> String {
-    // $USER/$LOGNAME when set (sudo keeps the invoking user's), else the process's user from
-    // the password database (a CI job or a systemd unit has neither variable).
-    let user = ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(whoami::username);
-    let host = whoami::fallible::hostname().unwrap_or_else(|_| "localhost".into());
-    format!("{user}@{host}")
-}
-
-/// A new lock for `operation`.
-pub fn new_lock(operation: &str) -> Lock {
-    Lock {
-        // A random (version 4) UUID: the id `force-unlock` needs, and the lock's file name.
-        id: uuid::Uuid::new_v4().to_string(),
-        who: who(),
-        operation: operation.to_string(),
-        created: utc_now(),
-        pid: std::process::id(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-    }
-}
-
-/// The box's lock, held until released.
-pub struct LockGuard {
-    /// The lock.
-    pub lock: Lock,
-}
-
-impl LockGuard {
-    /// Take the target's lock, or say who holds it.
-    pub fn take(t: &mut BoxClient, operation: &str) -> Result<LockGuard, ApplyError> {
-        let lock = new_lock(operation);
-        match t.lock(&lock)? {
-            Ok(()) => Ok(LockGuard { lock }),
-            Err(holder) => Err(locked(t.target(), holder)),
-        }
-    }
-
-    /// Release it.
-    pub fn release(self, t: &mut BoxClient) -> Result<(), ApplyError> {
-        match t.unlock(&self.lock.id)? {
-            Ok(()) => Ok(()),
-            Err(holder) => Err(ApplyError::WrongLockId {
-                target: t.target().to_string(),
-                id: self.lock.id,
-                holder: holder.map_or("nobody".into(), |h| h.describe()),
-            }),
-        }
-    }
-}
-
-fn locked(target: &str, holder: Option<Lock>) -> ApplyError {
-    match holder {
-        Some(h) => ApplyError::Locked {
-            target: target.to_string(),
-            holder: h.describe(),
-            id: h.id,
-        },
-        None => ApplyError::Locked {
-            target: target.to_string(),
-            holder: "another run (the lock was released meanwhile; try again)".into(),
-            id: "ID".into(),
-        },
-    }
-}
-
-/// Release the lock of `target` held by `id` (`force-unlock`).
-pub fn force_unlock(t: &mut BoxClient, id: &str) -> Result<(), ApplyError> {
-    match t.unlock(id)? {
-        Ok(()) => Ok(()),
-        Err(holder) => Err(ApplyError::WrongLockId {
-            target: t.target().to_string(),
-            id: id.to_string(),
-            holder: holder.map_or("the target is not locked".into(), |h| h.describe()),
-        }),
-    }
-}
-
 /// Is `path` a systemd unit or drop-in?
 pub fn is_unit(path: &str) -> bool {
     ["etc/systemd/", "lib/systemd/", "usr/lib/systemd/"]
@@ -321,130 +235,6 @@ pub fn activate(
     }
     crate::units::carry_out(t, &a.units.after_reload(), log)?;
     Ok(())
-}
-
-/// daemon-reload when needed, then the reload command: `Ok(Err(output))` when it failed.
-fn reload(
-    t: &mut BoxClient,
-    a: &Activation<'_>,
-    log: &mut dyn FnMut(String),
-) -> Result<Result<(), String>, ApplyError> {
-    if a.units_changed {
-        let r = t.daemon_reload()?;
-        if r.status != 0 {
-            return Ok(Err(format!(
-                "systemctl daemon-reload exited {}: {}",
-                r.status, r.output
-            )));
-        }
-        log(match r.output.strip_prefix("skipped: ") {
-            Some(why) => format!("Units changed; systemctl daemon-reload skipped: {why}."),
-            None => "Reloaded systemd units (systemctl daemon-reload).".into(),
-        });
-    }
-    Step::BeforeReload.reached();
-    // Servers keep their runtime state (drain, maint, weights) across the reload: the new worker
-    // loads what is saved now (`load-server-state-from-file global`).
-    log(crate::server::save_state(t)?);
-    let before = crate::server::worker_pid(&mut Runtime::at(t, a.admin));
-    let cmd = command(&a.target.reload);
-    let r = t.run(&cmd)?;
-    if r.status != 0 {
-        return Ok(Err(format!(
-            "`{}` exited {}{}",
-            cmd.join(" "),
-            r.status,
-            if r.output.is_empty() {
-                String::new()
-            } else {
-                format!(":\n{}", r.output)
-            }
-        )));
-    }
-    let limit = Duration::from_millis(a.target.reload_timeout.millis());
-    match took(t, a.admin, before, limit) {
-        Ok(said) => log(format!("Reloaded: {}{said}", cmd.join(" "))),
-        Err(why) => return Ok(Err(format!("`{}` exited 0, but {why}", cmd.join(" ")))),
-    }
-    Step::AfterReload.reached();
-    Ok(Ok(()))
-}
-
-/// Whether the reload took: a reload command returns once haproxy was *told* to reload
-/// (`systemctl reload` once `kill -USR2` was sent; the unit stays `reloading` until the new
-/// worker is ready), and a configuration the master cannot load leaves the old worker serving.
-/// So when a worker answered on the admin socket before (PID `before`), the reload took once
-/// a worker with another PID answers there, within the target's `reload-timeout` (`limit`). `Ok` with what to add
-/// to "Reloaded: CMD", `Err` with why it did not take.
-fn took(
-    t: &mut BoxClient,
-    admin: &AdminEndpoint,
-    before: Option<u32>,
-    limit: Duration,
-) -> Result<String, String> {
-    let mut rt = Runtime::at(t, admin);
-    let at = rt.shown_endpoint();
-    let Some(old) = before else {
-        return Ok(format!(
-            " (not checked: no haproxy answered on {at} before the reload)"
-        ));
-    };
-    let started = Instant::now();
-    loop {
-        match crate::server::worker_pid(&mut rt) {
-            Some(new) if new != old => {
-                return Ok(format!(
-                    "; worker {new} answers on {at} (was {old}) after {:.1} s",
-                    started.elapsed().as_secs_f64()
-                ));
-            }
-            _ if started.elapsed() > limit => {
-                return Err(format!(
-                    "no new haproxy worker answered on {at} within {:.1} s (`reload-timeout`; \
-                     worker {old} still serves the old configuration; the box's haproxy log \
-                     says why)",
-                    limit.as_secs_f64()
-                ));
-            }
-            _ => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
-/// Make `from` active again and reload; a sentence saying how that went.
-fn restore(
-    t: &mut BoxClient,
-    a: &Activation<'_>,
-    from: Option<u64>,
-    log: &mut dyn FnMut(String),
-) -> String {
-    let steps = (|| -> Result<Result<(), String>, ApplyError> {
-        match from {
-            Some(g) => {
-                t.link(g)?;
-                t.swap(Some(g))?;
-            }
-            None => {
-                t.swap(None)?;
-            }
-        }
-        t.prune()?;
-        reload(t, a, log)
-    })();
-    let which = from.map_or("the box's files from before edgeplan".to_string(), |g| {
-        format!("generation {g}")
-    });
-    match steps {
-        Ok(Ok(())) => {
-            let _ = t.finish(
-                KEEP_ALL,
-                &format!("{} {} restore {which}\n", utc_now(), who()),
-            );
-            format!("Restored {which} and reloaded: the box serves what it served before.")
-        }
-        Ok(Err(e)) => format!("Restored {which}, but its reload failed too: {e}"),
-        Err(e) => format!("Restoring {which} failed: {e}"),
-    }
 }
 
 /// Validate `dir` (`staging/H`, `generations/N`) on the box; a refusal is [`ApplyError::Rejected`].
