@@ -11,6 +11,7 @@
 //! [`show`] renders a plan as text, JSON or markdown; [`saved`] is the plan file that
 //! `apply FILE` applies exactly.
 
+mod compare;
 pub mod saved;
 pub mod semantic;
 pub mod show;
@@ -22,7 +23,7 @@ use sha2::Digest;
 
 use crate::Build;
 use crate::output::Manifest;
-use crate::transport::{BoxClient, BoxState, LiveKind, Lock, TransportError};
+use crate::transport::{BoxClient, BoxState, Lock, TransportError};
 use semantic::{ModelSummary, SemanticChange};
 
 /// The main config, validated on the box before activation.
@@ -300,177 +301,11 @@ pub fn make_from(
         .flat_map(|m| m.files.iter())
         .map(|f| (f.path.as_str(), f.mode.as_str()))
         .collect();
-    let absent = crate::transport::Live {
-        kind: LiveKind::Absent,
-        mode: None,
-        sha256: None,
-    };
-
-    // Drift: the active generation's files as they are now.
-    let mut drift = Vec::new();
-    for (path, sha) in &expected {
-        let live = state.live.get(path).unwrap_or(&absent);
-        let d = |kind, message: &str| Drift {
-            path: path.clone(),
-            kind,
-            message: message.to_string(),
-        };
-        match live.kind {
-            LiveKind::Absent | LiveKind::Dangling => drift.push(d(DriftKind::Deleted, "deleted")),
-            LiveKind::Ours => {
-                if live.sha256.as_deref() != Some(sha.as_str()) {
-                    drift.push(d(DriftKind::Modified, "content edited"));
-                } else if let (Some(m), Some(want)) = (live.mode, old_modes.get(path.as_str()))
-                    && mode_str(m) != *want
-                {
-                    drift.push(d(
-                        DriftKind::ModeChanged,
-                        &format!("mode {want} -> {}", mode_str(m)),
-                    ));
-                }
-            }
-            LiveKind::File | LiveKind::Link | LiveKind::Other => {
-                let what = if live.sha256.as_deref() == Some(sha.as_str()) {
-                    "replaced by a copy (same content)"
-                } else {
-                    "replaced by a different file"
-                };
-                drift.push(d(DriftKind::Replaced, what));
-            }
-        }
-    }
-    let drifted: BTreeMap<&str, &Drift> = drift.iter().map(|d| (d.path.as_str(), d)).collect();
-
-    let mut changes = Vec::new();
-    for (path, file) in &build.rendered.files {
-        let live = state.live.get(path).unwrap_or(&absent);
-        let sha = sha256_hex(&file.content);
-        let sensitive = is_sensitive(path, Some(&file.content), cert_dir);
-        let managed = expected.contains_key(path);
-        let same = live.sha256.as_deref() == Some(sha.as_str()) && live.mode == Some(file.mode);
-        let (action, note) = match live.kind {
-            LiveKind::Ours if same => continue,
-            LiveKind::Ours => (
-                Action::Update,
-                drifted
-                    .get(path.as_str())
-                    .map(|_| "restores a file changed outside edgeplan".to_string()),
-            ),
-            LiveKind::Absent | LiveKind::Dangling if managed => (
-                Action::Create,
-                Some("restores a file deleted outside edgeplan".to_string()),
-            ),
-            LiveKind::Absent | LiveKind::Dangling => (Action::Create, None),
-            LiveKind::Other => (
-                Action::Create,
-                Some("something that is not a file is in the way; apply will refuse".into()),
-            ),
-            LiveKind::File | LiveKind::Link if managed => (
-                Action::Update,
-                Some("restores a file replaced outside edgeplan".to_string()),
-            ),
-            LiveKind::File | LiveKind::Link => (
-                Action::Replace,
-                Some(
-                    "replaces a file edgeplan did not write; apply keeps it for a rollback to \
-                     the box from before edgeplan"
-                        .into(),
-                ),
-            ),
-        };
-        changes.push(Change {
-            action,
-            path: path.clone(),
-            mode_before: live.mode.map(mode_str),
-            mode_after: Some(mode_str(file.mode)),
-            sensitive,
-            note,
-            before: None,
-            after: (!sensitive).then(|| String::from_utf8_lossy(&file.content).into_owned()),
-        });
-    }
-    for path in expected.keys() {
-        if build.rendered.files.contains_key(path) {
-            continue;
-        }
-        let live = state.live.get(path).unwrap_or(&absent);
-        if live.kind == LiveKind::Ours && live.exists() {
-            changes.push(Change {
-                action: Action::Delete,
-                path: path.clone(),
-                mode_before: live.mode.map(mode_str),
-                mode_after: None,
-                sensitive: is_sensitive(path, None, cert_dir),
-                note: None,
-                before: None,
-                after: None,
-            });
-        }
-    }
-    changes.sort_by(|a, b| a.path.cmp(&b.path));
-
-    // One more round trip for the current content of files that will change.
-    let wanted: Vec<String> = changes
-        .iter()
-        .filter(|c| c.action != Action::Delete && !c.sensitive)
-        .filter(|c| state.live.get(&c.path).is_some_and(|l| l.exists()))
-        .map(|c| c.path.clone())
-        .collect();
-    let fetched = transport.fetch(&wanted)?;
-    for c in &mut changes {
-        if let Some(b) = fetched.get(&c.path) {
-            if is_sensitive(&c.path, Some(b), cert_dir) {
-                c.sensitive = true;
-                c.after = None;
-            } else {
-                c.before = Some(String::from_utf8_lossy(b).into_owned());
-            }
-        }
-        if c.action != Action::Delete && c.before.is_none() && !c.sensitive {
-            c.before = Some(String::new());
-        }
-    }
-
-    let model = ModelSummary::of(build);
-    let (old_model, semantic_note) = match (&state.model, &old_manifest) {
-        (Some(text), _) => match ModelSummary::parse(text) {
-            Ok(m) => (Some(m), None),
-            Err(e) => (
-                None,
-                Some(format!("the box's model summary is unreadable ({e})")),
-            ),
-        },
-        (None, None) => (Some(ModelSummary::empty()), None),
-        (None, Some(_)) => (
-            None,
-            Some("the box's generation has no model summary".to_string()),
-        ),
-    };
-    let (mut semantic, hosts_disappearing) = match &old_model {
-        Some(old) => (
-            semantic::diff(old, &model),
-            semantic::hosts_disappearing(old, &model),
-        ),
-        None => (Vec::new(), Vec::new()),
-    };
-    // A certificate new to edgeplan whose certbot lineage is already on the box is adopted:
-    // its issue unit's `certbot certonly --cert-name NAME` keeps it unless it is due or its
-    // domains differ, and the deploy hook's --converge installs it for haproxy.
-    for s in &mut semantic {
-        let Some(name) = s.subject.strip_prefix("certificate ") else {
-            continue;
-        };
-        let lineage = crate::certbot::lineage_path(name);
-        if s.kind == "certificate_added" && state.live.get(&lineage).is_some_and(|l| l.exists()) {
-            s.kind = "certificate_adopted";
-            s.message = format!(
-                "certificate {name}: certbot's lineage on the box is adopted (issued again only \
-                 when due or when its domains differ): {}",
-                s.added.join(", ")
-            );
-        }
-    }
-
+    let drift = compare::drift(state, &expected, &old_modes);
+    let mut changes = compare::changes(build, state, &expected, &drift, cert_dir);
+    compare::fill_before(transport, state, &mut changes, cert_dir)?;
+    let (model, semantic, semantic_note, hosts_disappearing) =
+        compare::semantic(build, state, &old_manifest);
     let with = |a: Action| {
         changes
             .iter()
