@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::certbot;
 use crate::model::Edge;
-use crate::transport::{self, BoxClient, Frame, TransportError};
+use crate::transport::{BoxClient, TransportError};
 
 /// A real certificate that expires within this many days gets a warning: certbot renews 30 days
 /// before expiry, so one this close means renewals have failed for two weeks or more.
@@ -171,22 +171,13 @@ pub fn gather(
         paths.push(pem(n));
         paths.push(lineage(n));
     }
-    let r = t.call("x509", &paths, b"")?;
-    let mut x509 = BTreeMap::new();
-    let mut x509_note = None;
-    for f in transport::frames(&r.stdout).map_err(|m| t.corrupt(&m))? {
-        match f {
-            Frame::Blob(p, b) => {
-                if let Some(x) = X509::parse(&String::from_utf8_lossy(b)) {
-                    x509.insert(p.to_string(), x);
-                }
-            }
-            Frame::Line(l) if l.starts_with("skipped: ") => {
-                x509_note = Some(l["skipped: ".len()..].to_string());
-            }
-            _ => {}
-        }
-    }
+    let read = t.x509(&paths)?;
+    let x509: BTreeMap<String, X509> = read
+        .blobs
+        .iter()
+        .filter_map(|(p, b)| Some((p.clone(), X509::parse(&String::from_utf8_lossy(b))?)))
+        .collect();
+    let x509_note = read.skipped;
 
     let mut units = Vec::new();
     for n in &acme.certificates {
@@ -194,20 +185,13 @@ pub fn gather(
         units.push(certbot::renew_unit(n.0));
         units.push(certbot::renew_timer(n.0));
     }
-    let r = t.call("unit-show", &units, b"")?;
-    let mut shown = BTreeMap::new();
-    let mut units_note = None;
-    for f in transport::frames(&r.stdout).map_err(|m| t.corrupt(&m))? {
-        match f {
-            Frame::Blob(u, b) => {
-                shown.insert(u.to_string(), String::from_utf8_lossy(b).into_owned());
-            }
-            Frame::Line(l) if l.starts_with("skipped: ") => {
-                units_note = Some(l["skipped: ".len()..].to_string());
-            }
-            _ => {}
-        }
-    }
+    let read = t.unit_show(&units)?;
+    let shown: BTreeMap<String, String> = read
+        .blobs
+        .iter()
+        .map(|(u, b)| (u.clone(), String::from_utf8_lossy(b).into_owned()))
+        .collect();
+    let units_note = read.skipped;
 
     let mut out = Vec::new();
     for (name, domains) in &acme.certificates {
@@ -246,62 +230,17 @@ pub fn gather(
         });
         let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
 
-        let mut warnings = Vec::new();
-        if let Some(why) = &x509_note {
-            warnings.push(format!("certificates not read: {why}"));
-        }
-        match served {
-            Served::Missing if x509_note.is_none() => warnings.push(format!(
-                "{} is missing: haproxy refuses its configuration until it exists",
-                pem(&n)
-            )),
-            Served::Placeholder => warnings.push(
-                "served a self-signed placeholder: clients do not trust it until certbot \
-                 issues the certificate"
-                    .into(),
-            ),
-            Served::Other if line.is_some() => warnings.push(format!(
-                "haproxy does not serve certbot's lineage {n}: `systemctl start {}` installs it",
-                certbot::issue_unit(name)
-            )),
-            _ => {}
-        }
-        if let Some(c) = &certificate {
-            let missing: Vec<&str> = domains
-                .iter()
-                .filter(|d| !c.names.contains(d))
-                .map(String::as_str)
-                .collect();
-            if !missing.is_empty() && served != Served::Missing {
-                warnings.push(format!(
-                    "the served certificate does not cover {}",
-                    missing.join(", ")
-                ));
-            }
-        }
-        match expires_in_days {
-            Some(d) if d < 0 => warnings.push(format!("expired {} days ago", -d)),
-            Some(d) if d < WARN_DAYS && served != Served::Placeholder => warnings.push(format!(
-                "expires in {d} days: certbot renews 30 days before expiry — see `journalctl -u {}`",
-                certbot::renew_unit(name)
-            )),
-            _ => {}
-        }
-        if let Some(run) = &last_run
-            && run.result != "success"
-        {
-            warnings.push(format!(
-                "{} failed at {} ({}){}",
-                run.unit,
-                run.started,
-                run.result,
-                if run.retrying {
-                    "; systemd retries it"
-                } else {
-                    ""
-                }
-            ));
-        }
+        let warnings = warnings(
+            name,
+            &pem(&n),
+            x509_note.as_deref(),
+            served,
+            line.is_some(),
+            certificate.as_ref(),
+            &domains,
+            expires_in_days,
+            last_run.as_ref(),
+        );
         out.push(CertStatus {
             name: n.clone(),
             domains,
@@ -317,6 +256,79 @@ pub fn gather(
         });
     }
     Ok(out)
+}
+
+/// What is wrong with one certificate group, for people: missing or placeholder PEM, not the
+/// lineage, names not covered, expiry close or past, the last certbot run failed.
+#[allow(clippy::too_many_arguments)]
+fn warnings(
+    name: &crate::model::CertName,
+    pem: &str,
+    x509_note: Option<&str>,
+    served: Served,
+    has_lineage: bool,
+    certificate: Option<&X509>,
+    domains: &[String],
+    expires_in_days: Option<i64>,
+    last_run: Option<&UnitRun>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(why) = &x509_note {
+        warnings.push(format!("certificates not read: {why}"));
+    }
+    match served {
+        Served::Missing if x509_note.is_none() => warnings.push(format!(
+            "{} is missing: haproxy refuses its configuration until it exists",
+            pem
+        )),
+        Served::Placeholder => warnings.push(
+            "served a self-signed placeholder: clients do not trust it until certbot \
+             issues the certificate"
+                .into(),
+        ),
+        Served::Other if has_lineage => warnings.push(format!(
+            "haproxy does not serve certbot's lineage {name}: `systemctl start {}` installs it",
+            certbot::issue_unit(name)
+        )),
+        _ => {}
+    }
+    if let Some(c) = &certificate {
+        let missing: Vec<&str> = domains
+            .iter()
+            .filter(|d| !c.names.contains(d))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() && served != Served::Missing {
+            warnings.push(format!(
+                "the served certificate does not cover {}",
+                missing.join(", ")
+            ));
+        }
+    }
+    match expires_in_days {
+        Some(d) if d < 0 => warnings.push(format!("expired {} days ago", -d)),
+        Some(d) if d < WARN_DAYS && served != Served::Placeholder => warnings.push(format!(
+            "expires in {d} days: certbot renews 30 days before expiry — see `journalctl -u {}`",
+            certbot::renew_unit(name)
+        )),
+        _ => {}
+    }
+    if let Some(run) = &last_run
+        && run.result != "success"
+    {
+        warnings.push(format!(
+            "{} failed at {} ({}){}",
+            run.unit,
+            run.started,
+            run.result,
+            if run.retrying {
+                "; systemd retries it"
+            } else {
+                ""
+            }
+        ));
+    }
+    warnings
 }
 
 /// The certificates for `edgeplan status` (text): one block per group.

@@ -148,8 +148,7 @@ pub fn carry_out(
     if actions.is_empty() {
         return Ok(());
     }
-    let r = t.call("units", actions, b"")?;
-    for line in r.text().lines() {
+    for line in t.units(actions)?.lines() {
         if let Some(why) = line.strip_prefix("skipped: ") {
             log(format!(
                 "Units not enabled, started or stopped ({}): {why}.",

@@ -222,8 +222,7 @@ pub fn worker_pid(rt: &mut Runtime<'_>) -> Option<u32> {
 /// Before a reload: save the running haproxy's server states into the server-state-file of the
 /// live config (the box script's `save-state`); a sentence saying what was done or why not.
 pub fn save_state(t: &mut BoxClient) -> Result<String, TransportError> {
-    let r = t.call("save-state", &[], b"")?;
-    let text = r.text().trim().to_string();
+    let text = t.save_state()?.trim().to_string();
     Ok(match text.strip_prefix("skipped: ") {
         Some(why) => format!("Server states not saved before the reload: {why}."),
         None => {

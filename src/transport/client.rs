@@ -8,8 +8,8 @@ use std::process::Stdio;
 
 use super::protocol::{self, Exit};
 use super::reply::{
-    BoxState, CommandOutput, Frame, Generations, Lock, Reply, Validation, frames, held_lock,
-    parse_generations, parse_state,
+    Blobs, BoxState, CommandOutput, Frame, Generations, Lock, Reply, Validation, frames, held_lock,
+    parse_blobs, parse_generations, parse_state,
 };
 use super::{BOX_SCRIPT, Launcher, TransportError};
 use crate::fault::Step;
@@ -155,7 +155,7 @@ impl BoxClient {
     }
 
     /// An error the box reported.
-    pub fn box_error(&self, op: &str, message: &str) -> TransportError {
+    fn box_error(&self, op: &str, message: &str) -> TransportError {
         TransportError::Box {
             target: self.target().to_string(),
             op: op.to_string(),
@@ -303,7 +303,7 @@ impl BoxClient {
     }
 
     /// Output and status of a `run`-style reply.
-    pub fn command_output(&self, r: &Reply) -> Result<CommandOutput, TransportError> {
+    fn command_output(&self, r: &Reply) -> Result<CommandOutput, TransportError> {
         let text = r.text();
         let (output, status) = text
             .trim_end()
@@ -331,6 +331,31 @@ impl BoxClient {
     pub fn generations(&mut self) -> Result<Generations, TransportError> {
         let r = self.call("generations", &[], b"")?;
         parse_generations(&r.stdout).map_err(|m| self.corrupt(&format!("generations: {m}")))
+    }
+
+    /// `openssl x509` on each PEM of `paths` (subject, issuer, serial, dates, names): one blob
+    /// per file that exists.
+    pub fn x509(&mut self, paths: &[String]) -> Result<Blobs, TransportError> {
+        let r = self.call("x509", paths, b"")?;
+        parse_blobs(&r.stdout).map_err(|m| self.corrupt(&m))
+    }
+
+    /// `systemctl show` of each unit (state, result, times): one blob per unit.
+    pub fn unit_show(&mut self, units: &[String]) -> Result<Blobs, TransportError> {
+        let r = self.call("unit-show", units, b"")?;
+        parse_blobs(&r.stdout).map_err(|m| self.corrupt(&m))
+    }
+
+    /// Carry out unit actions (`enable-start:NAME`, `stop-disable:NAME`…): one line per action
+    /// (`ACTION ok` or `ACTION failed: …`), or `skipped: WHY`.
+    pub fn units(&mut self, actions: &[String]) -> Result<String, TransportError> {
+        Ok(self.call("units", actions, b"")?.text())
+    }
+
+    /// Save the running haproxy's server states before a reload (the rendered helper): what it
+    /// did, or `skipped: WHY`.
+    pub fn save_state(&mut self) -> Result<String, TransportError> {
+        Ok(self.call("save-state", &[], b"")?.text())
     }
 
     /// Send `commands` to haproxy's runtime API at `endpoint` in one round trip: each command's answer (trailing whitespace trimmed) — or why

@@ -22,7 +22,7 @@ pub mod ssh;
 
 pub use client::{AdminRefusal, BoxClient};
 pub use reply::{
-    BoxState, CommandOutput, Frame, Generation, Generations, Live, LiveKind, Lock, Reply,
+    Blobs, BoxState, CommandOutput, Frame, Generation, Generations, Live, LiveKind, Lock, Reply,
     Validation, frames, parse_sha256_list,
 };
 

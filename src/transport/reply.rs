@@ -258,6 +258,35 @@ fn parse_path(p: &str) -> Result<(String, Live), String> {
     Ok((path.to_string(), Live { kind, mode, sha256 }))
 }
 
+/// A reply of named blobs, as `x509` and `unit-show` give: name → bytes, and the reason the
+/// box gave for skipping the whole request (`skipped: …`: no openssl, no systemd).
+#[derive(Debug, Clone, Default)]
+pub struct Blobs {
+    /// Each blob by name.
+    pub blobs: BTreeMap<String, Vec<u8>>,
+    /// Why nothing was read, when the box skipped it.
+    pub skipped: Option<String>,
+}
+
+/// Parse a reply of named blobs.
+pub(super) fn parse_blobs(stdout: &[u8]) -> Result<Blobs, String> {
+    let mut out = Blobs::default();
+    for f in frames(stdout)? {
+        match f {
+            Frame::Blob(name, b) => {
+                out.blobs.insert(name.to_string(), b.to_vec());
+            }
+            Frame::Line(l) => {
+                if let Some(why) = l.strip_prefix("skipped: ") {
+                    out.skipped = Some(why.to_string());
+                }
+            }
+            Frame::Absent(_) => {}
+        }
+    }
+    Ok(out)
+}
+
 /// What a `run` reply says: output and exit status of the command.
 #[derive(Debug, Clone)]
 pub struct CommandOutput {
