@@ -56,6 +56,12 @@ pub const SELFSIGNED_HELPER: BoxPath = BoxPath("/usr/local/lib/edgeplan/selfsign
 /// The certbot binary of Debian's package.
 pub const CERTBOT_BIN: BoxPath = BoxPath("/usr/bin/certbot");
 
+// Validation.
+/// Stands for the staged tree's absolute path in the check copies of a generation (the config
+/// and units as validation reads them, [`crate::render::Rendered::checks`]); the box script
+/// fills it in.
+pub const TREE_PLACEHOLDER: &str = "@EDGEPLAN_TREE@";
+
 // edgeplan's state.
 /// The version of the state layout under [`STATE_DIR`] that this edgeplan reads and writes
 /// (`STATE_DIR/layout`; no file but state there = 1, the layout before versions, whose lock was a

@@ -338,6 +338,7 @@ mod tests {
                     )
                 })
                 .collect(),
+            checks: Default::default(),
         }
     }
 

@@ -204,6 +204,21 @@ pub struct RenderedFile {
 pub struct Rendered {
     /// Files.
     pub files: BTreeMap<String, RenderedFile>,
+    /// The check copies: haproxy.cfg and each unit (not drop-ins) as validation reads them,
+    /// rendered by the same templates with `tree` set to [`crate::layout::TREE_PLACEHOLDER`],
+    /// so every path of a file of this generation points into the staged tree
+    /// ([`crate::transport::generation`]). Path → content; not part of the tree or its hash.
+    pub checks: BTreeMap<String, Vec<u8>>,
+}
+
+/// Does `path` get a check copy: the main config, or a unit `systemd-analyze verify` reads on
+/// its own (directly in the unit directory; drop-ins are merged into their unit).
+pub fn has_check_copy(path: &str) -> bool {
+    path == crate::layout::HAPROXY_CFG.rel()
+        || path
+            .strip_prefix(crate::layout::UNIT_DIR.rel())
+            .and_then(|p| p.strip_prefix('/'))
+            .is_some_and(|name| !name.contains('/'))
 }
 
 /// What every template sees.
@@ -233,6 +248,11 @@ pub fn render(
         env.add_template_owned(name.clone(), t.text.clone())
             .map_err(|e| template_error(name, t, &e))?;
     }
+    // `tree` prefixes every path of a file of this generation: empty for the files, the
+    // placeholder for their check copies.
+    env.add_global("tree", "");
+    let mut check_env = env.clone();
+    check_env.add_global("tree", crate::layout::TREE_PLACEHOLDER);
     let routing = rules::routing(edge, colors);
     let view = View {
         version: env!("CARGO_PKG_VERSION"),
@@ -248,6 +268,13 @@ pub fn render(
             let tmpl = env
                 .get_template(name)
                 .map_err(|e| template_error(name, t, &e))?;
+            if has_check_copy(&path) {
+                let check = check_env
+                    .get_template(name)
+                    .and_then(|c| c.render(&ctx))
+                    .map_err(|e| template_error(name, t, &e))?;
+                out.checks.insert(path.clone(), check.into_bytes());
+            }
             let text = tmpl.render(ctx).map_err(|e| template_error(name, t, &e))?;
             out.files.insert(
                 path,

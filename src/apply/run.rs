@@ -147,7 +147,13 @@ fn locked(
         .map_err(Problems::one)?;
         return Ok(Outcome::FinishedPending);
     }
-    let from_plan = saved.map(SavedPlan::rendered);
+    // A saved plan's tree is the current build's (its tree hash was checked above): the
+    // build's check copies are the plan's.
+    let from_plan = saved.map(|s| {
+        let mut r = s.rendered();
+        r.checks = build.rendered.checks.clone();
+        r
+    });
     let candidate = Candidate {
         manifest: saved.map_or(&build.manifest, |s| &s.manifest),
         rendered: from_plan.as_ref().unwrap_or(&build.rendered),

@@ -204,7 +204,7 @@ impl SavedPlan {
         Ok(plan)
     }
 
-    /// The rendered files.
+    /// The rendered files (without check copies, see [`Rendered::checks`]).
     pub fn rendered(&self) -> Rendered {
         Rendered {
             files: self
@@ -221,6 +221,9 @@ impl SavedPlan {
                     )
                 })
                 .collect(),
+            // The check copies are not saved: `apply` takes them from the current build,
+            // whose tree hash it checked equals the plan's.
+            checks: Default::default(),
         }
     }
 }

@@ -12,16 +12,15 @@
 //! get the same treatment: a unit running a helper of this generation
 //! (`/usr/local/lib/edgeplan/…`) is verified against the staged helper, which is not on the
 //! live box yet; everything else (`/usr/bin/certbot`, `sysinit.target`…) is the live box's.
+//! These check copies are rendered by the templates themselves
+//! ([`crate::render::Rendered::checks`]: the same template with `tree` set to the placeholder);
+//! nothing here rewrites config text.
 
 use crate::output::Manifest;
 use crate::plan::{CONFIG_PATH, sha256_hex};
 use crate::render::Rendered;
 
-/// Placeholder for the staged tree's absolute path in `check.in` and `units.in/`.
-pub const TREE_PLACEHOLDER: &str = "@EDGEPLAN_TREE@";
-
-/// Where systemd units are rendered (relative to the box root).
-const UNIT_DIR: &str = crate::layout::UNIT_DIR.rel();
+pub use crate::layout::TREE_PLACEHOLDER;
 
 /// The tar stream of a generation.
 pub fn package(manifest: &Manifest, rendered: &Rendered, model_json: &str) -> Vec<u8> {
@@ -49,89 +48,102 @@ pub fn package(manifest: &Manifest, rendered: &Rendered, model_json: &str) -> Ve
     add("model.json", 0o644, model_json.as_bytes());
     add("files.sha256", 0o644, sums.as_bytes());
     add("modes", 0o644, modes.as_bytes());
-    if let Some(cfg) = rendered.files.get(CONFIG_PATH) {
-        let text = String::from_utf8_lossy(&cfg.content);
-        let others: Vec<&str> = rendered
-            .files
-            .keys()
-            .map(String::as_str)
-            .filter(|p| *p != CONFIG_PATH)
-            .collect();
-        add("check.in", 0o644, check_config(&text, &others).as_bytes());
-    }
-    let paths: Vec<&str> = rendered.files.keys().map(String::as_str).collect();
-    for (path, f) in &rendered.files {
-        if let Some(name) = path
-            .strip_prefix(UNIT_DIR)
-            .and_then(|p| p.strip_prefix('/'))
-            && !name.contains('/')
-        {
-            let text = String::from_utf8_lossy(&f.content);
-            add(
-                &format!("units.in/{name}"),
-                0o644,
-                check_config(&text, &paths).as_bytes(),
-            );
+    for (path, text) in &rendered.checks {
+        if path == CONFIG_PATH {
+            add("check.in", 0o644, text);
+        } else if let Some(name) = path.rsplit('/').next() {
+            add(&format!("units.in/{name}"), 0o644, text);
         }
     }
     b.into_inner().unwrap_or_default()
-}
-
-/// The config with each whole-token `/PATH` of `paths` prefixed with [`TREE_PLACEHOLDER`].
-pub fn check_config(config: &str, paths: &[&str]) -> String {
-    let mut out = String::with_capacity(config.len());
-    let mut rest = config;
-    let boundary_before = |prev: Option<char>| {
-        prev.is_none_or(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '=')
-    };
-    let boundary_after =
-        |next: Option<char>| next.is_none_or(|c| c.is_whitespace() || c == '"' || c == '\'');
-    'scan: while let Some(i) = rest.find('/') {
-        let prev = if i == 0 {
-            out.chars().last()
-        } else {
-            rest[..i].chars().last()
-        };
-        if boundary_before(prev) {
-            for p in paths {
-                let token = &rest[i + 1..];
-                if let Some(after) = token.strip_prefix(p)
-                    && boundary_after(after.chars().next())
-                {
-                    out.push_str(&rest[..i]);
-                    out.push_str(TREE_PLACEHOLDER);
-                    out.push('/');
-                    out.push_str(p);
-                    rest = after;
-                    continue 'scan;
-                }
-            }
-        }
-        out.push_str(&rest[..=i]);
-        rest = &rest[i + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The token scan that made the check copies before the templates did: every whole-token
+    /// `/PATH` of a file of the generation prefixed with the placeholder. Kept here as the
+    /// oracle the template-rendered copies must equal.
+    fn scanned(config: &str, paths: &[&str]) -> String {
+        let mut out = String::with_capacity(config.len());
+        let mut rest = config;
+        let before = |p: Option<char>| {
+            p.is_none_or(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '=')
+        };
+        let after = |n: Option<char>| n.is_none_or(|c| c.is_whitespace() || c == '"' || c == '\'');
+        'scan: while let Some(i) = rest.find('/') {
+            let prev = if i == 0 {
+                out.chars().last()
+            } else {
+                rest[..i].chars().last()
+            };
+            if before(prev) {
+                for p in paths {
+                    if let Some(tail) = rest[i + 1..].strip_prefix(p)
+                        && after(tail.chars().next())
+                    {
+                        out.push_str(&rest[..i]);
+                        out.push_str(TREE_PLACEHOLDER);
+                        out.push('/');
+                        out.push_str(p);
+                        rest = tail;
+                        continue 'scan;
+                    }
+                }
+            }
+            out.push_str(&rest[..=i]);
+            rest = &rest[i + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// For the bundled specs and every valid fixture: the config and each unit have a check
+    /// copy, and it is exactly the file with every path of the generation pointing into the
+    /// staged tree (and nothing else changed).
     #[test]
-    fn only_whole_paths_of_the_generation_are_redirected() {
-        let cfg = "  http-request return status 503 file /etc/haproxy/errors/a.txt hdr X y\n\
-                   errorfile 503 \"/etc/haproxy/errors/a.txt\"\n\
-                   bind :443 ssl crt /etc/haproxy/certs/\n\
-                   x /etc/haproxy/errors/a.txt.bak /other/etc/haproxy/errors/a.txt\n";
-        let out = check_config(cfg, &["etc/haproxy/errors/a.txt"]);
-        assert_eq!(
-            out,
-            "  http-request return status 503 file @EDGEPLAN_TREE@/etc/haproxy/errors/a.txt hdr X y\n\
-             errorfile 503 \"@EDGEPLAN_TREE@/etc/haproxy/errors/a.txt\"\n\
-             bind :443 ssl crt /etc/haproxy/certs/\n\
-             x /etc/haproxy/errors/a.txt.bak /other/etc/haproxy/errors/a.txt\n"
-        );
+    fn check_copies_point_every_path_of_the_generation_into_the_staged_tree() {
+        let mut dirs = vec![std::path::PathBuf::from("specs")];
+        for e in std::fs::read_dir("tests/specs/valid").unwrap() {
+            dirs.push(e.unwrap().path());
+        }
+        let mut units = 0;
+        for dir in dirs {
+            let build = crate::build(&crate::BuildOptions {
+                specs: dir.clone(),
+                templates: None,
+                colors: Vec::new(),
+            })
+            .unwrap();
+            let r = &build.rendered;
+            let paths: Vec<&str> = r.files.keys().map(String::as_str).collect();
+            let want: Vec<&String> = r
+                .files
+                .keys()
+                .filter(|p| crate::render::has_check_copy(p))
+                .collect();
+            assert_eq!(r.checks.keys().collect::<Vec<_>>(), want, "{dir:?}");
+            for (path, check) in &r.checks {
+                let file = String::from_utf8_lossy(&r.files[path].content).into_owned();
+                let others: Vec<&str> = if path == CONFIG_PATH {
+                    paths
+                        .iter()
+                        .copied()
+                        .filter(|p| *p != CONFIG_PATH)
+                        .collect()
+                } else {
+                    units += 1;
+                    paths.clone()
+                };
+                assert_eq!(
+                    String::from_utf8_lossy(check),
+                    scanned(&file, &others),
+                    "{dir:?} {path}"
+                );
+            }
+        }
+        assert!(units > 0, "some spec renders units");
     }
 
     #[test]
@@ -143,6 +155,10 @@ mod tests {
                 mode: 0o644,
                 content: b"file /etc/e.txt\n".to_vec(),
             },
+        );
+        r.checks.insert(
+            CONFIG_PATH.into(),
+            b"file @EDGEPLAN_TREE@/etc/e.txt\n".to_vec(),
         );
         r.files.insert(
             "etc/e.txt".into(),
