@@ -31,6 +31,66 @@ impl Problems {
     }
 }
 
+/// A diagnostic at one place in a spec file: the file and span once, and the kind apart — the
+/// kind gives the message, code, help, severity and related notes, and the label's text
+/// ([`Label`]). (The shape of just's `CompileError` and kdl-rs's `KdlDiagnostic`.)
+#[derive(Debug)]
+pub struct Located<K> {
+    /// The file.
+    pub src: crate::spec::Src,
+    /// The place in it.
+    pub span: SourceSpan,
+    /// What is wrong there.
+    pub kind: K,
+}
+
+/// The text under the place a [`Located`] diagnostic points at.
+pub trait Label {
+    /// The label (`not known here`, `expected a string`).
+    fn label(&self) -> String;
+}
+
+impl<K: std::fmt::Display> std::fmt::Display for Located<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.kind.fmt(f)
+    }
+}
+
+impl<K: std::error::Error> std::error::Error for Located<K> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.kind.source()
+    }
+}
+
+impl<K: Diagnostic + Label> Diagnostic for Located<K> {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.kind.code()
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        self.kind.severity()
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.kind.help()
+    }
+    fn url<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.kind.url()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.src)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        Some(Box::new(std::iter::once(
+            miette::LabeledSpan::new_with_span(Some(self.kind.label()), self.span),
+        )))
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        self.kind.related()
+    }
+    fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
+        self.kind.diagnostic_source()
+    }
+}
+
 /// Render diagnostics as text, `width` columns, with or without colour.
 pub fn render_text(problems: &Problems, color: bool, width: usize) -> String {
     let theme = if color {

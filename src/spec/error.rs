@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
+
+use crate::diag::{Label, Located};
 use thiserror::Error;
 
 /// The source type every spec diagnostic carries.
@@ -51,16 +53,26 @@ pub enum SpecError {
         path: String,
     },
 
+    /// A problem at a place in a spec file.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    At(Box<Located<Problem>>),
+}
+
+impl SpecError {
+    /// `kind` at `span` of `src`.
+    pub fn at(src: Src, span: SourceSpan, kind: Problem) -> SpecError {
+        SpecError::At(Box::new(Located { src, span, kind }))
+    }
+}
+
+/// What is wrong at a place in a spec file (the place is the [`Located`]'s).
+#[derive(Debug, Error, Diagnostic)]
+pub enum Problem {
     /// The KDL parser refused the text.
     #[error("KDL syntax: {message}")]
     #[diagnostic(code(edgeplan::spec::syntax))]
     Syntax {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("{label}")]
-        span: SourceSpan,
         /// Parser message.
         message: String,
         /// Parser label.
@@ -74,12 +86,6 @@ pub enum SpecError {
     #[error("unknown node `{name}` {context}")]
     #[diagnostic(code(edgeplan::spec::unknown_node))]
     UnknownNode {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("not known here")]
-        span: SourceSpan,
         /// The name.
         name: String,
         /// "at top level", "in `env`".
@@ -93,12 +99,6 @@ pub enum SpecError {
     #[error("unknown property `{name}` on `{node}`")]
     #[diagnostic(code(edgeplan::spec::unknown_property))]
     UnknownProperty {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("not known here")]
-        span: SourceSpan,
         /// Property.
         name: String,
         /// Node.
@@ -112,12 +112,6 @@ pub enum SpecError {
     #[error("property `{name}` is given twice")]
     #[diagnostic(code(edgeplan::spec::duplicate_property), help("keep one of them"))]
     DuplicateProperty {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("again here")]
-        span: SourceSpan,
         /// Property.
         name: String,
     },
@@ -126,12 +120,6 @@ pub enum SpecError {
     #[error("`{field}` must be {expected}, found {found}")]
     #[diagnostic(code(edgeplan::spec::wrong_type), help("write it as {example}"))]
     WrongType {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("expected {expected}")]
-        span: SourceSpan,
         /// Field.
         field: String,
         /// Expected KDL type.
@@ -146,12 +134,6 @@ pub enum SpecError {
     #[error("`{node}` is missing {what}")]
     #[diagnostic(code(edgeplan::spec::missing))]
     Missing {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("needs {what}")]
-        span: SourceSpan,
         /// Node.
         node: String,
         /// What.
@@ -168,12 +150,6 @@ pub enum SpecError {
         help("remove the extra value or make it a property `name=value`")
     )]
     TooManyArguments {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("unexpected")]
-        span: SourceSpan,
         /// Node.
         node: String,
         /// Maximum.
@@ -187,12 +163,6 @@ pub enum SpecError {
         help("remove the `{{ … }}` block")
     )]
     UnexpectedChildren {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("unexpected block")]
-        span: SourceSpan,
         /// Node.
         node: String,
     },
@@ -204,12 +174,6 @@ pub enum SpecError {
         help("`{field}` must be {expected}")
     )]
     InvalidValue {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("{reason}")]
-        span: SourceSpan,
         /// Field.
         field: String,
         /// What it should be.
@@ -227,12 +191,6 @@ pub enum SpecError {
         )
     )]
     UnsafeValue {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("{reason}")]
-        span: SourceSpan,
         /// Field.
         field: String,
         /// What it should be.
@@ -245,12 +203,6 @@ pub enum SpecError {
     #[error("`{field}` is out of range: {value} is not in {range}")]
     #[diagnostic(code(edgeplan::spec::out_of_range), help("use a value in {range}"))]
     OutOfRange {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("out of range")]
-        span: SourceSpan,
         /// Field.
         field: String,
         /// Value.
@@ -266,12 +218,6 @@ pub enum SpecError {
         help("all spec files merge into one edge; keep a single `{node}`")
     )]
     DuplicateNode {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("defined again here")]
-        span: SourceSpan,
         /// Node.
         node: String,
         /// First definition.
@@ -288,15 +234,29 @@ pub enum SpecError {
         )
     )]
     BadInclude {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("{reason}")]
-        span: SourceSpan,
         /// Path.
         path: String,
         /// Why.
         reason: String,
     },
+}
+
+impl Label for Problem {
+    fn label(&self) -> String {
+        match self {
+            Problem::Syntax { label, .. } => label.clone(),
+            Problem::UnknownNode { .. } => "not known here".into(),
+            Problem::UnknownProperty { .. } => "not known here".into(),
+            Problem::DuplicateProperty { .. } => "again here".into(),
+            Problem::WrongType { expected, .. } => format!("expected {expected}"),
+            Problem::Missing { what, .. } => format!("needs {what}"),
+            Problem::TooManyArguments { .. } => "unexpected".into(),
+            Problem::UnexpectedChildren { .. } => "unexpected block".into(),
+            Problem::InvalidValue { reason, .. } => reason.clone(),
+            Problem::UnsafeValue { reason, .. } => reason.clone(),
+            Problem::OutOfRange { .. } => "out of range".into(),
+            Problem::DuplicateNode { .. } => "defined again here".into(),
+            Problem::BadInclude { reason, .. } => reason.clone(),
+        }
+    }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use miette::{NamedSource, SourceSpan};
 
-pub use error::{Note, SpecError, Src};
+pub use error::{Note, Problem, SpecError, Src};
 
 use crate::model::{
     AbsPath, Address, Arg, Balance, Bind, Body, CertName, Color, CookieName, Directory, Duration,
@@ -427,12 +427,14 @@ pub fn load(dir: &Path) -> Result<Spec, Vec<SpecError>> {
             i += 1;
             if !loaded.insert(rel.clone()) {
                 if let Some(at) = included_at {
-                    errors.push(SpecError::BadInclude {
-                        src: spec.src(at),
-                        span: at.span,
-                        path: rel.clone(),
-                        reason: "this file is already loaded".into(),
-                    });
+                    errors.push(SpecError::at(
+                        spec.src(at),
+                        at.span,
+                        Problem::BadInclude {
+                            path: rel.clone(),
+                            reason: "this file is already loaded".into(),
+                        },
+                    ));
                 }
                 continue;
             }
@@ -446,12 +448,14 @@ pub fn load(dir: &Path) -> Result<Spec, Vec<SpecError>> {
                 Ok(b) => b,
                 Err(message) => {
                     match included_at {
-                        Some(at) => errors.push(SpecError::BadInclude {
-                            src: spec.src(at),
-                            span: at.span,
-                            path: rel.clone(),
-                            reason: message,
-                        }),
+                        Some(at) => errors.push(SpecError::at(
+                            spec.src(at),
+                            at.span,
+                            Problem::BadInclude {
+                                path: rel.clone(),
+                                reason: message,
+                            },
+                        )),
                         None => errors.push(SpecError::Io {
                             path: shown,
                             message,
@@ -478,12 +482,14 @@ pub fn load(dir: &Path) -> Result<Spec, Vec<SpecError>> {
             for inc in includes {
                 match normalize_include(&inc.value) {
                     Ok(rel) => queue.push((rel, Some(inc.at))),
-                    Err(reason) => errors.push(SpecError::BadInclude {
-                        src: spec.src(inc.at),
-                        span: inc.at.span,
-                        path: inc.value.clone(),
-                        reason,
-                    }),
+                    Err(reason) => errors.push(SpecError::at(
+                        spec.src(inc.at),
+                        inc.at.span,
+                        Problem::BadInclude {
+                            path: inc.value.clone(),
+                            reason,
+                        },
+                    )),
                 }
             }
         }

@@ -19,23 +19,27 @@ impl Cx<'_> {
         context: &str,
         known: &[&str],
     ) {
-        self.errors.push(SpecError::UnknownNode {
-            src: self.src.clone(),
-            span: node.name().span(),
-            name: name.to_string(),
-            context: context.to_string(),
-            help: suggest(name, known),
-        });
+        self.errors.push(SpecError::at(
+            self.src.clone(),
+            node.name().span(),
+            Problem::UnknownNode {
+                name: name.to_string(),
+                context: context.to_string(),
+                help: suggest(name, known),
+            },
+        ));
     }
 
     pub(super) fn missing(&mut self, node: &KdlNode, node_name: &str, what: &str, example: &str) {
-        self.errors.push(SpecError::Missing {
-            src: self.src.clone(),
-            span: node.name().span(),
-            node: node_name.to_string(),
-            what: what.to_string(),
-            help: format!("for example: {example}"),
-        });
+        self.errors.push(SpecError::at(
+            self.src.clone(),
+            node.name().span(),
+            Problem::Missing {
+                node: node_name.to_string(),
+                what: what.to_string(),
+                help: format!("for example: {example}"),
+            },
+        ));
     }
 
     /// Record a node that may appear once across all files.
@@ -52,16 +56,18 @@ impl Cx<'_> {
             } else {
                 files[first.at.file].named()
             };
-            self.errors.push(SpecError::DuplicateNode {
-                src: self.src.clone(),
-                span: v.at.span,
-                node: name.to_string(),
-                first: vec![Note {
-                    message: format!("`{name}` first defined here"),
-                    src: first_src,
-                    span: first.at.span,
-                }],
-            });
+            self.errors.push(SpecError::at(
+                self.src.clone(),
+                v.at.span,
+                Problem::DuplicateNode {
+                    node: name.to_string(),
+                    first: vec![Note {
+                        message: format!("`{name}` first defined here"),
+                        src: first_src,
+                        span: first.at.span,
+                    }],
+                },
+            ));
         } else {
             *slot = Some(v);
         }
@@ -74,19 +80,23 @@ impl Cx<'_> {
             let Some(key) = e.name() else { continue };
             let key = key.value();
             if !allowed.contains(&key) {
-                self.errors.push(SpecError::UnknownProperty {
-                    src: self.src.clone(),
-                    span: e.span(),
-                    name: key.to_string(),
-                    node: node.name().value().to_string(),
-                    help: suggest(key, allowed),
-                });
+                self.errors.push(SpecError::at(
+                    self.src.clone(),
+                    e.span(),
+                    Problem::UnknownProperty {
+                        name: key.to_string(),
+                        node: node.name().value().to_string(),
+                        help: suggest(key, allowed),
+                    },
+                ));
             } else if seen.contains(&key) {
-                self.errors.push(SpecError::DuplicateProperty {
-                    src: self.src.clone(),
-                    span: e.span(),
-                    name: key.to_string(),
-                });
+                self.errors.push(SpecError::at(
+                    self.src.clone(),
+                    e.span(),
+                    Problem::DuplicateProperty {
+                        name: key.to_string(),
+                    },
+                ));
             }
             seen.push(key);
         }
@@ -99,22 +109,26 @@ impl Cx<'_> {
             .filter(|e| e.name().is_none())
             .nth(max)
         {
-            self.errors.push(SpecError::TooManyArguments {
-                src: self.src.clone(),
-                span: extra.span(),
-                node: node.name().value().to_string(),
-                max,
-            });
+            self.errors.push(SpecError::at(
+                self.src.clone(),
+                extra.span(),
+                Problem::TooManyArguments {
+                    node: node.name().value().to_string(),
+                    max,
+                },
+            ));
         }
     }
 
     pub(super) fn no_children(&mut self, node: &KdlNode) {
         if let Some(ch) = node.children() {
-            self.errors.push(SpecError::UnexpectedChildren {
-                src: self.src.clone(),
-                span: ch.span(),
-                node: node.name().value().to_string(),
-            });
+            self.errors.push(SpecError::at(
+                self.src.clone(),
+                ch.span(),
+                Problem::UnexpectedChildren {
+                    node: node.name().value().to_string(),
+                },
+            ));
         }
     }
 
@@ -127,14 +141,16 @@ impl Cx<'_> {
         parse: impl Fn(&str) -> Result<T, Invalid>,
     ) -> Option<Spanned<T>> {
         let KdlValue::String(s) = e.value() else {
-            self.errors.push(SpecError::WrongType {
-                src: self.src.clone(),
-                span: e.span(),
-                field: field.to_string(),
-                expected: "a string",
-                found: kdl_type(e.value()),
-                example,
-            });
+            self.errors.push(SpecError::at(
+                self.src.clone(),
+                e.span(),
+                Problem::WrongType {
+                    field: field.to_string(),
+                    expected: "a string",
+                    found: kdl_type(e.value()),
+                    example,
+                },
+            ));
             return None;
         };
         match parse(s) {
@@ -156,23 +172,20 @@ impl Cx<'_> {
             inv.expected.to_string(),
             inv.reason,
         );
-        self.errors.push(if inv.unsafe_chars {
-            SpecError::UnsafeValue {
-                src,
-                span,
+        let kind = if inv.unsafe_chars {
+            Problem::UnsafeValue {
                 field,
                 expected,
                 reason,
             }
         } else {
-            SpecError::InvalidValue {
-                src,
-                span,
+            Problem::InvalidValue {
                 field,
                 expected,
                 reason,
             }
-        });
+        };
+        self.errors.push(SpecError::at(src, span, kind));
     }
 
     pub(super) fn int_entry(
@@ -184,24 +197,28 @@ impl Cx<'_> {
         hi: i128,
     ) -> Option<Spanned<i128>> {
         let KdlValue::Integer(n) = e.value() else {
-            self.errors.push(SpecError::WrongType {
-                src: self.src.clone(),
-                span: e.span(),
-                field: field.to_string(),
-                expected: "an integer",
-                found: kdl_type(e.value()),
-                example,
-            });
+            self.errors.push(SpecError::at(
+                self.src.clone(),
+                e.span(),
+                Problem::WrongType {
+                    field: field.to_string(),
+                    expected: "an integer",
+                    found: kdl_type(e.value()),
+                    example,
+                },
+            ));
             return None;
         };
         if *n < lo || *n > hi {
-            self.errors.push(SpecError::OutOfRange {
-                src: self.src.clone(),
-                span: e.span(),
-                field: field.to_string(),
-                value: *n,
-                range: format!("{lo}..={hi}"),
-            });
+            self.errors.push(SpecError::at(
+                self.src.clone(),
+                e.span(),
+                Problem::OutOfRange {
+                    field: field.to_string(),
+                    value: *n,
+                    range: format!("{lo}..={hi}"),
+                },
+            ));
             return None;
         }
         Some(Spanned {
@@ -222,14 +239,16 @@ impl Cx<'_> {
                 at: self.at(e.span()),
             }),
             other => {
-                self.errors.push(SpecError::WrongType {
-                    src: self.src.clone(),
-                    span: e.span(),
-                    field: field.to_string(),
-                    expected: "a boolean (`#true` or `#false`)",
-                    found: kdl_type(other),
-                    example,
-                });
+                self.errors.push(SpecError::at(
+                    self.src.clone(),
+                    e.span(),
+                    Problem::WrongType {
+                        field: field.to_string(),
+                        expected: "a boolean (`#true` or `#false`)",
+                        found: kdl_type(other),
+                        example,
+                    },
+                ));
                 None
             }
         }

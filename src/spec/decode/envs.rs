@@ -351,16 +351,18 @@ pub(super) fn set_once<T>(
     decode: impl FnOnce(&mut Cx<'_>) -> Option<Spanned<T>>,
 ) {
     if let Some(first) = slot {
-        cx.errors.push(SpecError::DuplicateNode {
-            src: cx.src.clone(),
-            span: ch.span(),
-            node: ch.name().value().to_string(),
-            first: vec![Note {
-                message: "first given here".into(),
-                src: cx.src.clone(),
-                span: first.at.span,
-            }],
-        });
+        cx.errors.push(SpecError::at(
+            cx.src.clone(),
+            ch.span(),
+            Problem::DuplicateNode {
+                node: ch.name().value().to_string(),
+                first: vec![Note {
+                    message: "first given here".into(),
+                    src: cx.src.clone(),
+                    span: first.at.span,
+                }],
+            },
+        ));
         return;
     }
     if let Some(v) = decode(cx) {

@@ -9,8 +9,9 @@ use miette::SourceSpan;
 
 use super::{
     AcmeSpec, AdminSpec, At, CertSpec, ComponentSpec, EnvSpec, ExpectSpec, HealthSpec,
-    InstanceAddress, InstanceSpec, ListenSpec, Note, OutsideSpec, PlaceholderSpec, RouteSpec,
-    Spanned, Spec, SpecError, Src, StatsSpec, TargetSpec, TimeoutsSpec, TlsSpec, TransportSpec,
+    InstanceAddress, InstanceSpec, ListenSpec, Note, OutsideSpec, PlaceholderSpec, Problem,
+    RouteSpec, Spanned, Spec, SpecError, Src, StatsSpec, TargetSpec, TimeoutsSpec, TlsSpec,
+    TransportSpec,
 };
 use crate::model::{
     AbsPath, Address, Arg, Balance, Bind, Body, CertName, Color, CookieName, Directory, Duration,
@@ -58,25 +59,29 @@ pub(super) fn decode_file(
             let overlong = overlong_integers(&text);
             if !overlong.is_empty() {
                 for span in overlong {
-                    errors.push(SpecError::Syntax {
-                        src: src.clone(),
+                    errors.push(SpecError::at(
+                        src.clone(),
                         span,
-                        message: "integer literal is too large".into(),
-                        label: "does not fit in 128 bits".into(),
-                        help: Some("no number in a spec is this large; check the value".into()),
-                    });
+                        Problem::Syntax {
+                            message: "integer literal is too large".into(),
+                            label: "does not fit in 128 bits".into(),
+                            help: Some("no number in a spec is this large; check the value".into()),
+                        },
+                    ));
                 }
                 return Vec::new();
             }
             for d in e.diagnostics {
                 let help = d.help.or_else(|| v1_keyword_help(&text, d.span));
-                errors.push(SpecError::Syntax {
-                    src: src.clone(),
-                    span: d.span,
-                    message: d.message.unwrap_or_else(|| "invalid KDL".into()),
-                    label: d.label.unwrap_or_else(|| "here".into()),
-                    help,
-                });
+                errors.push(SpecError::at(
+                    src.clone(),
+                    d.span,
+                    Problem::Syntax {
+                        message: d.message.unwrap_or_else(|| "invalid KDL".into()),
+                        label: d.label.unwrap_or_else(|| "here".into()),
+                        help,
+                    },
+                ));
             }
             return Vec::new();
         }

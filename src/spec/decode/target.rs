@@ -142,16 +142,18 @@ impl Cx<'_> {
     }
 
     fn duplicate_with(&mut self, ch: &KdlNode, node: &str, message: String, first: SourceSpan) {
-        self.errors.push(SpecError::DuplicateNode {
-            src: self.src.clone(),
-            span: ch.name().span(),
-            node: node.to_string(),
-            first: vec![Note {
-                message,
-                src: self.src.clone(),
-                span: first,
-            }],
-        });
+        self.errors.push(SpecError::at(
+            self.src.clone(),
+            ch.name().span(),
+            Problem::DuplicateNode {
+                node: node.to_string(),
+                first: vec![Note {
+                    message,
+                    src: self.src.clone(),
+                    span: first,
+                }],
+            },
+        ));
     }
 }
 
