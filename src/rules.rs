@@ -210,6 +210,20 @@ pub fn body_file(name: &str) -> String {
 
 /// Build the routing table of `edge` with `colors` active.
 pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
+    let (acls, switches) = host_rules(edge);
+    Routing {
+        frontends: frontends(edge, acls, switches),
+        backends: backends(edge, colors),
+        identity: Identity {
+            trusted: edge.trusted.iter().map(|n| n.to_string()).collect(),
+            headers: IDENTITY_HEADERS.to_vec(),
+        },
+    }
+}
+
+/// The ACLs and `use_backend` switches of the hosts: whole-host sites (outside backends, then
+/// placeholders), then each env's path routes in spec order and its default.
+fn host_rules(edge: &Edge) -> (Vec<Acl>, Vec<Switch>) {
     let mut acls = Vec::new();
     let mut switches = Vec::new();
     // Whole-host sites first: outside backends, then placeholders.
@@ -286,6 +300,12 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
         }
     }
 
+    (acls, switches)
+}
+
+/// The frontends: with TLS, `http` (ACME challenges, a redirect for the rest) and `https` (the
+/// host rules); without, one `http` with the ACME rule first.
+fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend> {
     let mut frontends = Vec::new();
     let acme_acl = Acl {
         name: "acme_challenge".into(),
@@ -348,6 +368,12 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
         });
     }
 
+    frontends
+}
+
+/// The backends in a stable order: env pools, outside backends, placeholders, ACME, the
+/// default 503.
+fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
     let mut backends = Vec::new();
     for env in edge.envs.values() {
         let active = colors.of(env);
@@ -450,14 +476,7 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
         503,
         body_file(DEFAULT_BACKEND),
     ));
-    Routing {
-        frontends,
-        backends,
-        identity: Identity {
-            trusted: edge.trusted.iter().map(|n| n.to_string()).collect(),
-            headers: IDENTITY_HEADERS.to_vec(),
-        },
-    }
+    backends
 }
 
 fn static_backend(name: String, status: u16, body_file: String) -> Backend {
