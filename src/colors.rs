@@ -147,6 +147,9 @@ pub struct Entry {
     pub time: String,
     /// `user@host`.
     pub by: String,
+    /// The health gate was skipped (`switch --force`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forced: bool,
 }
 
 /// The colour state of one env on the box: `colors/ENV.json`.
@@ -187,6 +190,8 @@ struct RawEntry {
     generation: Option<u64>,
     time: String,
     by: String,
+    #[serde(default)]
+    forced: bool,
 }
 
 impl EnvState {
@@ -221,6 +226,7 @@ impl EnvState {
                     generation: e.generation,
                     time: e.time,
                     by: e.by,
+                    forced: e.forced,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod colors;
 pub mod diag;
 pub mod fault;
+pub mod gate;
 pub mod hash;
 pub mod layout;
 pub mod model;

@@ -126,6 +126,9 @@ fn env_rollback(
         color,
         release,
         action: switch::Action::Rollback,
+        // A rollback goes back to what served before: it is not held up by a health gate.
+        gate: None,
+        forced: false,
     };
     let switched = switch::switch(s, &req, keep, progress)?;
     Ok(Outcome::Env { preview, switched })

@@ -183,6 +183,13 @@ pub enum Event<'a> {
     GenerationRollback(&'a crate::rollback::GenerationPreview),
     /// An env's fast rollback about to be carried out.
     EnvRollback(&'a crate::rollback::EnvPreview),
+    /// A try of a switch's health gate; `last`: the one it ends with.
+    Gate {
+        /// Every instance of the new colour.
+        report: &'a crate::gate::Report,
+        /// The try the gate decides on.
+        last: bool,
+    },
     /// A step done (`Activated generation 3.`).
     Step(String),
 }

@@ -177,7 +177,7 @@ pub fn text(s: &Status) -> String {
         o += "\n";
         for h in &e.history {
             o += &format!(
-                "      {}  {:19}  {} → {}{}  {}  by {}\n",
+                "      {}  {:19}  {} → {}{}  {}  by {}{}\n",
                 h.time,
                 h.action.as_str(),
                 h.previous_color,
@@ -186,7 +186,12 @@ pub fn text(s: &Status) -> String {
                     .as_ref()
                     .map_or(String::new(), |r| format!(" {r}")),
                 h.result,
-                h.by
+                h.by,
+                if h.forced {
+                    "  (forced: health gate skipped)"
+                } else {
+                    ""
+                }
             );
         }
     }

@@ -76,6 +76,31 @@ pub enum SwitchError {
         /// What differs.
         summary: String,
     },
+    /// The new colour did not pass the health gate: nothing changed.
+    #[error(
+        "env `{env}`: {failing} of {total} instances of {color} failed their health check \
+         from the box ({tries} tries); nothing changed"
+    )]
+    #[diagnostic(
+        code(edgeplan::switch::unhealthy),
+        help(
+            "traffic stays where it is. Fix the instances (the report above says what each \
+             answered), or give them time with `--wait 60s`; `--force` switches without the \
+             gate (recorded in the history)"
+        )
+    )]
+    Unhealthy {
+        /// Env.
+        env: String,
+        /// Colour.
+        color: String,
+        /// Instances that failed.
+        failing: usize,
+        /// Instances checked.
+        total: usize,
+        /// Tries made.
+        tries: u32,
+    },
     /// No earlier state to go back to.
     #[error("env `{env}` has no switch recorded on target `{target}`: nothing to roll back")]
     #[diagnostic(
@@ -178,6 +203,12 @@ pub struct Request {
     pub release: Option<Release>,
     /// Switch or fast rollback.
     pub action: Action,
+    /// The health gate: wait this long at most for every instance of the new colour to pass
+    /// its check ([`crate::gate`]; `ZERO`: one try). `None`: no gate — a fast rollback (it
+    /// goes back to what served before), or `--force` ([`Request::forced`]).
+    pub gate: Option<std::time::Duration>,
+    /// `--force`: the gate was skipped on purpose (recorded in the history).
+    pub forced: bool,
 }
 
 /// How a switch ended.
@@ -208,11 +239,13 @@ pub enum Outcome {
 ///
 /// # Errors
 /// Bad arguments, the lock held, the box not matching the specs, the switch failing.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     session: &mut Session,
     env: &str,
     color: &str,
     release: Option<&str>,
+    gate: Option<std::time::Duration>,
     keep: usize,
     progress: &mut dyn Progress,
 ) -> Result<(Request, Outcome), Problems> {
@@ -236,6 +269,8 @@ pub fn run(
         color,
         release,
         action: Action::Switch,
+        gate,
+        forced: gate.is_none(),
     };
     let outcome = session.locked("switch", |s| switch(s, &req, keep, progress))?;
     Ok((req, outcome))
@@ -312,6 +347,29 @@ pub fn switch(
             plan: &plan,
             saved: None,
         });
+        // Nothing has moved yet: the new colour must be healthy before it takes traffic.
+        if let Some(wait) = req.gate {
+            let report = crate::gate::wait(t, &build.edge, &req.env, req.color, wait, &mut |r| {
+                progress.event(Event::Gate {
+                    report: r,
+                    last: false,
+                })
+            })
+            .map_err(Problems::one)?;
+            progress.event(Event::Gate {
+                report: &report,
+                last: true,
+            });
+            if !report.passed() {
+                return Err(Problems::one(SwitchError::Unhealthy {
+                    env: req.env.to_string(),
+                    color: req.color.to_string(),
+                    failing: report.instances.iter().filter(|i| !i.healthy).count(),
+                    total: report.instances.len(),
+                    tries: report.tries,
+                }));
+            }
+        }
         let candidate = Candidate {
             manifest: &build.manifest,
             rendered: &build.rendered,
@@ -340,6 +398,7 @@ pub fn switch(
         generation: generation.or(state.generation),
         time: apply::utc_now(),
         by: apply::who(),
+        forced: req.forced,
     };
     let next = EnvState::after(prev, &req.env, entry);
     t.record_color(req.env.as_str(), &next.to_json())
@@ -405,6 +464,7 @@ pub fn record_generation_colors(
             generation: Some(generation),
             time: apply::utc_now(),
             by: apply::who(),
+            forced: false,
         };
         let next = EnvState::after(prev, &env.name, entry);
         t.record_color(env.name.as_str(), &next.to_json())?;
@@ -431,6 +491,7 @@ mod tests {
             generation: Some(1),
             time: "2026-11-25T19:12:14Z".into(),
             by: "ops@laptop".into(),
+            forced: false,
         }
     }
 

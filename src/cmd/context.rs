@@ -12,6 +12,13 @@ use crate::diag::Problems;
 use crate::plan::show;
 use crate::session::{Approve, Event, Progress, Session};
 
+/// A clap value parser for durations as the specs write them (`500ms`, `60s`, `5m`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::model::Duration::parse(s)
+        .map(|d| std::time::Duration::from_millis(d.millis()))
+        .map_err(|inv| format!("{} ({})", inv.reason, inv.expected))
+}
+
 /// Where the specs and the box are (commands that do not render).
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
@@ -125,6 +132,30 @@ impl Progress for Terminal {
                 }),
                 crate::rollback::shown(p.to.0, p.to.1.as_ref())
             ),
+            Event::Gate { report, last } => {
+                if last {
+                    println!(
+                        "\nHealth gate ({} {}, from the box): {}",
+                        report.env,
+                        report.color,
+                        if report.passed() {
+                            "every instance is healthy"
+                        } else {
+                            "failed"
+                        }
+                    );
+                    for l in report.lines() {
+                        println!("  {l}");
+                    }
+                } else {
+                    let bad = report.instances.iter().filter(|i| !i.healthy).count();
+                    println!(
+                        "  waiting: {bad} of {} not healthy yet (try {})",
+                        report.instances.len(),
+                        report.tries
+                    );
+                }
+            }
             Event::Step(line) => println!("{line}"),
         }
     }

@@ -65,7 +65,7 @@ pub struct SetArgs {
     pub wait: bool,
 
     /// How long --wait waits (a duration: 500ms, 60s, 5m)
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = super::context::parse_duration)]
     pub timeout: Duration,
 }
 
@@ -77,12 +77,6 @@ pub struct ListArgs {
 
     #[command(flatten)]
     pub at: Where,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::model::Duration::parse(s)
-        .map(|d| Duration::from_millis(d.millis()))
-        .map_err(|inv| format!("{} ({})", inv.reason, inv.expected))
 }
 
 /// Run the command.

@@ -22,6 +22,15 @@ pub struct Args {
     #[arg(long, value_name = "ID")]
     pub release: Option<String>,
 
+    /// Before traffic moves, wait up to DURATION for every instance of the new colour to pass
+    /// its health check from the box (default: one try)
+    #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration, default_value = "0s")]
+    pub wait: std::time::Duration,
+
+    /// Switch without the health gate (said in the env's history)
+    #[arg(long, conflicts_with = "wait")]
+    pub force: bool,
+
     #[command(flatten)]
     pub at: RenderArgs,
 
@@ -46,6 +55,7 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
             &args.env,
             &args.new_color,
             args.release.as_deref(),
+            (!args.force).then_some(args.wait),
             args.keep as usize,
             &mut term,
         )?;

@@ -634,6 +634,56 @@ op_x509() {
 	echo end
 }
 
+# probe SECONDS ID ADDR PATH HOST [ID ADDR PATH HOST]...: an HTTP GET of http://ADDR PATH with
+# `Host: HOST`, at most SECONDS each (decimals with curl, whole seconds with wget) — what the
+# health gate and the probes after activation ask. One blob per probe named ID: `status CODE
+# SECONDS` (SECONDS `-` when wget answered), or `error MESSAGE`; and a blob ID.body with the
+# first 64 KiB of the body. curl when the box has it, else wget (busybox or GNU); `skipped: WHY`
+# when it has neither.
+op_probe() {
+	header
+	secs=$1
+	shift
+	if command -v curl >/dev/null 2>&1; then
+		tool=curl
+	elif command -v wget >/dev/null 2>&1; then
+		tool=wget
+	else
+		echo "skipped: neither curl nor wget is installed on the box"
+		echo end
+		return
+	fi
+	d=$(mktemp -d) || die "cannot make a temporary directory"
+	while [ $# -ge 4 ]; do
+		id=$1 addr=$2 path=$3 host=$4
+		shift 4
+		: >"$d/b"
+		if [ "$tool" = curl ]; then
+			if w=$(curl -sS -o "$d/b" -m "$secs" -H "Host: $host" -w '%{http_code} %{time_total}' \
+				"http://$addr$path" 2>"$d/e"); then
+				printf 'status %s\n' "$w" >"$d/r"
+			else
+				printf 'error %s\n' "$(tr '\n' ' ' <"$d/e" | cut -c1-300)" >"$d/r"
+			fi
+		else
+			wsecs=${secs%%.*}
+			[ "${wsecs:-0}" -ge 1 ] 2>/dev/null || wsecs=1
+			wget -q -S -O "$d/b" -T "$wsecs" --header "Host: $host" "http://$addr$path" 2>"$d/e" || true
+			code=$(sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$d/e" | tail -n 1)
+			if [ -n "$code" ]; then
+				printf 'status %s -\n' "$code" >"$d/r"
+			else
+				printf 'error %s\n' "$(tr '\n' ' ' <"$d/e" | cut -c1-300)" >"$d/r"
+			fi
+		fi
+		blob "$id" "$d/r"
+		head -c 65536 "$d/b" >"$d/b64"
+		blob "$id.body" "$d/b64"
+	done
+	rm -rf "$d"
+	echo end
+}
+
 # unit-show UNIT...: `systemctl show` of each unit (a few properties, UTC times), one blob per
 # unit; `skipped: WHY` when the box root is not the running system or systemd is not running.
 op_unit_show() {
@@ -679,6 +729,7 @@ record-color) op_record_color "$@" ;;
 admin) op_admin "$@" ;;
 save-state) op_save_state ;;
 x509) op_x509 "$@" ;;
+probe) op_probe "$@" ;;
 unit-show) op_unit_show "$@" ;;
 *) die "unknown operation '$op'" ;;
 esac

@@ -8,8 +8,8 @@ use std::process::Stdio;
 
 use super::protocol::{self, Exit};
 use super::reply::{
-    Blobs, BoxState, CommandOutput, Frame, Generations, Lock, Reply, Validation, frames, held_lock,
-    parse_blobs, parse_generations, parse_state,
+    Blobs, BoxState, CommandOutput, Frame, Generations, Lock, ProbeAnswer, ProbeRequest, Reply,
+    Validation, frames, held_lock, parse_blobs, parse_generations, parse_probes, parse_state,
 };
 use super::{BOX_SCRIPT, Launcher, TransportError};
 use crate::fault::Step;
@@ -338,6 +338,26 @@ impl BoxClient {
     pub fn x509(&mut self, paths: &[String]) -> Result<Blobs, TransportError> {
         let r = self.call("x509", paths, b"")?;
         parse_blobs(&r.stdout).map_err(|m| self.corrupt(&m))
+    }
+
+    /// HTTP GETs made from the box, each at most `timeout`, in one round trip: their answers
+    /// in order — or why the box cannot make them (`Ok(Err(why))`: neither curl nor wget).
+    pub fn probe(
+        &mut self,
+        timeout: std::time::Duration,
+        probes: &[ProbeRequest],
+    ) -> Result<Result<Vec<ProbeAnswer>, String>, TransportError> {
+        let mut args = vec![format!("{:.3}", timeout.as_secs_f64())];
+        for (i, p) in probes.iter().enumerate() {
+            args.extend([
+                i.to_string(),
+                p.addr.clone(),
+                p.path.clone(),
+                p.host.clone(),
+            ]);
+        }
+        let r = self.call("probe", &args, b"")?;
+        parse_probes(&r.stdout, probes.len()).map_err(|m| self.corrupt(&m))
     }
 
     /// `systemctl show` of each unit (state, result, times): one blob per unit.

@@ -287,6 +287,81 @@ pub(super) fn parse_blobs(stdout: &[u8]) -> Result<Blobs, String> {
     Ok(out)
 }
 
+/// One HTTP GET the box makes ([`super::BoxClient::probe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRequest {
+    /// `host:port` (`[v6]:port`) to connect to.
+    pub addr: String,
+    /// Path and query (`/health?full=1`).
+    pub path: String,
+    /// The `Host` header.
+    pub host: String,
+}
+
+/// What a probe got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeAnswer {
+    /// An HTTP answer.
+    Status {
+        /// Status code.
+        code: u16,
+        /// Time to the whole answer, when the box measured it (curl does, wget does not).
+        seconds: Option<f64>,
+        /// The first 64 KiB of the body.
+        body: Vec<u8>,
+    },
+    /// No answer: connection refused, timeout, bad name… (what curl or wget said).
+    Failed(String),
+}
+
+/// Parse a reply of `probe` for `n` probes named `0`..`n`: their answers in order, or why the
+/// box could not probe at all (`Err(Ok(why))`), or an unreadable reply (`Err(Err(message))`).
+pub(super) fn parse_probes(
+    stdout: &[u8],
+    n: usize,
+) -> Result<Result<Vec<ProbeAnswer>, String>, String> {
+    let b = parse_blobs(stdout)?;
+    if let Some(why) = b.skipped {
+        return Ok(Err(why));
+    }
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let head = b
+            .blobs
+            .get(&i.to_string())
+            .ok_or_else(|| format!("no answer for probe {i}"))?;
+        let head = String::from_utf8_lossy(head);
+        let head = head.trim();
+        let answer = if let Some(rest) = head.strip_prefix("status ") {
+            let mut it = rest.split_whitespace();
+            let code = it
+                .next()
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("bad probe answer `{head}`"))?;
+            if code == 0 {
+                // curl's code when no HTTP answer came (it exited 0 all the same).
+                ProbeAnswer::Failed("no HTTP answer".into())
+            } else {
+                ProbeAnswer::Status {
+                    code,
+                    seconds: it.next().and_then(|s| s.parse().ok()),
+                    body: b
+                        .blobs
+                        .get(&format!("{i}.body"))
+                        .cloned()
+                        .unwrap_or_default(),
+                }
+            }
+        } else if let Some(why) = head.strip_prefix("error") {
+            ProbeAnswer::Failed(why.trim().to_string())
+        } else {
+            return Err(format!("bad probe answer `{head}`"));
+        };
+        out.push(answer);
+    }
+    Ok(Ok(out))
+}
+
 /// What a `run` reply says: output and exit status of the command.
 #[derive(Debug, Clone)]
 pub struct CommandOutput {

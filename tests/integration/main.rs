@@ -15,6 +15,7 @@ mod edgebox;
 mod fixtures;
 mod fresh_box;
 mod fuzz;
+mod gate;
 mod layout;
 mod live;
 mod load_once;

@@ -36,20 +36,39 @@ fn flat(out: &Output) -> String {
 
 /// One colour of one env: answers every request with `200` and `served-by: ENV/COLOR`, after
 /// `delay` for requests that came through haproxy (so some are always in flight).
-struct StandIn {
-    port: u16,
+pub(crate) struct StandIn {
+    pub(crate) port: u16,
     /// Requests that came through haproxy (health checks not counted).
     served: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    /// The status it answers (200 unless a test says otherwise).
+    pub(crate) status: Arc<std::sync::atomic::AtomicU16>,
 }
 
 impl StandIn {
     fn start(id: &str, delay: Duration) -> StandIn {
-        let listener = crate::ports::listener();
+        StandIn::serve(crate::ports::listener(), id, delay)
+    }
+
+    /// On `port` again (one this test had; retried while the old listener closes).
+    pub(crate) fn start_at(port: u16, id: &str) -> StandIn {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match std::net::TcpListener::bind(("127.0.0.1", port)) {
+                Ok(l) => return StandIn::serve(l, id, Duration::from_millis(15)),
+                Err(e) if Instant::now() > deadline => panic!("port {port}: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    fn serve(listener: std::net::TcpListener, id: &str, delay: Duration) -> StandIn {
         let port = listener.local_addr().unwrap().port();
         let served = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
         let (s, st, id) = (served.clone(), stop.clone(), id.to_string());
+        let answer = status.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::SeqCst) {
@@ -57,6 +76,7 @@ impl StandIn {
                 }
                 let Ok(mut c) = conn else { continue };
                 let (s, id) = (s.clone(), id.clone());
+                let code = answer.load(Ordering::SeqCst);
                 std::thread::spawn(move || {
                     let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
                     let mut buf = Vec::new();
@@ -75,7 +95,7 @@ impl StandIn {
                     let body = format!("served-by: {id}\n");
                     let _ = c.write_all(
                         format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                             body.len()
                         )
                         .as_bytes(),
@@ -83,7 +103,12 @@ impl StandIn {
                 });
             }
         });
-        StandIn { port, served, stop }
+        StandIn {
+            port,
+            served,
+            stop,
+            status,
+        }
     }
 }
 
@@ -96,14 +121,14 @@ impl Drop for StandIn {
 
 /// A response: status, who served it, the cookies set.
 #[derive(Debug, Clone)]
-struct Reply {
-    status: u16,
-    served_by: Option<String>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) served_by: Option<String>,
     set_cookies: Vec<String>,
 }
 
 /// One request on a new connection (`Connection: close`).
-fn request(port: u16, host: &str, cookie: Option<&str>) -> Result<Reply, String> {
+pub(crate) fn request(port: u16, host: &str, cookie: Option<&str>) -> Result<Reply, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let cookie = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
@@ -139,22 +164,22 @@ fn request(port: u16, host: &str, cookie: Option<&str>) -> Result<Reply, String>
 
 /// One request of a load loop.
 #[derive(Debug, Clone)]
-struct Sample {
+pub(crate) struct Sample {
     start: Instant,
-    result: Result<Reply, String>,
+    pub(crate) result: Result<Reply, String>,
 }
 
 impl Sample {
-    fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         matches!(&self.result, Ok(r) if r.status == 200)
     }
-    fn served_by(&self) -> Option<&str> {
+    pub(crate) fn served_by(&self) -> Option<&str> {
         self.result.as_ref().ok()?.served_by.as_deref()
     }
 }
 
 /// Clients sending requests for `host` back to back until stopped.
-struct Load {
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     /// Requests answered so far (live).
     answered: Arc<AtomicUsize>,
@@ -162,7 +187,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(port: u16, host: &str, clients: usize) -> Load {
+    pub(crate) fn start(port: u16, host: &str, clients: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let answered = Arc::new(AtomicUsize::new(0));
         let threads = (0..clients)
@@ -188,11 +213,11 @@ impl Load {
     }
 
     /// Wait until `n` more requests were answered than now ([`crate::common::wait_count`]).
-    fn wait_answered(&self, n: usize) {
+    pub(crate) fn wait_answered(&self, n: usize) {
         crate::common::wait_count(&self.answered, n);
     }
 
-    fn stop(self) -> Vec<Sample> {
+    pub(crate) fn stop(self) -> Vec<Sample> {
         self.stop.store(true, Ordering::Relaxed);
         self.threads
             .into_iter()
@@ -260,15 +285,15 @@ target "box" {{
 
 /// A local box with the real templates, applied and served by a real haproxy; staging and prod
 /// at blue.
-struct Live {
-    b: Edgebox,
-    h: Haproxy,
-    port: u16,
-    stand_ins: BTreeMap<String, StandIn>,
+pub(crate) struct Live {
+    pub(crate) b: Edgebox,
+    pub(crate) h: Haproxy,
+    pub(crate) port: u16,
+    pub(crate) stand_ins: BTreeMap<String, StandIn>,
 }
 
 impl Live {
-    fn start() -> Live {
+    pub(crate) fn start() -> Live {
         Live::start_with(
             "interval=\"200ms\" fall=2 rise=1 slowstart=\"1s\" shutdown-sessions=#true",
         )
@@ -303,7 +328,7 @@ impl Live {
     }
 
     /// Wait until a request for `host` is served by `id`.
-    fn wait_served(&self, host: &str, id: &str) {
+    pub(crate) fn wait_served(&self, host: &str, id: &str) {
         let deadline = Instant::now() + crate::common::HANG_GUARD;
         loop {
             let r = request(self.port, host, None);
@@ -354,7 +379,7 @@ impl Live {
         assert!(out.status.success(), "{out:?}");
     }
 
-    fn state_file(&self, env: &str) -> Option<serde_json::Value> {
+    pub(crate) fn state_file(&self, env: &str) -> Option<serde_json::Value> {
         let p = self
             .b
             .root()
@@ -700,7 +725,8 @@ fn generation(b: &Edgebox) -> String {
 fn switch(b: &Edgebox, args: &[&str]) -> Output {
     let mut all = vec!["switch"];
     all.extend(args);
-    all.extend(["--templates", "templates"]);
+    // Offline: no upstream answers, so no health gate (the gate is proven live, gate.rs).
+    all.extend(["--templates", "templates", "--force"]);
     b.run(&all)
 }
 
