@@ -42,6 +42,7 @@ pub struct NameValue {
     pub value: String,
 }
 
+/// A [`RouteError::BadUrl`] at bytes `at..at + len` of `url`.
 fn url_error(
     url: &str,
     at: usize,
@@ -66,6 +67,7 @@ fn first_bad(s: &str, allowed: impl Fn(char) -> bool) -> Option<(usize, usize, c
         .map(|(i, c)| (i, c.len_utf8(), c))
 }
 
+/// How a diagnostic names a character: spaces and controls in words, others quoted.
 fn describe(c: char) -> String {
     match c {
         ' ' => "a space".into(),
@@ -80,142 +82,25 @@ fn describe(c: char) -> String {
 impl Request {
     /// Parse a URL (`http://` or `https://`, authority, path, query; a fragment is dropped as
     /// clients do not send it) and the `--cookie`/`--header` arguments.
+    ///
+    /// # Errors
+    ///
+    /// [`RouteError::BadUrl`], [`RouteError::BadCookie`] or [`RouteError::BadHeader`], pointing
+    /// at the first thing a client could not send.
     pub fn parse(url: &str, cookies: &[String], headers: &[String]) -> Result<Request, RouteError> {
-        let Some(sep) = url.find("://") else {
-            return Err(url_error(
-                url,
-                0,
-                url.len(),
-                "it has no scheme",
-                "no `http://` or `https://`",
-                &format!("write the whole URL, e.g. https://{url}"),
-            ));
-        };
-        let scheme = match url[..sep].to_ascii_lowercase().as_str() {
-            "http" => Scheme::Http,
-            "https" => Scheme::Https,
-            other => {
-                return Err(url_error(
-                    url,
-                    0,
-                    sep,
-                    &format!("scheme `{other}` is not served by the edge"),
-                    "not http or https",
-                    "the edge serves http:// and https:// (a WebSocket handshake is one of them)",
-                ));
-            }
-        };
-        let rest_at = sep + 3;
+        let (scheme, rest_at) = parse_scheme(url)?;
         let rest = &url[rest_at..];
         let rest = rest.split('#').next().unwrap_or("");
         let auth_len = rest.find(['/', '?']).unwrap_or(rest.len());
         let authority = &rest[..auth_len];
-        if authority.is_empty() {
-            return Err(url_error(
-                url,
-                rest_at,
-                0,
-                "it has no host",
-                "host expected here",
-                "write the host the request is for, e.g. https://example.org/",
-            ));
-        }
-        if let Some(at) = authority.find('@') {
-            return Err(url_error(
-                url,
-                rest_at,
-                at + 1,
-                "it carries credentials",
-                "user info",
-                "credentials play no part in routing; leave them out",
-            ));
-        }
-        let (host, port) = if authority.starts_with('[') {
-            match authority.find(']') {
-                Some(end) => (&authority[..=end], &authority[end + 1..]),
-                None => {
-                    return Err(url_error(
-                        url,
-                        rest_at,
-                        authority.len(),
-                        "an IPv6 literal has no closing `]`",
-                        "unclosed `[`",
-                        "write an IPv6 address as [::1]",
-                    ));
-                }
-            }
-        } else {
-            match authority.find(':') {
-                Some(i) => (&authority[..i], &authority[i..]),
-                None => (authority, ""),
-            }
-        };
-        let host_ok = |c: char| c.is_ascii_alphanumeric() || "-._~%".contains(c);
-        let inner = host.trim_start_matches('[').trim_end_matches(']');
-        let v6 = host.starts_with('[');
-        if inner.is_empty() {
-            return Err(url_error(
-                url,
-                rest_at,
-                authority.len(),
-                "it has no host",
-                "empty host",
-                "write the host the request is for, e.g. https://example.org/",
-            ));
-        }
-        if let Some((i, n, c)) = first_bad(inner, |c| host_ok(c) || (v6 && (c == ':' || c == '.')))
-        {
-            let at = rest_at + usize::from(v6) + i;
-            return Err(url_error(
-                url,
-                at,
-                n,
-                &format!("the host contains {}", describe(c)),
-                "not allowed in a host",
-                "a host is letters, digits, `-` and `.` (IDNs in punycode)",
-            ));
-        }
-        if !port.is_empty() {
-            let digits = &port[1..];
-            let at = rest_at + host.len();
-            if !port.starts_with(':')
-                || digits.is_empty()
-                || !digits.bytes().all(|b| b.is_ascii_digit())
-                || digits.parse::<u32>().map_or(true, |p| p == 0 || p > 65535)
-            {
-                return Err(url_error(
-                    url,
-                    at,
-                    port.len(),
-                    &format!("`{port}` is not a port"),
-                    "bad port",
-                    "a port is a number from 1 to 65535, e.g. https://example.org:8443/",
-                ));
-            }
-        }
-        let target_at = rest_at + auth_len;
-        let target = &rest[auth_len..];
-        if let Some((i, n, c)) = first_bad(target, |c| c.is_ascii_graphic()) {
-            return Err(url_error(
-                url,
-                target_at + i,
-                n,
-                &format!("it contains {}", describe(c)),
-                "not allowed in a URL",
-                "percent-encode it (a space is %20)",
-            ));
-        }
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p, Some(q.to_string())),
-            None => (target, None),
-        };
-        let path = if path.is_empty() { "/" } else { path };
+        check_authority(url, rest_at, authority)?;
+        let (path, query) = parse_target(url, rest_at + auth_len, &rest[auth_len..])?;
         let mut req = Request {
             url: url.to_string(),
             scheme,
             host_header: Some(authority.to_string()),
             extra_host_headers: Vec::new(),
-            path: path.to_string(),
+            path,
             query,
             cookies: Vec::new(),
             headers: Vec::new(),
@@ -223,26 +108,33 @@ impl Request {
         for c in cookies {
             req.cookies.push(parse_cookie(c)?);
         }
+        req.add_headers(headers)?;
+        Ok(req)
+    }
+
+    /// Add the `--header` arguments: a first `Host` replaces the URL's authority, a further one
+    /// is kept aside (the request is then ambiguous), a `Cookie` adds its cookies.
+    fn add_headers(&mut self, headers: &[String]) -> Result<(), RouteError> {
         let mut host_set = false;
         for h in headers {
             let (name, value) = parse_header(h)?;
             if name.eq_ignore_ascii_case("host") {
                 if host_set {
                     // Ambiguous: the edge answers 400 (`explain` says so).
-                    req.extra_host_headers.push(value);
+                    self.extra_host_headers.push(value);
                     continue;
                 }
                 host_set = true;
-                req.host_header = Some(value);
+                self.host_header = Some(value);
             } else if name.eq_ignore_ascii_case("cookie") {
                 for pair in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-                    req.cookies.push(parse_cookie(pair)?);
+                    self.cookies.push(parse_cookie(pair)?);
                 }
             } else {
-                req.headers.push(NameValue { name, value });
+                self.headers.push(NameValue { name, value });
             }
         }
-        Ok(req)
+        Ok(())
     }
 
     /// The URI as HAProxy's `redirect` and `balance uri whole` see it: path and query.
@@ -282,6 +174,165 @@ impl Request {
     }
 }
 
+/// The URL's scheme and the offset just past its `://`.
+fn parse_scheme(url: &str) -> Result<(Scheme, usize), RouteError> {
+    let Some(sep) = url.find("://") else {
+        return Err(url_error(
+            url,
+            0,
+            url.len(),
+            "it has no scheme",
+            "no `http://` or `https://`",
+            &format!("write the whole URL, e.g. https://{url}"),
+        ));
+    };
+    let scheme = match url[..sep].to_ascii_lowercase().as_str() {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => {
+            return Err(url_error(
+                url,
+                0,
+                sep,
+                &format!("scheme `{other}` is not served by the edge"),
+                "not http or https",
+                "the edge serves http:// and https:// (a WebSocket handshake is one of them)",
+            ));
+        }
+    };
+    Ok((scheme, sep + 3))
+}
+
+/// Check the URL's authority (at byte `at` of `url`): a host (a name or a bracketed IPv6
+/// literal) and an optional `:PORT`, no credentials.
+fn check_authority(url: &str, at: usize, authority: &str) -> Result<(), RouteError> {
+    if authority.is_empty() {
+        return Err(url_error(
+            url,
+            at,
+            0,
+            "it has no host",
+            "host expected here",
+            "write the host the request is for, e.g. https://example.org/",
+        ));
+    }
+    if let Some(i) = authority.find('@') {
+        return Err(url_error(
+            url,
+            at,
+            i + 1,
+            "it carries credentials",
+            "user info",
+            "credentials play no part in routing; leave them out",
+        ));
+    }
+    let (host, port) = split_host_port(url, at, authority)?;
+    check_host(url, at, authority, host)?;
+    check_port(url, at + host.len(), port)
+}
+
+/// The authority split before its port: `[v6]` and `:PORT`, or `name` and `:PORT` (the port
+/// part empty when there is none).
+fn split_host_port<'a>(
+    url: &str,
+    at: usize,
+    authority: &'a str,
+) -> Result<(&'a str, &'a str), RouteError> {
+    if !authority.starts_with('[') {
+        return Ok(match authority.find(':') {
+            Some(i) => (&authority[..i], &authority[i..]),
+            None => (authority, ""),
+        });
+    }
+    match authority.find(']') {
+        Some(end) => Ok((&authority[..=end], &authority[end + 1..])),
+        None => Err(url_error(
+            url,
+            at,
+            authority.len(),
+            "an IPv6 literal has no closing `]`",
+            "unclosed `[`",
+            "write an IPv6 address as [::1]",
+        )),
+    }
+}
+
+/// Check the host of an authority starting at byte `at` of `url`.
+fn check_host(url: &str, at: usize, authority: &str, host: &str) -> Result<(), RouteError> {
+    let host_ok = |c: char| c.is_ascii_alphanumeric() || "-._~%".contains(c);
+    let inner = host.trim_start_matches('[').trim_end_matches(']');
+    let v6 = host.starts_with('[');
+    if inner.is_empty() {
+        return Err(url_error(
+            url,
+            at,
+            authority.len(),
+            "it has no host",
+            "empty host",
+            "write the host the request is for, e.g. https://example.org/",
+        ));
+    }
+    if let Some((i, n, c)) = first_bad(inner, |c| host_ok(c) || (v6 && (c == ':' || c == '.'))) {
+        return Err(url_error(
+            url,
+            at + usize::from(v6) + i,
+            n,
+            &format!("the host contains {}", describe(c)),
+            "not allowed in a host",
+            "a host is letters, digits, `-` and `.` (IDNs in punycode)",
+        ));
+    }
+    Ok(())
+}
+
+/// Check the port part (`:PORT` or empty) at byte `at` of `url`: a number from 1 to 65535.
+fn check_port(url: &str, at: usize, port: &str) -> Result<(), RouteError> {
+    if port.is_empty() {
+        return Ok(());
+    }
+    let digits = &port[1..];
+    if !port.starts_with(':')
+        || digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || digits.parse::<u32>().map_or(true, |p| p == 0 || p > 65535)
+    {
+        return Err(url_error(
+            url,
+            at,
+            port.len(),
+            &format!("`{port}` is not a port"),
+            "bad port",
+            "a port is a number from 1 to 65535, e.g. https://example.org:8443/",
+        ));
+    }
+    Ok(())
+}
+
+/// The request target (at byte `at` of `url`, up to any fragment) as path (`/` when empty)
+/// and query.
+fn parse_target(
+    url: &str,
+    at: usize,
+    target: &str,
+) -> Result<(String, Option<String>), RouteError> {
+    if let Some((i, n, c)) = first_bad(target, |c| c.is_ascii_graphic()) {
+        return Err(url_error(
+            url,
+            at + i,
+            n,
+            &format!("it contains {}", describe(c)),
+            "not allowed in a URL",
+            "percent-encode it (a space is %20)",
+        ));
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (target, None),
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    Ok((path.to_string(), query))
+}
+
 /// The variable the frontends keep the normalised host in ([`Request::host_field`]).
 pub const HOST_VAR: &str = "txn.host";
 
@@ -295,10 +346,12 @@ fn normalised_host(h: &str) -> String {
     h.strip_suffix('.').map_or(h.clone(), str::to_string)
 }
 
+/// A character of an HTTP token (RFC 9110 §5.6.2): what a header or cookie name is made of.
 fn token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
+/// `NAME=VALUE`, the value optionally in double quotes (RFC 6265 §4.1.1).
 fn parse_cookie(arg: &str) -> Result<NameValue, RouteError> {
     let bad = |at: usize, len: usize, reason: &str| RouteError::BadCookie {
         src: NamedSource::new("--cookie", arg.to_string()),
@@ -338,6 +391,7 @@ fn parse_cookie(arg: &str) -> Result<NameValue, RouteError> {
     })
 }
 
+/// A [`RouteError::BadHeader`] at bytes `at..at + len` of `arg`.
 fn header_error(arg: &str, at: usize, len: usize, reason: &str, help: &str) -> RouteError {
     RouteError::BadHeader {
         src: NamedSource::new("--header", arg.to_string()),
@@ -386,6 +440,12 @@ fn parse_header(arg: &str) -> Result<(String, String), RouteError> {
 }
 
 /// Apply `--colors` items (`ENV=COLOR`, several per argument separated by `,`) to `colors`.
+///
+/// # Errors
+///
+/// [`RouteError::BadColors`] for an item without `=`, [`RouteError::UnknownEnv`] for an env the
+/// specs do not define (with a suggestion), [`RouteError::UnknownColor`] for anything but a
+/// colour.
 pub fn apply_colors(
     edge: &Edge,
     colors: &mut ActiveColors,
@@ -417,6 +477,7 @@ pub fn apply_colors(
     Ok(())
 }
 
+/// Help for an unknown env: the closest known one, or the list.
 fn suggest(name: &str, known: &[&str]) -> String {
     let best = known
         .iter()
