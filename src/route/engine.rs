@@ -1,16 +1,18 @@
 //! The walk: what the edge does with one [`Request`], evaluated over the [`Routing`] the haproxy
 //! template renders, in HAProxy's order — frontend, ACLs, the https redirect, `use_backend` in
 //! order, `default_backend`, then the backend: its static answer, or the server that takes the
-//! request (sticky cookie, balancing, consistent hash).
+//! request (sticky cookie, balancing, consistent hash). The ending is a [`Verdict`]; the rest of
+//! the [`Explanation`] records each step on the way.
 
 use super::chash::{chash_pick, uri_hash};
 use super::request::{HOST_VAR, Request};
+use super::verdict::{Chosen, Pick, Reached, Role, ServerChoice, Verdict};
 use super::{
-    AclResult, BalanceView, Explanation, FORMAT_VERSION, FrontendView, Outcome, Redirect,
-    RouteError, ServerView, SetCookie, Sticky, StickyResult, SwitchResult,
+    AclResult, BalanceView, Explanation, FORMAT_VERSION, FrontendView, Redirect, RouteError,
+    ServerView, SetCookie, Sticky, StickyResult, SwitchResult,
 };
 use crate::model::Balance;
-use crate::rules::{Backend, BackendKind, Frontend, Routing, Scheme, Test};
+use crate::rules::{Backend, BackendKind, Check, Frontend, Routing, Scheme, Server, Test};
 
 /// HAProxy's spelling of an ACL test, as `templates/haproxy.cfg.j2` writes it.
 pub fn haproxy_test(test: &Test) -> String {
@@ -55,37 +57,47 @@ fn eval(test: &Test, req: &Request) -> (Option<String>, bool) {
 }
 
 /// Explain what the edge described by `routing` does with `req`.
+///
+/// # Errors
+///
+/// [`RouteError::NoListener`] when the edge has no frontend for the request's scheme;
+/// [`RouteError::Internal`] or [`RouteError::Incomplete`] when the routing table contradicts
+/// itself (a bug in edgeplan).
 pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteError> {
-    let fe: &Frontend = routing
-        .frontends
-        .iter()
-        .find(|f| f.scheme == req.scheme)
-        .ok_or_else(|| RouteError::NoListener {
-            scheme: match req.scheme {
-                Scheme::Http => "http".into(),
-                Scheme::Https => "https".into(),
-            },
-        })?;
-    let acls: Vec<AclResult> = fe
-        .acls
-        .iter()
-        .map(|a| {
-            let (sample, matched) = eval(&a.test, req);
-            AclResult {
-                name: a.name.clone(),
-                test: a.test.clone(),
-                haproxy: haproxy_test(&a.test),
-                sample,
-                matched,
-            }
-        })
-        .collect();
-    // An ACL that is used but never declared is false in this model; HAProxy would refuse the
-    // config, and the template declares every ACL a rule names.
-    let is = |name: &str| acls.iter().any(|a| a.name == name && a.matched);
-    let refused = req.host_problem().is_some();
+    let fe = frontend(routing, req.scheme)?;
+    let acls: Vec<AclResult> = fe.acls.iter().map(|a| acl_result(a, req)).collect();
+    let mut steps = Steps::default();
+    let verdict = match req.host_problem() {
+        // The frontend's first rule: `http-request deny deny_status 400` when the request names
+        // no host or more than one. Nothing after it runs.
+        Some(reason) => Verdict::BadRequest { reason },
+        None => follow_rules(routing, fe, &acls, req, &mut steps)?,
+    };
+    steps.notes.extend(header_notes(routing, req));
+    Ok(assemble(req, fe, acls, steps, verdict))
+}
 
-    let mut ex = Explanation {
+/// What the walk records besides the ACLs and the verdict, filled as it goes.
+#[derive(Default)]
+struct Steps {
+    redirect: Option<Redirect>,
+    switches: Vec<SwitchResult>,
+    servers: Vec<ServerView>,
+    balance: Option<BalanceView>,
+    health_check: Option<String>,
+    sticky: Option<Sticky>,
+    notes: Vec<String>,
+}
+
+/// The explanation: the steps, and the verdict with its flat spelling for the JSON document.
+fn assemble(
+    req: &Request,
+    fe: &Frontend,
+    acls: Vec<AclResult>,
+    steps: Steps,
+    verdict: Verdict,
+) -> Explanation {
+    Explanation {
         format_version: FORMAT_VERSION,
         request: req.clone(),
         frontend: FrontendView {
@@ -93,67 +105,139 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
             scheme: fe.scheme,
             bind: fe.bind.clone(),
         },
-        acls: Vec::new(),
-        redirect: None,
-        switches: Vec::new(),
-        default_backend: false,
-        outcome: Outcome::Forward,
-        status: None,
-        location: None,
-        backend: None,
-        kind: None,
-        env: None,
-        component: None,
-        body_file: None,
-        servers: Vec::new(),
-        balance: None,
-        health_check: None,
-        sticky: None,
-        chosen_server: None,
-        pinned_server: None,
-        sets_cookie: None,
-        notes: Vec::new(),
-    };
-    // The frontend's first rule: `http-request deny deny_status 400` when the request names no
-    // host or more than one. Nothing after it runs.
-    if refused {
-        ex.outcome = Outcome::BadRequest;
-        ex.status = Some(400);
-        ex.acls = acls;
-        note_headers(routing, &mut ex);
-        return Ok(ex);
+        acls,
+        redirect: steps.redirect,
+        switches: steps.switches,
+        default_backend: verdict.backend().is_some_and(|b| b.by_default),
+        outcome: verdict.outcome(),
+        status: verdict.status(),
+        location: verdict.location().map(str::to_string),
+        backend: verdict.backend().map(|b| b.name.clone()),
+        kind: verdict.kind(),
+        env: verdict.pool().map(|(env, _)| env.to_string()),
+        component: verdict.pool().map(|(_, component)| component.to_string()),
+        body_file: verdict.body_file().map(str::to_string),
+        servers: steps.servers,
+        balance: steps.balance,
+        health_check: steps.health_check,
+        sticky: steps.sticky,
+        chosen_server: verdict.chosen_server().map(|c| c.name.clone()),
+        pinned_server: verdict.pinned_server().map(|c| c.name.clone()),
+        sets_cookie: verdict.sets_cookie().cloned(),
+        notes: steps.notes,
+        verdict,
     }
+}
 
-    let redirected = match &fe.redirect_unless {
+/// The frontend that receives requests of `scheme`.
+fn frontend(routing: &Routing, scheme: Scheme) -> Result<&Frontend, RouteError> {
+    routing
+        .frontends
+        .iter()
+        .find(|f| f.scheme == scheme)
+        .ok_or_else(|| RouteError::NoListener {
+            scheme: match scheme {
+                Scheme::Http => "http".into(),
+                Scheme::Https => "https".into(),
+            },
+        })
+}
+
+/// One ACL of the frontend, evaluated for `req`.
+fn acl_result(acl: &crate::rules::Acl, req: &Request) -> AclResult {
+    let (sample, matched) = eval(&acl.test, req);
+    AclResult {
+        name: acl.name.clone(),
+        test: acl.test.clone(),
+        haproxy: haproxy_test(&acl.test),
+        sample,
+        matched,
+    }
+}
+
+/// The frontend's rules after the 400 check: the redirect, the `use_backend` rules in order,
+/// `default_backend`, then the backend's decision.
+fn follow_rules(
+    routing: &Routing,
+    fe: &Frontend,
+    acls: &[AclResult],
+    req: &Request,
+    steps: &mut Steps,
+) -> Result<Verdict, RouteError> {
+    // An ACL that is used but never declared is false in this model; HAProxy would refuse the
+    // config, and the template declares every ACL a rule names.
+    let is = |name: &str| acls.iter().any(|a| a.name == name && a.matched);
+    let fired = match &fe.redirect_unless {
         Some(unless) => {
-            let applies = !is(unless);
-            // The rendered rule: "https://" + the Host header up to its first `:` + the https
-            // port when it is not 443 + the URI (path and query).
-            let location = applies.then(|| {
-                let host = req.host_field().unwrap_or_default();
-                let port = fe
-                    .redirect_port
-                    .map(|p| format!(":{p}"))
-                    .unwrap_or_default();
-                format!("https://{host}{port}{}", req.uri())
-            });
-            ex.redirect = Some(Redirect {
-                rule: redirect_rule(unless, fe.redirect_port),
-                unless: unless.clone(),
-                applies,
-                status: 301,
-                location: location.clone(),
-            });
-            if applies {
-                ex.outcome = Outcome::Redirect;
-                ex.status = Some(301);
-                ex.location = location;
-            }
-            applies
+            let (rule, fired) = redirect(fe, unless, !is(unless), req);
+            steps.redirect = Some(rule);
+            fired
         }
-        None => false,
+        None => None,
     };
+    let chosen = switches(fe, fired.is_some(), &is, &mut steps.switches);
+    if let Some(verdict) = fired {
+        return Ok(verdict);
+    }
+    let reached = match chosen {
+        Some(name) => Reached {
+            name: name.to_string(),
+            by_default: false,
+        },
+        None => Reached {
+            name: fe.default_backend.clone(),
+            by_default: true,
+        },
+    };
+    let be = routing
+        .backends
+        .iter()
+        .find(|b| b.name == reached.name)
+        .ok_or_else(|| RouteError::Internal {
+            backend: reached.name.clone(),
+        })?;
+    backend_decision(routing, be, req, reached, steps)
+}
 
+/// The http → https redirect rule `unless`, and the verdict when it fires (`applies`).
+fn redirect(
+    fe: &Frontend,
+    unless: &str,
+    applies: bool,
+    req: &Request,
+) -> (Redirect, Option<Verdict>) {
+    // The rendered rule: "https://" + the Host header up to its first `:` + the https port when
+    // it is not 443 + the URI (path and query).
+    let location = applies.then(|| {
+        let host = req.host_field().unwrap_or_default();
+        let port = fe
+            .redirect_port
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        format!("https://{host}{port}{}", req.uri())
+    });
+    let rule = Redirect {
+        rule: redirect_rule(unless, fe.redirect_port),
+        unless: unless.to_string(),
+        applies,
+        status: 301,
+        location: location.clone(),
+    };
+    let fired = location.map(|location| Verdict::Redirect {
+        status: rule.status,
+        location,
+    });
+    (rule, fired)
+}
+
+/// Every `use_backend` rule of `fe`, recorded in `out`; the backend of the first that matches,
+/// unless the request was `redirected` (then HAProxy evaluates none).
+fn switches<'a>(
+    fe: &'a Frontend,
+    redirected: bool,
+    is: &impl Fn(&str) -> bool,
+    out: &mut Vec<SwitchResult>,
+) -> Option<&'a str> {
     let mut chosen: Option<&str> = None;
     for sw in &fe.switches {
         let matched = sw.when.iter().all(|w| is(w));
@@ -162,7 +246,7 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
         if this {
             chosen = Some(&sw.backend);
         }
-        ex.switches.push(SwitchResult {
+        out.push(SwitchResult {
             backend: sw.backend.clone(),
             when: sw.when.clone(),
             why: sw.why.clone(),
@@ -171,99 +255,164 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
             chosen: this,
         });
     }
-    ex.acls = acls;
-    if redirected {
-        note_headers(routing, &mut ex);
-        return Ok(ex);
-    }
-    let name = match chosen {
-        Some(b) => b.to_string(),
-        None => {
-            ex.default_backend = true;
-            fe.default_backend.clone()
-        }
-    };
-    let be = routing
-        .backends
-        .iter()
-        .find(|b| b.name == name)
-        .ok_or(RouteError::Internal {
-            backend: name.clone(),
-        })?;
-    backend_decision(routing, be, req, &mut ex);
-    note_headers(routing, &mut ex);
-    Ok(ex)
+    chosen
 }
 
-fn note_headers(routing: &Routing, ex: &mut Explanation) {
+/// What the edge does with the request's other headers: identity headers are removed (unless
+/// the client is trusted), the rest forwarded unread.
+fn header_notes(routing: &Routing, req: &Request) -> Vec<String> {
     let id = &routing.identity;
-    for h in &ex.request.headers {
-        let identity = id.headers.iter().any(|i| i.eq_ignore_ascii_case(&h.name));
-        ex.notes.push(if !identity {
-            format!(
-                "header `{}` is forwarded; no rule of the edge reads it",
-                h.name
-            )
-        } else if id.trusted.is_empty() {
-            format!(
-                "header `{}` is removed: the edge sets the client's identity from the connection \
-                 (no network is trusted)",
-                h.name
-            )
-        } else {
-            format!(
-                "header `{}` is removed unless the client connects from a trusted network ({}); \
-                 the edge sets the client's identity from the connection",
-                h.name,
-                id.trusted.join(" ")
-            )
-        });
-    }
+    req.headers
+        .iter()
+        .map(|h| {
+            let identity = id.headers.iter().any(|i| i.eq_ignore_ascii_case(&h.name));
+            if !identity {
+                format!(
+                    "header `{}` is forwarded; no rule of the edge reads it",
+                    h.name
+                )
+            } else if id.trusted.is_empty() {
+                format!(
+                    "header `{}` is removed: the edge sets the client's identity from the \
+                     connection (no network is trusted)",
+                    h.name
+                )
+            } else {
+                format!(
+                    "header `{}` is removed unless the client connects from a trusted network \
+                     ({}); the edge sets the client's identity from the connection",
+                    h.name,
+                    id.trusted.join(" ")
+                )
+            }
+        })
+        .collect()
 }
 
-fn backend_decision(routing: &Routing, be: &Backend, req: &Request, ex: &mut Explanation) {
-    ex.backend = Some(be.name.clone());
-    ex.health_check = be.check.as_ref().map(|c| {
-        let mut s = format!("GET {}", c.path);
-        if let Some(h) = &c.host {
-            s += &format!(" Host {h}");
-        }
-        s += &format!(", expects status {}", c.expect.status);
-        if let Some(b) = &c.expect.body {
-            s += &format!(" and a body containing \"{b}\"");
-        }
-        if let Some(t) = &c.expect.timeout {
-            s += &format!(", within {t}");
-        }
-        s
-    });
-    ex.kind = Some(be.kind);
-    ex.env = be.env.clone();
-    ex.component = be.component.clone();
-    if be.kind == BackendKind::Static {
-        ex.outcome = Outcome::Static;
-        ex.status = be.status;
-        ex.body_file = be.body_file.clone();
-        return;
-    }
-    ex.servers = be
-        .servers
-        .iter()
-        .map(|s| ServerView {
-            name: s.name.clone(),
-            address: format!("{}:{}", s.host, s.port),
-            color: s.color,
-            cookie: s.cookie.clone(),
-            active: s.active,
-            weight: s.weight,
-            id: s.id,
-        })
-        .collect();
+/// What backend `be` does with the request: a static answer, or the server that takes it.
+fn backend_decision(
+    routing: &Routing,
+    be: &Backend,
+    req: &Request,
+    backend: Reached,
+    steps: &mut Steps,
+) -> Result<Verdict, RouteError> {
+    steps.health_check = be.check.as_ref().map(health_check);
+    let role = match be.kind {
+        BackendKind::Static => return static_answer(be, backend),
+        BackendKind::Pool => Role::Pool {
+            env: be.env.clone().ok_or_else(|| incomplete(be, "env"))?,
+            component: be
+                .component
+                .clone()
+                .ok_or_else(|| incomplete(be, "component"))?,
+        },
+        BackendKind::Outside => Role::Outside,
+        BackendKind::Acme => Role::Acme,
+    };
+    steps.servers = be.servers.iter().map(server_view).collect();
     // No `balance` line means HAProxy's default, roundrobin.
     let algorithm = be.balance.unwrap_or(Balance::Roundrobin);
-    ex.balance = Some(BalanceView {
+    steps.balance = Some(balance_view(be.balance, algorithm, req));
+    steps.notes.extend(foreign_cookie_notes(routing, be, req));
+    let active: Vec<&Server> = be.servers.iter().filter(|s| s.active).collect();
+    let pinned = match &be.cookie {
+        Some(cookie) => {
+            let (sticky, pinned) = sticky(be, cookie, req);
+            steps.sticky = Some(sticky);
+            pinned
+        }
+        None => None,
+    };
+    if active.is_empty() {
+        return Ok(Verdict::NoServer { backend, role });
+    }
+    let server = match pinned {
+        Some(s) => ServerChoice::Pinned(chosen(s)),
+        None => {
+            let pick = balance(&active, algorithm, req, steps);
+            ServerChoice::Balanced {
+                sets_cookie: be.cookie.as_ref().map(|name| SetCookie {
+                    name: name.clone(),
+                    value: pick.and_then(|s| s.cookie.clone()),
+                }),
+                pick: match pick {
+                    Some(s) => Pick::Server(chosen(s)),
+                    None => Pick::OneOf(active.iter().map(|s| s.name.clone()).collect()),
+                },
+            }
+        }
+    };
+    Ok(Verdict::Forward {
+        backend,
+        role,
+        server,
+    })
+}
+
+/// A [`RouteError::Incomplete`] for `be`, which lacks `missing`.
+fn incomplete(be: &Backend, missing: &'static str) -> RouteError {
+    RouteError::Incomplete {
+        backend: be.name.clone(),
+        missing,
+    }
+}
+
+/// The answer of a static backend.
+fn static_answer(be: &Backend, backend: Reached) -> Result<Verdict, RouteError> {
+    Ok(Verdict::Static {
+        status: be.status.ok_or_else(|| incomplete(be, "status"))?,
+        body_file: be
+            .body_file
+            .clone()
+            .ok_or_else(|| incomplete(be, "body file"))?,
+        backend,
+    })
+}
+
+/// A server as the explanation shows it.
+fn server_view(s: &Server) -> ServerView {
+    ServerView {
+        name: s.name.clone(),
+        address: format!("{}:{}", s.host, s.port),
+        color: s.color,
+        cookie: s.cookie.clone(),
+        active: s.active,
+        weight: s.weight,
+        id: s.id,
+    }
+}
+
+/// A server that takes the request.
+fn chosen(s: &Server) -> Chosen {
+    Chosen {
+        name: s.name.clone(),
+        address: format!("{}:{}", s.host, s.port),
+    }
+}
+
+/// The health check in words: `GET /health Host …, expects status 200…`.
+fn health_check(c: &Check) -> String {
+    let mut s = format!("GET {}", c.path);
+    if let Some(h) = &c.host {
+        s += &format!(" Host {h}");
+    }
+    s += &format!(", expects status {}", c.expect.status);
+    if let Some(b) = &c.expect.body {
+        s += &format!(" and a body containing \"{b}\"");
+    }
+    if let Some(t) = &c.expect.timeout {
+        s += &format!(", within {t}");
+    }
+    s
+}
+
+/// The balancing of a backend whose `balance` line is `configured` (`algorithm` is what HAProxy
+/// applies). The hash is filled in later, when it decides.
+fn balance_view(configured: Option<Balance>, algorithm: Balance, req: &Request) -> BalanceView {
+    BalanceView {
         algorithm,
-        haproxy: match (be.balance, algorithm) {
+        haproxy: match (configured, algorithm) {
             (None, _) => "roundrobin (HAProxy's default)".into(),
             (_, Balance::Uri) => "balance uri whole path-only + hash-type consistent".into(),
             (_, Balance::Roundrobin) => "balance roundrobin".into(),
@@ -271,10 +420,13 @@ fn backend_decision(routing: &Routing, be: &Backend, req: &Request, ex: &mut Exp
         },
         hash_key: (algorithm == Balance::Uri).then(|| req.uri()),
         hash: None,
-    });
-    let active: Vec<_> = be.servers.iter().filter(|s| s.active).collect();
+    }
+}
 
-    // Cookies of other backends (another env's session cookie) play no part here.
+/// Notes on the request's cookies that belong to other backends (another env's session
+/// cookie): they play no part here.
+fn foreign_cookie_notes(routing: &Routing, be: &Backend, req: &Request) -> Vec<String> {
+    let mut notes = Vec::new();
     for c in &req.cookies {
         if be.cookie.as_deref() == Some(c.name.as_str()) {
             continue;
@@ -285,7 +437,7 @@ fn backend_decision(routing: &Routing, be: &Backend, req: &Request, ex: &mut Exp
             .find(|b| b.cookie.as_deref() == Some(c.name.as_str()))
         {
             let owner = other.env.as_deref().unwrap_or(&other.name);
-            ex.notes.push(format!(
+            notes.push(format!(
                 "cookie {} belongs to env {owner}; backend {} {}, so it is ignored",
                 c.name,
                 be.name,
@@ -296,105 +448,102 @@ fn backend_decision(routing: &Routing, be: &Backend, req: &Request, ex: &mut Exp
             ));
         }
     }
+    notes
+}
 
+/// The sticky cookie decision of backend `be`, whose cookie is named `cookie` (`cookie NAME
+/// insert indirect nocache`), and the server it pins: a request cookie naming an active server
+/// pins it; anything else is ignored.
+fn sticky<'a>(be: &'a Backend, cookie: &str, req: &Request) -> (Sticky, Option<&'a Server>) {
+    let sent = req
+        .cookies
+        .iter()
+        .find(|c| c.name == cookie)
+        .map(|c| c.value.clone());
     let mut pinned = None;
-    if let Some(cookie) = &be.cookie {
-        let sent = req
-            .cookies
-            .iter()
-            .find(|c| &c.name == cookie)
-            .map(|c| c.value.clone());
-        let (result, reason) = match &sent {
-            None => (
-                StickyResult::Absent,
-                format!("the request has no {cookie} cookie"),
+    let (result, reason) = match &sent {
+        None => (
+            StickyResult::Absent,
+            format!("the request has no {cookie} cookie"),
+        ),
+        Some(v) => match be.servers.iter().find(|s| s.cookie.as_deref() == Some(v)) {
+            Some(s) if s.active => {
+                pinned = Some(s);
+                (
+                    StickyResult::Pinned,
+                    format!("{cookie}={v} names server {}, which is active", s.name),
+                )
+            }
+            Some(s) => (
+                StickyResult::Ignored,
+                format!(
+                    "{cookie}={v} names server {}, which is disabled: the cookie is ignored",
+                    s.name
+                ),
             ),
-            Some(v) => match be.servers.iter().find(|s| s.cookie.as_deref() == Some(v)) {
-                Some(s) if s.active => {
-                    pinned = Some(s);
-                    (
-                        StickyResult::Pinned,
-                        format!("{cookie}={v} names server {}, which is active", s.name),
-                    )
-                }
-                Some(s) => (
-                    StickyResult::Ignored,
-                    format!(
-                        "{cookie}={v} names server {}, which is disabled: the cookie is ignored",
-                        s.name
-                    ),
+            None => (
+                StickyResult::Ignored,
+                format!(
+                    "{cookie}={v} names no server of {}: the cookie is ignored",
+                    be.name
                 ),
-                None => (
-                    StickyResult::Ignored,
-                    format!(
-                        "{cookie}={v} names no server of {}: the cookie is ignored",
-                        be.name
-                    ),
-                ),
-            },
-        };
-        ex.sticky = Some(Sticky {
-            cookie: cookie.clone(),
-            sent,
-            result,
-            reason,
-        });
-    }
-
-    let chosen = match (pinned, active.as_slice()) {
-        (Some(p), _) => Some(p),
-        (None, [one]) => Some(*one),
-        (None, []) => None,
-        (None, several) if algorithm == Balance::Uri => {
-            // HAProxy's own consistent hash, on the servers' rendered ids and weights.
-            let key = req.uri();
-            let hash = uri_hash(&key);
-            if let Some(b) = ex.balance.as_mut() {
-                b.hash = Some(hash);
-            }
-            let ring: Vec<(u32, u16)> = several
-                .iter()
-                .map(|s| (s.id.unwrap_or(0), s.weight.unwrap_or(1)))
-                .collect();
-            let pick = chash_pick(&ring, hash).map(|i| several[i]);
-            if let Some(p) = pick {
-                ex.notes.push(format!(
-                    "server {} is where HAProxy's consistent hash puts this URI while every active server is up at its configured weight; a server that is down, drained or in maintenance hands its URIs to its neighbours on the ring",
-                    p.name
-                ));
-            }
-            pick
-        }
-        (None, several) => {
-            let names: Vec<&str> = several.iter().map(|s| s.name.as_str()).collect();
-            ex.notes.push(format!(
-                "{} takes turns among {} ({}); which one is not fixed by the request",
-                match algorithm {
-                    Balance::Leastconn => "leastconn picks the server with the fewest connections",
-                    _ => "roundrobin",
-                },
-                names.join(", "),
-                if several.iter().any(|s| s.weight.is_some()) {
-                    "in proportion to their weights"
-                } else {
-                    "equal weights"
-                }
-            ));
-            None
-        }
+            ),
+        },
     };
-    ex.pinned_server = pinned.map(|s| s.name.clone());
-    ex.chosen_server = chosen.map(|s| s.name.clone());
-    if active.is_empty() {
-        ex.outcome = Outcome::NoServer;
-        ex.status = Some(503);
-        return;
+    let sticky = Sticky {
+        cookie: cookie.to_string(),
+        sent,
+        result,
+        reason,
+    };
+    (sticky, pinned)
+}
+
+/// The server the balancing gives the request among the `active` ones (at least one), when
+/// the request fixes it; says how in the notes, and records the hash of a URI-hashed backend.
+fn balance<'a>(
+    active: &[&'a Server],
+    algorithm: Balance,
+    req: &Request,
+    steps: &mut Steps,
+) -> Option<&'a Server> {
+    if let [one] = active {
+        return Some(one);
     }
-    ex.outcome = Outcome::Forward;
-    if let (Some(cookie), None) = (&be.cookie, pinned) {
-        ex.sets_cookie = Some(SetCookie {
-            name: cookie.clone(),
-            value: chosen.and_then(|s| s.cookie.clone()),
-        });
+    if algorithm == Balance::Uri {
+        // HAProxy's own consistent hash, on the servers' rendered ids and weights.
+        let hash = uri_hash(&req.uri());
+        if let Some(b) = steps.balance.as_mut() {
+            b.hash = Some(hash);
+        }
+        let ring: Vec<(u32, u16)> = active
+            .iter()
+            .map(|s| (s.id.unwrap_or(0), s.weight.unwrap_or(1)))
+            .collect();
+        let pick = chash_pick(&ring, hash).map(|i| active[i]);
+        if let Some(p) = pick {
+            steps.notes.push(format!(
+                "server {} is where HAProxy's consistent hash puts this URI while every active \
+                 server is up at its configured weight; a server that is down, drained or in \
+                 maintenance hands its URIs to its neighbours on the ring",
+                p.name
+            ));
+        }
+        return pick;
     }
+    let names: Vec<&str> = active.iter().map(|s| s.name.as_str()).collect();
+    steps.notes.push(format!(
+        "{} takes turns among {} ({}); which one is not fixed by the request",
+        match algorithm {
+            Balance::Leastconn => "leastconn picks the server with the fewest connections",
+            _ => "roundrobin",
+        },
+        names.join(", "),
+        if active.iter().any(|s| s.weight.is_some()) {
+            "in proportion to their weights"
+        } else {
+            "equal weights"
+        }
+    ));
+    None
 }

@@ -1,4 +1,4 @@
-//! `edgeplan route`'s engine: where one request lands, explained step by step.
+//! `edgeplan route`: where one request lands, explained step by step.
 //!
 //! [`explain`] walks the routing table of [`crate::rules`] — the very list the haproxy template
 //! renders — the way HAProxy evaluates it: the frontend of the request's scheme, every ACL (with
@@ -10,7 +10,13 @@
 //! indirect nocache`: a request cookie naming an active server pins it; anything else is
 //! ignored and the response sets the cookie).
 //!
-//! Nothing here re-decides routing: every name, test and order comes from the [`Routing`](crate::rules::Routing).
+//! Nothing here re-decides routing: every name, test and order comes from the
+//! [`Routing`](crate::rules::Routing).
+//!
+//! This file holds the [`Explanation`] (the JSON document of `--format json`) and its parts.
+//! The rest, one concept per file: `request` reads the request from the command line, `engine`
+//! walks the rules, `verdict` is how the walk ends ([`Verdict`]), `chash` is HAProxy's
+//! consistent hash, `text` prints an explanation, `error` the diagnostics.
 
 // Diagnostics carry their source text by design (as `large_enum_variant` in Cargo.toml says);
 // they are cold and returned once per run.
@@ -21,6 +27,7 @@ mod engine;
 mod error;
 mod request;
 mod text;
+mod verdict;
 
 use serde::Serialize;
 
@@ -29,6 +36,7 @@ pub use engine::{explain, haproxy_test, redirect_rule};
 pub use error::RouteError;
 pub use request::{HOST_VAR, NameValue, Request, apply_colors};
 pub use text::render_text;
+pub use verdict::{Chosen, Pick, Reached, Role, ServerChoice, Verdict};
 
 use crate::model::{Balance, Color};
 use crate::rules::{BackendKind, Scheme, Test};
@@ -37,6 +45,12 @@ use crate::rules::{BackendKind, Scheme, Test};
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Everything `edgeplan route` says about one request (the JSON document of `--format json`).
+///
+/// How the request's way ends is [`verdict`](Self::verdict), a sum type with the data of each
+/// ending. The flat fields from `default_backend` to `sets_cookie` (but the servers, balancing,
+/// health check and sticky cookie, which record the backend) spell it out for the JSON document
+/// and for callers that read one of them; [`explain`] fills them from the verdict and nothing
+/// else sets them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
     /// Always [`FORMAT_VERSION`].
@@ -47,20 +61,25 @@ pub struct Explanation {
     pub frontend: FrontendView,
     /// Every ACL of the frontend, in declaration order.
     pub acls: Vec<AclResult>,
-    /// The http → https redirect rule, when the frontend has one.
+    /// The http → https redirect rule, when the frontend has one (and the request names one
+    /// host).
     pub redirect: Option<Redirect>,
-    /// Every `use_backend` rule, in order.
+    /// Every `use_backend` rule, in order (none when the request is refused with 400).
     pub switches: Vec<SwitchResult>,
+    /// What happens in the end, with the data of that ending. Not in the JSON document, which
+    /// spells it out in the fields below.
+    #[serde(skip)]
+    pub verdict: Verdict,
     /// True when no switch matched and `default_backend` took the request.
     pub default_backend: bool,
-    /// What happens in the end.
+    /// What happens in the end ([`Verdict::outcome`]).
     pub outcome: Outcome,
-    /// Status HAProxy answers with itself (redirect, static answer, no server); `None` when a
-    /// server answers.
+    /// Status HAProxy answers with itself (redirect, static answer, no server, bad request);
+    /// `None` when a server answers.
     pub status: Option<u16>,
     /// `Location` of a redirect.
     pub location: Option<String>,
-    /// The backend, unless redirected.
+    /// The backend, unless refused or redirected.
     pub backend: Option<String>,
     /// Its kind.
     pub kind: Option<BackendKind>,
@@ -226,7 +245,7 @@ pub enum StickyResult {
 }
 
 /// A `Set-Cookie` of the response.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SetCookie {
     /// Name.
     pub name: String,

@@ -1,11 +1,14 @@
 //! The explanation as text for a terminal: the request, the frontend's ACLs and rules, the
 //! backend and its servers, then one result line and the notes. Colour (ANSI) only when asked.
+//! What happened in the end is read from the [`Verdict`], so every line has its data.
 
 use std::fmt::Write as _;
 
-use super::{AclResult, Explanation, Outcome, StickyResult};
-use crate::rules::{BackendKind, Test};
+use super::verdict::{Pick, Reached, Role, ServerChoice, Verdict};
+use super::{AclResult, Explanation, Request, ServerView, StickyResult};
+use crate::rules::Test;
 
+/// ANSI styling, or none.
 struct Paint(bool);
 
 impl Paint {
@@ -33,6 +36,7 @@ impl Paint {
     }
 }
 
+/// Why an ACL matched or not, in words.
 fn acl_reason(a: &AclResult) -> String {
     let join = |v: &[String]| v.join(" ");
     match (&a.test, &a.sample) {
@@ -71,7 +75,20 @@ fn acl_reason(a: &AclResult) -> String {
 pub fn render_text(ex: &Explanation, color: bool) -> String {
     let p = Paint(color);
     let mut o = String::new();
-    let r = &ex.request;
+    write_request(&mut o, &p, &ex.request);
+    write_frontend(&mut o, &p, ex);
+    write_switches(&mut o, &p, ex);
+    write_backend(&mut o, &p, ex);
+    let _ = writeln!(o);
+    let _ = writeln!(o, "{} {}", p.bold("result:"), result(&ex.verdict));
+    for n in &ex.notes {
+        let _ = writeln!(o, "  note: {n}");
+    }
+    o
+}
+
+/// The request as the edge receives it.
+fn write_request(o: &mut String, p: &Paint, r: &Request) {
     let _ = writeln!(o, "{} {}", p.bold("request"), r.url);
     match (&r.host_header, r.host_field()) {
         (Some(h), Some(f)) if *h == f => {
@@ -97,7 +114,10 @@ pub fn render_text(ex: &Explanation, color: bool) -> String {
     for h in &r.headers {
         let _ = writeln!(o, "  header       {}: {}", h.name, h.value);
     }
+}
 
+/// The frontend, its ACLs and the redirect rule.
+fn write_frontend(o: &mut String, p: &Paint, ex: &Explanation) {
     let _ = writeln!(
         o,
         "\n{} {} (bind {})",
@@ -124,7 +144,12 @@ pub fn render_text(ex: &Explanation, color: bool) -> String {
         };
         let _ = writeln!(o, "  {}\n    {verdict}", rd.rule);
     }
-    if ex.outcome == Outcome::Redirect {
+}
+
+/// The `use_backend` rules HAProxy evaluates, and `default_backend` when it takes the request.
+fn write_switches(o: &mut String, p: &Paint, ex: &Explanation) {
+    let redirected = matches!(ex.verdict, Verdict::Redirect { .. });
+    if redirected {
         if !ex.switches.is_empty() {
             let _ = writeln!(
                 o,
@@ -160,7 +185,7 @@ pub fn render_text(ex: &Explanation, color: bool) -> String {
             p.dim(&format!("# {}", s.why))
         );
     }
-    if skipped > 0 && ex.outcome != Outcome::Redirect {
+    if skipped > 0 && !redirected {
         let _ = writeln!(
             o,
             "    {}",
@@ -170,148 +195,145 @@ pub fn render_text(ex: &Explanation, color: bool) -> String {
             ))
         );
     }
-    if ex.default_backend {
+    if let Some(Reached {
+        name,
+        by_default: true,
+    }) = ex.verdict.backend()
+    {
         let _ = writeln!(
             o,
-            "  {} default_backend {}  {}",
+            "  {} default_backend {name}  {}",
             p.yes(),
-            ex.backend.as_deref().unwrap_or(""),
             p.dim("# no use_backend rule matched")
         );
     }
+}
 
-    if let Some(b) = &ex.backend {
-        let what = match (ex.kind, &ex.env, &ex.component) {
-            (Some(BackendKind::Pool), Some(e), Some(c)) => {
-                format!("pool of env {e}, component {c}")
-            }
-            (Some(BackendKind::Outside), _, _) => "outside backend".into(),
-            (Some(BackendKind::Acme), _, _) => "ACME challenges to certbot".into(),
-            (Some(BackendKind::Static), _, _) => "HAProxy answers itself".into(),
-            _ => String::new(),
-        };
-        let _ = writeln!(o, "\n{} {b}: {what}", p.bold("backend"));
-        if let (Some(st), Some(f)) = (ex.status, &ex.body_file) {
-            let _ = writeln!(o, "  http-request return status {st} file {f}");
-        }
-        if !ex.servers.is_empty() {
-            let _ = writeln!(o, "  servers:");
-        }
-        let nw = ex.servers.iter().map(|s| s.name.len()).max().unwrap_or(0);
-        let aw = ex
-            .servers
-            .iter()
-            .map(|s| s.address.len())
-            .max()
-            .unwrap_or(0);
-        for s in &ex.servers {
-            let mut state = if s.active {
-                "active".to_string()
-            } else {
-                "disabled (takes nothing)".to_string()
+/// The backend the request reached, if it reached one: what it is, its static answer or its
+/// servers, health check, balancing and sticky cookie.
+fn write_backend(o: &mut String, p: &Paint, ex: &Explanation) {
+    let (backend, what) = match &ex.verdict {
+        Verdict::BadRequest { .. } | Verdict::Redirect { .. } => return,
+        Verdict::Static { backend, .. } => (backend, "HAProxy answers itself".to_string()),
+        Verdict::NoServer { backend, role } | Verdict::Forward { backend, role, .. } => {
+            let what = match role {
+                Role::Pool { env, component } => {
+                    format!("pool of env {env}, component {component}")
+                }
+                Role::Outside => "outside backend".into(),
+                Role::Acme => "ACME challenges to certbot".into(),
             };
-            if let Some(c) = &s.cookie {
-                state += &format!(", cookie {c}");
-            }
-            if let Some(w) = s.weight {
-                state += &format!(", weight {w}");
-            }
-            if let Some(id) = s.id {
-                state += &format!(", id {id}");
-            }
-            let _ = writeln!(
-                o,
-                "    {} {:nw$}  {:aw$}  {state}",
-                p.mark(s.active),
-                s.name,
-                s.address
-            );
-        }
-        if let Some(hc) = &ex.health_check {
-            let _ = writeln!(o, "  health check {hc}");
-        }
-        if let Some(bal) = &ex.balance {
-            let mut line = format!("  balance {}", bal.haproxy.trim_start_matches("balance "));
-            if let Some(k) = &bal.hash_key {
-                line += &format!(": the same URI always goes to the same server (key `{k}`");
-                if let Some(h) = bal.hash {
-                    line += &format!(", hash {h:#010x}");
-                }
-                line += ")";
-            }
-            let _ = writeln!(o, "{line}");
-        }
-        if let Some(st) = &ex.sticky {
-            let _ = writeln!(
-                o,
-                "  sticky cookie {} (insert indirect nocache)\n    {} {}",
-                st.cookie,
-                match st.result {
-                    StickyResult::Pinned => p.yes(),
-                    _ => p.no(),
-                },
-                st.reason
-            );
-        }
-    }
-
-    let _ = writeln!(o);
-    let result = match ex.outcome {
-        Outcome::Redirect => format!(
-            "HAProxy answers {} Location: {}",
-            ex.status.unwrap_or(301),
-            ex.location.as_deref().unwrap_or("")
-        ),
-        Outcome::Static => format!(
-            "HAProxy answers {} with the body of {}",
-            ex.status.unwrap_or(0),
-            ex.body_file.as_deref().unwrap_or("")
-        ),
-        Outcome::NoServer => "HAProxy answers 503: no server can take the request".into(),
-        Outcome::BadRequest => format!(
-            "HAProxy answers 400: {}",
-            ex.request
-                .host_problem()
-                .unwrap_or("the request's host is ambiguous")
-        ),
-        Outcome::Forward => {
-            let mut s = match (&ex.chosen_server, &ex.pinned_server) {
-                (Some(c), pinned) => {
-                    let addr = ex
-                        .servers
-                        .iter()
-                        .find(|s| &s.name == c)
-                        .map_or(String::new(), |s| format!(" ({})", s.address));
-                    let how = if pinned.is_some() {
-                        ", pinned by its cookie"
-                    } else {
-                        ""
-                    };
-                    format!("forwarded to {c}{addr}{how}")
-                }
-                (None, _) => {
-                    let names: Vec<&str> = ex
-                        .servers
-                        .iter()
-                        .filter(|s| s.active)
-                        .map(|s| s.name.as_str())
-                        .collect();
-                    format!("forwarded to one of {}", names.join(", "))
-                }
-            };
-            if let Some(sc) = &ex.sets_cookie {
-                s += &format!(
-                    "; the response sets {}={}",
-                    sc.name,
-                    sc.value.as_deref().unwrap_or("<its server's cookie>")
-                );
-            }
-            s
+            (backend, what)
         }
     };
-    let _ = writeln!(o, "{} {result}", p.bold("result:"));
-    for n in &ex.notes {
-        let _ = writeln!(o, "  note: {n}");
+    let _ = writeln!(o, "\n{} {}: {what}", p.bold("backend"), backend.name);
+    if let Verdict::Static {
+        status, body_file, ..
+    } = &ex.verdict
+    {
+        let _ = writeln!(o, "  http-request return status {status} file {body_file}");
     }
-    o
+    write_servers(o, p, &ex.servers);
+    if let Some(hc) = &ex.health_check {
+        let _ = writeln!(o, "  health check {hc}");
+    }
+    if let Some(bal) = &ex.balance {
+        let mut line = format!("  balance {}", bal.haproxy.trim_start_matches("balance "));
+        if let Some(k) = &bal.hash_key {
+            line += &format!(": the same URI always goes to the same server (key `{k}`");
+            if let Some(h) = bal.hash {
+                line += &format!(", hash {h:#010x}");
+            }
+            line += ")";
+        }
+        let _ = writeln!(o, "{line}");
+    }
+    if let Some(st) = &ex.sticky {
+        let _ = writeln!(
+            o,
+            "  sticky cookie {} (insert indirect nocache)\n    {} {}",
+            st.cookie,
+            match st.result {
+                StickyResult::Pinned => p.yes(),
+                _ => p.no(),
+            },
+            st.reason
+        );
+    }
+}
+
+/// The backend's servers, in columns.
+fn write_servers(o: &mut String, p: &Paint, servers: &[ServerView]) {
+    if !servers.is_empty() {
+        let _ = writeln!(o, "  servers:");
+    }
+    let nw = servers.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let aw = servers.iter().map(|s| s.address.len()).max().unwrap_or(0);
+    for s in servers {
+        let mut state = if s.active {
+            "active".to_string()
+        } else {
+            "disabled (takes nothing)".to_string()
+        };
+        if let Some(c) = &s.cookie {
+            state += &format!(", cookie {c}");
+        }
+        if let Some(w) = s.weight {
+            state += &format!(", weight {w}");
+        }
+        if let Some(id) = s.id {
+            state += &format!(", id {id}");
+        }
+        let _ = writeln!(
+            o,
+            "    {} {:nw$}  {:aw$}  {state}",
+            p.mark(s.active),
+            s.name,
+            s.address
+        );
+    }
+}
+
+/// The result line: what answers the request.
+fn result(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Redirect { status, location } => {
+            format!("HAProxy answers {status} Location: {location}")
+        }
+        Verdict::Static {
+            status, body_file, ..
+        } => format!("HAProxy answers {status} with the body of {body_file}"),
+        Verdict::NoServer { .. } => "HAProxy answers 503: no server can take the request".into(),
+        Verdict::BadRequest { reason } => format!("HAProxy answers 400: {reason}"),
+        Verdict::Forward { server, .. } => forwarded(server),
+    }
+}
+
+/// Where a forwarded request goes, and the cookie the response sets.
+fn forwarded(server: &ServerChoice) -> String {
+    let (mut s, sets_cookie) = match server {
+        ServerChoice::Pinned(c) => (
+            format!(
+                "forwarded to {} ({}), pinned by its cookie",
+                c.name, c.address
+            ),
+            None,
+        ),
+        ServerChoice::Balanced { pick, sets_cookie } => {
+            let s = match pick {
+                Pick::Server(c) => format!("forwarded to {} ({})", c.name, c.address),
+                Pick::OneOf(names) => format!("forwarded to one of {}", names.join(", ")),
+            };
+            (s, sets_cookie.as_ref())
+        }
+    };
+    if let Some(sc) = sets_cookie {
+        // Unknown when the request does not fix the server: each server sets its own.
+        let value = match &sc.value {
+            Some(v) => v.as_str(),
+            None => "<its server's cookie>",
+        };
+        s += &format!("; the response sets {}={value}", sc.name);
+    }
+    s
 }
