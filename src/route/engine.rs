@@ -12,7 +12,7 @@ use super::{
     ServerView, SetCookie, Sticky, StickyResult, SwitchResult,
 };
 use crate::model::Balance;
-use crate::rules::{Backend, BackendKind, Check, Frontend, Routing, Scheme, Server, Test};
+use crate::rules::{Acl, Backend, BackendKind, Check, Frontend, Routing, Scheme, Server, Test};
 
 /// HAProxy's spelling of an ACL test, as `templates/haproxy.cfg.j2` writes it.
 pub fn haproxy_test(test: &Test) -> String {
@@ -144,7 +144,7 @@ fn frontend(routing: &Routing, scheme: Scheme) -> Result<&Frontend, RouteError> 
 }
 
 /// One ACL of the frontend, evaluated for `req`.
-fn acl_result(acl: &crate::rules::Acl, req: &Request) -> AclResult {
+fn acl_result(acl: &Acl, req: &Request) -> AclResult {
     let (sample, matched) = eval(&acl.test, req);
     AclResult {
         name: acl.name.clone(),

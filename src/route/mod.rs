@@ -257,9 +257,13 @@ pub struct SetCookie {
 mod tests {
     use miette::Diagnostic;
 
-    use super::*;
-    use crate::model::Edge;
-    use crate::rules::routing;
+    use super::{
+        Explanation, Outcome, Pick, Reached, Request, Role, RouteError, ServerChoice, StickyResult,
+        SwitchResult, Verdict, apply_colors, explain, haproxy_test, redirect_rule, render_text,
+        uri_hash,
+    };
+    use crate::model::{Balance, Edge};
+    use crate::rules::{BackendKind, routing};
     use crate::state::ActiveColors;
 
     fn bundled() -> Edge {
@@ -624,6 +628,73 @@ mod tests {
         }
         let e = apply_colors(&edge, &mut c, &["stagin=blue".into()]).unwrap_err();
         assert!(e.help().unwrap().to_string().contains("staging"));
+    }
+
+    /// A pool whose servers are all disabled answers 503 (valid specs cannot say so, a routing
+    /// table can): the verdict carries the backend, no server and no cookie.
+    #[test]
+    fn pool_without_an_active_server_answers_503() {
+        let edge = bundled();
+        let mut r = routing(&edge, &ActiveColors::from_specs(&edge));
+        for b in &mut r.backends {
+            for s in &mut b.servers {
+                s.active = false;
+            }
+        }
+        let req = Request::parse(
+            "https://veza.fr/api/x",
+            &["VEZA_SERVERID_prod=prod-backend-blue".into()],
+            &[],
+        )
+        .unwrap();
+        let ex = explain(&r, &req).unwrap();
+        assert_eq!(
+            ex.verdict,
+            Verdict::NoServer {
+                backend: Reached {
+                    name: "prod_backend_api".into(),
+                    by_default: false
+                },
+                role: Role::Pool {
+                    env: "prod".into(),
+                    component: "backend".into()
+                },
+            }
+        );
+        assert_eq!((ex.outcome, ex.status), (Outcome::NoServer, Some(503)));
+        assert_eq!(ex.sticky.as_ref().unwrap().result, StickyResult::Ignored);
+        assert!(ex.chosen_server.is_none() && ex.sets_cookie.is_none());
+        let text = render_text(&ex, false);
+        assert!(text.contains("\nresult: HAProxy answers 503: no server can take the request\n"));
+    }
+
+    /// The flat fields of the JSON document are the verdict spelled out.
+    #[test]
+    fn flat_fields_follow_the_verdict() {
+        let lab = |url: &str, cookies: &[&str]| lab_with(url, cookies, &[]);
+        let ex = lab("http://lab.veza.fr/api/v1/me", &[]);
+        let Verdict::Forward {
+            server: ServerChoice::Balanced { pick, sets_cookie },
+            ..
+        } = &ex.verdict
+        else {
+            panic!("{:?}", ex.verdict);
+        };
+        assert_eq!(
+            *pick,
+            Pick::OneOf(vec!["backend-api-1".into(), "backend-api-2".into()])
+        );
+        assert_eq!(sets_cookie.as_ref(), ex.sets_cookie.as_ref());
+        let ex = lab(
+            "http://lab.veza.fr/api/v1/me",
+            &["VEZA_SERVERID_lab=lab-backend-backend-api-2"],
+        );
+        let pinned = ex.verdict.pinned_server().unwrap();
+        assert_eq!(ex.pinned_server.as_deref(), Some(pinned.name.as_str()));
+        assert_eq!(pinned.address, "backend-api-2.lxd:8080");
+        let ex = route("http://veza.fr/x");
+        assert_eq!(ex.verdict.location(), ex.location.as_deref());
+        assert_eq!(ex.verdict.backend(), None);
     }
 
     #[test]

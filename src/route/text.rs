@@ -36,9 +36,8 @@ impl Paint {
     }
 }
 
-/// Why an ACL matched or not, in words.
-fn acl_reason(a: &AclResult) -> String {
-    let join = |v: &[String]| v.join(" ");
+/// Why an ACL matched or not, in words; `path` is the request's (what path tests look at).
+fn acl_reason(a: &AclResult, path: &str) -> String {
     match (&a.test, &a.sample) {
         (Test::Host { .. }, None) => "no Host header".to_string(),
         (Test::Host { hosts }, Some(s)) => {
@@ -50,22 +49,16 @@ fn acl_reason(a: &AclResult) -> String {
                 }
             }
         }
-        (Test::PathBeg { prefixes }, s) => {
-            let s = s.as_deref().unwrap_or("");
-            if a.matched {
-                let p = prefixes.iter().find(|p| s.starts_with(p.as_str()));
-                format!("path `{s}` begins with {}", p.map_or("", |p| p))
-            } else {
-                format!("path `{s}` begins with none of {}", join(prefixes))
+        (Test::PathBeg { prefixes }, _) => {
+            match prefixes.iter().find(|p| path.starts_with(p.as_str())) {
+                Some(p) if a.matched => format!("path `{path}` begins with {p}"),
+                _ => format!("path `{path}` begins with none of {}", prefixes.join(" ")),
             }
         }
-        (Test::PathEnd { suffixes }, s) => {
-            let s = s.as_deref().unwrap_or("");
-            if a.matched {
-                let p = suffixes.iter().find(|p| s.ends_with(p.as_str()));
-                format!("path `{s}` ends with {}", p.map_or("", |p| p))
-            } else {
-                format!("path `{s}` ends with none of {}", join(suffixes))
+        (Test::PathEnd { suffixes }, _) => {
+            match suffixes.iter().find(|p| path.ends_with(p.as_str())) {
+                Some(p) if a.matched => format!("path `{path}` ends with {p}"),
+                _ => format!("path `{path}` ends with none of {}", suffixes.join(" ")),
             }
         }
     }
@@ -133,7 +126,7 @@ fn write_frontend(o: &mut String, p: &Paint, ex: &Explanation) {
             "    {} {:w$}  {}",
             p.mark(a.matched),
             a.name,
-            acl_reason(a),
+            acl_reason(a, &ex.request.path),
         );
     }
     if let Some(rd) = &ex.redirect {
