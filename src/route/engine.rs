@@ -311,9 +311,7 @@ fn backend_decision(
         BackendKind::Acme => Role::Acme,
     };
     steps.servers = be.servers.iter().map(server_view).collect();
-    // No `balance` line means HAProxy's default, roundrobin.
-    let algorithm = be.balance.unwrap_or(Balance::Roundrobin);
-    steps.balance = Some(balance_view(be.balance, algorithm, req));
+    let balancing = steps.balance.insert(balance_view(be.balance, req));
     steps.notes.extend(foreign_cookie_notes(routing, be, req));
     let active: Vec<&Server> = be.servers.iter().filter(|s| s.active).collect();
     let pinned = match &be.cookie {
@@ -330,7 +328,7 @@ fn backend_decision(
     let server = match pinned {
         Some(s) => ServerChoice::Pinned(chosen(s)),
         None => {
-            let pick = balance(&active, algorithm, req, steps);
+            let pick = balance(&active, balancing, req, &mut steps.notes);
             ServerChoice::Balanced {
                 sets_cookie: be.cookie.as_ref().map(|name| SetCookie {
                     name: name.clone(),
@@ -407,9 +405,11 @@ fn health_check(c: &Check) -> String {
     s
 }
 
-/// The balancing of a backend whose `balance` line is `configured` (`algorithm` is what HAProxy
-/// applies). The hash is filled in later, when it decides.
-fn balance_view(configured: Option<Balance>, algorithm: Balance, req: &Request) -> BalanceView {
+/// The balancing of a backend whose `balance` line is `configured`. The hash is filled in
+/// later, when it decides.
+fn balance_view(configured: Option<Balance>, req: &Request) -> BalanceView {
+    // No `balance` line means HAProxy's default, roundrobin.
+    let algorithm = configured.unwrap_or(Balance::Roundrobin);
     BalanceView {
         algorithm,
         haproxy: match (configured, algorithm) {
@@ -499,30 +499,28 @@ fn sticky<'a>(be: &'a Backend, cookie: &str, req: &Request) -> (Sticky, Option<&
     (sticky, pinned)
 }
 
-/// The server the balancing gives the request among the `active` ones (at least one), when
-/// the request fixes it; says how in the notes, and records the hash of a URI-hashed backend.
+/// The server the `balancing` gives the request among the `active` ones (at least one), when
+/// the request fixes it; says how in the `notes`, and records the hash of a URI-hashed backend.
 fn balance<'a>(
     active: &[&'a Server],
-    algorithm: Balance,
+    balancing: &mut BalanceView,
     req: &Request,
-    steps: &mut Steps,
+    notes: &mut Vec<String>,
 ) -> Option<&'a Server> {
     if let [one] = active {
         return Some(one);
     }
-    if algorithm == Balance::Uri {
+    if balancing.algorithm == Balance::Uri {
         // HAProxy's own consistent hash, on the servers' rendered ids and weights.
         let hash = uri_hash(&req.uri());
-        if let Some(b) = steps.balance.as_mut() {
-            b.hash = Some(hash);
-        }
+        balancing.hash = Some(hash);
         let ring: Vec<(u32, u16)> = active
             .iter()
             .map(|s| (s.id.unwrap_or(0), s.weight.unwrap_or(1)))
             .collect();
         let pick = chash_pick(&ring, hash).map(|i| active[i]);
         if let Some(p) = pick {
-            steps.notes.push(format!(
+            notes.push(format!(
                 "server {} is where HAProxy's consistent hash puts this URI while every active \
                  server is up at its configured weight; a server that is down, drained or in \
                  maintenance hands its URIs to its neighbours on the ring",
@@ -532,9 +530,9 @@ fn balance<'a>(
         return pick;
     }
     let names: Vec<&str> = active.iter().map(|s| s.name.as_str()).collect();
-    steps.notes.push(format!(
+    notes.push(format!(
         "{} takes turns among {} ({}); which one is not fixed by the request",
-        match algorithm {
+        match balancing.algorithm {
             Balance::Leastconn => "leastconn picks the server with the fewest connections",
             _ => "roundrobin",
         },
