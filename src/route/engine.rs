@@ -1,0 +1,547 @@
+//! The walk: what the edge does with one [`Request`], evaluated over the [`Routing`] the haproxy
+//! template renders, in HAProxy's order — frontend, ACLs, the https redirect, `use_backend` in
+//! order, `default_backend`, then the backend: its static answer, or the server that takes the
+//! request (sticky cookie, balancing, consistent hash). The ending is a [`Verdict`]; the rest of
+//! the [`Explanation`] records each step on the way.
+
+use super::chash::{chash_pick, uri_hash};
+use super::request::{HOST_VAR, Request};
+use super::verdict::{Chosen, Pick, Reached, Role, ServerChoice, Verdict};
+use super::{
+    AclResult, BalanceView, Explanation, FORMAT_VERSION, FrontendView, Redirect, RouteError,
+    ServerView, SetCookie, Sticky, StickyResult, SwitchResult,
+};
+use crate::model::Balance;
+use crate::rules::{Acl, Backend, BackendKind, Check, Frontend, Routing, Scheme, Server, Test};
+
+/// HAProxy's spelling of an ACL test, as `templates/haproxy.cfg.j2` writes it.
+pub fn haproxy_test(test: &Test) -> String {
+    match test {
+        Test::Host { hosts } => {
+            let h: Vec<&str> = hosts.iter().map(|h| h.as_str()).collect();
+            format!("var({HOST_VAR}) -m str {}", h.join(" "))
+        }
+        Test::PathBeg { prefixes } => format!("path_beg {}", prefixes.join(" ")),
+        Test::PathEnd { suffixes } => format!("path_end {}", suffixes.join(" ")),
+    }
+}
+
+/// HAProxy's redirect rule, as the template writes it.
+pub fn redirect_rule(unless: &str, port: Option<u16>) -> String {
+    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "http-request redirect location https://%[var({HOST_VAR})]{port}%[pathq] code 301 unless {unless}"
+    )
+}
+
+/// Evaluate one ACL test: the sample it looked at and whether it matched.
+fn eval(test: &Test, req: &Request) -> (Option<String>, bool) {
+    match test {
+        Test::Host { hosts } => {
+            // `-m str` on the lower-cased host: exact.
+            let field = req.host_field();
+            let matched = field
+                .as_deref()
+                .is_some_and(|f| hosts.iter().any(|h| h.as_str() == f));
+            (field, matched)
+        }
+        Test::PathBeg { prefixes } => (
+            Some(req.path.clone()),
+            prefixes.iter().any(|p| req.path.starts_with(p.as_str())),
+        ),
+        Test::PathEnd { suffixes } => (
+            Some(req.path.clone()),
+            suffixes.iter().any(|s| req.path.ends_with(s.as_str())),
+        ),
+    }
+}
+
+/// Explain what the edge described by `routing` does with `req`.
+///
+/// # Errors
+///
+/// [`RouteError::NoListener`] when the edge has no frontend for the request's scheme;
+/// [`RouteError::Internal`] or [`RouteError::Incomplete`] when the routing table contradicts
+/// itself (a bug in edgeplan).
+pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteError> {
+    let fe = frontend(routing, req.scheme)?;
+    let acls: Vec<AclResult> = fe.acls.iter().map(|a| acl_result(a, req)).collect();
+    let mut steps = Steps::default();
+    let verdict = match req.host_problem() {
+        // The frontend's first rule: `http-request deny deny_status 400` when the request names
+        // no host or more than one. Nothing after it runs.
+        Some(reason) => Verdict::BadRequest { reason },
+        None => follow_rules(routing, fe, &acls, req, &mut steps)?,
+    };
+    steps.notes.extend(header_notes(routing, req));
+    Ok(assemble(req, fe, acls, steps, verdict))
+}
+
+/// What the walk records besides the ACLs and the verdict, filled as it goes.
+#[derive(Default)]
+struct Steps {
+    redirect: Option<Redirect>,
+    switches: Vec<SwitchResult>,
+    servers: Vec<ServerView>,
+    balance: Option<BalanceView>,
+    health_check: Option<String>,
+    sticky: Option<Sticky>,
+    notes: Vec<String>,
+}
+
+/// The explanation: the steps, and the verdict with its flat spelling for the JSON document.
+fn assemble(
+    req: &Request,
+    fe: &Frontend,
+    acls: Vec<AclResult>,
+    steps: Steps,
+    verdict: Verdict,
+) -> Explanation {
+    Explanation {
+        format_version: FORMAT_VERSION,
+        request: req.clone(),
+        frontend: FrontendView {
+            name: fe.name.clone(),
+            scheme: fe.scheme,
+            bind: fe.bind.clone(),
+        },
+        acls,
+        redirect: steps.redirect,
+        switches: steps.switches,
+        default_backend: verdict.backend().is_some_and(|b| b.by_default),
+        outcome: verdict.outcome(),
+        status: verdict.status(),
+        location: verdict.location().map(str::to_string),
+        backend: verdict.backend().map(|b| b.name.clone()),
+        kind: verdict.kind(),
+        env: verdict.pool().map(|(env, _)| env.to_string()),
+        component: verdict.pool().map(|(_, component)| component.to_string()),
+        body_file: verdict.body_file().map(str::to_string),
+        servers: steps.servers,
+        balance: steps.balance,
+        health_check: steps.health_check,
+        sticky: steps.sticky,
+        chosen_server: verdict.chosen_server().map(|c| c.name.clone()),
+        pinned_server: verdict.pinned_server().map(|c| c.name.clone()),
+        sets_cookie: verdict.sets_cookie().cloned(),
+        notes: steps.notes,
+        verdict,
+    }
+}
+
+/// The frontend that receives requests of `scheme`.
+fn frontend(routing: &Routing, scheme: Scheme) -> Result<&Frontend, RouteError> {
+    routing
+        .frontends
+        .iter()
+        .find(|f| f.scheme == scheme)
+        .ok_or_else(|| RouteError::NoListener {
+            scheme: match scheme {
+                Scheme::Http => "http".into(),
+                Scheme::Https => "https".into(),
+            },
+        })
+}
+
+/// One ACL of the frontend, evaluated for `req`.
+fn acl_result(acl: &Acl, req: &Request) -> AclResult {
+    let (sample, matched) = eval(&acl.test, req);
+    AclResult {
+        name: acl.name.clone(),
+        test: acl.test.clone(),
+        haproxy: haproxy_test(&acl.test),
+        sample,
+        matched,
+    }
+}
+
+/// The frontend's rules after the 400 check: the redirect, the `use_backend` rules in order,
+/// `default_backend`, then the backend's decision.
+fn follow_rules(
+    routing: &Routing,
+    fe: &Frontend,
+    acls: &[AclResult],
+    req: &Request,
+    steps: &mut Steps,
+) -> Result<Verdict, RouteError> {
+    // An ACL that is used but never declared is false in this model; HAProxy would refuse the
+    // config, and the template declares every ACL a rule names.
+    let is = |name: &str| acls.iter().any(|a| a.name == name && a.matched);
+    let fired = match &fe.redirect_unless {
+        Some(unless) => {
+            let (rule, fired) = redirect(fe, unless, !is(unless), req);
+            steps.redirect = Some(rule);
+            fired
+        }
+        None => None,
+    };
+    let chosen = switches(fe, fired.is_some(), &is, &mut steps.switches);
+    if let Some(verdict) = fired {
+        return Ok(verdict);
+    }
+    let reached = match chosen {
+        Some(name) => Reached {
+            name: name.to_string(),
+            by_default: false,
+        },
+        None => Reached {
+            name: fe.default_backend.clone(),
+            by_default: true,
+        },
+    };
+    let be = routing
+        .backends
+        .iter()
+        .find(|b| b.name == reached.name)
+        .ok_or_else(|| RouteError::Internal {
+            backend: reached.name.clone(),
+        })?;
+    backend_decision(routing, be, req, reached, steps)
+}
+
+/// The http → https redirect rule `unless`, and the verdict when it fires (`applies`).
+fn redirect(
+    fe: &Frontend,
+    unless: &str,
+    applies: bool,
+    req: &Request,
+) -> (Redirect, Option<Verdict>) {
+    // The rendered rule: "https://" + the Host header up to its first `:` + the https port when
+    // it is not 443 + the URI (path and query).
+    let location = applies.then(|| {
+        let host = req.host_field().unwrap_or_default();
+        let port = fe
+            .redirect_port
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        format!("https://{host}{port}{}", req.uri())
+    });
+    let rule = Redirect {
+        rule: redirect_rule(unless, fe.redirect_port),
+        unless: unless.to_string(),
+        applies,
+        status: 301,
+        location: location.clone(),
+    };
+    let fired = location.map(|location| Verdict::Redirect {
+        status: rule.status,
+        location,
+    });
+    (rule, fired)
+}
+
+/// Every `use_backend` rule of `fe`, recorded in `out`; the backend of the first that matches,
+/// unless the request was `redirected` (then HAProxy evaluates none).
+fn switches<'a>(
+    fe: &'a Frontend,
+    redirected: bool,
+    is: &impl Fn(&str) -> bool,
+    out: &mut Vec<SwitchResult>,
+) -> Option<&'a str> {
+    let mut chosen: Option<&str> = None;
+    for sw in &fe.switches {
+        let matched = sw.when.iter().all(|w| is(w));
+        let evaluated = !redirected && chosen.is_none();
+        let this = evaluated && matched;
+        if this {
+            chosen = Some(&sw.backend);
+        }
+        out.push(SwitchResult {
+            backend: sw.backend.clone(),
+            when: sw.when.clone(),
+            why: sw.why.clone(),
+            matched,
+            evaluated,
+            chosen: this,
+        });
+    }
+    chosen
+}
+
+/// What the edge does with the request's other headers: identity headers are removed (unless
+/// the client is trusted), the rest forwarded unread.
+fn header_notes(routing: &Routing, req: &Request) -> Vec<String> {
+    let id = &routing.identity;
+    req.headers
+        .iter()
+        .map(|h| {
+            let identity = id.headers.iter().any(|i| i.eq_ignore_ascii_case(&h.name));
+            if !identity {
+                format!(
+                    "header `{}` is forwarded; no rule of the edge reads it",
+                    h.name
+                )
+            } else if id.trusted.is_empty() {
+                format!(
+                    "header `{}` is removed: the edge sets the client's identity from the \
+                     connection (no network is trusted)",
+                    h.name
+                )
+            } else {
+                format!(
+                    "header `{}` is removed unless the client connects from a trusted network \
+                     ({}); the edge sets the client's identity from the connection",
+                    h.name,
+                    id.trusted.join(" ")
+                )
+            }
+        })
+        .collect()
+}
+
+/// What backend `be` does with the request: a static answer, or the server that takes it.
+fn backend_decision(
+    routing: &Routing,
+    be: &Backend,
+    req: &Request,
+    backend: Reached,
+    steps: &mut Steps,
+) -> Result<Verdict, RouteError> {
+    steps.health_check = be.check.as_ref().map(health_check);
+    let role = match be.kind {
+        BackendKind::Static => return static_answer(be, backend),
+        BackendKind::Pool => Role::Pool {
+            env: be.env.clone().ok_or_else(|| incomplete(be, "env"))?,
+            component: be
+                .component
+                .clone()
+                .ok_or_else(|| incomplete(be, "component"))?,
+        },
+        BackendKind::Outside => Role::Outside,
+        BackendKind::Acme => Role::Acme,
+    };
+    steps.servers = be.servers.iter().map(server_view).collect();
+    let balancing = steps.balance.insert(balance_view(be.balance, req));
+    steps.notes.extend(foreign_cookie_notes(routing, be, req));
+    let active: Vec<&Server> = be.servers.iter().filter(|s| s.active).collect();
+    let pinned = match &be.cookie {
+        Some(cookie) => {
+            let (sticky, pinned) = sticky(be, cookie, req);
+            steps.sticky = Some(sticky);
+            pinned
+        }
+        None => None,
+    };
+    if active.is_empty() {
+        return Ok(Verdict::NoServer { backend, role });
+    }
+    let server = match pinned {
+        Some(s) => ServerChoice::Pinned(chosen(s)),
+        None => {
+            let pick = balance(&active, balancing, req, &mut steps.notes);
+            ServerChoice::Balanced {
+                sets_cookie: be.cookie.as_ref().map(|name| SetCookie {
+                    name: name.clone(),
+                    value: pick.and_then(|s| s.cookie.clone()),
+                }),
+                pick: match pick {
+                    Some(s) => Pick::Server(chosen(s)),
+                    None => Pick::OneOf(active.iter().map(|s| s.name.clone()).collect()),
+                },
+            }
+        }
+    };
+    Ok(Verdict::Forward {
+        backend,
+        role,
+        server,
+    })
+}
+
+/// A [`RouteError::Incomplete`] for `be`, which lacks `missing`.
+fn incomplete(be: &Backend, missing: &'static str) -> RouteError {
+    RouteError::Incomplete {
+        backend: be.name.clone(),
+        missing,
+    }
+}
+
+/// The answer of a static backend.
+fn static_answer(be: &Backend, backend: Reached) -> Result<Verdict, RouteError> {
+    Ok(Verdict::Static {
+        status: be.status.ok_or_else(|| incomplete(be, "status"))?,
+        body_file: be
+            .body_file
+            .clone()
+            .ok_or_else(|| incomplete(be, "body file"))?,
+        backend,
+    })
+}
+
+/// A server as the explanation shows it.
+fn server_view(s: &Server) -> ServerView {
+    ServerView {
+        name: s.name.clone(),
+        address: format!("{}:{}", s.host, s.port),
+        color: s.color,
+        cookie: s.cookie.clone(),
+        active: s.active,
+        weight: s.weight,
+        id: s.id,
+    }
+}
+
+/// A server that takes the request.
+fn chosen(s: &Server) -> Chosen {
+    Chosen {
+        name: s.name.clone(),
+        address: format!("{}:{}", s.host, s.port),
+    }
+}
+
+/// The health check in words: `GET /health Host …, expects status 200…`.
+fn health_check(c: &Check) -> String {
+    let mut s = format!("GET {}", c.path);
+    if let Some(h) = &c.host {
+        s += &format!(" Host {h}");
+    }
+    s += &format!(", expects status {}", c.expect.status);
+    if let Some(b) = &c.expect.body {
+        s += &format!(" and a body containing \"{b}\"");
+    }
+    if let Some(t) = &c.expect.timeout {
+        s += &format!(", within {t}");
+    }
+    s
+}
+
+/// The balancing of a backend whose `balance` line is `configured`. The hash is filled in
+/// later, when it decides.
+fn balance_view(configured: Option<Balance>, req: &Request) -> BalanceView {
+    // No `balance` line means HAProxy's default, roundrobin.
+    let algorithm = configured.unwrap_or(Balance::Roundrobin);
+    BalanceView {
+        algorithm,
+        haproxy: match (configured, algorithm) {
+            (None, _) => "roundrobin (HAProxy's default)".into(),
+            (_, Balance::Uri) => "balance uri whole path-only + hash-type consistent".into(),
+            (_, Balance::Roundrobin) => "balance roundrobin".into(),
+            (_, Balance::Leastconn) => "balance leastconn".into(),
+        },
+        hash_key: (algorithm == Balance::Uri).then(|| req.uri()),
+        hash: None,
+    }
+}
+
+/// Notes on the request's cookies that belong to other backends (another env's session
+/// cookie): they play no part here.
+fn foreign_cookie_notes(routing: &Routing, be: &Backend, req: &Request) -> Vec<String> {
+    let mut notes = Vec::new();
+    for c in &req.cookies {
+        if be.cookie.as_deref() == Some(c.name.as_str()) {
+            continue;
+        }
+        if let Some(other) = routing
+            .backends
+            .iter()
+            .find(|b| b.cookie.as_deref() == Some(c.name.as_str()))
+        {
+            let owner = other.env.as_deref().unwrap_or(&other.name);
+            notes.push(format!(
+                "cookie {} belongs to env {owner}; backend {} {}, so it is ignored",
+                c.name,
+                be.name,
+                match &be.cookie {
+                    Some(n) => format!("reads {n} only"),
+                    None => "has no sticky cookie".into(),
+                }
+            ));
+        }
+    }
+    notes
+}
+
+/// The sticky cookie decision of backend `be`, whose cookie is named `cookie` (`cookie NAME
+/// insert indirect nocache`), and the server it pins: a request cookie naming an active server
+/// pins it; anything else is ignored.
+fn sticky<'a>(be: &'a Backend, cookie: &str, req: &Request) -> (Sticky, Option<&'a Server>) {
+    let sent = req
+        .cookies
+        .iter()
+        .find(|c| c.name == cookie)
+        .map(|c| c.value.clone());
+    let mut pinned = None;
+    let (result, reason) = match &sent {
+        None => (
+            StickyResult::Absent,
+            format!("the request has no {cookie} cookie"),
+        ),
+        Some(v) => match be.servers.iter().find(|s| s.cookie.as_deref() == Some(v)) {
+            Some(s) if s.active => {
+                pinned = Some(s);
+                (
+                    StickyResult::Pinned,
+                    format!("{cookie}={v} names server {}, which is active", s.name),
+                )
+            }
+            Some(s) => (
+                StickyResult::Ignored,
+                format!(
+                    "{cookie}={v} names server {}, which is disabled: the cookie is ignored",
+                    s.name
+                ),
+            ),
+            None => (
+                StickyResult::Ignored,
+                format!(
+                    "{cookie}={v} names no server of {}: the cookie is ignored",
+                    be.name
+                ),
+            ),
+        },
+    };
+    let sticky = Sticky {
+        cookie: cookie.to_string(),
+        sent,
+        result,
+        reason,
+    };
+    (sticky, pinned)
+}
+
+/// The server the `balancing` gives the request among the `active` ones (at least one), when
+/// the request fixes it; says how in the `notes`, and records the hash of a URI-hashed backend.
+fn balance<'a>(
+    active: &[&'a Server],
+    balancing: &mut BalanceView,
+    req: &Request,
+    notes: &mut Vec<String>,
+) -> Option<&'a Server> {
+    if let [one] = active {
+        return Some(one);
+    }
+    if balancing.algorithm == Balance::Uri {
+        // HAProxy's own consistent hash, on the servers' rendered ids and weights.
+        let hash = uri_hash(&req.uri());
+        balancing.hash = Some(hash);
+        let ring: Vec<(u32, u16)> = active
+            .iter()
+            .map(|s| (s.id.unwrap_or(0), s.weight.unwrap_or(1)))
+            .collect();
+        let pick = chash_pick(&ring, hash).map(|i| active[i]);
+        if let Some(p) = pick {
+            notes.push(format!(
+                "server {} is where HAProxy's consistent hash puts this URI while every active \
+                 server is up at its configured weight; a server that is down, drained or in \
+                 maintenance hands its URIs to its neighbours on the ring",
+                p.name
+            ));
+        }
+        return pick;
+    }
+    let names: Vec<&str> = active.iter().map(|s| s.name.as_str()).collect();
+    notes.push(format!(
+        "{} takes turns among {} ({}); which one is not fixed by the request",
+        match balancing.algorithm {
+            Balance::Leastconn => "leastconn picks the server with the fewest connections",
+            _ => "roundrobin",
+        },
+        names.join(", "),
+        if active.iter().any(|s| s.weight.is_some()) {
+            "in proportion to their weights"
+        } else {
+            "equal weights"
+        }
+    ));
+    None
+}
