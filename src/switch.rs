@@ -349,26 +349,7 @@ pub fn switch(
         });
         // Nothing has moved yet: the new colour must be healthy before it takes traffic.
         if let Some(wait) = req.gate {
-            let report = crate::gate::wait(t, &build.edge, &req.env, req.color, wait, &mut |r| {
-                progress.event(Event::Gate {
-                    report: r,
-                    last: false,
-                })
-            })
-            .map_err(Problems::one)?;
-            progress.event(Event::Gate {
-                report: &report,
-                last: true,
-            });
-            if !report.passed() {
-                return Err(Problems::one(SwitchError::Unhealthy {
-                    env: req.env.to_string(),
-                    color: req.color.to_string(),
-                    failing: report.instances.iter().filter(|i| !i.healthy).count(),
-                    total: report.instances.len(),
-                    tries: report.tries,
-                }));
-            }
+            health_gate(t, &build.edge, req, wait, progress)?;
         }
         let candidate = Candidate {
             manifest: &build.manifest,
@@ -388,6 +369,63 @@ pub fn switch(
         .map_err(Problems::one)?;
         Some(n)
     };
+    record(
+        t,
+        target,
+        req,
+        from,
+        prev,
+        generation.or(state.generation),
+        progress,
+    )?;
+    Ok(match generation {
+        Some(generation) => Outcome::Switched { from, generation },
+        None => Outcome::Recorded { from },
+    })
+}
+
+/// The health gate ([`crate::gate`]): every instance of `req.color` in `req.env` healthy from
+/// the box within `wait`, each try reported.
+fn health_gate(
+    t: &mut BoxClient,
+    edge: &Edge,
+    req: &Request,
+    wait: std::time::Duration,
+    progress: &mut dyn Progress,
+) -> Result<(), Problems> {
+    let report = crate::gate::wait(t, edge, &req.env, req.color, wait, &mut |r| {
+        progress.event(Event::Gate {
+            report: r,
+            last: false,
+        })
+    })
+    .map_err(Problems::one)?;
+    progress.event(Event::Gate {
+        report: &report,
+        last: true,
+    });
+    if report.passed() {
+        return Ok(());
+    }
+    Err(Problems::one(SwitchError::Unhealthy {
+        env: req.env.to_string(),
+        color: req.color.to_string(),
+        failing: report.instances.iter().filter(|i| !i.healthy).count(),
+        total: report.instances.len(),
+        tries: report.tries,
+    }))
+}
+
+/// Record the switch in the env's colour state (`colors/ENV.json`).
+fn record(
+    t: &mut BoxClient,
+    target: &crate::model::Target,
+    req: &Request,
+    from: Color,
+    prev: Option<&EnvState>,
+    generation: Option<u64>,
+    progress: &mut dyn Progress,
+) -> Result<(), Problems> {
     let entry = Entry {
         color: req.color,
         release: req.release.clone(),
@@ -395,7 +433,7 @@ pub fn switch(
         previous_release: prev.and_then(|s| s.release.clone()),
         action: req.action,
         result: "ok".into(),
-        generation: generation.or(state.generation),
+        generation,
         time: apply::utc_now(),
         by: apply::who(),
         forced: req.forced,
@@ -419,10 +457,7 @@ pub fn switch(
             .as_ref()
             .map_or(String::new(), |r| format!(" (release {r})"))
     )));
-    Ok(match generation {
-        Some(generation) => Outcome::Switched { from, generation },
-        None => Outcome::Recorded { from },
-    })
+    Ok(())
 }
 
 /// After `edgeplan rollback` made `generation` active: record, for every env whose colour it

@@ -390,26 +390,7 @@ pub fn load(dir: &Path) -> Result<Spec, Vec<SpecError>> {
         }]);
     }
     let mut queue: Vec<(String, Option<At>)> = vec![("edge.kdl".to_string(), None)];
-    let env_dir = dir.join("env");
-    if env_dir.is_dir() {
-        let mut names: Vec<String> = Vec::new();
-        match std::fs::read_dir(&env_dir) {
-            Ok(rd) => {
-                for entry in rd.flatten() {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if name.ends_with(".kdl") && entry.path().is_file() {
-                        names.push(format!("env/{name}"));
-                    }
-                }
-            }
-            Err(e) => errors.push(SpecError::Io {
-                path: env_dir.display().to_string(),
-                message: e.to_string(),
-            }),
-        }
-        names.sort();
-        queue.extend(names.into_iter().map(|n| (n, None)));
-    }
+    queue.extend(env_files(dir, &mut errors).into_iter().map(|n| (n, None)));
     let real_root = dir.canonicalize().map_err(|e| {
         vec![SpecError::Io {
             path: shown_root.clone(),
@@ -499,6 +480,31 @@ pub fn load(dir: &Path) -> Result<Spec, Vec<SpecError>> {
     } else {
         Err(errors)
     }
+}
+
+/// The env files (`env/*.kdl`, relative to `dir`), sorted; none when there is no `env/`.
+fn env_files(dir: &Path, errors: &mut Vec<SpecError>) -> Vec<String> {
+    let env_dir = dir.join("env");
+    let mut names: Vec<String> = Vec::new();
+    if !env_dir.is_dir() {
+        return names;
+    }
+    match std::fs::read_dir(&env_dir) {
+        Ok(rd) => {
+            for entry in rd.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".kdl") && entry.path().is_file() {
+                    names.push(format!("env/{name}"));
+                }
+            }
+        }
+        Err(e) => errors.push(SpecError::Io {
+            path: env_dir.display().to_string(),
+            message: e.to_string(),
+        }),
+    }
+    names.sort();
+    names
 }
 
 /// Parse KDL texts, on every core when there are many.
