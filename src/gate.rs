@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::model::{Color, Edge, Ident};
-use crate::rules::{self, BackendKind, Check};
+use crate::rules::{self, Check, Role};
 use crate::state::ActiveColors;
 use crate::transport::{BoxClient, ProbeAnswer, ProbeRequest, TransportError};
 
@@ -100,12 +100,18 @@ pub fn targets(edge: &Edge, env: &Ident, color: Color) -> Vec<Target> {
     let routing = rules::routing(edge, &ActiveColors::from_specs(edge));
     let mut out = Vec::new();
     for b in &routing.backends {
-        if b.kind != BackendKind::Pool || b.env.as_deref() != Some(env.as_str()) {
-            continue;
-        }
-        let (Some(check), Some(component)) = (&b.check, &b.component) else {
+        let Role::Pool {
+            env: of,
+            component,
+            check,
+            ..
+        } = &b.role
+        else {
             continue;
         };
+        if of != env.as_str() {
+            continue;
+        }
         for s in b.servers.iter().filter(|s| s.color == Some(color)) {
             out.push(Target {
                 component: component.clone(),

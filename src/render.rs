@@ -291,24 +291,23 @@ pub fn render(
         0o644,
         minijinja::Value::from_serialize(&view),
     )?;
-    for b in routing
-        .backends
-        .iter()
-        .filter(|b| b.kind == rules::BackendKind::Static)
-    {
-        let body = match edge
-            .placeholders
-            .values()
-            .find(|p| format!("{}_backend", p.name) == b.name)
-        {
-            Some(p) => p.body.as_str().to_string(),
-            None => "No site is served at this address.\n".to_string(),
+    for b in &routing.backends {
+        let rules::Role::Static {
+            status,
+            body_file,
+            of,
+        } = &b.role
+        else {
+            continue;
         };
-        let path = b.body_file.clone().unwrap_or_default();
-        let ctx = minijinja::context! { body => body, status => b.status, backend => b.name };
+        let body = match of {
+            rules::StaticOf::Placeholder(p) => edge.placeholders[p].body.as_str().to_string(),
+            rules::StaticOf::Unmatched => "No site is served at this address.\n".to_string(),
+        };
+        let ctx = minijinja::context! { body => body, status => status, backend => b.name };
         one(
             "static-body.txt.j2",
-            path.trim_start_matches('/').to_string(),
+            body_file.trim_start_matches('/').to_string(),
             0o644,
             ctx,
         )?;

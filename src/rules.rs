@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use crate::model::{Balance, Color, Edge, HealthExpect, HealthPath, Host, PathSuffix};
+use crate::model::{Balance, Color, Edge, HealthExpect, HealthPath, Host, PathPrefix, PathSuffix};
 use crate::state::ActiveColors;
 
 /// Path prefix of ACME http-01 challenges.
@@ -32,12 +32,12 @@ pub enum Test {
     /// Path starts with one of `prefixes`.
     PathBeg {
         /// Prefixes.
-        prefixes: Vec<String>,
+        prefixes: Vec<PathPrefix>,
     },
     /// Path ends with one of `suffixes`.
     PathEnd {
         /// Suffixes.
-        suffixes: Vec<String>,
+        suffixes: Vec<PathSuffix>,
     },
 }
 
@@ -48,6 +48,54 @@ pub struct Acl {
     pub name: String,
     /// Its test.
     pub test: Test,
+    /// The test in HAProxy's spelling ([`Test::haproxy`]): what the template writes after
+    /// `acl NAME` and what `route` shows.
+    pub haproxy: String,
+}
+
+impl Acl {
+    /// The ACL `name` testing `test`.
+    pub fn new(name: String, test: Test) -> Acl {
+        let haproxy = test.haproxy();
+        Acl {
+            name,
+            test,
+            haproxy,
+        }
+    }
+}
+
+/// The variable holding the host a request is routed by: the Host header lower-cased, without
+/// port or trailing dot (the frontend sets it first; the host ACLs compare it).
+pub const HOST_VAR: &str = "txn.host";
+
+impl Test {
+    /// HAProxy's spelling of the test (`path_beg /api/ /v2/`).
+    pub fn haproxy(&self) -> String {
+        match self {
+            Test::Host { hosts } => {
+                let h: Vec<&str> = hosts.iter().map(|h| h.as_str()).collect();
+                format!("var({HOST_VAR}) -m str {}", h.join(" "))
+            }
+            Test::PathBeg { prefixes } => {
+                let p: Vec<&str> = prefixes.iter().map(|p| p.as_str()).collect();
+                format!("path_beg {}", p.join(" "))
+            }
+            Test::PathEnd { suffixes } => {
+                let p: Vec<&str> = suffixes.iter().map(|p| p.as_str()).collect();
+                format!("path_end {}", p.join(" "))
+            }
+        }
+    }
+}
+
+/// HAProxy's redirect to https of a frontend, unless ACL `unless` matches; `port` when the
+/// https listener is not on 443.
+pub fn redirect_rule(unless: &str, port: Option<u16>) -> String {
+    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "http-request redirect location https://%[var({HOST_VAR})]{port}%[pathq] code 301 unless {unless}"
+    )
 }
 
 /// `use_backend BACKEND if ACL1 ACL2…` (all ACLs must match).
@@ -86,6 +134,8 @@ pub struct Frontend {
     pub redirect_unless: Option<String>,
     /// Port to put in the redirect's `Location` (the https port, when it is not 443).
     pub redirect_port: Option<u16>,
+    /// The redirect rule in HAProxy's spelling ([`redirect_rule`]), when there is one.
+    pub redirect: Option<String>,
     /// Backend switches in order.
     pub switches: Vec<Switch>,
     /// Backend when no switch matched.
@@ -140,29 +190,108 @@ pub enum BackendKind {
     Acme,
 }
 
-/// A backend section.
+/// A backend section: its name, its servers, and what it is ([`Role`], each kind with its own
+/// data; the template and `route` branch on it).
 #[derive(Debug, Clone, Serialize)]
 pub struct Backend {
     /// Section name.
     pub name: String,
-    /// Kind.
-    pub kind: BackendKind,
-    /// Env, for pools.
-    pub env: Option<String>,
-    /// Component, for pools.
-    pub component: Option<String>,
-    /// Balance algorithm.
-    pub balance: Option<Balance>,
-    /// Sticky cookie name.
-    pub cookie: Option<String>,
-    /// Health check.
-    pub check: Option<Check>,
-    /// Servers.
+    /// Servers (none for a static answer).
     pub servers: Vec<Server>,
-    /// Static answer: status.
-    pub status: Option<u16>,
-    /// Static answer: body file on the box.
-    pub body_file: Option<String>,
+    /// What it is.
+    #[serde(flatten)]
+    pub role: Role,
+}
+
+/// What a backend is, with what only that kind has. Serialised with a `kind` tag (`pool`,
+/// `outside`, `static`, `acme`) beside the variant's fields, as the template reads it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Role {
+    /// A component pool of an env.
+    Pool {
+        /// Env.
+        env: String,
+        /// Component.
+        component: String,
+        /// Balance algorithm.
+        balance: Balance,
+        /// Sticky cookie name, when the component is sticky.
+        cookie: Option<String>,
+        /// Health check (every pool has one).
+        check: Check,
+    },
+    /// An outside backend.
+    Outside {
+        /// Health check, when the spec gives one.
+        check: Option<Check>,
+    },
+    /// A fixed answer: a placeholder site or the default 503.
+    Static {
+        /// Status.
+        status: u16,
+        /// Body file on the box.
+        body_file: String,
+        /// Whose answer it is.
+        #[serde(skip)]
+        of: StaticOf,
+    },
+    /// ACME challenges to certbot's standalone listener.
+    Acme,
+}
+
+/// Whose fixed answer a static backend gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaticOf {
+    /// A placeholder site of the specs.
+    Placeholder(crate::model::Ident),
+    /// Requests nothing else matched ([`DEFAULT_BACKEND`]).
+    Unmatched,
+}
+
+impl Backend {
+    /// The kind.
+    pub fn kind(&self) -> BackendKind {
+        match self.role {
+            Role::Pool { .. } => BackendKind::Pool,
+            Role::Outside { .. } => BackendKind::Outside,
+            Role::Static { .. } => BackendKind::Static,
+            Role::Acme => BackendKind::Acme,
+        }
+    }
+
+    /// Its health check, when it has one.
+    pub fn check(&self) -> Option<&Check> {
+        match &self.role {
+            Role::Pool { check, .. } => Some(check),
+            Role::Outside { check } => check.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Its sticky cookie's name, when it has one.
+    pub fn cookie(&self) -> Option<&str> {
+        match &self.role {
+            Role::Pool { cookie, .. } => cookie.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Its `balance` line, when it has one (HAProxy's default is roundrobin).
+    pub fn balance(&self) -> Option<Balance> {
+        match &self.role {
+            Role::Pool { balance, .. } => Some(*balance),
+            _ => None,
+        }
+    }
+
+    /// The env of a pool.
+    pub fn env(&self) -> Option<&str> {
+        match &self.role {
+            Role::Pool { env, .. } => Some(env),
+            _ => None,
+        }
+    }
 }
 
 /// The whole routing table.
@@ -238,12 +367,12 @@ fn host_rules(edge: &Edge) -> (Vec<Acl>, Vec<Switch>) {
         );
     for (kind, name, hosts) in sites {
         let acl = format!("host_{name}");
-        acls.push(Acl {
-            name: acl.clone(),
-            test: Test::Host {
+        acls.push(Acl::new(
+            acl.clone(),
+            Test::Host {
                 hosts: hosts.clone(),
             },
-        });
+        ));
         switches.push(Switch {
             backend: format!("{name}_backend"),
             when: vec![acl],
@@ -252,35 +381,24 @@ fn host_rules(edge: &Edge) -> (Vec<Acl>, Vec<Switch>) {
     }
     for env in edge.envs.values() {
         let host_acl = format!("host_{}", env.name);
-        acls.push(Acl {
-            name: host_acl.clone(),
-            test: Test::Host {
+        acls.push(Acl::new(
+            host_acl.clone(),
+            Test::Host {
                 hosts: env.hosts.clone(),
             },
-        });
+        ));
         for r in &env.routes {
             let mut when = vec![host_acl.clone()];
             if !r.prefixes.is_empty() {
                 let name = format!("{}_is_{}", env.name, r.name);
-                let prefixes = r.prefixes.iter().map(|p| p.as_str().to_string()).collect();
-                acls.push(Acl {
-                    name: name.clone(),
-                    test: Test::PathBeg { prefixes },
-                });
+                let prefixes = r.prefixes.clone();
+                acls.push(Acl::new(name.clone(), Test::PathBeg { prefixes }));
                 when.push(name);
             }
             if !r.suffixes.is_empty() {
                 let name = format!("{}_is_{}_end", env.name, r.name);
-                let suffixes = r
-                    .suffixes
-                    .iter()
-                    .map(PathSuffix::as_str)
-                    .map(str::to_string)
-                    .collect();
-                acls.push(Acl {
-                    name: name.clone(),
-                    test: Test::PathEnd { suffixes },
-                });
+                let suffixes = r.suffixes.clone();
+                acls.push(Acl::new(name.clone(), Test::PathEnd { suffixes }));
                 when.push(name);
             }
             let comp = &env.components[&r.to];
@@ -307,12 +425,12 @@ fn host_rules(edge: &Edge) -> (Vec<Acl>, Vec<Switch>) {
 /// host rules); without, one `http` with the ACME rule first.
 fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend> {
     let mut frontends = Vec::new();
-    let acme_acl = Acl {
-        name: "acme_challenge".into(),
-        test: Test::PathBeg {
-            prefixes: vec![ACME_PREFIX.into()],
+    let acme_acl = Acl::new(
+        "acme_challenge".into(),
+        Test::PathBeg {
+            prefixes: vec![PathPrefix::acme_challenge()],
         },
-    };
+    );
     if let Some(https) = &edge.listen.https {
         let mut http_switches = Vec::new();
         if edge.acme.is_some() {
@@ -329,6 +447,10 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
             acls: vec![acme_acl.clone()],
             redirect_unless: Some(acme_acl.name.clone()),
             redirect_port: Some(https.port.get()).filter(|p| *p != 443),
+            redirect: Some(redirect_rule(
+                &acme_acl.name,
+                Some(https.port.get()).filter(|p| *p != 443),
+            )),
             switches: http_switches,
             default_backend: DEFAULT_BACKEND.into(),
         });
@@ -339,6 +461,7 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
             acls,
             redirect_unless: None,
             redirect_port: None,
+            redirect: None,
             switches,
             default_backend: DEFAULT_BACKEND.into(),
         });
@@ -363,6 +486,7 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
             acls: all_acls,
             redirect_unless: None,
             redirect_port: None,
+            redirect: None,
             switches: all_switches,
             default_backend: DEFAULT_BACKEND.into(),
         });
@@ -398,35 +522,31 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
                 .collect();
             backends.push(Backend {
                 name: format!("{}_{}", env.name, comp.pool),
-                kind: BackendKind::Pool,
-                env: Some(env.name.to_string()),
-                component: Some(comp.name.to_string()),
-                balance: Some(comp.balance),
-                cookie: comp.cookie.as_ref().map(|c| c.to_string()),
-                check: Some(Check {
-                    path: comp.health.clone(),
-                    host: env.hosts.first().cloned(),
-                    expect: comp.expect.clone(),
-                }),
                 servers,
-                status: None,
-                body_file: None,
+                role: Role::Pool {
+                    env: env.name.to_string(),
+                    component: comp.name.to_string(),
+                    balance: comp.balance,
+                    cookie: comp.cookie.as_ref().map(|c| c.to_string()),
+                    check: Check {
+                        path: comp.health.clone(),
+                        host: env.hosts.first().cloned(),
+                        expect: comp.expect.clone(),
+                    },
+                },
             });
         }
     }
     for o in edge.outside.values() {
         backends.push(Backend {
             name: format!("{}_backend", o.name),
-            kind: BackendKind::Outside,
-            env: None,
-            component: None,
-            balance: None,
-            cookie: None,
-            check: o.health.clone().map(|path| Check {
-                path,
-                host: o.hosts.first().cloned(),
-                expect: o.expect.clone(),
-            }),
+            role: Role::Outside {
+                check: o.health.clone().map(|path| Check {
+                    path,
+                    host: o.hosts.first().cloned(),
+                    expect: o.expect.clone(),
+                }),
+            },
             servers: vec![Server {
                 name: o.name.to_string(),
                 host: o.address.host.clone(),
@@ -438,24 +558,22 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
                 weight: None,
                 id: None,
             }],
-            status: None,
-            body_file: None,
         });
     }
     for p in edge.placeholders.values() {
         let name = format!("{}_backend", p.name);
         let file = body_file(&name);
-        backends.push(static_backend(name, p.status, file));
+        backends.push(static_backend(
+            name,
+            p.status,
+            file,
+            StaticOf::Placeholder(p.name.clone()),
+        ));
     }
     if let Some(acme) = &edge.acme {
         backends.push(Backend {
             name: ACME_BACKEND.into(),
-            kind: BackendKind::Acme,
-            env: None,
-            component: None,
-            balance: None,
-            cookie: None,
-            check: None,
+            role: Role::Acme,
             servers: vec![Server {
                 name: "certbot".into(),
                 host: acme.challenge_host.clone(),
@@ -467,29 +585,25 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
                 weight: None,
                 id: None,
             }],
-            status: None,
-            body_file: None,
         });
     }
     backends.push(static_backend(
         DEFAULT_BACKEND.into(),
         503,
         body_file(DEFAULT_BACKEND),
+        StaticOf::Unmatched,
     ));
     backends
 }
 
-fn static_backend(name: String, status: u16, body_file: String) -> Backend {
+fn static_backend(name: String, status: u16, body_file: String, of: StaticOf) -> Backend {
     Backend {
         name,
-        kind: BackendKind::Static,
-        env: None,
-        component: None,
-        balance: None,
-        cookie: None,
-        check: None,
         servers: Vec::new(),
-        status: Some(status),
-        body_file: Some(body_file),
+        role: Role::Static {
+            status,
+            body_file,
+            of,
+        },
     }
 }

@@ -134,6 +134,11 @@ string_newtype!(
 );
 
 impl PathPrefix {
+    /// `/.well-known/acme-challenge/`, where ACME http-01 challenges arrive (RFC 8555 §8.3).
+    pub fn acme_challenge() -> PathPrefix {
+        PathPrefix(crate::rules::ACME_PREFIX.to_string())
+    }
+
     /// Check a path: starts with `/`, only inert URL characters.
     pub fn parse(s: &str) -> Result<PathPrefix, Invalid> {
         const E: &str = "a URL path starting with `/`";

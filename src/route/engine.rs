@@ -5,33 +5,23 @@
 //! the [`Explanation`] records each step on the way.
 
 use super::chash::{chash_pick, uri_hash};
-use super::request::{HOST_VAR, Request};
+use super::request::Request;
 use super::verdict::{Chosen, Pick, Reached, Role, ServerChoice, Verdict};
 use super::{
     AclResult, BalanceView, Explanation, FORMAT_VERSION, FrontendView, Redirect, RouteError,
     ServerView, SetCookie, Sticky, StickyResult, SwitchResult,
 };
 use crate::model::Balance;
-use crate::rules::{Acl, Backend, BackendKind, Check, Frontend, Routing, Scheme, Server, Test};
+use crate::rules::{self, Acl, Backend, Check, Frontend, Routing, Scheme, Server, Test};
 
-/// HAProxy's spelling of an ACL test, as `templates/haproxy.cfg.j2` writes it.
+/// HAProxy's spelling of an ACL test, as the template writes it ([`Test::haproxy`]).
 pub fn haproxy_test(test: &Test) -> String {
-    match test {
-        Test::Host { hosts } => {
-            let h: Vec<&str> = hosts.iter().map(|h| h.as_str()).collect();
-            format!("var({HOST_VAR}) -m str {}", h.join(" "))
-        }
-        Test::PathBeg { prefixes } => format!("path_beg {}", prefixes.join(" ")),
-        Test::PathEnd { suffixes } => format!("path_end {}", suffixes.join(" ")),
-    }
+    test.haproxy()
 }
 
-/// HAProxy's redirect rule, as the template writes it.
+/// HAProxy's redirect rule, as the template writes it ([`rules::redirect_rule`]).
 pub fn redirect_rule(unless: &str, port: Option<u16>) -> String {
-    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
-    format!(
-        "http-request redirect location https://%[var({HOST_VAR})]{port}%[pathq] code 301 unless {unless}"
-    )
+    rules::redirect_rule(unless, port)
 }
 
 /// Evaluate one ACL test: the sample it looked at and whether it matched.
@@ -61,7 +51,7 @@ fn eval(test: &Test, req: &Request) -> (Option<String>, bool) {
 /// # Errors
 ///
 /// [`RouteError::NoListener`] when the edge has no frontend for the request's scheme;
-/// [`RouteError::Internal`] or [`RouteError::Incomplete`] when the routing table contradicts
+/// [`RouteError::Internal`] when the routing table contradicts
 /// itself (a bug in edgeplan).
 pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteError> {
     let fe = frontend(routing, req.scheme)?;
@@ -149,7 +139,7 @@ fn acl_result(acl: &Acl, req: &Request) -> AclResult {
     AclResult {
         name: acl.name.clone(),
         test: acl.test.clone(),
-        haproxy: haproxy_test(&acl.test),
+        haproxy: acl.haproxy.clone(),
         sample,
         matched,
     }
@@ -297,24 +287,29 @@ fn backend_decision(
     backend: Reached,
     steps: &mut Steps,
 ) -> Result<Verdict, RouteError> {
-    steps.health_check = be.check.as_ref().map(health_check);
-    let role = match be.kind {
-        BackendKind::Static => return static_answer(be, backend),
-        BackendKind::Pool => Role::Pool {
-            env: be.env.clone().ok_or_else(|| incomplete(be, "env"))?,
-            component: be
-                .component
-                .clone()
-                .ok_or_else(|| incomplete(be, "component"))?,
+    steps.health_check = be.check().map(health_check);
+    let role = match &be.role {
+        rules::Role::Static {
+            status, body_file, ..
+        } => {
+            return Ok(Verdict::Static {
+                status: *status,
+                body_file: body_file.clone(),
+                backend,
+            });
+        }
+        rules::Role::Pool { env, component, .. } => Role::Pool {
+            env: env.clone(),
+            component: component.clone(),
         },
-        BackendKind::Outside => Role::Outside,
-        BackendKind::Acme => Role::Acme,
+        rules::Role::Outside { .. } => Role::Outside,
+        rules::Role::Acme => Role::Acme,
     };
     steps.servers = be.servers.iter().map(server_view).collect();
-    let balancing = steps.balance.insert(balance_view(be.balance, req));
+    let balancing = steps.balance.insert(balance_view(be.balance(), req));
     steps.notes.extend(foreign_cookie_notes(routing, be, req));
     let active: Vec<&Server> = be.servers.iter().filter(|s| s.active).collect();
-    let pinned = match &be.cookie {
+    let pinned = match be.cookie() {
         Some(cookie) => {
             let (sticky, pinned) = sticky(be, cookie, req);
             steps.sticky = Some(sticky);
@@ -330,8 +325,8 @@ fn backend_decision(
         None => {
             let pick = balance(&active, balancing, req, &mut steps.notes);
             ServerChoice::Balanced {
-                sets_cookie: be.cookie.as_ref().map(|name| SetCookie {
-                    name: name.clone(),
+                sets_cookie: be.cookie().map(|name| SetCookie {
+                    name: name.to_string(),
                     value: pick.and_then(|s| s.cookie.clone()),
                 }),
                 pick: match pick {
@@ -345,26 +340,6 @@ fn backend_decision(
         backend,
         role,
         server,
-    })
-}
-
-/// A [`RouteError::Incomplete`] for `be`, which lacks `missing`.
-fn incomplete(be: &Backend, missing: &'static str) -> RouteError {
-    RouteError::Incomplete {
-        backend: be.name.clone(),
-        missing,
-    }
-}
-
-/// The answer of a static backend.
-fn static_answer(be: &Backend, backend: Reached) -> Result<Verdict, RouteError> {
-    Ok(Verdict::Static {
-        status: be.status.ok_or_else(|| incomplete(be, "status"))?,
-        body_file: be
-            .body_file
-            .clone()
-            .ok_or_else(|| incomplete(be, "body file"))?,
-        backend,
     })
 }
 
@@ -428,20 +403,20 @@ fn balance_view(configured: Option<Balance>, req: &Request) -> BalanceView {
 fn foreign_cookie_notes(routing: &Routing, be: &Backend, req: &Request) -> Vec<String> {
     let mut notes = Vec::new();
     for c in &req.cookies {
-        if be.cookie.as_deref() == Some(c.name.as_str()) {
+        if be.cookie() == Some(c.name.as_str()) {
             continue;
         }
         if let Some(other) = routing
             .backends
             .iter()
-            .find(|b| b.cookie.as_deref() == Some(c.name.as_str()))
+            .find(|b| b.cookie() == Some(c.name.as_str()))
         {
-            let owner = other.env.as_deref().unwrap_or(&other.name);
+            let owner = other.env().unwrap_or(&other.name);
             notes.push(format!(
                 "cookie {} belongs to env {owner}; backend {} {}, so it is ignored",
                 c.name,
                 be.name,
-                match &be.cookie {
+                match be.cookie() {
                     Some(n) => format!("reads {n} only"),
                     None => "has no sticky cookie".into(),
                 }

@@ -121,17 +121,4 @@ pub enum RouteError {
         /// The backend.
         backend: String,
     },
-
-    /// A backend of the routing table lacks what its kind needs (a bug in edgeplan).
-    #[error("backend `{backend}` has no {missing}")]
-    #[diagnostic(
-        code(edgeplan::route::internal),
-        help("this is a bug in edgeplan: please report it")
-    )]
-    Incomplete {
-        /// The backend.
-        backend: String,
-        /// What it lacks.
-        missing: &'static str,
-    },
 }

@@ -746,7 +746,7 @@ mod tests {
             }
         }
         for b in &r.backends {
-            if let Some(c) = &b.cookie {
+            if let Some(c) = b.cookie() {
                 let want = format!("cookie {c} insert indirect nocache httponly secure");
                 assert!(lines.contains(&want.as_str()), "{want}");
             }

@@ -333,8 +333,7 @@ fn parse_target(
     Ok((path.to_string(), query))
 }
 
-/// The variable the frontends keep the normalised host in ([`Request::host_field`]).
-pub const HOST_VAR: &str = "txn.host";
+pub use crate::rules::HOST_VAR;
 
 /// `req.hdr(host),lower,regsub(:[0-9]*$,),regsub([.]$,)` in Rust.
 fn normalised_host(h: &str) -> String {

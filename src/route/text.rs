@@ -52,13 +52,27 @@ fn acl_reason(a: &AclResult, path: &str) -> String {
         (Test::PathBeg { prefixes }, _) => {
             match prefixes.iter().find(|p| path.starts_with(p.as_str())) {
                 Some(p) if a.matched => format!("path `{path}` begins with {p}"),
-                _ => format!("path `{path}` begins with none of {}", prefixes.join(" ")),
+                _ => format!(
+                    "path `{path}` begins with none of {}",
+                    prefixes
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
             }
         }
         (Test::PathEnd { suffixes }, _) => {
             match suffixes.iter().find(|p| path.ends_with(p.as_str())) {
                 Some(p) if a.matched => format!("path `{path}` ends with {p}"),
-                _ => format!("path `{path}` ends with none of {}", suffixes.join(" ")),
+                _ => format!(
+                    "path `{path}` ends with none of {}",
+                    suffixes
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
             }
         }
     }

@@ -27,7 +27,7 @@ frontend http
     # env {{ name }} ({{ colors[name] }}): {{ env.hosts|join(" ") }}
 {% endfor %}
 {% for b in routing.backends %}
-{% if b.body_file %}
+{% if b.kind == "static" %}
     # static {{ b.name }}: {{ b.body_file }}
 {% endif %}
 {% endfor %}

@@ -331,7 +331,7 @@ fn cookie_sets(edge: &Edge, routing: &Routing) -> Vec<Vec<String>> {
         for b in routing
             .backends
             .iter()
-            .filter(|b| b.env.as_deref() == Some(env.name.as_str()))
+            .filter(|b| b.env() == Some(env.name.as_str()))
         {
             for s in &b.servers {
                 if let Some(v) = &s.cookie {

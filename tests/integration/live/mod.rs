@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 use edgeplan::model::Edge;
 use edgeplan::render::{RenderedFile, Templates};
 pub use edgeplan::rules::Scheme;
-use edgeplan::rules::{self, BackendKind, Routing};
+use edgeplan::rules::{self, Role, Routing};
 use edgeplan::state::ActiveColors;
 
 /// How long to wait for haproxy to be ready (health checks run every few seconds): a hang guard.
@@ -610,8 +610,11 @@ pub use crate::ports::free_port;
 /// `backend/server`.
 fn identity(routing: &Routing, backend: &str, server: &str) -> String {
     let be = routing.backends.iter().find(|b| b.name == backend);
-    if let Some(b) = be.filter(|b| b.kind == BackendKind::Pool)
-        && let (Some(env), Some(comp)) = (&b.env, &b.component)
+    if let Some(Role::Pool {
+        env,
+        component: comp,
+        ..
+    }) = be.map(|b| &b.role)
     {
         return format!("{env}/{comp}/{server}");
     }
