@@ -6,19 +6,19 @@
 //! defaults. Every problem is collected; the model is built only when there are none, so an
 //! `Edge` always describes a consistent edge.
 
+mod edge;
 mod error;
+mod targets;
 
 use std::collections::BTreeMap;
 
 use miette::SourceSpan;
 
 use crate::model::{
-    Acme, AdminEndpoint, AdminSocket, Balance, Bind, Body, CertName, Color, Component, CookieName,
-    Directory, Duration, Edge, Env, HealthDefaults, HealthPath, Host, Ident, Instance, KeyType,
-    Listen, NamePattern, Outside, PathPrefix, Placeholder, Port, Route, SocketMode, Stats, Target,
-    Timeouts, Tls, Transport,
+    Acme, Balance, Body, CertName, Color, Component, CookieName, Directory, Edge, Env, HealthPath,
+    Host, Ident, Instance, KeyType, NamePattern, Outside, Placeholder, Port, Route,
 };
-use crate::spec::{At, ComponentSpec, EnvSpec, Note, Spanned, Spec, Src, TransportSpec};
+use crate::spec::{At, ComponentSpec, EnvSpec, Note, Spanned, Spec, Src};
 
 pub use error::ValidateError;
 
@@ -185,182 +185,13 @@ pub fn validate(spec: &Spec) -> Result<Edge, Vec<ValidateError>> {
 
 fn build(c: &mut Checker<'_>) -> Edge {
     let spec = c.spec;
-    let top_at = top();
     let name = val(&spec.edge).unwrap_or_else(|| Ident::parse("edge").unwrap());
 
-    // Listeners and TLS.
-    let listen_spec = spec
-        .listen
-        .as_ref()
-        .map(|l| l.value.clone())
-        .unwrap_or_default();
-    let http = val(&listen_spec.http).unwrap_or(Bind {
-        ip: "*".into(),
-        port: Port::of(80),
-    });
-    let https = val(&listen_spec.https);
-    let tls = match (&spec.tls, &listen_spec.https) {
-        (Some(t), Some(_)) => Some(Tls {
-            cert_dir: val(&t.value.cert_dir).unwrap_or_else(|| {
-                crate::model::AbsPath::parse(crate::layout::DEFAULT_CERT_DIR.abs()).unwrap()
-            }),
-            min_version: val(&t.value.min_version).unwrap_or_else(|| "TLSv1.2".into()),
-        }),
-        (None, Some(h)) => {
-            c.missing(
-                h.at,
-                "an https listener needs a `tls` block",
-                "add `tls cert-dir=\"/etc/haproxy/certs\"` to the edge spec",
-            );
-            None
-        }
-        (Some(t), None) => {
-            c.conflict(
-                t.at,
-                "`tls` is set but there is no https listener",
-                "TLS without a listener",
-                "add `https=\"*:443\"` to `listen`, or remove `tls`",
-            );
-            None
-        }
-        (None, None) => None,
-    };
-
-    // Timeouts and health.
-    let t = spec
-        .timeouts
-        .as_ref()
-        .map(|t| t.value.clone())
-        .unwrap_or_default();
-    for (name, d) in [
-        ("connect", &t.connect),
-        ("client", &t.client),
-        ("server", &t.server),
-        ("tunnel", &t.tunnel),
-        ("http-request", &t.http_request),
-        ("http-keep-alive", &t.http_keep_alive),
-        ("queue", &t.queue),
-    ] {
-        if let Some(d) = d
-            && d.value.millis() == 0
-        {
-            c.conflict(
-                d.at,
-                format!("timeout `{name}` is zero"),
-                "zero",
-                "HAProxy reads a zero timeout as none at all, which leaks connections; give a real duration such as `30s`",
-            );
-        }
-    }
-    let timeouts = Timeouts {
-        connect: val(&t.connect).unwrap_or(Duration::secs(5)),
-        client: val(&t.client).unwrap_or(Duration::secs(30)),
-        server: val(&t.server).unwrap_or(Duration::secs(30)),
-        tunnel: val(&t.tunnel).unwrap_or(Duration::secs(3600)),
-        http_request: val(&t.http_request).unwrap_or(Duration::secs(10)),
-        http_keep_alive: val(&t.http_keep_alive).unwrap_or(Duration::secs(10)),
-        queue: val(&t.queue).unwrap_or(Duration::secs(30)),
-    };
-    let h = spec
-        .health
-        .as_ref()
-        .map(|h| h.value.clone())
-        .unwrap_or_default();
-    let health = HealthDefaults {
-        interval: val(&h.interval).unwrap_or(Duration::secs(5)),
-        fall: val(&h.fall).unwrap_or(3),
-        rise: val(&h.rise).unwrap_or(2),
-        slowstart: val(&h.slowstart).unwrap_or(Duration::secs(30)),
-        shutdown_sessions: val(&h.shutdown_sessions).unwrap_or(true),
-    };
-    if let Some(iv) = &h.interval
-        && iv.value.millis() < 100
-    {
-        c.conflict(
-            iv.at,
-            "health-check interval below 100ms",
-            "too short",
-            "checks this often load every server; use at least `1s`",
-        );
-    }
-
-    // Management endpoints: loopback only.
-    let stats = spec.stats.as_ref().and_then(|s| {
-        let bind = match &s.value.bind {
-            Some(b) => b,
-            None => {
-                c.missing(
-                    s.at,
-                    "`stats` needs `bind=`",
-                    "for example: stats bind=\"127.0.0.1:9100\" uri=\"/stats\"",
-                );
-                return None;
-            }
-        };
-        if !bind.value.is_loopback() {
-            let e = ValidateError::NotLoopback {
-                src: c.src(bind.at),
-                span: bind.at.span,
-                what: "the stats listener",
-                address: bind.value.to_string(),
-                extra: "",
-            };
-            c.errors.push(e);
-        }
-        Some(Stats {
-            bind: bind.value.clone(),
-            uri: val(&s.value.uri).unwrap_or_else(|| PathPrefix::parse("/stats").unwrap()),
-        })
-    });
-    let admin = match &spec.admin {
-        Some(a) => {
-            let endpoint = match (&a.value.path, &a.value.address) {
-                (Some(p), None) => AdminEndpoint::Unix(p.value.clone()),
-                (None, Some(addr)) => {
-                    if !addr.value.is_loopback() {
-                        let e = ValidateError::NotLoopback {
-                            src: c.src(addr.at),
-                            span: addr.at.span,
-                            what: "the admin socket",
-                            address: addr.value.to_string(),
-                            extra: ", or better a unix socket path",
-                        };
-                        c.errors.push(e);
-                    }
-                    AdminEndpoint::Tcp(addr.value.clone())
-                }
-                (Some(_), Some(addr)) => {
-                    c.conflict(
-                        addr.at,
-                        "`admin-socket` has both a path and an address",
-                        "give one",
-                        "keep the unix socket path and drop `address=`",
-                    );
-                    AdminEndpoint::Tcp(addr.value.clone())
-                }
-                (None, None) => {
-                    c.missing(
-                        a.at,
-                        "`admin-socket` needs a path",
-                        "for example: admin-socket \"/run/haproxy/admin.sock\" mode=\"660\"",
-                    );
-                    AdminEndpoint::Unix(
-                        crate::model::AbsPath::parse("/run/haproxy/admin.sock").unwrap(),
-                    )
-                }
-            };
-            AdminSocket {
-                endpoint,
-                mode: val(&a.value.mode).unwrap_or(SocketMode::DEFAULT),
-            }
-        }
-        None => AdminSocket {
-            endpoint: AdminEndpoint::Unix(
-                crate::model::AbsPath::parse("/run/haproxy/admin.sock").unwrap(),
-            ),
-            mode: SocketMode::DEFAULT,
-        },
-    };
+    let (listen, tls) = edge::listen(c);
+    let timeouts = edge::timeouts(c);
+    let health = edge::health(c);
+    let stats = edge::stats(c);
+    let admin = edge::admin(c);
 
     let sticky_cookie =
         val(&spec.sticky_cookie).unwrap_or_else(|| CookieName::parse("SERVERID").unwrap());
@@ -919,7 +750,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
     });
     let no_certs = acme.as_ref().is_some_and(|a| a.certificates.is_empty());
     if tls.is_some() && (spec.acme.is_none() || no_certs) {
-        let at = spec.tls.as_ref().map_or(top_at, |t| t.at);
+        let at = spec.tls.as_ref().map_or(top(), |t| t.at);
         c.missing(
             at,
             "TLS is on but no certificates are defined",
@@ -927,130 +758,12 @@ fn build(c: &mut Checker<'_>) -> Edge {
         );
     }
 
-    // Ports edgeplan's processes bind on the box.
-    let mut ports: Vec<(u16, String, At)> = Vec::new();
-    let listen_at = spec.listen.as_ref().map_or(top_at, |l| l.at);
-    ports.push((
-        http.port.get(),
-        "the http listener".into(),
-        listen_spec.http.as_ref().map_or(listen_at, |s| s.at),
-    ));
-    if let Some(b) = &listen_spec.https {
-        ports.push((b.value.port.get(), "the https listener".into(), b.at));
-    }
-    if let (Some(s), Some(sb)) = (
-        &stats,
-        spec.stats.as_ref().and_then(|s| s.value.bind.as_ref()),
-    ) {
-        ports.push((s.bind.port.get(), "the stats listener".into(), sb.at));
-    }
-    if let (Some(a), Some(sa)) = (&acme, &spec.acme) {
-        let at = sa.value.challenge_port.as_ref().map_or(sa.at, |p| p.at);
-        ports.push((
-            a.challenge_port.get(),
-            "the ACME challenge responder".into(),
-            at,
-        ));
-    }
-    if let (AdminEndpoint::Tcp(addr), Some(sa)) = (&admin.endpoint, &spec.admin) {
-        ports.push((
-            addr.port.get(),
-            "the admin socket".into(),
-            sa.value.address.as_ref().map_or(sa.at, |a| a.at),
-        ));
-    }
-    for i in 0..ports.len() {
-        for j in 0..i {
-            if ports[i].0 == ports[j].0 {
-                let e = ValidateError::PortClash {
-                    src: c.src(ports[i].2),
-                    span: ports[i].2.span,
-                    port: ports[i].0,
-                    first: ports[j].1.clone(),
-                    second: ports[i].1.clone(),
-                };
-                c.errors.push(e);
-            }
-        }
-    }
-
-    // Targets.
-    let mut targets = BTreeMap::new();
-    let mut target_names = BTreeMap::new();
-    for t in &spec.targets {
-        if !c.unique(&mut target_names, &t.name, "target") {
-            continue;
-        }
-        let transport = match t.transports.as_slice() {
-            [one] => match &one.value {
-                TransportSpec::Local { root } => root.as_ref().map(|r| Transport::Local {
-                    root: r.value.clone(),
-                }),
-                TransportSpec::Ssh {
-                    host,
-                    user,
-                    port,
-                    identity,
-                } => host.as_ref().map(|h| Transport::Ssh {
-                    host: h.value.clone(),
-                    user: val(user),
-                    port: val(port),
-                    identity: val(identity),
-                }),
-                TransportSpec::Incus { container, remote } => {
-                    container.as_ref().map(|ct| Transport::Incus {
-                        container: ct.value.clone(),
-                        remote: val(remote),
-                    })
-                }
-            },
-            [] => {
-                c.missing(
-                    t.name.at,
-                    format!("target `{}` has no transport", t.name.value),
-                    "add one of `local root=…`, `ssh host=…`, `incus container=…`",
-                );
-                None
-            }
-            [_, second, ..] => {
-                c.conflict(
-                    second.at,
-                    format!("target `{}` has more than one transport", t.name.value),
-                    "second transport",
-                    "a target is reached one way; make a second target for the other",
-                );
-                None
-            }
-        };
-        let Some(transport) = transport else { continue };
-        let default_cmd = |words: &[&str]| {
-            words
-                .iter()
-                .map(|w| crate::model::Arg::parse(w).unwrap())
-                .collect::<Vec<_>>()
-        };
-        targets.insert(
-            t.name.value.clone(),
-            Target {
-                name: t.name.value.clone(),
-                transport,
-                validate: val(&t.validate).unwrap_or_else(|| default_cmd(&["haproxy", "-c", "-f"])),
-                reload: val(&t.reload)
-                    .unwrap_or_else(|| default_cmd(&["systemctl", "reload", "haproxy"])),
-                reload_timeout: t
-                    .reload_timeout
-                    .as_ref()
-                    .map_or(crate::model::Duration::secs(30), |d| d.value),
-            },
-        );
-    }
+    edge::port_clashes(c, &listen, stats.as_ref(), acme.as_ref(), &admin);
+    let targets = targets::targets(c);
 
     Edge {
         name,
-        listen: Listen {
-            http,
-            https: tls.as_ref().and(https),
-        },
+        listen,
         tls,
         acme,
         stats,
@@ -1058,11 +771,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
         timeouts,
         health,
         sticky_cookie,
-        trusted: spec
-            .trusted
-            .as_ref()
-            .map(|t| t.value.iter().map(|n| n.value).collect())
-            .unwrap_or_default(),
+        trusted: edge::trusted(spec),
         envs,
         outside,
         placeholders,
