@@ -6,8 +6,11 @@
 //! defaults. Every problem is collected; the model is built only when there are none, so an
 //! `Edge` always describes a consistent edge.
 
+mod backends;
 mod edge;
 mod error;
+mod hosts;
+mod names;
 mod targets;
 
 use std::collections::BTreeMap;
@@ -15,12 +18,15 @@ use std::collections::BTreeMap;
 use miette::SourceSpan;
 
 use crate::model::{
-    Acme, Balance, Body, CertName, Color, Component, CookieName, Directory, Edge, Env, HealthPath,
-    Host, Ident, Instance, KeyType, NamePattern, Outside, Placeholder, Port, Route,
+    Acme, Balance, CertName, Color, Component, CookieName, Directory, Edge, Env, HealthPath, Host,
+    Ident, Instance, KeyType, NamePattern, Port, Route,
 };
 use crate::spec::{At, ComponentSpec, EnvSpec, Note, Spanned, Spec, Src};
 
 pub use error::ValidateError;
+
+use hosts::HostOwners;
+use names::BackendNames;
 
 /// Collects problems while the model is built.
 struct Checker<'s> {
@@ -130,42 +136,6 @@ fn top() -> At {
     }
 }
 
-/// Generated ACL names (`host_<name>`, `<env>_is_<route>`, `<env>_is_<route>_end`) are built
-/// from names that may contain `_`, so two different tests could get one name and HAProxy
-/// would OR them. Refuse that instead of rendering a config that routes wrongly.
-fn acl_names_unique(c: &mut Checker<'_>, edge: &Edge) {
-    let routing = crate::rules::routing(edge, &crate::state::ActiveColors::from_specs(edge));
-    for fe in &routing.frontends {
-        let mut seen: BTreeMap<&str, &crate::rules::Test> = BTreeMap::new();
-        for acl in &fe.acls {
-            match seen.get(acl.name.as_str()) {
-                Some(test) if *test != &acl.test => {
-                    // Point at the env (or site) whose name starts the ACL name, if any.
-                    let at = c
-                        .spec
-                        .envs
-                        .iter()
-                        .map(|e| &e.name)
-                        .chain(c.spec.outside.iter().map(|o| &o.name))
-                        .chain(c.spec.placeholders.iter().map(|p| &p.name))
-                        .rfind(|n| acl.name.contains(n.value.as_str()))
-                        .map_or(top(), |n| n.at);
-                    c.conflict(
-                        at,
-                        format!("two different tests would both be named ACL `{}`", acl.name),
-                        "involved here",
-                        "rename a route, env, outside backend or placeholder so the generated ACL names differ (e.g. avoid route names ending in `_end`)",
-                    );
-                }
-                Some(_) => {}
-                None => {
-                    seen.insert(&acl.name, &acl.test);
-                }
-            }
-        }
-    }
-}
-
 /// Check the whole spec and build the model, or return every problem.
 pub fn validate(spec: &Spec) -> Result<Edge, Vec<ValidateError>> {
     let mut c = Checker {
@@ -174,7 +144,7 @@ pub fn validate(spec: &Spec) -> Result<Edge, Vec<ValidateError>> {
     };
     let edge = build(&mut c);
     if c.errors.is_empty() {
-        acl_names_unique(&mut c, &edge);
+        names::acl_names_unique(&mut c, &edge);
     }
     if c.errors.is_empty() {
         Ok(edge)
@@ -196,29 +166,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
     let sticky_cookie =
         val(&spec.sticky_cookie).unwrap_or_else(|| CookieName::parse("SERVERID").unwrap());
 
-    // Owners of hosts: envs, outside backends, placeholders.
-    let mut host_owner: BTreeMap<Host, (String, String, At)> = BTreeMap::new();
-    let mut claim = |c: &mut Checker<'_>, h: &Spanned<Host>, owner_kind: &str, owner: &Ident| {
-        let label = format!("{owner_kind} `{owner}`");
-        if let Some((first_owner, _, first_at)) = host_owner.get(&h.value) {
-            let first = c.note(*first_at, format!("`{}` first served here", h.value));
-            let owner = if *first_owner == label {
-                format!("{label} again")
-            } else {
-                label
-            };
-            c.errors.push(ValidateError::DuplicateHost {
-                src: c.src(h.at),
-                span: h.at.span,
-                host: h.value.to_string(),
-                owner,
-                first_owner: first_owner.clone(),
-                first,
-            });
-        } else {
-            host_owner.insert(h.value.clone(), (label, owner.to_string(), h.at));
-        }
-    };
+    let mut hosts = HostOwners::default();
 
     // Environments.
     let mut envs = BTreeMap::new();
@@ -227,19 +175,14 @@ fn build(c: &mut Checker<'_>) -> Edge {
     // Every component's sticky cookie: name → (owner, its env); and each env's cookie.
     let mut component_cookies: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut env_cookies: BTreeMap<String, String> = BTreeMap::new();
-    // Built-in backends reserve their names.
-    let mut backends: BTreeMap<String, String> =
-        [crate::rules::ACME_BACKEND, crate::rules::DEFAULT_BACKEND]
-            .into_iter()
-            .map(|b| (b.to_string(), "edgeplan's built-in backend".to_string()))
-            .collect();
+    let mut backends = BackendNames::reserved();
     for e in &spec.envs {
         if !c.unique(&mut env_names, &e.name, "env") {
             continue;
         }
         let env_name = e.name.value.clone();
         for h in &e.hosts {
-            claim(c, h, "env", &env_name);
+            hosts.claim(c, h, "env", &env_name);
         }
         if e.hosts.is_empty() {
             c.missing(
@@ -319,7 +262,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
             }
             let backend = format!("{env_name}_{pool}");
             let producer = format!("env `{env_name}` component `{}`", comp.name.value);
-            check_backend(c, &mut backends, backend, producer, comp.name.at);
+            backends.claim(c, backend, producer, comp.name.at);
             let active = val(&e.active_color).unwrap_or(Color::Blue);
             let instances = if comp.instance_list.is_empty() {
                 pattern_instances(c, e, comp, pattern.as_ref(), &mut pattern_reported)
@@ -474,108 +417,9 @@ fn build(c: &mut Checker<'_>) -> Edge {
         );
     }
 
-    // Outside backends and placeholders.
-    let mut outside = BTreeMap::new();
-    let mut out_names = BTreeMap::new();
-    for o in &spec.outside {
-        if !c.unique(&mut out_names, &o.name, "outside backend") {
-            continue;
-        }
-        for h in &o.hosts {
-            claim(c, h, "outside backend", &o.name.value);
-        }
-        if o.hosts.is_empty() {
-            c.missing(
-                o.name.at,
-                format!("outside backend `{}` has no `hosts`", o.name.value),
-                "add `hosts \"git.example.org\"` in its block",
-            );
-        }
-        check_backend(
-            c,
-            &mut backends,
-            format!("{}_backend", o.name.value),
-            format!("outside `{}`", o.name.value),
-            o.name.at,
-        );
-        let Some(address) = val(&o.address) else {
-            continue;
-        };
-        outside.insert(
-            o.name.value.clone(),
-            Outside {
-                name: o.name.value.clone(),
-                hosts: o.hosts.iter().map(|h| h.value.clone()).collect(),
-                address,
-                health: val(&o.health),
-                expect: expect_of(&o.expect),
-            },
-        );
-    }
-    let mut placeholders = BTreeMap::new();
-    let mut ph_names = BTreeMap::new();
-    for p in &spec.placeholders {
-        if !c.unique(&mut ph_names, &p.name, "placeholder") {
-            continue;
-        }
-        for h in &p.hosts {
-            claim(c, h, "placeholder", &p.name.value);
-        }
-        if p.hosts.is_empty() {
-            c.missing(
-                p.name.at,
-                format!("placeholder `{}` has no `hosts`", p.name.value),
-                "add `hosts \"example.org\"` in its block",
-            );
-        }
-        check_backend(
-            c,
-            &mut backends,
-            format!("{}_backend", p.name.value),
-            format!("placeholder `{}`", p.name.value),
-            p.name.at,
-        );
-        placeholders.insert(
-            p.name.value.clone(),
-            Placeholder {
-                name: p.name.value.clone(),
-                hosts: p.hosts.iter().map(|h| h.value.clone()).collect(),
-                status: val(&p.status).unwrap_or(503),
-                body: val(&p.body).unwrap_or_else(|| Body::parse("Service unavailable\n").unwrap()),
-            },
-        );
-    }
-
-    // Envs, outside backends and placeholders share one namespace: each gets an ACL
-    // `host_<name>` and `hosts-of` refers to any of them.
-    let mut sites: BTreeMap<String, (&'static str, At)> = BTreeMap::new();
-    let named = spec
-        .envs
-        .iter()
-        .map(|e| ("env", &e.name))
-        .chain(spec.outside.iter().map(|o| ("outside backend", &o.name)))
-        .chain(spec.placeholders.iter().map(|p| ("placeholder", &p.name)));
-    for (kind, name) in named {
-        match sites.get(name.value.as_str()) {
-            Some((first_kind, first_at)) if *first_kind != kind => {
-                let first = c.note(
-                    *first_at,
-                    format!("{first_kind} `{}` defined here", name.value),
-                );
-                c.errors.push(ValidateError::DuplicateName {
-                    src: c.src(name.at),
-                    span: name.at.span,
-                    kind: "env, outside backend or placeholder",
-                    name: name.value.to_string(),
-                    first,
-                });
-            }
-            Some(_) => {}
-            None => {
-                sites.insert(name.value.to_string(), (kind, name.at));
-            }
-        }
-    }
+    let outside = backends::sites(c, &mut hosts, &mut backends, &spec.outside);
+    let placeholders = backends::sites(c, &mut hosts, &mut backends, &spec.placeholders);
+    names::site_names_unique(c);
 
     // Let's Encrypt and certificate coverage.
     let acme = spec.acme.as_ref().and_then(|a| {
@@ -666,10 +510,10 @@ fn build(c: &mut Checker<'_>) -> Edge {
                     }
                     // Only the hosts it really serves: a host it lists that is served elsewhere
                     // is already reported as a duplicate.
-                    [(label, hosts)] => domains.extend(
-                        hosts
+                    [(label, listed)] => domains.extend(
+                        listed
                             .iter()
-                            .filter(|h| host_owner.get(&h.value).is_some_and(|o| o.0 == *label))
+                            .filter(|h| hosts.is_served_by(&h.value, label))
                             .map(|h| Spanned {
                                 value: h.value.clone(),
                                 at: of.at,
@@ -702,7 +546,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
                     continue;
                 }
                 cert_of.insert(d.value.clone(), (cert.name.value.to_string(), d.at));
-                if !host_owner.contains_key(&d.value) {
+                if !hosts.is_served(&d.value) {
                     let e = ValidateError::UnservedDomain {
                         src: c.src(d.at),
                         span: d.at.span,
@@ -727,13 +571,13 @@ fn build(c: &mut Checker<'_>) -> Edge {
             certificates.insert(cert.name.value.clone(), list);
         }
         if tls.is_some() {
-            for (host, (_, owner, at)) in &host_owner {
+            for (host, owner, at) in hosts.iter() {
                 if !cert_of.contains_key(host) {
                     let e = ValidateError::UncoveredHost {
-                        src: c.src(*at),
+                        src: c.src(at),
                         span: at.span,
                         host: host.to_string(),
-                        owner: owner.clone(),
+                        owner: owner.to_string(),
                     };
                     c.errors.push(e);
                 }
@@ -963,27 +807,6 @@ fn check_hash_ids(c: &mut Checker<'_>, env_name: &Ident, comp: &ComponentSpec, l
                 "rename one of the instances",
             );
         }
-    }
-}
-
-fn check_backend(
-    c: &mut Checker<'_>,
-    backends: &mut BTreeMap<String, String>,
-    backend: String,
-    producer: String,
-    at: At,
-) {
-    if let Some(first) = backends.get(&backend) {
-        let e = ValidateError::BackendNameClash {
-            src: c.src(at),
-            span: at.span,
-            backend,
-            first: first.clone(),
-            second: producer,
-        };
-        c.errors.push(e);
-    } else {
-        backends.insert(backend, producer);
     }
 }
 
