@@ -7,6 +7,7 @@
 //! `Edge` always describes a consistent edge.
 
 mod backends;
+mod certs;
 mod edge;
 mod error;
 mod hosts;
@@ -18,8 +19,8 @@ use std::collections::BTreeMap;
 use miette::SourceSpan;
 
 use crate::model::{
-    Acme, Balance, CertName, Color, Component, CookieName, Directory, Edge, Env, HealthPath, Host,
-    Ident, Instance, KeyType, NamePattern, Port, Route,
+    Balance, Color, Component, CookieName, Edge, Env, HealthPath, Ident, Instance, NamePattern,
+    Route,
 };
 use crate::spec::{At, ComponentSpec, EnvSpec, Note, Spanned, Spec, Src};
 
@@ -421,187 +422,8 @@ fn build(c: &mut Checker<'_>) -> Edge {
     let placeholders = backends::sites(c, &mut hosts, &mut backends, &spec.placeholders);
     names::site_names_unique(c);
 
-    // Let's Encrypt and certificate coverage.
-    let acme = spec.acme.as_ref().and_then(|a| {
-        let email = match &a.value.email {
-            Some(e) => Some(e.value.clone()),
-            None => {
-                c.missing(
-                    a.at,
-                    "`acme` needs the account `email=`",
-                    "for example: acme email=\"ops@example.org\" directory=\"production\"",
-                );
-                None
-            }
-        };
-        if let Some(addr) = &a.value.challenge_address
-            && !addr.value.is_loopback()
-        {
-            let e = ValidateError::NotLoopback {
-                src: c.src(addr.at),
-                span: addr.at.span,
-                what: "the ACME challenge responder",
-                address: addr.value.to_string(),
-                extra: "",
-            };
-            c.errors.push(e);
-        }
-        if let (Some(p), Some(addr)) = (&a.value.challenge_port, &a.value.challenge_address)
-            && p.value != addr.value.port
-        {
-            c.conflict(
-                p.at,
-                format!(
-                    "`challenge-port={}` contradicts `challenge-address=\"{}\"`",
-                    p.value, addr.value
-                ),
-                "a different port",
-                "give the port once, in `challenge-address` or `challenge-port`",
-            );
-        }
-        let challenge_port = val(&a.value.challenge_port)
-            .or_else(|| a.value.challenge_address.as_ref().map(|s| s.value.port))
-            .unwrap_or(Port::of(8888));
-        let challenge_host = a
-            .value
-            .challenge_address
-            .as_ref()
-            .map_or_else(|| "127.0.0.1".to_string(), |s| s.value.host.clone());
-        let mut certificates: BTreeMap<CertName, Vec<Host>> = BTreeMap::new();
-        let mut cert_names = BTreeMap::new();
-        let mut cert_of: BTreeMap<Host, (String, At)> = BTreeMap::new();
-        for cert in &a.value.certificates {
-            if !c.unique(&mut cert_names, &cert.name, "certificate") {
-                continue;
-            }
-            let mut domains: Vec<Spanned<Host>> = cert.domains.clone();
-            if let Some(of) = &cert.hosts_of {
-                // Look in the spec, not the model: an env missing a setting still has hosts.
-                let name = &of.value;
-                let mut found: Vec<(String, &Vec<Spanned<Host>>)> = Vec::new();
-                if let Some(e) = spec.envs.iter().find(|e| e.name.value == *name) {
-                    found.push((format!("env `{name}`"), &e.hosts));
-                }
-                if let Some(o) = spec.outside.iter().find(|o| o.name.value == *name) {
-                    found.push((format!("outside backend `{name}`"), &o.hosts));
-                }
-                if let Some(p) = spec.placeholders.iter().find(|p| p.name.value == *name) {
-                    found.push((format!("placeholder `{name}`"), &p.hosts));
-                }
-                match found.as_slice() {
-                    [] => {
-                        let mut known: Vec<&str> = spec
-                            .envs
-                            .iter()
-                            .map(|e| &e.name)
-                            .chain(spec.outside.iter().map(|o| &o.name))
-                            .chain(spec.placeholders.iter().map(|p| &p.name))
-                            .map(|n| n.value.as_str())
-                            .collect();
-                        known.sort();
-                        known.dedup();
-                        c.unknown(
-                            of.at,
-                            "env, outside backend or placeholder",
-                            name.as_str(),
-                            format!(" (certificate `{}`)", cert.name.value),
-                            &known,
-                        );
-                    }
-                    // Only the hosts it really serves: a host it lists that is served elsewhere
-                    // is already reported as a duplicate.
-                    [(label, listed)] => domains.extend(
-                        listed
-                            .iter()
-                            .filter(|h| hosts.is_served_by(&h.value, label))
-                            .map(|h| Spanned {
-                                value: h.value.clone(),
-                                at: of.at,
-                            }),
-                    ),
-                    // Several things share the name: already reported as a duplicate name.
-                    _ => {}
-                }
-            }
-            if domains.is_empty() && cert.hosts_of.is_none() {
-                c.missing(
-                    cert.name.at,
-                    format!("certificate `{}` has no domains", cert.name.value),
-                    "add `domains \"example.org\"` or `hosts-of=\"NAME\"`",
-                );
-            }
-            let mut list = Vec::new();
-            for d in &domains {
-                if let Some((first_cert, _)) = cert_of.get(&d.value) {
-                    if *first_cert != cert.name.value.as_str() {
-                        let e = ValidateError::HostInTwoCertificates {
-                            src: c.src(d.at),
-                            span: d.at.span,
-                            host: d.value.to_string(),
-                            cert: cert.name.value.to_string(),
-                            first_cert: first_cert.clone(),
-                        };
-                        c.errors.push(e);
-                    }
-                    continue;
-                }
-                cert_of.insert(d.value.clone(), (cert.name.value.to_string(), d.at));
-                if !hosts.is_served(&d.value) {
-                    let e = ValidateError::UnservedDomain {
-                        src: c.src(d.at),
-                        span: d.at.span,
-                        host: d.value.to_string(),
-                        cert: cert.name.value.to_string(),
-                    };
-                    c.errors.push(e);
-                }
-                list.push(d.value.clone());
-            }
-            list.sort();
-            if list.len() > crate::certbot::MAX_DOMAINS {
-                let e = ValidateError::TooManyDomains {
-                    src: c.src(cert.name.at),
-                    span: cert.name.at.span,
-                    cert: cert.name.value.to_string(),
-                    count: list.len(),
-                    max: crate::certbot::MAX_DOMAINS,
-                };
-                c.errors.push(e);
-            }
-            certificates.insert(cert.name.value.clone(), list);
-        }
-        if tls.is_some() {
-            for (host, owner, at) in hosts.iter() {
-                if !cert_of.contains_key(host) {
-                    let e = ValidateError::UncoveredHost {
-                        src: c.src(at),
-                        span: at.span,
-                        host: host.to_string(),
-                        owner: owner.to_string(),
-                    };
-                    c.errors.push(e);
-                }
-            }
-        }
-        Some(Acme {
-            email: email?,
-            directory: val(&a.value.directory).unwrap_or(Directory::Production),
-            challenge_port,
-            challenge_host,
-            key_type: val(&a.value.key_type).unwrap_or(KeyType::Ecdsa),
-            certificates,
-        })
-    });
-    let no_certs = acme.as_ref().is_some_and(|a| a.certificates.is_empty());
-    if tls.is_some() && (spec.acme.is_none() || no_certs) {
-        let at = spec.tls.as_ref().map_or(top(), |t| t.at);
-        c.missing(
-            at,
-            "TLS is on but no certificates are defined",
-            "add an `acme` block with a `certificate` per group of hosts (HAProxy refuses to start on an empty certificate directory)",
-        );
-    }
-
+    let acme = certs::acme(c, &hosts, tls.is_some());
+    certs::tls_has_certificates(c, tls.is_some(), acme.as_ref());
     edge::port_clashes(c, &listen, stats.as_ref(), acme.as_ref(), &admin);
     let targets = targets::targets(c);
 
