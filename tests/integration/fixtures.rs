@@ -44,7 +44,7 @@ fn expected_codes(dir: &Path) -> Vec<String> {
 /// Every diagnostic code the program defines, from the sources.
 fn defined_codes() -> Vec<String> {
     let mut codes = Vec::new();
-    for file in ["src/spec/error.rs", "src/validate.rs"] {
+    for file in ["src/spec/error.rs", "src/validate/error.rs"] {
         let text = std::fs::read_to_string(repo().join(file)).unwrap();
         for piece in text.split("code(").skip(1) {
             if let Some(code) = piece.split(')').next()
