@@ -189,10 +189,15 @@ pub fn render_json(problems: &Problems) -> String {
 /// The known name closest to `name`, for a "did you mean": the best Jaro–Winkler similarity
 /// (strsim) above 0.8, or none. `known` in any order; ties go to the last best.
 pub fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    closest_above(name, known, 0.8)
+}
+
+/// [`closest`] with another floor for the similarity (0 to 1).
+pub fn closest_above<'k>(name: &str, known: &[&'k str], floor: f64) -> Option<&'k str> {
     known
         .iter()
         .map(|k| (strsim::jaro_winkler(name, k), *k))
-        .filter(|(score, _)| *score > 0.8)
+        .filter(|(score, _)| *score > floor)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k)
 }

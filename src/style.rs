@@ -14,6 +14,8 @@ pub const CHANGED: Style = AnsiColor::Yellow.on_default();
 pub const HUNK: Style = AnsiColor::Cyan.on_default();
 /// A heading or the line that sums up.
 pub const HEADING: Style = Style::new().bold();
+/// Something said in passing (a note, a step that did not decide).
+pub const ASIDE: Style = Style::new().dimmed();
 
 /// `s` in `style` when `on`, else as it is.
 pub fn paint(s: &str, style: Style, on: bool) -> String {

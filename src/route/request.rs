@@ -478,13 +478,8 @@ pub fn apply_colors(
 
 /// Help for an unknown env: the closest known one, or the list.
 fn suggest(name: &str, known: &[&str]) -> String {
-    let best = known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(name, k), *k))
-        .filter(|(s, _)| *s > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    match best {
-        Some((_, k)) => format!("did you mean `{k}`?"),
+    match crate::diag::closest(name, known) {
+        Some(k) => format!("did you mean `{k}`?"),
         None if known.is_empty() => "the specs define no env".to_string(),
         None => format!("known envs: {}", known.join(", ")),
     }

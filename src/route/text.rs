@@ -7,29 +7,23 @@ use std::fmt::Write as _;
 use super::verdict::{Pick, Reached, Role, ServerChoice, Verdict};
 use super::{AclResult, Explanation, Request, ServerView, StickyResult};
 use crate::rules::Test;
+use crate::style;
 
-/// ANSI styling, or none.
+/// Styling ([`crate::style`]) when on, or none.
 struct Paint(bool);
 
 impl Paint {
-    fn wrap(&self, code: &str, s: &str) -> String {
-        if self.0 {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
-    }
     fn bold(&self, s: &str) -> String {
-        self.wrap("1", s)
+        style::paint(s, style::HEADING, self.0)
     }
     fn dim(&self, s: &str) -> String {
-        self.wrap("2", s)
+        style::paint(s, style::ASIDE, self.0)
     }
     fn yes(&self) -> String {
-        self.wrap("32", "✓")
+        style::paint("✓", style::ADDED, self.0)
     }
     fn no(&self) -> String {
-        self.wrap("31", "✗")
+        style::paint("✗", style::REMOVED, self.0)
     }
     fn mark(&self, b: bool) -> String {
         if b { self.yes() } else { self.no() }

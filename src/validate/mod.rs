@@ -118,13 +118,8 @@ impl Checker<'_> {
 
     /// Report a reference to a name that does not exist, suggesting the nearest known one.
     fn unknown(&mut self, at: At, kind: &'static str, name: &str, context: String, known: &[&str]) {
-        let help = match known
-            .iter()
-            .map(|k| (strsim::jaro_winkler(name, k), *k))
-            .filter(|s| s.0 > 0.7)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-        {
-            Some((_, k)) => format!("did you mean `{k}`?"),
+        let help = match crate::diag::closest_above(name, known, 0.7) {
+            Some(k) => format!("did you mean `{k}`?"),
             None if known.is_empty() => format!("no {kind} is defined"),
             None => format!(
                 "known: {}",
