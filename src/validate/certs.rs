@@ -12,7 +12,7 @@ use crate::model::{Acme, CertName, Directory, Host, Ident, KeyType, Port};
 use crate::spec::{AcmeSpec, CertSpec, Spanned};
 
 use super::hosts::HostOwners;
-use super::{Checker, ValidateError, top, val};
+use super::{Checker, Problem, ValidateError, top, val};
 
 /// The ACME settings and certificate groups, if there is an `acme` block; `None` as well when
 /// it lacks the account email (its groups are still checked). `tls_on`: every served host
@@ -65,13 +65,15 @@ fn challenge(c: &mut Checker<'_>, a: &AcmeSpec) -> (Port, String) {
     if let Some(addr) = &a.challenge_address
         && !addr.value.is_loopback()
     {
-        let e = ValidateError::NotLoopback {
-            src: c.src(addr.at),
-            span: addr.at.span,
-            what: "the ACME challenge responder",
-            address: addr.value.to_string(),
-            extra: "",
-        };
+        let e = ValidateError::at(
+            c.src(addr.at),
+            addr.at.span,
+            Problem::NotLoopback {
+                what: "the ACME challenge responder",
+                address: addr.value.to_string(),
+                extra: "",
+            },
+        );
         c.errors.push(e);
     }
     if let (Some(p), Some(addr)) = (&a.challenge_port, &a.challenge_address)
@@ -123,13 +125,15 @@ fn certificates(
         }
         let list = group(c, cert, &domains, hosts, &mut cert_of);
         if list.len() > crate::certbot::MAX_DOMAINS {
-            let e = ValidateError::TooManyDomains {
-                src: c.src(cert.name.at),
-                span: cert.name.at.span,
-                cert: cert.name.value.to_string(),
-                count: list.len(),
-                max: crate::certbot::MAX_DOMAINS,
-            };
+            let e = ValidateError::at(
+                c.src(cert.name.at),
+                cert.name.at.span,
+                Problem::TooManyDomains {
+                    cert: cert.name.value.to_string(),
+                    count: list.len(),
+                    max: crate::certbot::MAX_DOMAINS,
+                },
+            );
             c.errors.push(e);
         }
         certificates.insert(cert.name.value.clone(), list);
@@ -205,25 +209,29 @@ fn group(
     for d in domains {
         if let Some(first_cert) = cert_of.get(&d.value) {
             if *first_cert != cert.name.value.as_str() {
-                let e = ValidateError::HostInTwoCertificates {
-                    src: c.src(d.at),
-                    span: d.at.span,
-                    host: d.value.to_string(),
-                    cert: cert.name.value.to_string(),
-                    first_cert: first_cert.clone(),
-                };
+                let e = ValidateError::at(
+                    c.src(d.at),
+                    d.at.span,
+                    Problem::HostInTwoCertificates {
+                        host: d.value.to_string(),
+                        cert: cert.name.value.to_string(),
+                        first_cert: first_cert.clone(),
+                    },
+                );
                 c.errors.push(e);
             }
             continue;
         }
         cert_of.insert(d.value.clone(), cert.name.value.to_string());
         if !hosts.is_served(&d.value) {
-            let e = ValidateError::UnservedDomain {
-                src: c.src(d.at),
-                span: d.at.span,
-                host: d.value.to_string(),
-                cert: cert.name.value.to_string(),
-            };
+            let e = ValidateError::at(
+                c.src(d.at),
+                d.at.span,
+                Problem::UnservedDomain {
+                    host: d.value.to_string(),
+                    cert: cert.name.value.to_string(),
+                },
+            );
             c.errors.push(e);
         }
         list.push(d.value.clone());
@@ -236,12 +244,14 @@ fn group(
 fn uncovered_hosts(c: &mut Checker<'_>, hosts: &HostOwners, cert_of: &BTreeMap<Host, String>) {
     for (host, owner, at) in hosts.iter() {
         if !cert_of.contains_key(host) {
-            let e = ValidateError::UncoveredHost {
-                src: c.src(at),
-                span: at.span,
-                host: host.to_string(),
-                owner: owner.to_string(),
-            };
+            let e = ValidateError::at(
+                c.src(at),
+                at.span,
+                Problem::UncoveredHost {
+                    host: host.to_string(),
+                    owner: owner.to_string(),
+                },
+            );
             c.errors.push(e);
         }
     }

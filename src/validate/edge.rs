@@ -11,7 +11,7 @@ use crate::model::{
 };
 use crate::spec::{At, Spec};
 
-use super::{Checker, ValidateError, top, val};
+use super::{Checker, Problem, ValidateError, top, val};
 
 /// The listeners and TLS. TLS needs an https listener and the other way round; the model's
 /// `https` is present exactly when TLS is on.
@@ -138,13 +138,15 @@ pub(super) fn stats(c: &mut Checker<'_>) -> Option<Stats> {
         return None;
     };
     if !bind.value.is_loopback() {
-        let e = ValidateError::NotLoopback {
-            src: c.src(bind.at),
-            span: bind.at.span,
-            what: "the stats listener",
-            address: bind.value.to_string(),
-            extra: "",
-        };
+        let e = ValidateError::at(
+            c.src(bind.at),
+            bind.at.span,
+            Problem::NotLoopback {
+                what: "the stats listener",
+                address: bind.value.to_string(),
+                extra: "",
+            },
+        );
         c.errors.push(e);
     }
     Some(Stats {
@@ -165,13 +167,15 @@ pub(super) fn admin(c: &mut Checker<'_>) -> AdminSocket {
         (Some(p), None) => AdminEndpoint::Unix(p.value.clone()),
         (None, Some(addr)) => {
             if !addr.value.is_loopback() {
-                let e = ValidateError::NotLoopback {
-                    src: c.src(addr.at),
-                    span: addr.at.span,
-                    what: "the admin socket",
-                    address: addr.value.to_string(),
-                    extra: ", or better a unix socket path",
-                };
+                let e = ValidateError::at(
+                    c.src(addr.at),
+                    addr.at.span,
+                    Problem::NotLoopback {
+                        what: "the admin socket",
+                        address: addr.value.to_string(),
+                        extra: ", or better a unix socket path",
+                    },
+                );
                 c.errors.push(e);
             }
             AdminEndpoint::Tcp(addr.value.clone())
@@ -219,13 +223,15 @@ pub(super) fn port_clashes(
     for i in 0..ports.len() {
         for j in 0..i {
             if ports[i].0 == ports[j].0 {
-                let e = ValidateError::PortClash {
-                    src: c.src(ports[i].2),
-                    span: ports[i].2.span,
-                    port: ports[i].0,
-                    first: ports[j].1.clone(),
-                    second: ports[i].1.clone(),
-                };
+                let e = ValidateError::at(
+                    c.src(ports[i].2),
+                    ports[i].2.span,
+                    Problem::PortClash {
+                        port: ports[i].0,
+                        first: ports[j].1.clone(),
+                        second: ports[i].1.clone(),
+                    },
+                );
                 c.errors.push(e);
             }
         }

@@ -15,7 +15,7 @@ use crate::spec::{At, ComponentSpec, EnvSpec};
 use super::hosts::HostOwners;
 use super::instances::{check_hash_ids, explicit_instances, pattern_instances};
 use super::names::BackendNames;
-use super::{Checker, ValidateError, expect_of, routes, val};
+use super::{Checker, Problem, ValidateError, expect_of, routes, val};
 
 /// The sticky cookies set so far, across envs.
 #[derive(Default)]
@@ -175,13 +175,15 @@ fn env_cookie(
     };
     let cookie_at = e.cookie.as_ref().map_or(e.name.at, |ck| ck.at);
     if let Some(first_env) = cookies.first_env.get(cookie.as_str()) {
-        let err = ValidateError::SharedCookie {
-            src: c.src(cookie_at),
-            span: cookie_at.span,
-            cookie: cookie.to_string(),
-            env: env_name.to_string(),
-            first_env: first_env.clone(),
-        };
+        let err = ValidateError::at(
+            c.src(cookie_at),
+            cookie_at.span,
+            Problem::SharedCookie {
+                cookie: cookie.to_string(),
+                env: env_name.to_string(),
+                first_env: first_env.clone(),
+            },
+        );
         c.errors.push(err);
     } else {
         cookies
@@ -291,13 +293,15 @@ fn component_cookie(
             if first_env != env_name.as_str()
                 && cookies.of_env.get(first_env) != Some(&env_cookie) =>
         {
-            c.errors.push(ValidateError::CookieClash {
-                src: c.src(comp.name.at),
-                span: comp.name.at.span,
-                cookie: cookie.to_string(),
-                owner,
-                first: first.clone(),
-            });
+            c.errors.push(ValidateError::at(
+                c.src(comp.name.at),
+                comp.name.at.span,
+                Problem::CookieClash {
+                    cookie: cookie.to_string(),
+                    owner,
+                    first: first.clone(),
+                },
+            ));
         }
         Some(_) => {}
         None => {

@@ -1,7 +1,7 @@
 //! The validation stage's diagnostics: one variant per way the spec's parts can disagree.
 //!
-//! Each variant carries its place (file and span) and a stable diagnostic code
-//! (`edgeplan::validate::…`); fixtures under `tests/specs/invalid/` name these codes, and
+//! A [`ValidateError`] is a place (file and span, once: [`Located`]) and a [`Problem`] with a
+//! stable diagnostic code (`edgeplan::validate::…`); fixtures under `tests/specs/invalid/` name these codes, and
 //! `tests/integration/fixtures.rs` reads this file to know every code there is. The checks that
 //! raise them live in the sibling modules; [`super::Checker`] holds the shorthands for the
 //! common ones.
@@ -9,11 +9,26 @@
 use miette::{Diagnostic, SourceSpan};
 use thiserror::Error;
 
+use crate::diag::{Label, Located};
 use crate::spec::{Note, Src};
 
-/// A problem with how the spec's parts fit together.
+/// A problem with how the spec's parts fit together, at its place (the file and span once,
+/// [`Located`]; what is wrong apart, [`Problem`]).
 #[derive(Debug, Error, Diagnostic)]
-pub enum ValidateError {
+#[error(transparent)]
+#[diagnostic(transparent)]
+pub struct ValidateError(Box<Located<Problem>>);
+
+impl ValidateError {
+    /// `kind` at `span` of `src`.
+    pub fn at(src: Src, span: SourceSpan, kind: Problem) -> ValidateError {
+        ValidateError(Box::new(Located { src, span, kind }))
+    }
+}
+
+/// What is wrong, one variant per way the spec's parts can disagree.
+#[derive(Debug, Error, Diagnostic)]
+pub enum Problem {
     /// The same host is served in two places.
     #[error("host `{host}` is served twice: by {first_owner} and by {owner}")]
     #[diagnostic(
@@ -21,12 +36,6 @@ pub enum ValidateError {
         help("a host may belong to one env, outside backend or placeholder; remove one of them")
     )]
     DuplicateHost {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("served again here")]
-        span: SourceSpan,
         /// Host.
         host: String,
         /// Second owner.
@@ -45,12 +54,6 @@ pub enum ValidateError {
         help("{kind} names must be unique; rename one of them")
     )]
     DuplicateName {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("defined again here")]
-        span: SourceSpan,
         /// Kind.
         kind: &'static str,
         /// Name.
@@ -69,12 +72,6 @@ pub enum ValidateError {
         )
     )]
     UncoveredHost {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("served over TLS without a certificate")]
-        span: SourceSpan,
         /// Host.
         host: String,
         /// Owner name.
@@ -90,12 +87,6 @@ pub enum ValidateError {
         )
     )]
     HostInTwoCertificates {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("also here")]
-        span: SourceSpan,
         /// Host.
         host: String,
         /// Certificate.
@@ -113,12 +104,6 @@ pub enum ValidateError {
         help("remove it, or add it to the `hosts` of what should serve it")
     )]
     UnservedDomain {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("not served")]
-        span: SourceSpan,
         /// Host.
         host: String,
         /// Certificate.
@@ -129,12 +114,6 @@ pub enum ValidateError {
     #[error("{kind} `{name}` does not exist{context}")]
     #[diagnostic(code(edgeplan::validate::unknown_reference))]
     UnknownReference {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("unknown {kind}")]
-        span: SourceSpan,
         /// Kind.
         kind: &'static str,
         /// Name.
@@ -153,12 +132,6 @@ pub enum ValidateError {
         help("a session cookie must never cross environments; give each env its own `cookie`")
     )]
     SharedCookie {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("same cookie as env `{first_env}`")]
-        span: SourceSpan,
         /// Cookie.
         cookie: String,
         /// Env.
@@ -171,12 +144,6 @@ pub enum ValidateError {
     #[error("{what} can never match: {by} takes every path it would")]
     #[diagnostic(code(edgeplan::validate::unreachable))]
     Unreachable {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("never matches")]
-        span: SourceSpan,
         /// What (`route \`v2\` of env \`demo\``, `prefix \`/a/x\` of route …`).
         what: String,
         /// The earlier routes.
@@ -198,12 +165,6 @@ pub enum ValidateError {
         help("add a `route … to=\"{component}\"` or make it the env's `default`, or remove it")
     )]
     UnreachedComponent {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("unreached")]
-        span: SourceSpan,
         /// Component.
         component: String,
         /// Env.
@@ -220,12 +181,6 @@ pub enum ValidateError {
         )
     )]
     CookieClash {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("its cookie is also {first}'s")]
-        span: SourceSpan,
         /// Cookie.
         cookie: String,
         /// This component.
@@ -243,12 +198,6 @@ pub enum ValidateError {
         )
     )]
     BackendNameClash {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("produces `{backend}`")]
-        span: SourceSpan,
         /// Backend.
         backend: String,
         /// First producer.
@@ -264,12 +213,6 @@ pub enum ValidateError {
         help("use 127.0.0.1 or ::1{extra}; reach it through an ssh tunnel")
     )]
     NotLoopback {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("reachable from other hosts")]
-        span: SourceSpan,
         /// What.
         what: &'static str,
         /// Address.
@@ -282,12 +225,6 @@ pub enum ValidateError {
     #[error("{what}")]
     #[diagnostic(code(edgeplan::validate::missing_setting))]
     MissingSetting {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("here")]
-        span: SourceSpan,
         /// What.
         what: String,
         /// How to fix.
@@ -299,12 +236,6 @@ pub enum ValidateError {
     #[error("{what}")]
     #[diagnostic(code(edgeplan::validate::conflict))]
     Conflict {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("{label}")]
-        span: SourceSpan,
         /// What.
         what: String,
         /// Label.
@@ -321,12 +252,6 @@ pub enum ValidateError {
         help("split it into several `certificate` groups of at most {max} domains each")
     )]
     TooManyDomains {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("{count} domains")]
-        span: SourceSpan,
         /// Certificate.
         cert: String,
         /// Number of domains.
@@ -342,12 +267,6 @@ pub enum ValidateError {
         help("HAProxy cannot bind the same port twice; pick another port")
     )]
     PortClash {
-        /// File.
-        #[source_code]
-        src: Src,
-        /// Place.
-        #[label("port {port} again")]
-        span: SourceSpan,
         /// Port.
         port: u16,
         /// First.
@@ -355,4 +274,27 @@ pub enum ValidateError {
         /// Second.
         second: String,
     },
+}
+
+impl Label for Problem {
+    fn label(&self) -> String {
+        match self {
+            Problem::DuplicateHost { .. } => "served again here".into(),
+            Problem::DuplicateName { .. } => "defined again here".into(),
+            Problem::UncoveredHost { .. } => "served over TLS without a certificate".into(),
+            Problem::HostInTwoCertificates { .. } => "also here".into(),
+            Problem::UnservedDomain { .. } => "not served".into(),
+            Problem::UnknownReference { kind, .. } => format!("unknown {kind}"),
+            Problem::SharedCookie { first_env, .. } => format!("same cookie as env `{first_env}`"),
+            Problem::Unreachable { .. } => "never matches".into(),
+            Problem::UnreachedComponent { .. } => "unreached".into(),
+            Problem::CookieClash { first, .. } => format!("its cookie is also {first}'s"),
+            Problem::BackendNameClash { backend, .. } => format!("produces `{backend}`"),
+            Problem::NotLoopback { .. } => "reachable from other hosts".into(),
+            Problem::MissingSetting { .. } => "here".into(),
+            Problem::Conflict { label, .. } => label.to_string(),
+            Problem::TooManyDomains { count, .. } => format!("{count} domains"),
+            Problem::PortClash { port, .. } => format!("port {port} again"),
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::model::{Host, Ident};
 use crate::spec::{At, Spanned};
 
-use super::{Checker, ValidateError};
+use super::{Checker, Problem, ValidateError};
 
 /// The first claim on each host, in host order.
 #[derive(Default)]
@@ -41,14 +41,16 @@ impl HostOwners {
             } else {
                 label
             };
-            c.errors.push(ValidateError::DuplicateHost {
-                src: c.src(h.at),
-                span: h.at.span,
-                host: h.value.to_string(),
-                owner,
-                first_owner: first_owner.label.clone(),
-                first,
-            });
+            c.errors.push(ValidateError::at(
+                c.src(h.at),
+                h.at.span,
+                Problem::DuplicateHost {
+                    host: h.value.to_string(),
+                    owner,
+                    first_owner: first_owner.label.clone(),
+                    first,
+                },
+            ));
         } else {
             let owner = Owner {
                 label,

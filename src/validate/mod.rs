@@ -40,7 +40,7 @@ use miette::SourceSpan;
 use crate::model::{CookieName, Edge, HealthExpect, Ident, StatusSet};
 use crate::spec::{At, ExpectSpec, Note, Spanned, Spec, Src};
 
-pub use error::ValidateError;
+pub use error::{Problem, ValidateError};
 
 use hosts::HostOwners;
 use names::BackendNames;
@@ -66,12 +66,14 @@ impl Checker<'_> {
     }
     /// Report a required setting that is absent (`missing_setting`).
     fn missing(&mut self, at: At, what: impl Into<String>, help: impl Into<String>) {
-        let e = ValidateError::MissingSetting {
-            src: self.src(at),
-            span: at.span,
-            what: what.into(),
-            help: help.into(),
-        };
+        let e = ValidateError::at(
+            self.src(at),
+            at.span,
+            Problem::MissingSetting {
+                what: what.into(),
+                help: help.into(),
+            },
+        );
         self.errors.push(e);
     }
     /// Report settings that contradict each other (`conflict`).
@@ -82,13 +84,15 @@ impl Checker<'_> {
         label: impl Into<String>,
         help: impl Into<String>,
     ) {
-        let e = ValidateError::Conflict {
-            src: self.src(at),
-            span: at.span,
-            what: what.into(),
-            label: label.into(),
-            help: help.into(),
-        };
+        let e = ValidateError::at(
+            self.src(at),
+            at.span,
+            Problem::Conflict {
+                what: what.into(),
+                label: label.into(),
+                help: help.into(),
+            },
+        );
         self.errors.push(e);
     }
 
@@ -102,13 +106,15 @@ impl Checker<'_> {
         let key = name.value.to_string();
         if let Some(first) = seen.get(&key) {
             let first = self.note(*first, format!("{kind} `{key}` first defined here"));
-            self.errors.push(ValidateError::DuplicateName {
-                src: self.src(name.at),
-                span: name.at.span,
-                kind,
-                name: key,
-                first,
-            });
+            self.errors.push(ValidateError::at(
+                self.src(name.at),
+                name.at.span,
+                Problem::DuplicateName {
+                    kind,
+                    name: key,
+                    first,
+                },
+            ));
             false
         } else {
             seen.insert(key, name.at);
@@ -130,14 +136,16 @@ impl Checker<'_> {
                     .join(", ")
             ),
         };
-        self.errors.push(ValidateError::UnknownReference {
-            src: self.src(at),
-            span: at.span,
-            kind,
-            name: name.to_string(),
-            context,
-            help,
-        });
+        self.errors.push(ValidateError::at(
+            self.src(at),
+            at.span,
+            Problem::UnknownReference {
+                kind,
+                name: name.to_string(),
+                context,
+                help,
+            },
+        ));
     }
 }
 

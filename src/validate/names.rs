@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use crate::model::Edge;
 use crate::spec::At;
 
-use super::{Checker, ValidateError, top};
+use super::{Checker, Problem, ValidateError, top};
 
 /// The backend names produced so far: backend → what produces it (`outside \`git\``).
 pub(super) struct BackendNames(BTreeMap<String, String>);
@@ -30,13 +30,15 @@ impl BackendNames {
     /// something else already does.
     pub(super) fn claim(&mut self, c: &mut Checker<'_>, backend: String, producer: String, at: At) {
         if let Some(first) = self.0.get(&backend) {
-            let e = ValidateError::BackendNameClash {
-                src: c.src(at),
-                span: at.span,
-                backend,
-                first: first.clone(),
-                second: producer,
-            };
+            let e = ValidateError::at(
+                c.src(at),
+                at.span,
+                Problem::BackendNameClash {
+                    backend,
+                    first: first.clone(),
+                    second: producer,
+                },
+            );
             c.errors.push(e);
         } else {
             self.0.insert(backend, producer);
@@ -63,13 +65,15 @@ pub(super) fn site_names_unique(c: &mut Checker<'_>) {
                     *first_at,
                     format!("{first_kind} `{}` defined here", name.value),
                 );
-                c.errors.push(ValidateError::DuplicateName {
-                    src: c.src(name.at),
-                    span: name.at.span,
-                    kind: "env, outside backend or placeholder",
-                    name: name.value.to_string(),
-                    first,
-                });
+                c.errors.push(ValidateError::at(
+                    c.src(name.at),
+                    name.at.span,
+                    Problem::DuplicateName {
+                        kind: "env, outside backend or placeholder",
+                        name: name.value.to_string(),
+                        first,
+                    },
+                ));
             }
             Some(_) => {}
             None => {

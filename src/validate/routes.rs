@@ -11,7 +11,7 @@ use crate::model::{Ident, Route};
 use crate::reach::{Matchers, Unreachable};
 use crate::spec::{At, EnvSpec, Note};
 
-use super::{Checker, ValidateError};
+use super::{Checker, Problem, ValidateError};
 
 /// The routes of env `e` that name a component; `components` are its components' names.
 /// Reports unknown components (of routes, then of the default), routes that match nothing,
@@ -137,19 +137,21 @@ fn unreachable(c: &mut Checker<'_>, env_name: &Ident, e: &EnvSpec) -> Vec<usize>
                 route.suffixes[*suffix].at,
             ),
         };
-        c.errors.push(ValidateError::Unreachable {
-            src: c.src(at),
-            span: at.span,
-            what,
-            by: names.join(" and "),
-            help: format!(
-                "routes are tried in the order of the spec and the first match wins: put route \
+        c.errors.push(ValidateError::at(
+            c.src(at),
+            at.span,
+            Problem::Unreachable {
+                what,
+                by: names.join(" and "),
+                help: format!(
+                    "routes are tried in the order of the spec and the first match wins: put route \
                  `{}` before {}, or remove what it cannot match",
-                route.name.value,
-                names.join(" and ")
-            ),
-            first,
-        });
+                    route.name.value,
+                    names.join(" and ")
+                ),
+                first,
+            },
+        ));
     }
     dead_routes
 }
@@ -179,12 +181,14 @@ fn unreached_components(c: &mut Checker<'_>, env_name: &Ident, e: &EnvSpec, dead
                     && r.to.as_ref().is_some_and(|t| t.value == comp.name.value)
             });
         if !reached {
-            c.errors.push(ValidateError::UnreachedComponent {
-                src: c.src(comp.name.at),
-                span: comp.name.at.span,
-                component: comp.name.value.to_string(),
-                env: env_name.to_string(),
-            });
+            c.errors.push(ValidateError::at(
+                c.src(comp.name.at),
+                comp.name.at.span,
+                Problem::UnreachedComponent {
+                    component: comp.name.value.to_string(),
+                    env: env_name.to_string(),
+                },
+            ));
         }
     }
 }
