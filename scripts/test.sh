@@ -105,7 +105,7 @@ if [ -n "${EDGEPLAN_SOAK:-}" ]; then
   export PROPTEST_CASES="${PROPTEST_CASES:-10000}"
   echo "== soak: the live-traffic tests 20 times each"
   cargo nextest run --locked --profile soak --features fault-injection --stress-count 20 \
-    -E 'binary(integration) & (test(/^live::/) | test(/under_load/) | test(/^server::/) | test(/^reload_state::/) | test(/^gate::/))'
+    -E 'binary(integration) & (test(/^live::/) | test(/under_load/) | test(/^server::/) | test(/^reload_state::/) | test(/^gate::/) | test(/^probes::/))'
 fi
 echo "== cargo nextest run --profile $profile"
 tests_started=$(date +%s)

@@ -117,6 +117,7 @@ pub fn targets(edge: &Edge, env: &Ident, color: Color) -> Vec<Target> {
                 component: component.clone(),
                 instance: s.name.clone(),
                 request: ProbeRequest {
+                    tls: false,
                     addr: format!("{}:{}", s.host, s.port),
                     path: check.path.to_string(),
                     host: check
@@ -147,9 +148,13 @@ fn timeout(edge: &Edge, targets: &[Target]) -> Duration {
     Duration::from_millis(ms)
 }
 
-/// Judge one answer against the check.
-fn judge(t: &Target, answer: &ProbeAnswer) -> InstanceHealth {
-    let (status, latency_ms, problem) = match answer {
+/// Judge one answer against `expect`: the status, the latency in milliseconds (when the box
+/// measured it), and why it does not pass (`None`: it passes).
+pub fn verdict(
+    expect: &crate::model::HealthExpect,
+    answer: &ProbeAnswer,
+) -> (Option<u16>, Option<u64>, Option<String>) {
+    match answer {
         ProbeAnswer::Failed(why) => (None, None, Some(format!("no answer: {why}"))),
         ProbeAnswer::Status {
             code,
@@ -157,12 +162,12 @@ fn judge(t: &Target, answer: &ProbeAnswer) -> InstanceHealth {
             body,
         } => {
             let ms = seconds.map(|s| (s * 1000.0).round() as u64);
-            let problem = if !t.check.expect.status.accepts(*code) {
+            let problem = if !expect.status.accepts(*code) {
                 Some(format!(
                     "answered {code}; the check expects status {}",
-                    t.check.expect.status
+                    expect.status
                 ))
-            } else if let Some(want) = &t.check.expect.body
+            } else if let Some(want) = &expect.body
                 && !String::from_utf8_lossy(body).contains(want.as_str())
             {
                 Some(format!("answered {code} without \"{want}\" in its body"))
@@ -171,7 +176,12 @@ fn judge(t: &Target, answer: &ProbeAnswer) -> InstanceHealth {
             };
             (Some(*code), ms, problem)
         }
-    };
+    }
+}
+
+/// Judge one instance's answer against its check.
+fn judge(t: &Target, answer: &ProbeAnswer) -> InstanceHealth {
+    let (status, latency_ms, problem) = verdict(&t.check.expect, answer);
     InstanceHealth {
         component: t.component.clone(),
         instance: t.instance.clone(),

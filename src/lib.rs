@@ -17,6 +17,7 @@ pub mod layout;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod probes;
 pub mod reach;
 pub mod render;
 pub mod rollback;

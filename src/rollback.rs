@@ -129,6 +129,7 @@ fn env_rollback(
         // A rollback goes back to what served before: it is not held up by a health gate.
         gate: None,
         forced: false,
+        no_rollback: false,
     };
     let switched = switch::switch(s, &req, keep, progress)?;
     Ok(Outcome::Env { preview, switched })

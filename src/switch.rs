@@ -209,6 +209,20 @@ pub struct Request {
     pub gate: Option<std::time::Duration>,
     /// `--force`: the gate was skipped on purpose (recorded in the history).
     pub forced: bool,
+    /// When a probe of the env fails after the reload, keep the new colour (`--no-rollback`)
+    /// instead of restoring the previous generation.
+    pub no_rollback: bool,
+}
+
+/// How `edgeplan switch` runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The health gate's wait (`None`: `--force`, no gate).
+    pub gate: Option<std::time::Duration>,
+    /// Keep the new colour when a probe fails after the reload.
+    pub no_rollback: bool,
+    /// Generations to keep on the box.
+    pub keep: usize,
 }
 
 /// How a switch ended.
@@ -239,14 +253,12 @@ pub enum Outcome {
 ///
 /// # Errors
 /// Bad arguments, the lock held, the box not matching the specs, the switch failing.
-#[allow(clippy::too_many_arguments)]
 pub fn run(
     session: &mut Session,
     env: &str,
     color: &str,
     release: Option<&str>,
-    gate: Option<std::time::Duration>,
-    keep: usize,
+    opts: &Options,
     progress: &mut dyn Progress,
 ) -> Result<(Request, Outcome), Problems> {
     let env = find_env(session.edge(), env);
@@ -269,10 +281,11 @@ pub fn run(
         color,
         release,
         action: Action::Switch,
-        gate,
-        forced: gate.is_none(),
+        gate: opts.gate,
+        forced: opts.gate.is_none(),
+        no_rollback: opts.no_rollback,
     };
-    let outcome = session.locked("switch", |s| switch(s, &req, keep, progress))?;
+    let outcome = session.locked("switch", |s| switch(s, &req, opts.keep, progress))?;
     Ok((req, outcome))
 }
 
@@ -351,7 +364,13 @@ pub fn switch(
         if let Some(wait) = req.gate {
             health_gate(t, &build.edge, req, wait, progress)?;
         }
+        let probes = crate::probes::plan(
+            &build.edge,
+            Some(std::slice::from_ref(&req.env)),
+            !req.no_rollback,
+        );
         let candidate = Candidate {
+            probes: probes.as_ref(),
             manifest: &build.manifest,
             rendered: &build.rendered,
             model: &plan.model,

@@ -117,6 +117,23 @@ pub enum ApplyError {
         /// What the restore did.
         restored: String,
     },
+    /// A probe failed after the reload.
+    #[error("a probe failed after activating generation {generation}: {failures}\n{outcome}")]
+    #[diagnostic(
+        code(edgeplan::apply::probe_failed),
+        help(
+            "the probes are the specs' `probe` nodes, sent through the box's haproxy; \
+             `--no-rollback` keeps the new generation active to look into it"
+        )
+    )]
+    ProbeFailed {
+        /// Generation that failed its probes.
+        generation: u64,
+        /// The probes that failed.
+        failures: String,
+        /// What was done: restored, or kept.
+        outcome: String,
+    },
     /// `force-unlock` with an id that does not hold the lock.
     #[error("lock id `{id}` does not hold the lock of target `{target}`: {holder}")]
     #[diagnostic(
@@ -206,13 +223,14 @@ fn command(args: &[crate::model::Arg]) -> Vec<String> {
 /// `finish` keeping every generation.
 const KEEP_ALL: usize = 1_000_000;
 
-/// Make `to` active (link, swap, prune), daemon-reload if units changed, reload and check. On a
-/// failed reload, restore `from` the same way and fail.
+/// Make `to` active (link, swap, prune), daemon-reload if units changed, reload and check; the
+/// generation active before (`None`: the box's files from before edgeplan). On a failed reload,
+/// restore that one the same way and fail.
 pub fn activate(
     t: &mut BoxClient,
     a: &Activation<'_>,
     log: &mut dyn FnMut(String),
-) -> Result<(), ApplyError> {
+) -> Result<Option<u64>, ApplyError> {
     t.link(a.to)?;
     Step::MidActivation.reached();
     crate::units::carry_out(t, &a.units.before_swap(), log)?;
@@ -234,7 +252,7 @@ pub fn activate(
         });
     }
     crate::units::carry_out(t, &a.units.after_reload(), log)?;
-    Ok(())
+    Ok(from)
 }
 
 /// Validate `dir` (`staging/H`, `generations/N`) on the box; a refusal is [`ApplyError::Rejected`].
@@ -281,6 +299,8 @@ pub struct Candidate<'a> {
     pub rendered: &'a Rendered,
     /// Its model summary.
     pub model: &'a ModelSummary,
+    /// Probes to run once the reload took ([`crate::probes`]), and what a failure does.
+    pub probes: Option<&'a crate::probes::Plan>,
 }
 
 impl Candidate<'_> {
@@ -343,19 +363,20 @@ pub fn apply(
         &(serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n"),
     )?;
     let handover = crate::traffic::to_generation(t, n)?;
-    activate(
-        t,
-        &Activation {
-            target,
-            admin,
-            to: n,
-            units_changed,
-            units: crate::units::UnitPlan::between(old_sums, &new_sums),
-            units_back: crate::units::UnitPlan::between(&new_sums, old_sums),
-            handover,
-        },
-        log,
-    )?;
+    let a = Activation {
+        target,
+        admin,
+        to: n,
+        units_changed,
+        units: crate::units::UnitPlan::between(old_sums, &new_sums),
+        units_back: crate::units::UnitPlan::between(&new_sums, old_sums),
+        handover,
+    };
+    let before = activate(t, &a, log)?;
+    let kept = match c.probes {
+        Some(plan) => probe(t, &a, before, plan, log)?,
+        None => None,
+    };
     t.finish(
         keep,
         &format!(
@@ -366,7 +387,65 @@ pub fn apply(
             from.map_or("none".into(), |g| g.to_string())
         ),
     )?;
+    if let Some(failures) = kept {
+        return Err(ApplyError::ProbeFailed {
+            generation: n,
+            failures,
+            outcome: format!(
+                "Generation {n} stays active (--no-rollback), serving what failed the probes."
+            ),
+        });
+    }
     Ok(n)
+}
+
+/// The probes of `plan` after the reload of `a`. A failure restores `before` (the generation
+/// active before) and is an error, unless the plan keeps it: then the failures, for the caller
+/// to report once the apply is recorded.
+fn probe(
+    t: &mut BoxClient,
+    a: &Activation<'_>,
+    before: Option<u64>,
+    plan: &crate::probes::Plan,
+    log: &mut dyn FnMut(String),
+) -> Result<Option<String>, ApplyError> {
+    // A box whose haproxy runs nowhere yet (its first apply, before anything started it) has
+    // nothing to probe through.
+    if crate::server::worker_pid(&mut Runtime::at(t, a.admin)).is_none() {
+        log("Probes not run: no haproxy answers on the admin socket yet.".into());
+        return Ok(None);
+    }
+    log(format!(
+        "Probing through the box's haproxy ({} probe{})…",
+        plan.probes.len(),
+        if plan.probes.len() == 1 { "" } else { "s" }
+    ));
+    let report = crate::probes::run(t, plan, log)?;
+    for l in report.lines() {
+        log(format!("  {l}"));
+    }
+    if report.passed() {
+        return Ok(None);
+    }
+    let failures = report
+        .lines()
+        .into_iter()
+        .zip(&report.results)
+        .filter(|(_, r)| !r.passed)
+        .map(|(l, _)| l)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if !plan.rollback {
+        return Ok(Some(failures));
+    }
+    crate::traffic::hand_over(t, &a.handover.reverted(), log);
+    let restored = restore(t, a, before, log);
+    let _ = crate::units::carry_out(t, &a.units_back.after_reload(), log);
+    Err(ApplyError::ProbeFailed {
+        generation: a.to,
+        failures,
+        outcome: restored,
+    })
 }
 
 /// Re-activate generation `to` (active: `from`) through the same validate → activate → reload

@@ -23,6 +23,9 @@ pub struct Request {
     pub plan_file: Option<PathBuf>,
     /// Generations to keep on the box, the active one included.
     pub keep: usize,
+    /// When a probe fails after the reload, keep the new generation (`--no-rollback`) instead
+    /// of restoring the previous one.
+    pub no_rollback: bool,
 }
 
 /// How an apply ended.
@@ -154,7 +157,9 @@ fn locked(
         r.checks = build.rendered.checks.clone();
         r
     });
+    let probes = crate::probes::plan(&build.edge, None, !req.no_rollback);
     let candidate = Candidate {
+        probes: probes.as_ref(),
         manifest: saved.map_or(&build.manifest, |s| &s.manifest),
         rendered: from_plan.as_ref().unwrap_or(&build.rendered),
         model: saved.map_or(&plan.model, |s| &s.model),

@@ -25,6 +25,11 @@ pub struct Args {
     #[arg(long)]
     pub auto_approve: bool,
 
+    /// When a probe fails after the reload, keep the new generation active (to look into it)
+    /// instead of restoring the previous one
+    #[arg(long)]
+    pub no_rollback: bool,
+
     /// Generations to keep on the box, the active one included
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub keep: u32,
@@ -37,6 +42,7 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
         target: args.at.target.clone(),
         plan_file: args.plan_file.clone(),
         keep: args.keep as usize,
+        no_rollback: args.no_rollback,
     };
     match run::run(&req, &mut Terminal::new(ui, args.auto_approve)) {
         Ok(Outcome::NoChanges) => {}

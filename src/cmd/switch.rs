@@ -31,6 +31,11 @@ pub struct Args {
     #[arg(long, conflicts_with = "wait")]
     pub force: bool,
 
+    /// When a probe of the env fails after the reload, keep the new colour active (to look
+    /// into it) instead of rolling back
+    #[arg(long)]
+    pub no_rollback: bool,
+
     #[command(flatten)]
     pub at: RenderArgs,
 
@@ -55,8 +60,11 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
             &args.env,
             &args.new_color,
             args.release.as_deref(),
-            (!args.force).then_some(args.wait),
-            args.keep as usize,
+            &switch::Options {
+                gate: (!args.force).then_some(args.wait),
+                no_rollback: args.no_rollback,
+                keep: args.keep as usize,
+            },
             &mut term,
         )?;
         Ok((target, switched))

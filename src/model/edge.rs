@@ -200,7 +200,26 @@ pub struct Env {
     /// Component for everything no route matched (the spec's `default`, or the only component
     /// of an env of one); `None` → the default 503.
     pub default: Option<Ident>,
+    /// Requests through the box's haproxy after every reload that touches the env.
+    pub probes: Vec<Probe>,
 }
+
+/// A probe: after a reload, `GET path` with `Host: host` through the box's own haproxy must
+/// answer as `expect` says, within `tries` tries one second apart (the first pass counts).
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    /// Path and query.
+    pub path: HealthPath,
+    /// `Host` header: one of the env's hosts.
+    pub host: Host,
+    /// Statuses, body string, time limit.
+    pub expect: HealthExpect,
+    /// Tries, 1 to 10.
+    pub tries: u32,
+}
+
+/// Tries of a probe unless the spec says (`tries=`).
+pub const PROBE_TRIES: u32 = 3;
 
 /// One component of an env (backend, stream, web).
 #[derive(Debug, Clone, Serialize)]

@@ -230,6 +230,24 @@ pub struct EnvSpec {
     pub routes: Vec<RouteSpec>,
     /// Default component.
     pub default: Option<Spanned<Ident>>,
+    /// Probes after each reload.
+    pub probes: Vec<ProbeSpec>,
+}
+
+/// `probe PATH host=… status=… body=… timeout=… tries=…`: a request through the box's own
+/// haproxy after every reload that touches the env.
+#[derive(Debug, Clone)]
+pub struct ProbeSpec {
+    /// The node's place.
+    pub at: At,
+    /// Path and query.
+    pub path: Spanned<HealthPath>,
+    /// `Host` header (default: the env's first host).
+    pub host: Option<Spanned<Host>>,
+    /// What the answer must be.
+    pub expect: ExpectSpec,
+    /// Tries before it fails.
+    pub tries: Option<Spanned<i128>>,
 }
 
 /// `component NAME port=… health=… balance=… sticky=… pool=…`.

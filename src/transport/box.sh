@@ -634,9 +634,11 @@ op_x509() {
 	echo end
 }
 
-# probe SECONDS ID ADDR PATH HOST [ID ADDR PATH HOST]...: an HTTP GET of http://ADDR PATH with
-# `Host: HOST`, at most SECONDS each (decimals with curl, whole seconds with wget) — what the
-# health gate and the probes after activation ask. One blob per probe named ID: `status CODE
+# probe SECONDS ID SCHEME ADDR PATH HOST [ID SCHEME ADDR PATH HOST]...: a GET of PATH from ADDR
+# (`IP:PORT`, `[V6]:PORT`, `NAME:PORT`) with `Host: HOST` — over https (SCHEME `https`: TLS to
+# ADDR with HOST as the server name, the certificate not checked) or plain http — at most SECONDS
+# each (decimals with curl, whole seconds with wget; https needs curl) — what the health gate
+# and the probes after activation ask. One blob per probe named ID: `status CODE
 # SECONDS` (SECONDS `-` when wget answered), or `error MESSAGE`; and a blob ID.body with the
 # first 64 KiB of the body. curl when the box has it, else wget (busybox or GNU); `skipped: WHY`
 # when it has neither.
@@ -654,13 +656,29 @@ op_probe() {
 		return
 	fi
 	d=$(mktemp -d) || die "cannot make a temporary directory"
-	while [ $# -ge 4 ]; do
-		id=$1 addr=$2 path=$3 host=$4
-		shift 4
+	while [ $# -ge 5 ]; do
+		id=$1 scheme=$2 addr=$3 path=$4 host=$5
+		shift 5
 		: >"$d/b"
-		if [ "$tool" = curl ]; then
-			if w=$(curl -sS -o "$d/b" -m "$secs" -H "Host: $host" -w '%{http_code} %{time_total}' \
-				"http://$addr$path" 2>"$d/e"); then
+		if [ "$scheme" = https ] && [ "$tool" = curl ]; then
+			set -- --resolve "$host:${addr##*:}:${addr%:*}" -k "https://$host:${addr##*:}$path" "$@"
+		else
+			set -- "http://$addr$path" "$@"
+		fi
+		if [ "$scheme" = https ] && [ "$tool" != curl ]; then
+			printf 'error https probes need curl on the box\n' >"$d/r"
+			shift
+		elif [ "$tool" = curl ]; then
+			if [ "$scheme" = https ]; then
+				w=$(curl -sS -o "$d/b" -m "$secs" -H "Host: $host" -w '%{http_code} %{time_total}' \
+					"$1" "$2" "$3" "$4" 2>"$d/e") && ok=1 || ok=0
+				shift 4
+			else
+				w=$(curl -sS -o "$d/b" -m "$secs" -H "Host: $host" -w '%{http_code} %{time_total}' \
+					"$1" 2>"$d/e") && ok=1 || ok=0
+				shift
+			fi
+			if [ "$ok" = 1 ]; then
 				printf 'status %s\n' "$w" >"$d/r"
 			else
 				printf 'error %s\n' "$(tr '\n' ' ' <"$d/e" | cut -c1-300)" >"$d/r"
@@ -668,7 +686,8 @@ op_probe() {
 		else
 			wsecs=${secs%%.*}
 			[ "${wsecs:-0}" -ge 1 ] 2>/dev/null || wsecs=1
-			wget -q -S -O "$d/b" -T "$wsecs" --header "Host: $host" "http://$addr$path" 2>"$d/e" || true
+			wget -q -S -O "$d/b" -T "$wsecs" --header "Host: $host" "$1" 2>"$d/e" || true
+			shift
 			code=$(sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$d/e" | tail -n 1)
 			if [ -n "$code" ]; then
 				printf 'status %s -\n' "$code" >"$d/r"

@@ -349,8 +349,10 @@ impl BoxClient {
     ) -> Result<Result<Vec<ProbeAnswer>, String>, TransportError> {
         let mut args = vec![format!("{:.3}", timeout.as_secs_f64())];
         for (i, p) in probes.iter().enumerate() {
+            let scheme = if p.tls { "https" } else { "http" };
             args.extend([
                 i.to_string(),
+                scheme.to_string(),
                 p.addr.clone(),
                 p.path.clone(),
                 p.host.clone(),

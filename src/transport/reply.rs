@@ -290,6 +290,8 @@ pub(super) fn parse_blobs(stdout: &[u8]) -> Result<Blobs, String> {
 /// One HTTP GET the box makes ([`super::BoxClient::probe`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeRequest {
+    /// Over TLS (the certificate is not checked; `host` is the server name).
+    pub tls: bool,
     /// `host:port` (`[v6]:port`) to connect to.
     pub addr: String,
     /// Path and query (`/health?full=1`).

@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Balance, Color, Component, CookieName, Env, HealthPath, Ident, NamePattern};
+use crate::model::{
+    Balance, Color, Component, CookieName, Env, HealthPath, Ident, NamePattern, PROBE_TRIES, Probe,
+};
 use crate::spec::{At, ComponentSpec, EnvSpec};
 
 use super::hosts::HostOwners;
@@ -129,6 +131,7 @@ fn env(
         );
     }
     let routes = routes::routes(c, e, &comp_names);
+    let probes = probes(c, e);
     if needs_pattern && pattern.is_none() {
         return None;
     }
@@ -143,7 +146,41 @@ fn env(
         // An env of one component sends it everything its routes do not take.
         default: val(&e.default)
             .or_else(|| (e.components.len() == 1).then(|| e.components[0].name.value.clone())),
+        probes,
     })
+}
+
+/// The env's probes; a `host=` must be one of the env's hosts (a probe goes through the box's
+/// haproxy, which routes by host).
+fn probes(c: &mut Checker<'_>, e: &EnvSpec) -> Vec<Probe> {
+    let hosts: Vec<&str> = e.hosts.iter().map(|h| h.value.as_str()).collect();
+    let mut out = Vec::new();
+    for p in &e.probes {
+        let host = match &p.host {
+            Some(h) if !hosts.contains(&h.value.as_str()) => {
+                c.unknown(
+                    h.at,
+                    "host",
+                    h.value.as_str(),
+                    format!(" among the hosts of env `{}`", e.name.value),
+                    &hosts,
+                );
+                continue;
+            }
+            Some(h) => h.value.clone(),
+            None => match e.hosts.first() {
+                Some(h) => h.value.clone(),
+                None => continue,
+            },
+        };
+        out.push(Probe {
+            path: p.path.value.clone(),
+            host,
+            expect: expect_of(&p.expect),
+            tries: val(&p.tries).map_or(PROBE_TRIES, |t| t as u32),
+        });
+    }
+    out
 }
 
 /// The sticky cookie of env `e`: its own `cookie`, or `<sticky-cookie>_<env>`. Two envs with

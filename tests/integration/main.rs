@@ -22,6 +22,7 @@ mod load_once;
 mod nix;
 mod plan;
 mod ports;
+mod probes;
 mod reload_state;
 mod route;
 mod server;

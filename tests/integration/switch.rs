@@ -43,6 +43,8 @@ pub(crate) struct StandIn {
     stop: Arc<AtomicBool>,
     /// The status it answers (200 unless a test says otherwise).
     pub(crate) status: Arc<std::sync::atomic::AtomicU16>,
+    /// Requests for paths under this prefix are answered 502 (a broken route of the app).
+    pub(crate) broken: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl StandIn {
@@ -67,8 +69,10 @@ impl StandIn {
         let served = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let broken = Arc::new(std::sync::Mutex::new(None::<String>));
         let (s, st, id) = (served.clone(), stop.clone(), id.to_string());
         let answer = status.clone();
+        let broken_at = broken.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::SeqCst) {
@@ -77,6 +81,7 @@ impl StandIn {
                 let Ok(mut c) = conn else { continue };
                 let (s, id) = (s.clone(), id.clone());
                 let code = answer.load(Ordering::SeqCst);
+                let broken = broken_at.lock().unwrap().clone();
                 std::thread::spawn(move || {
                     let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
                     let mut buf = Vec::new();
@@ -88,6 +93,11 @@ impl StandIn {
                         }
                     }
                     let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let code = match &broken {
+                        Some(prefix) if path.starts_with(prefix.as_str()) => 502,
+                        _ => code,
+                    };
                     if head.contains("\r\nx-forwarded-for:") {
                         s.fetch_add(1, Ordering::SeqCst);
                         std::thread::sleep(delay);
@@ -108,6 +118,7 @@ impl StandIn {
             served,
             stop,
             status,
+            broken,
         }
     }
 }
@@ -246,6 +257,7 @@ fn live_specs(
     dir: &std::path::Path,
     ports: &BTreeMap<String, u16>,
     health: &str,
+    staging_extra: &str,
 ) -> Vec<(String, String)> {
     let edge = format!(
         r#"edge "switch-edge"
@@ -273,10 +285,12 @@ target "box" {{
         instance "green" color="green" address="127.0.0.1:{}"
     }}
     default "web"
+    {extra}
 }}
 "#,
                 ports[&format!("{e}/blue")],
-                ports[&format!("{e}/green")]
+                ports[&format!("{e}/green")],
+                extra = if e == "staging" { staging_extra } else { "" },
             ),
         ));
     }
@@ -301,6 +315,18 @@ impl Live {
 
     /// The live box with `health` as the edge's `health` properties.
     fn start_with(health: &str) -> Live {
+        Live::start_full(health, "")
+    }
+
+    /// The live box with `extra` (e.g. a `probe` node) in env staging.
+    pub(crate) fn start_probed(extra: &str) -> Live {
+        Live::start_full(
+            "interval=\"200ms\" fall=2 rise=1 slowstart=\"1s\" shutdown-sessions=#true",
+            extra,
+        )
+    }
+
+    fn start_full(health: &str, staging_extra: &str) -> Live {
         let stand_ins: BTreeMap<String, StandIn> = ["staging", "prod"]
             .iter()
             .flat_map(|e| ["blue", "green"].map(|c| format!("{e}/{c}")))
@@ -314,7 +340,7 @@ impl Live {
         // `fail-next` makes the next reload fail without reloading.
         let (b, h, port) = Edgebox::running(
             "if [ -f \"$D/fail-next\" ]; then rm \"$D/fail-next\"; echo 'simulated reload failure'; exit 1; fi\n",
-            |port, dir| live_specs(port, dir, &ports, health),
+            |port, dir| live_specs(port, dir, &ports, health, staging_extra),
         );
         let l = Live {
             b,

@@ -13,6 +13,7 @@ impl Cx<'_> {
             "component",
             "route",
             "default",
+            "probe",
         ];
         self.props(node, &[]);
         let name = self.named(node, "env", "env \"staging\" { … }");
@@ -28,6 +29,7 @@ impl Cx<'_> {
             components: Vec::new(),
             routes: Vec::new(),
             default: None,
+            probes: Vec::new(),
         };
         if node.children().is_none() {
             self.missing(
@@ -77,6 +79,7 @@ impl Cx<'_> {
                         env.routes.push(r);
                     }
                 }
+                "probe" => env.probes.extend(self.probe(ch)),
                 _ => {}
             }
         }
@@ -244,6 +247,26 @@ impl Cx<'_> {
                 .extend(self.list_child(ch, "hosts", "hosts \"git.example.org\"", Host::parse));
         }
         Some(o)
+    }
+
+    /// `probe "/api/health" host=… status=… body=… timeout=… tries=…`.
+    pub(super) fn probe(&mut self, node: &KdlNode) -> Option<ProbeSpec> {
+        const EXAMPLE: &str = "probe \"/api/health\" status=\"200\"";
+        self.props(node, &["host", "status", "body", "timeout", "tries"]);
+        self.max_args(node, 1);
+        self.no_children(node);
+        let path = self.required_arg(node, "probe", "a URL path", EXAMPLE, HealthPath::parse)?;
+        Some(ProbeSpec {
+            at: self.at(node.name().span()),
+            path,
+            host: self.prop(node, "host", "\"veza.fr\"", Host::parse),
+            expect: ExpectSpec {
+                status: self.prop(node, "status", "\"200-399\"", StatusSet::parse),
+                body: self.prop(node, "body", "\"ok\"", CheckString::parse),
+                timeout: self.prop(node, "timeout", "\"2s\"", Duration::parse),
+            },
+            tries: self.prop_int(node, "tries", "3", 1, 10),
+        })
     }
 
     /// `health-status=`, `health-body=`, `health-timeout=` of `node`.

@@ -9,9 +9,9 @@ use miette::SourceSpan;
 
 use super::{
     AcmeSpec, AdminSpec, At, CertSpec, ComponentSpec, EnvSpec, ExpectSpec, HealthSpec,
-    InstanceAddress, InstanceSpec, ListenSpec, Note, OutsideSpec, PlaceholderSpec, Problem,
-    RouteSpec, Spanned, Spec, SpecError, Src, StatsSpec, TargetSpec, TimeoutsSpec, TlsSpec,
-    TransportSpec,
+    InstanceAddress, InstanceSpec, ListenSpec, Note, OutsideSpec, PlaceholderSpec, ProbeSpec,
+    Problem, RouteSpec, Spanned, Spec, SpecError, Src, StatsSpec, TargetSpec, TimeoutsSpec,
+    TlsSpec, TransportSpec,
 };
 use crate::model::{
     AbsPath, Address, Arg, Balance, Bind, Body, CertName, Color, CookieName, Directory, Duration,
