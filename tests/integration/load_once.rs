@@ -26,7 +26,8 @@ fn every_box_command_reads_the_specs_once() {
         &["plan"][..],
         &["apply", "--auto-approve"],
         &["status"],
-        &["switch", "staging", "green"],
+        // No upstream answers here: no health gate (it is proven live, gate.rs).
+        &["switch", "staging", "green", "--force"],
         &["plan"],
         &["status"],
         &["rollback", "--env", "staging", "--auto-approve"],
