@@ -207,7 +207,10 @@ fn redirect(
         format!("https://{host}{port}{}", req.uri())
     });
     let rule = Redirect {
-        rule: redirect_rule(unless, fe.redirect_port),
+        rule: fe
+            .redirect
+            .clone()
+            .unwrap_or_else(|| redirect_rule(unless, fe.redirect_port)),
         unless: unless.to_string(),
         applies,
         status: 301,

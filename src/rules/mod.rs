@@ -127,15 +127,14 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
             prefixes: vec![PathPrefix::acme_challenge()],
         },
     );
+    // ACME http-01 challenges go to certbot before anything else.
+    let acme_switch = edge.acme.as_ref().map(|_| Switch {
+        backend: ACME_BACKEND.into(),
+        when: vec![acme_acl.name.clone()],
+        why: "ACME http-01 challenge to certbot".into(),
+    });
     if let Some(https) = &edge.listen.https {
-        let mut http_switches = Vec::new();
-        if edge.acme.is_some() {
-            http_switches.push(Switch {
-                backend: ACME_BACKEND.into(),
-                when: vec![acme_acl.name.clone()],
-                why: "ACME http-01 challenge to certbot".into(),
-            });
-        }
+        let http_switches: Vec<Switch> = acme_switch.into_iter().collect();
         frontends.push(Frontend {
             name: "http".into(),
             scheme: Scheme::Http,
@@ -164,16 +163,9 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
     } else {
         let mut all_acls = acls;
         let mut all_switches = switches;
-        if edge.acme.is_some() {
+        if let Some(sw) = acme_switch {
             all_acls.insert(0, acme_acl.clone());
-            all_switches.insert(
-                0,
-                Switch {
-                    backend: ACME_BACKEND.into(),
-                    when: vec![acme_acl.name.clone()],
-                    why: "ACME http-01 challenge to certbot".into(),
-                },
-            );
+            all_switches.insert(0, sw);
         }
         frontends.push(Frontend {
             name: "http".into(),

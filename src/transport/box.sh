@@ -456,14 +456,24 @@ op_run() {
 	printf '\nedgeplan-box-exit %s\n' "$rc"
 }
 
-# daemon-reload: `systemctl daemon-reload` when this box runs systemd; skipped for a box root
-# that is not `/` (its units are not the running system's) and where systemd is not PID 1.
-op_daemon_reload() {
-	header
+# True (having said `skipped: WHY`) when the units here are not the running system's: a box
+# root that is not `/`, or no systemd running.
+no_systemd() {
 	if [ -n "$ROOT" ]; then
 		echo "skipped: the box root is $ROOT, not the running system"
 	elif [ ! -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
 		echo "skipped: systemd is not running"
+	else
+		return 1
+	fi
+}
+
+# daemon-reload: `systemctl daemon-reload` when this box runs systemd; skipped for a box root
+# that is not `/` (its units are not the running system's) and where systemd is not PID 1.
+op_daemon_reload() {
+	header
+	if no_systemd; then
+		:
 	else
 		rc=0
 		systemctl daemon-reload 2>&1 || rc=$?
@@ -479,11 +489,7 @@ op_daemon_reload() {
 # and said, when the box root is not the running system or systemd is not running.
 op_units() {
 	header
-	if [ -n "$ROOT" ]; then
-		echo "skipped: the box root is $ROOT, not the running system"
-		return
-	elif [ ! -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
-		echo "skipped: systemd is not running"
+	if no_systemd; then
 		return
 	fi
 	for a in "$@"; do
@@ -707,10 +713,8 @@ op_probe() {
 # unit; `skipped: WHY` when the box root is not the running system or systemd is not running.
 op_unit_show() {
 	header
-	if [ -n "$ROOT" ]; then
-		echo "skipped: the box root is $ROOT, not the running system"
-	elif [ ! -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
-		echo "skipped: systemd is not running"
+	if no_systemd; then
+		:
 	else
 		d=$(mktemp -d) || die "cannot make a temporary directory"
 		for u in "$@"; do
