@@ -183,6 +183,9 @@ pub struct Plan {
     pub model: ModelSummary,
     /// Units apply enables, starts, stops and disables ([`crate::units`]).
     pub units: crate::units::UnitPlan,
+    /// The probes sent through the box's haproxy after the reload ([`crate::probes`]), one
+    /// line each.
+    pub probes: Vec<String>,
 }
 
 impl Plan {
@@ -319,6 +322,7 @@ pub fn make_from(
     );
     Ok(Plan {
         units,
+        probes: probe_lines(&build.edge),
         target: transport.target().to_string(),
         transport: transport.describe(),
         input_hash: build.input_hash.clone(),
@@ -337,6 +341,29 @@ pub fn make_from(
         lock: state.lock.clone(),
         model,
     })
+}
+
+/// One line per probe of `edge`: `env prod: GET /api/health (Host veza.fr), expects status 200,
+/// 3 tries`.
+pub fn probe_lines(edge: &crate::model::Edge) -> Vec<String> {
+    edge.envs
+        .values()
+        .flat_map(|e| {
+            e.probes.iter().map(move |p| {
+                let mut s = format!(
+                    "env {}: GET {} (Host {}), expects status {}",
+                    e.name, p.path, p.host, p.expect.status
+                );
+                if let Some(b) = &p.expect.body {
+                    s += &format!(" and \"{b}\" in the body");
+                }
+                if let Some(t) = &p.expect.timeout {
+                    s += &format!(" within {t}");
+                }
+                s + &format!(", {} tr{}", p.tries, if p.tries == 1 { "y" } else { "ies" })
+            })
+        })
+        .collect()
 }
 
 /// The plan against the session's target: the build with the colours the box runs (they are

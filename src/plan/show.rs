@@ -195,6 +195,20 @@ pub fn text(plan: &Plan, color: bool) -> String {
             let _ = writeln!(o, "  {u}");
         }
     }
+    if plan.has_changes() && !plan.probes.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{}",
+            paint(
+                "Probes after the reload (a failure restores the box):",
+                style::HEADING,
+                color
+            )
+        );
+        for p in &plan.probes {
+            let _ = writeln!(o, "  {p}");
+        }
+    }
     if !plan.changes.is_empty() {
         let _ = writeln!(o, "\nedgeplan will perform the following actions:\n");
         for c in &plan.changes {
@@ -256,6 +270,9 @@ pub struct JsonPlan<'a> {
     pub hosts_disappearing: &'a [String],
     /// Units apply enables, starts, stops and disables.
     pub units: &'a crate::units::UnitPlan,
+    /// Probes sent through the box's haproxy after the reload (absent when none).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub probes: &'a [String],
     /// Files changed outside edgeplan.
     pub drift: &'a [Drift],
     /// Counts.
@@ -324,6 +341,7 @@ pub fn json(plan: &Plan) -> String {
         semantic_note: plan.semantic_note.as_deref(),
         hosts_disappearing: &plan.hosts_disappearing,
         units: &plan.units,
+        probes: &plan.probes,
         drift: &plan.drift,
         summary: JsonSummary {
             counts: plan.counts(),
@@ -421,6 +439,13 @@ fn markdown_capped(plan: &Plan, cap: usize) -> String {
         }
         head.push('\n');
     }
+    if plan.has_changes() && !plan.probes.is_empty() {
+        let _ = writeln!(head, "#### Probes after the reload\n");
+        for p in &plan.probes {
+            let _ = writeln!(head, "- {p}");
+        }
+        head.push('\n');
+    }
     if !plan.drift.is_empty() {
         let _ = writeln!(
             head,
@@ -509,6 +534,7 @@ mod tests {
             lock: None,
             model: ModelSummary::empty(),
             units: Default::default(),
+            probes: Vec::new(),
         }
     }
 
@@ -523,6 +549,40 @@ mod tests {
             before: Some(before.into()),
             after: Some(after.into()),
         }
+    }
+
+    /// Probes are listed (text, markdown, JSON) when the plan changes something, and the JSON
+    /// has no `probes` key when there are none.
+    #[test]
+    fn probes_that_will_run_are_shown() {
+        let change = Change {
+            action: Action::Update,
+            path: "etc/haproxy/haproxy.cfg".into(),
+            mode_before: Some("0644".into()),
+            mode_after: Some("0644".into()),
+            sensitive: false,
+            note: None,
+            before: Some("a\n".into()),
+            after: Some("b\n".into()),
+        };
+        let mut p = plan(vec![change]);
+        assert!(!json(&p).contains("\"probes\""));
+        let line = "env prod: GET /api/health (Host veza.fr), expects status 200, 3 tries";
+        p.probes = vec![line.into()];
+        let t = text(&p, false);
+        assert!(
+            t.contains("Probes after the reload (a failure restores the box):\n  env prod: GET"),
+            "{t}"
+        );
+        assert!(markdown(&p).contains(&format!("#### Probes after the reload\n\n- {line}")));
+        assert!(json(&p).contains(line));
+        let none = plan(Vec::new());
+        let mut quiet = none.clone();
+        quiet.probes = vec![line.into()];
+        assert!(
+            !text(&quiet, false).contains("Probes after"),
+            "no changes: nothing runs"
+        );
     }
 
     #[test]
