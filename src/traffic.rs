@@ -257,6 +257,19 @@ pub fn to_generation(t: &mut BoxClient, n: u64) -> Result<Handover, TransportErr
     }
 }
 
+/// The handover from the live config — which the running haproxy has loaded: a reload of it
+/// just took — to generation `n`'s, about to be made active again (a restore after failed
+/// probes). Unlike [`to_generation`] it ignores the pending-reload marker, which the apply
+/// being undone has not cleared yet.
+pub fn from_live_to(t: &mut BoxClient, n: u64) -> Result<Handover, TransportError> {
+    let to = generation_config(&n.to_string());
+    let got = texts(t, &[CONFIG_PATH.to_string(), to.clone()])?;
+    Ok(match (got.get(CONFIG_PATH), got.get(&to)) {
+        (Some(live), Some(to)) => Handover::between(live, to),
+        _ => Handover::none(),
+    })
+}
+
 /// The handover a reload owes after an apply stopped between its swap and its reload: from the
 /// generation the pending-reload marker names as the previous one to the live config.
 pub fn pending(t: &mut BoxClient) -> Result<Handover, TransportError> {

@@ -438,7 +438,14 @@ fn probe(
     if !plan.rollback {
         return Ok(Some(failures));
     }
-    crate::traffic::hand_over(t, &a.handover.reverted(), log);
+    // The reload took: the running haproxy serves the new config, so the way back is a
+    // hand-over from it to the generation restored (drain what it readied, so requests in
+    // flight finish) — not `reverted()`, which undoes a hand-over on the old config.
+    let back = match before {
+        Some(g) => crate::traffic::from_live_to(t, g)?,
+        None => crate::traffic::Handover::none(),
+    };
+    crate::traffic::hand_over(t, &back, log);
     let restored = restore(t, a, before, log);
     let _ = crate::units::carry_out(t, &a.units_back.after_reload(), log);
     Err(ApplyError::ProbeFailed {

@@ -40,26 +40,18 @@ fn a_failed_probe_rolls_the_switch_back_unless_told_to_keep_it() {
          rollback",
         samples.len()
     );
-    // Requests that fail while the switch is undone are counted and stated (issue 19). What is
-    // seen today: at most one per client, a 502 from haproxy at the moment traffic goes back
-    // from green to blue (the restore's hand-over and reload; the forward switch loses none).
-    let seq: Vec<&str> = samples
+    // Requests that fail while the switch is undone are counted and stated (issue 19): the way
+    // back drains green (requests in flight finish) before the restore's reload — none fail.
+    let bad: Vec<String> = samples
         .iter()
-        .map(|s| s.served_by().unwrap_or("-"))
+        .filter(|s| !s.ok())
+        .map(|s| format!("{:?}", s.result))
         .collect();
-    for (i, s) in samples.iter().enumerate() {
-        if !s.ok() {
-            let around = &seq[i.saturating_sub(2)..(i + 3).min(seq.len())];
-            assert!(
-                matches!(&s.result, Ok(r) if r.status == 502)
-                    && around.contains(&"staging/green")
-                    && around.contains(&"staging/blue"),
-                "a failure away from the green → blue moment: {:?} around {around:?}",
-                s.result
-            );
-        }
-    }
-    assert!(failed <= 2, "{failed} failed requests with 2 clients");
+    assert_eq!(
+        failed, 0,
+        "requests failed while the switch was undone: {bad:?}\n{}",
+        out.stdout
+    );
     // Back on blue: the generation from before is active again, nothing recorded.
     assert_eq!(current(&l), before);
     assert!(l.state_file("staging").is_none());
