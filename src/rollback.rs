@@ -249,5 +249,44 @@ fn generation(
     // from the box's colour state, so plan and apply keep them.
     switch::record_generation_colors(t, edge, &colors, &served_to, to, &mut log)
         .map_err(Problems::one)?;
+    probe_after(t, edge, to, &mut log)?;
     Ok(Outcome::Generation { to })
+}
+
+/// The probes after a generation rollback (see [`generation`]): reported, never undone.
+fn probe_after(
+    t: &mut crate::transport::BoxClient,
+    edge: &crate::model::Edge,
+    to: u64,
+    log: &mut dyn FnMut(String),
+) -> Result<(), Problems> {
+    // The probes run after a rollback too, but only say what they found: a rollback is what
+    // one does when the newer generation is the broken one, so it is not undone by itself.
+    if let Some(plan) = crate::probes::plan(edge, None, false)
+        && crate::server::worker_pid(&mut crate::server::Runtime::at(t, &edge.admin.endpoint))
+            .is_some()
+    {
+        log("Probing through the box's haproxy…".into());
+        let report = crate::probes::run(t, &plan, log).map_err(Problems::one)?;
+        for l in report.lines() {
+            log(format!("  {l}"));
+        }
+        if !report.passed() {
+            return Err(Problems::one(ApplyError::ProbeFailed {
+                generation: to,
+                failures: report
+                    .results
+                    .iter()
+                    .zip(report.lines())
+                    .filter(|(r, _)| !r.passed)
+                    .map(|(_, l)| l)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                outcome: format!(
+                    "Generation {to} stays active: a rollback is not undone by its probes."
+                ),
+            }));
+        }
+    }
+    Ok(())
 }

@@ -29,6 +29,19 @@ fn symbol_color(symbol: &str) -> Style {
     }
 }
 
+/// The probes that run after the reload, when the plan changes something.
+fn probes_text(plan: &Plan, color: bool) -> String {
+    let mut o = String::new();
+    if plan.has_changes() && !plan.probes.is_empty() {
+        let head = "Probes after the reload (a failure restores the box):";
+        let _ = writeln!(o, "\n{}", paint(head, style::HEADING, color));
+        for p in &plan.probes {
+            let _ = writeln!(o, "  {p}");
+        }
+    }
+    o
+}
+
 /// The closing line.
 pub fn closing_line(plan: &Plan) -> String {
     let c = plan.counts();
@@ -195,20 +208,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
             let _ = writeln!(o, "  {u}");
         }
     }
-    if plan.has_changes() && !plan.probes.is_empty() {
-        let _ = writeln!(
-            o,
-            "\n{}",
-            paint(
-                "Probes after the reload (a failure restores the box):",
-                style::HEADING,
-                color
-            )
-        );
-        for p in &plan.probes {
-            let _ = writeln!(o, "  {p}");
-        }
-    }
+    o += &probes_text(plan, color);
     if !plan.changes.is_empty() {
         let _ = writeln!(o, "\nedgeplan will perform the following actions:\n");
         for c in &plan.changes {

@@ -13,13 +13,14 @@
 
 mod decode;
 mod error;
+mod read;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use miette::{NamedSource, SourceSpan};
 
 pub use error::{Note, Problem, SpecError, Src};
+pub use read::load;
 
 use crate::model::{
     AbsPath, Address, Arg, Balance, Bind, Body, CertName, Color, CookieName, Directory, Duration,
@@ -390,221 +391,9 @@ pub enum TransportSpec {
     },
 }
 
-/// Read and decode every spec file under `dir`. All problems of all files come back together.
-pub fn load(dir: &Path) -> Result<Spec, Vec<SpecError>> {
-    let mut spec = Spec::default();
-    let mut errors = Vec::new();
-    let shown_root = dir.display().to_string();
-    let edge_path = dir.join("edge.kdl");
-    if !edge_path.is_file() {
-        if !dir.is_dir() {
-            return Err(vec![SpecError::Io {
-                path: shown_root,
-                message: "not a directory".into(),
-            }]);
-        }
-        return Err(vec![SpecError::NoEdge {
-            path: edge_path.display().to_string(),
-        }]);
-    }
-    let mut queue: Vec<(String, Option<At>)> = vec![("edge.kdl".to_string(), None)];
-    queue.extend(env_files(dir, &mut errors).into_iter().map(|n| (n, None)));
-    let real_root = dir.canonicalize().map_err(|e| {
-        vec![SpecError::Io {
-            path: shown_root.clone(),
-            message: e.to_string(),
-        }]
-    })?;
-    let mut loaded: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-    let mut i = 0;
-    // Rounds: read every queued file, parse them in parallel (KDL parsing dominates the time of
-    // a large build), then decode in queue order; includes found are the next round.
-    while i < queue.len() {
-        let mut round: Vec<(SourceFile, Option<At>)> = Vec::new();
-        while i < queue.len() {
-            let (rel, included_at) = queue[i].clone();
-            i += 1;
-            if !loaded.insert(rel.clone()) {
-                if let Some(at) = included_at {
-                    errors.push(SpecError::at(
-                        spec.src(at),
-                        at.span,
-                        Problem::BadInclude {
-                            path: rel.clone(),
-                            reason: "this file is already loaded".into(),
-                        },
-                    ));
-                }
-                continue;
-            }
-            let path = dir.join(&rel);
-            let shown = if shown_root.is_empty() || shown_root == "." {
-                rel.clone()
-            } else {
-                format!("{}/{rel}", shown_root.trim_end_matches('/'))
-            };
-            let bytes = match read_limited(&real_root, &path) {
-                Ok(b) => b,
-                Err(message) => {
-                    match included_at {
-                        Some(at) => errors.push(SpecError::at(
-                            spec.src(at),
-                            at.span,
-                            Problem::BadInclude {
-                                path: rel.clone(),
-                                reason: message,
-                            },
-                        )),
-                        None => errors.push(SpecError::Io {
-                            path: shown,
-                            message,
-                        }),
-                    }
-                    continue;
-                }
-            };
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let file = SourceFile {
-                rel,
-                shown,
-                bytes: Arc::new(bytes),
-                text: Arc::new(text),
-            };
-            round.push((file, included_at));
-        }
-        let texts: Vec<Arc<String>> = round.iter().map(|(f, _)| f.text.clone()).collect();
-        let parsed = parse_all(&texts);
-        for ((file, _), parsed) in round.into_iter().zip(parsed) {
-            let index = spec.files.len();
-            spec.files.push(file);
-            let includes = decode::decode_file(&mut spec, index, parsed, &mut errors);
-            for inc in includes {
-                match normalize_include(&inc.value) {
-                    Ok(rel) => queue.push((rel, Some(inc.at))),
-                    Err(reason) => errors.push(SpecError::at(
-                        spec.src(inc.at),
-                        inc.at.span,
-                        Problem::BadInclude {
-                            path: inc.value.clone(),
-                            reason,
-                        },
-                    )),
-                }
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(spec)
-    } else {
-        Err(errors)
-    }
-}
-
-/// The env files (`env/*.kdl`, relative to `dir`), sorted; none when there is no `env/`.
-fn env_files(dir: &Path, errors: &mut Vec<SpecError>) -> Vec<String> {
-    let env_dir = dir.join("env");
-    let mut names: Vec<String> = Vec::new();
-    if !env_dir.is_dir() {
-        return names;
-    }
-    match std::fs::read_dir(&env_dir) {
-        Ok(rd) => {
-            for entry in rd.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".kdl") && entry.path().is_file() {
-                    names.push(format!("env/{name}"));
-                }
-            }
-        }
-        Err(e) => errors.push(SpecError::Io {
-            path: env_dir.display().to_string(),
-            message: e.to_string(),
-        }),
-    }
-    names.sort();
-    names
-}
-
-/// Parse KDL texts, on every core when there are many.
-fn parse_all(texts: &[Arc<String>]) -> Vec<Result<kdl::KdlDocument, kdl::KdlError>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if texts.len() < 8 || threads < 2 {
-        return texts
-            .iter()
-            .map(|t| kdl::KdlDocument::parse_v2(t))
-            .collect();
-    }
-    let chunk = texts.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = texts
-            .chunks(chunk)
-            .map(|c| {
-                s.spawn(move || {
-                    c.iter()
-                        .map(|t| kdl::KdlDocument::parse_v2(t))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
-}
-
-/// Read a spec file: a regular UTF-8 file inside the specs directory, of bounded size.
-fn read_limited(real_root: &Path, path: &Path) -> Result<Vec<u8>, String> {
-    // A symlink may not lead out of the specs directory: includes cannot, so links cannot.
-    let real = path.canonicalize().map_err(|e| e.to_string())?;
-    if !real.starts_with(real_root) {
-        return Err(format!(
-            "resolves to {}, outside the specs directory",
-            real.display()
-        ));
-    }
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "{} bytes is larger than the {MAX_FILE_BYTES}-byte limit",
-            meta.len()
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    if std::str::from_utf8(&bytes).is_err() {
-        return Err("not valid UTF-8".into());
-    }
-    Ok(bytes)
-}
-
-/// An include path relative to the specs root, `/`-separated, never escaping it.
-fn normalize_include(raw: &str) -> Result<String, String> {
-    if raw.is_empty() || raw.contains(['\0', '\\']) || raw.chars().any(char::is_control) {
-        return Err("not a usable relative path".into());
-    }
-    let p = PathBuf::from(raw);
-    if p.is_absolute() {
-        return Err("must be relative to the specs directory".into());
-    }
-    let mut parts = Vec::new();
-    for c in raw.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => return Err("must not leave the specs directory".into()),
-            c => parts.push(c),
-        }
-    }
-    if !raw.ends_with(".kdl") {
-        return Err("spec files end in `.kdl`".into());
-    }
-    Ok(parts.join("/"))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::read::normalize_include;
     use super::*;
 
     fn codes(r: Result<Spec, Vec<SpecError>>) -> Vec<String> {

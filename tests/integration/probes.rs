@@ -65,6 +65,18 @@ fn a_failed_probe_rolls_the_switch_back_unless_told_to_keep_it() {
     assert_ne!(current(&l), before);
     l.wait_served("staging.veza.fr", "staging/green");
 
+    // A generation rollback runs the probes too (and only reports them). Generation 2 is the
+    // first, undone green; back to 1, blue, they pass.
+    let rb = l.b.run(&["rollback", "--to", "1", "--auto-approve"]);
+    assert_eq!(rb.code, 0, "{}", rb.folded());
+    assert!(
+        rb.stdout.contains("Probing through the box's haproxy")
+            && rb.stdout.contains("passed, 200 after 1 try"),
+        "{}",
+        rb.stdout
+    );
+    l.wait_served("staging.veza.fr", "staging/blue");
+
     // Healed: a plain apply probes again and passes.
     *l.stand_ins["staging/green"].broken.lock().unwrap() = None;
     l.stand_ins["staging/green"]
