@@ -30,6 +30,25 @@ pub struct Target {
     pub check: Check,
 }
 
+impl Target {
+    /// One line: `web/green 10.0.3.12:3000: GET / (Host staging.veza.fr), expects status 200`.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "{}/{} {}: GET {} (Host {}), expects status {}",
+            self.component,
+            self.instance,
+            self.request.addr,
+            self.request.path,
+            self.request.host,
+            self.check.expect.status
+        );
+        if let Some(b) = &self.check.expect.body {
+            s += &format!(" and \"{b}\" in the body");
+        }
+        s
+    }
+}
+
 /// How one instance did.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceHealth {

@@ -186,6 +186,9 @@ pub struct Plan {
     /// The probes sent through the box's haproxy after the reload ([`crate::probes`]), one
     /// line each.
     pub probes: Vec<String>,
+    /// A switch's health gate: the instances checked from the box before traffic moves
+    /// ([`crate::gate`]), one line each; empty for an apply.
+    pub gate: Vec<String>,
 }
 
 impl Plan {
@@ -323,6 +326,7 @@ pub fn make_from(
     Ok(Plan {
         units,
         probes: probe_lines(&build.edge),
+        gate: Vec::new(),
         target: transport.target().to_string(),
         transport: transport.describe(),
         input_hash: build.input_hash.clone(),

@@ -356,6 +356,12 @@ pub fn switch(
                 summary,
             }));
         }
+        if req.gate.is_some() {
+            plan.gate = crate::gate::targets(&build.edge, &req.env, req.color)
+                .iter()
+                .map(|g| g.describe())
+                .collect();
+        }
         progress.event(Event::Plan {
             plan: &plan,
             saved: None,

@@ -29,9 +29,16 @@ fn symbol_color(symbol: &str) -> Style {
     }
 }
 
-/// The probes that run after the reload, when the plan changes something.
+/// The health gate and the probes that run, when the plan changes something.
 fn probes_text(plan: &Plan, color: bool) -> String {
     let mut o = String::new();
+    if plan.has_changes() && !plan.gate.is_empty() {
+        let head = "Health gate before traffic moves (from the box):";
+        let _ = writeln!(o, "\n{}", paint(head, style::HEADING, color));
+        for g in &plan.gate {
+            let _ = writeln!(o, "  {g}");
+        }
+    }
     if plan.has_changes() && !plan.probes.is_empty() {
         let head = "Probes after the reload (a failure restores the box):";
         let _ = writeln!(o, "\n{}", paint(head, style::HEADING, color));
@@ -273,6 +280,9 @@ pub struct JsonPlan<'a> {
     /// Probes sent through the box's haproxy after the reload (absent when none).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub probes: &'a [String],
+    /// A switch's health gate (absent for an apply).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub gate: &'a [String],
     /// Files changed outside edgeplan.
     pub drift: &'a [Drift],
     /// Counts.
@@ -342,6 +352,7 @@ pub fn json(plan: &Plan) -> String {
         hosts_disappearing: &plan.hosts_disappearing,
         units: &plan.units,
         probes: &plan.probes,
+        gate: &plan.gate,
         drift: &plan.drift,
         summary: JsonSummary {
             counts: plan.counts(),
@@ -535,6 +546,7 @@ mod tests {
             model: ModelSummary::empty(),
             units: Default::default(),
             probes: Vec::new(),
+            gate: Vec::new(),
         }
     }
 

@@ -83,6 +83,15 @@ fn an_unhealthy_colour_is_refused_and_nothing_changes_until_it_heals_or_is_force
         "{}",
         out.stdout
     );
+    // The plan said what the gate would check before it ran.
+    assert!(
+        out.stdout.contains(&format!(
+            "Health gate before traffic moves (from the box):\n  web/green 127.0.0.1:{green_port}: \
+             GET / (Host staging.veza.fr), expects status 200"
+        )),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains("every instance is healthy")
             && out.stdout.contains("web/green green (127.0.0.1:"),
