@@ -164,7 +164,8 @@ fn timeout(edge: &Edge, targets: &[Target]) -> Duration {
         })
         .max()
         .unwrap_or(edge.health.interval.millis());
-    Duration::from_millis(ms)
+    // A zero limit would mean none to curl: never less than 100 ms.
+    Duration::from_millis(ms.max(100))
 }
 
 /// Judge one answer against `expect`: the status, the latency in milliseconds (when the box

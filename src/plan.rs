@@ -325,7 +325,7 @@ pub fn make_from(
     );
     Ok(Plan {
         units,
-        probes: probe_lines(&build.edge),
+        probes: probe_lines(&build.edge, None),
         gate: Vec::new(),
         target: transport.target().to_string(),
         transport: transport.describe(),
@@ -347,11 +347,12 @@ pub fn make_from(
     })
 }
 
-/// One line per probe of `edge`: `env prod: GET /api/health (Host veza.fr), expects status 200,
-/// 3 tries`.
-pub fn probe_lines(edge: &crate::model::Edge) -> Vec<String> {
+/// One line per probe of `edge` (of env `only`, when given): `env prod: GET /api/health (Host
+/// veza.fr), expects status 200, 3 tries`.
+pub fn probe_lines(edge: &crate::model::Edge, only: Option<&crate::model::Ident>) -> Vec<String> {
     edge.envs
         .values()
+        .filter(|e| only.is_none_or(|o| *o == e.name))
         .flat_map(|e| {
             e.probes.iter().map(move |p| {
                 let mut s = format!(

@@ -174,7 +174,8 @@ pub fn run(
             })
             .max()
             .unwrap_or(5_000);
-        let answers = match t.probe(Duration::from_millis(limit), &requests)? {
+        // A zero limit would mean none to curl: never less than 100 ms.
+        let answers = match t.probe(Duration::from_millis(limit.max(100)), &requests)? {
             Ok(a) => a,
             Err(why) => vec![ProbeAnswer::Failed(format!("not run: {why}")); requests.len()],
         };

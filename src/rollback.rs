@@ -126,10 +126,11 @@ fn env_rollback(
         color,
         release,
         action: switch::Action::Rollback,
-        // A rollback goes back to what served before: it is not held up by a health gate.
+        // A rollback goes back to what served before: it is not held up by a health gate, nor
+        // undone by its probes (they fail it, saying what they found).
         gate: None,
         forced: false,
-        no_rollback: false,
+        no_rollback: true,
     };
     let switched = switch::switch(s, &req, keep, progress)?;
     Ok(Outcome::Env { preview, switched })
@@ -285,6 +286,7 @@ fn probe_after(
                 outcome: format!(
                     "Generation {to} stays active: a rollback is not undone by its probes."
                 ),
+                kept: true,
             }));
         }
     }

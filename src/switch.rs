@@ -341,27 +341,8 @@ pub fn switch(
         None
     } else {
         // Anything but the colour to change would ship unreviewed changes.
-        let now = plan::make_from(&current_build, t, &state).map_err(Problems::one)?;
-        if now.has_changes() {
-            let c = now.counts();
-            let mut summary = c.summary();
-            if !now.drift.is_empty() {
-                summary += &format!(", {} changed outside edgeplan", now.drift.len());
-            }
-            if now.pending_reload {
-                summary += ", a reload pending";
-            }
-            return Err(Problems::one(SwitchError::NotApplied {
-                target: target.name.to_string(),
-                summary,
-            }));
-        }
-        if req.gate.is_some() {
-            plan.gate = crate::gate::targets(&build.edge, &req.env, req.color)
-                .iter()
-                .map(|g| g.describe())
-                .collect();
-        }
+        applied_only(t, target, &current_build, &state)?;
+        with_checks(&mut plan, &build.edge, req);
         progress.event(Event::Plan {
             plan: &plan,
             saved: None,
@@ -381,7 +362,7 @@ pub fn switch(
             rendered: &build.rendered,
             model: &plan.model,
         };
-        let n = apply::apply(
+        let applied = apply::apply(
             t,
             target,
             &build.edge.admin.endpoint,
@@ -390,9 +371,32 @@ pub fn switch(
             &candidate,
             keep,
             &mut steps(progress),
-        )
-        .map_err(Problems::one)?;
-        Some(n)
+        );
+        match applied {
+            Ok(n) => Some(n),
+            // Kept after failed probes (`--no-rollback`): the box serves the new colour, so the
+            // state says so — with the result — and the command still fails.
+            Err(
+                e @ apply::ApplyError::ProbeFailed {
+                    kept: true,
+                    generation,
+                    ..
+                },
+            ) => {
+                record(
+                    t,
+                    target,
+                    req,
+                    from,
+                    prev,
+                    Some(generation),
+                    "probes-failed",
+                    progress,
+                )?;
+                return Err(Problems::one(e));
+            }
+            Err(e) => return Err(Problems::one(e)),
+        }
     };
     record(
         t,
@@ -401,12 +405,50 @@ pub fn switch(
         from,
         prev,
         generation.or(state.generation),
+        "ok",
         progress,
     )?;
     Ok(match generation {
         Some(generation) => Outcome::Switched { from, generation },
         None => Outcome::Recorded { from },
     })
+}
+
+/// What a switch's plan adds: the probes of its env only, and its health gate.
+fn with_checks(plan: &mut plan::Plan, edge: &Edge, req: &Request) {
+    plan.probes = plan::probe_lines(edge, Some(&req.env));
+    if req.gate.is_some() {
+        plan.gate = crate::gate::targets(edge, &req.env, req.color)
+            .iter()
+            .map(|g| g.describe())
+            .collect();
+    }
+}
+
+/// Refuse a switch on a box that does not serve what the specs render with its colours: a
+/// switch moves traffic, it does not ship unreviewed changes.
+fn applied_only(
+    t: &mut BoxClient,
+    target: &crate::model::Target,
+    current_build: &crate::Build,
+    state: &crate::transport::BoxState,
+) -> Result<(), Problems> {
+    let now = plan::make_from(current_build, t, state).map_err(Problems::one)?;
+    if now.has_changes() {
+        let c = now.counts();
+        let mut summary = c.summary();
+        if !now.drift.is_empty() {
+            summary += &format!(", {} changed outside edgeplan", now.drift.len());
+        }
+        if now.pending_reload {
+            summary += ", a reload pending";
+        }
+        return Err(Problems::one(SwitchError::NotApplied {
+            target: target.name.to_string(),
+            summary,
+        }));
+    }
+    Ok(())
 }
 
 /// The health gate ([`crate::gate`]): every instance of `req.color` in `req.env` healthy from
@@ -441,7 +483,9 @@ fn health_gate(
     }))
 }
 
-/// Record the switch in the env's colour state (`colors/ENV.json`).
+/// Record the switch in the env's colour state (`colors/ENV.json`) with its `result` (`ok`,
+/// or `probes-failed` when kept with `--no-rollback`).
+#[allow(clippy::too_many_arguments)]
 fn record(
     t: &mut BoxClient,
     target: &crate::model::Target,
@@ -449,6 +493,7 @@ fn record(
     from: Color,
     prev: Option<&EnvState>,
     generation: Option<u64>,
+    result: &str,
     progress: &mut dyn Progress,
 ) -> Result<(), Problems> {
     let entry = Entry {
@@ -457,7 +502,7 @@ fn record(
         previous_color: from,
         previous_release: prev.and_then(|s| s.release.clone()),
         action: req.action,
-        result: "ok".into(),
+        result: result.into(),
         generation,
         time: apply::utc_now(),
         by: apply::who(),

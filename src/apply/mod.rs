@@ -133,6 +133,8 @@ pub enum ApplyError {
         failures: String,
         /// What was done: restored, or kept.
         outcome: String,
+        /// True when the generation stays active (`--no-rollback`, a rollback's probes).
+        kept: bool,
     },
     /// `force-unlock` with an id that does not hold the lock.
     #[error("lock id `{id}` does not hold the lock of target `{target}`: {holder}")]
@@ -394,6 +396,7 @@ pub fn apply(
             outcome: format!(
                 "Generation {n} stays active (--no-rollback), serving what failed the probes."
             ),
+            kept: true,
         });
     }
     Ok(n)
@@ -412,7 +415,11 @@ fn probe(
     // A box whose haproxy runs nowhere yet (its first apply, before anything started it) has
     // nothing to probe through.
     if crate::server::worker_pid(&mut Runtime::at(t, a.admin)).is_none() {
-        log("Probes not run: no haproxy answers on the admin socket yet.".into());
+        log(
+            "Probes not run: haproxy does not answer on the admin socket (not running yet, or \
+             no socat on the box)."
+                .into(),
+        );
         return Ok(None);
     }
     log(format!(
@@ -441,17 +448,25 @@ fn probe(
     // The reload took: the running haproxy serves the new config, so the way back is a
     // hand-over from it to the generation restored (drain what it readied, so requests in
     // flight finish) — not `reverted()`, which undoes a hand-over on the old config.
-    let back = match before {
-        Some(g) => crate::traffic::from_live_to(t, g)?,
+    let back = match before.map(|g| crate::traffic::from_live_to(t, g)) {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => {
+            log(format!("Traffic moves back with the reload ({e})."));
+            crate::traffic::Handover::none()
+        }
         None => crate::traffic::Handover::none(),
     };
     crate::traffic::hand_over(t, &back, log);
+    // The new generation's units were enabled and started: stopped before the swap back, the
+    // old ones started again after its reload.
+    let _ = crate::units::carry_out(t, &a.units_back.before_swap(), log);
     let restored = restore(t, a, before, log);
     let _ = crate::units::carry_out(t, &a.units_back.after_reload(), log);
     Err(ApplyError::ProbeFailed {
         generation: a.to,
         failures,
         outcome: restored,
+        kept: false,
     })
 }
 

@@ -662,51 +662,64 @@ op_probe() {
 		return
 	fi
 	d=$(mktemp -d) || die "cannot make a temporary directory"
+	ids=
+	# Every probe at once, each in the background: a try takes one time limit, not one each.
 	while [ $# -ge 5 ]; do
-		id=$1 scheme=$2 addr=$3 path=$4 host=$5
+		probe_one "$1" "$2" "$3" "$4" "$5" &
+		ids="$ids $1"
 		shift 5
-		: >"$d/b"
-		if [ "$scheme" = https ] && [ "$tool" = curl ]; then
-			set -- --resolve "$host:${addr##*:}:${addr%:*}" -k "https://$host:${addr##*:}$path" "$@"
-		else
-			set -- "http://$addr$path" "$@"
-		fi
-		if [ "$scheme" = https ] && [ "$tool" != curl ]; then
-			printf 'error https probes need curl on the box\n' >"$d/r"
-			shift
-		elif [ "$tool" = curl ]; then
-			if [ "$scheme" = https ]; then
-				w=$(curl -sS -o "$d/b" -m "$secs" -H "Host: $host" -w '%{http_code} %{time_total}' \
-					"$1" "$2" "$3" "$4" 2>"$d/e") && ok=1 || ok=0
-				shift 4
-			else
-				w=$(curl -sS -o "$d/b" -m "$secs" -H "Host: $host" -w '%{http_code} %{time_total}' \
-					"$1" 2>"$d/e") && ok=1 || ok=0
-				shift
-			fi
-			if [ "$ok" = 1 ]; then
-				printf 'status %s\n' "$w" >"$d/r"
-			else
-				printf 'error %s\n' "$(tr '\n' ' ' <"$d/e" | cut -c1-300)" >"$d/r"
-			fi
-		else
-			wsecs=${secs%%.*}
-			[ "${wsecs:-0}" -ge 1 ] 2>/dev/null || wsecs=1
-			wget -q -S -O "$d/b" -T "$wsecs" --header "Host: $host" "$1" 2>"$d/e" || true
-			shift
-			code=$(sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$d/e" | tail -n 1)
-			if [ -n "$code" ]; then
-				printf 'status %s -\n' "$code" >"$d/r"
-			else
-				printf 'error %s\n' "$(tr '\n' ' ' <"$d/e" | cut -c1-300)" >"$d/r"
-			fi
-		fi
-		blob "$id" "$d/r"
-		head -c 65536 "$d/b" >"$d/b64"
-		blob "$id.body" "$d/b64"
+	done
+	wait
+	for id in $ids; do
+		blob "$id" "$d/$id.r"
+		head -c 65536 "$d/$id.b" >"$d/$id.b64"
+		blob "$id.body" "$d/$id.b64"
 	done
 	rm -rf "$d"
 	echo end
+}
+
+# probe_one ID SCHEME ADDR PATH HOST: one probe of op_probe, its answer in $d/ID.r and its body
+# in $d/ID.b. curl: one total time limit (-m), the same for connecting, no globbing (-g), no
+# redirects followed. wget: under `timeout` (its -T is per read, and GNU wget retries).
+probe_one() {
+	: >"$d/$1.b"
+	port=${3##*:}
+	ip=${3%:*}
+	ip=${ip#[}
+	ip=${ip%]}
+	if [ "$tool" = curl ]; then
+		if [ "$2" = https ]; then
+			w=$(curl -gsS -o "$d/$1.b" -m "$secs" --connect-timeout "$secs" -H "Host: $5" \
+				-w '%{http_code} %{time_total}' -k --resolve "$5:$port:$ip" \
+				"https://$5:$port$4" 2>"$d/$1.e") && ok=1 || ok=0
+		else
+			w=$(curl -gsS -o "$d/$1.b" -m "$secs" --connect-timeout "$secs" -H "Host: $5" \
+				-w '%{http_code} %{time_total}' "http://$3$4" 2>"$d/$1.e") && ok=1 || ok=0
+		fi
+		if [ "$ok" = 1 ]; then
+			printf 'status %s\n' "$w" >"$d/$1.r"
+		else
+			printf 'error %s\n' "$(tr '\n' ' ' <"$d/$1.e" | cut -c1-300)" >"$d/$1.r"
+		fi
+	elif [ "$2" = https ]; then
+		printf 'error https probes need curl on the box\n' >"$d/$1.r"
+	else
+		wsecs=${secs%%.*}
+		[ "${wsecs:-0}" -ge 1 ] 2>/dev/null || wsecs=1
+		if command -v timeout >/dev/null 2>&1; then
+			timeout "$((wsecs + 1))" wget -q -S -O "$d/$1.b" -T "$wsecs" --header "Host: $5" \
+				"http://$3$4" 2>"$d/$1.e" || true
+		else
+			wget -q -S -O "$d/$1.b" -T "$wsecs" --header "Host: $5" "http://$3$4" 2>"$d/$1.e" || true
+		fi
+		code=$(sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$d/$1.e" | tail -n 1)
+		if [ -n "$code" ]; then
+			printf 'status %s -\n' "$code" >"$d/$1.r"
+		else
+			printf 'error %s\n' "$(tr '\n' ' ' <"$d/$1.e" | cut -c1-300)" >"$d/$1.r"
+		fi
+	fi
 }
 
 # unit-show UNIT...: `systemctl show` of each unit (a few properties, UTC times), one blob per

@@ -63,6 +63,10 @@ fn a_failed_probe_rolls_the_switch_back_unless_told_to_keep_it() {
     assert_eq!(out.code, 1, "{text}");
     assert!(text.contains("stays active (--no-rollback)"), "{text}");
     assert_ne!(current(&l), before);
+    // The box serves green: the state says so, with the result.
+    let state = l.state_file("staging").unwrap();
+    assert_eq!(state["color"], "green");
+    assert_eq!(state["history"][0]["result"], "probes-failed");
     l.wait_served("staging.veza.fr", "staging/green");
 
     // A generation rollback runs the probes too (and only reports them). Generation 2 is the
