@@ -5,6 +5,7 @@
 //! (→ [`model::Edge`]) → [`render`] → [`output`]; [`diag`] prints the problems of any stage.
 
 pub mod apply;
+pub mod canary;
 pub mod cert_status;
 pub mod certbot;
 pub mod cmd;
