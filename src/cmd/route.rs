@@ -29,6 +29,11 @@ pub struct Args {
     #[arg(long, default_value = "specs")]
     pub specs: PathBuf,
 
+    /// The client's address: whether its identity headers (X-Forwarded-For…) are believed
+    /// depends on the spec's `trusted` networks
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<std::net::IpAddr>,
+
     /// Active colours instead of the specs' ones, ENV=COLOR,… (repeatable)
     #[arg(long, value_name = "ENV=COLOR,…")]
     pub colors: Vec<String>,
@@ -48,7 +53,8 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
     let explained = (|| {
         let mut colors = ActiveColors::from_specs(&edge);
         route::apply_colors(&edge, &mut colors, &args.colors)?;
-        let req = Request::parse(&args.url, &args.cookies, &args.headers)?;
+        let mut req = Request::parse(&args.url, &args.cookies, &args.headers)?;
+        req.from = args.from;
         route::explain(&rules::routing(&edge, &colors), &req)
     })();
     let ex = match explained {

@@ -252,17 +252,47 @@ fn switches<'a>(
 }
 
 /// What the edge does with the request's other headers: identity headers are removed (unless
-/// the client is trusted), the rest forwarded unread.
+/// the client is trusted: with `--from`, said for that address), the rest forwarded unread.
 fn header_notes(routing: &Routing, req: &Request) -> Vec<String> {
     let id = &routing.identity;
+    // The trusted network the client's address falls in, when `--from` is given.
+    let trusted_by = req.from.map(|ip| {
+        id.trusted
+            .iter()
+            .find(|n| n.parse::<ipnet::IpNet>().is_ok_and(|n| n.contains(&ip)))
+    });
     req.headers
         .iter()
         .map(|h| {
             let identity = id.headers.iter().any(|i| i.eq_ignore_ascii_case(&h.name));
+            let appended = ["X-Forwarded-For", "Forwarded"]
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&h.name));
             if !identity {
                 format!(
                     "header `{}` is forwarded; no rule of the edge reads it",
                     h.name
+                )
+            } else if let (Some(ip), Some(Some(net))) = (req.from, trusted_by) {
+                format!(
+                    "header `{}` is {}: the client ({ip}) is in the trusted network {net}",
+                    h.name,
+                    if appended {
+                        "kept, and the edge appends the connection's address"
+                    } else {
+                        "kept as sent"
+                    }
+                )
+            } else if let Some(ip) = req.from {
+                format!(
+                    "header `{}` is removed: the client ({ip}) is in no trusted network{}; the \
+                     edge sets the client's identity from the connection",
+                    h.name,
+                    if id.trusted.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", id.trusted.join(" "))
+                    }
                 )
             } else if id.trusted.is_empty() {
                 format!(

@@ -289,6 +289,33 @@ mod tests {
         ex.switches.iter().find(|s| s.chosen)
     }
 
+    /// `--from` says, for a client's identity headers, whether that address is believed.
+    #[test]
+    fn identity_headers_from_a_given_address() {
+        let mut edge = bundled();
+        edge.trusted = vec![crate::model::Network::parse("10.0.0.0/8").unwrap()];
+        let r = routing(&edge, &ActiveColors::from_specs(&edge));
+        let headers: Vec<String> =
+            vec!["X-Forwarded-For=1.2.3.4".into(), "X-Real-IP=1.2.3.4".into()];
+        let notes = |from: Option<&str>| {
+            let mut req = Request::parse("https://veza.fr/", &[], &headers).unwrap();
+            req.from = from.map(|f| f.parse().unwrap());
+            explain(&r, &req).unwrap().notes
+        };
+        let inside = notes(Some("10.1.2.3"));
+        assert!(inside.contains(&"header `X-Forwarded-For` is kept, and the edge appends the connection's address: the client (10.1.2.3) is in the trusted network 10.0.0.0/8".to_string()), "{inside:?}");
+        assert!(inside.contains(&"header `X-Real-IP` is kept as sent: the client (10.1.2.3) is in the trusted network 10.0.0.0/8".to_string()), "{inside:?}");
+        let outside = notes(Some("192.0.2.1"));
+        assert!(outside.contains(&"header `X-Real-IP` is removed: the client (192.0.2.1) is in no trusted network (10.0.0.0/8); the edge sets the client's identity from the connection".to_string()), "{outside:?}");
+        let unknown = notes(None);
+        assert!(
+            unknown.iter().any(|n| n.contains(
+                "is removed unless the client connects from a trusted network (10.0.0.0/8)"
+            )),
+            "{unknown:?}"
+        );
+    }
+
     #[test]
     fn every_env_route_lands_on_its_pool() {
         for env in ["staging", "prod"] {

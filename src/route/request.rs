@@ -31,6 +31,10 @@ pub struct Request {
     pub cookies: Vec<NameValue>,
     /// Other headers sent, in order (none of the rules tests them).
     pub headers: Vec<NameValue>,
+    /// The client's address (`--from`), when given: decides whether its identity headers are
+    /// believed (the spec's `trusted` networks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<std::net::IpAddr>,
 }
 
 /// A name and a value (a cookie, a header).
@@ -104,6 +108,7 @@ impl Request {
             query,
             cookies: Vec::new(),
             headers: Vec::new(),
+            from: None,
         };
         for c in cookies {
             req.cookies.push(parse_cookie(c)?);
