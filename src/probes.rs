@@ -59,6 +59,17 @@ impl Report {
         self.results.iter().all(|r| r.passed)
     }
 
+    /// The lines of the probes that failed, `; `-joined (for an error message).
+    pub fn failures(&self) -> String {
+        self.results
+            .iter()
+            .zip(self.lines())
+            .filter(|(r, _)| !r.passed)
+            .map(|(_, l)| l)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// One line per probe, for people.
     pub fn lines(&self) -> Vec<String> {
         self.results
@@ -115,6 +126,38 @@ pub fn plan(edge: &Edge, envs: Option<&[Ident]>, rollback: bool) -> Option<Plan>
         addr: connect_addr(bind),
         rollback,
     })
+}
+
+/// Run `plan` after a reload, saying each probe through `log`: `None` when no haproxy answers
+/// on the admin socket at `admin` (a box's first apply, before anything started it, or no socat
+/// there) — nothing to probe through, and `log` says so — else the report.
+///
+/// # Errors
+/// The box cannot be reached.
+pub fn check(
+    t: &mut BoxClient,
+    admin: &crate::model::AdminEndpoint,
+    plan: &Plan,
+    log: &mut dyn FnMut(String),
+) -> Result<Option<Report>, TransportError> {
+    if crate::server::worker_pid(&mut crate::server::Runtime::at(t, admin)).is_none() {
+        log(
+            "Probes not run: haproxy does not answer on the admin socket (not running yet, or \
+             no socat on the box)."
+                .into(),
+        );
+        return Ok(None);
+    }
+    let n = plan.probes.len();
+    log(format!(
+        "Probing through the box's haproxy ({n} probe{})…",
+        if n == 1 { "" } else { "s" }
+    ));
+    let report = run(t, plan, log)?;
+    for l in report.lines() {
+        log(format!("  {l}"));
+    }
+    Ok(Some(report))
 }
 
 /// Run `plan` from the box: tries one second apart until every probe passed or used its tries.

@@ -263,32 +263,18 @@ fn probe_after(
 ) -> Result<(), Problems> {
     // The probes run after a rollback too, but only say what they found: a rollback is what
     // one does when the newer generation is the broken one, so it is not undone by itself.
-    if let Some(plan) = crate::probes::plan(edge, None, false)
-        && crate::server::worker_pid(&mut crate::server::Runtime::at(t, &edge.admin.endpoint))
-            .is_some()
-    {
-        log("Probing through the box's haproxy…".into());
-        let report = crate::probes::run(t, &plan, log).map_err(Problems::one)?;
-        for l in report.lines() {
-            log(format!("  {l}"));
-        }
-        if !report.passed() {
-            return Err(Problems::one(ApplyError::ProbeFailed {
-                generation: to,
-                failures: report
-                    .results
-                    .iter()
-                    .zip(report.lines())
-                    .filter(|(r, _)| !r.passed)
-                    .map(|(_, l)| l)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                outcome: format!(
-                    "Generation {to} stays active: a rollback is not undone by its probes."
-                ),
-                kept: true,
-            }));
-        }
+    let Some(plan) = crate::probes::plan(edge, None, false) else {
+        return Ok(());
+    };
+    match crate::probes::check(t, &edge.admin.endpoint, &plan, log).map_err(Problems::one)? {
+        Some(report) if !report.passed() => Err(Problems::one(ApplyError::ProbeFailed {
+            generation: to,
+            failures: report.failures(),
+            outcome: format!(
+                "Generation {to} stays active: a rollback is not undone by its probes."
+            ),
+            kept: true,
+        })),
+        _ => Ok(()),
     }
-    Ok(())
 }

@@ -293,36 +293,11 @@ fn probe(
     plan: &crate::probes::Plan,
     log: &mut dyn FnMut(String),
 ) -> Result<Option<String>, ApplyError> {
-    // A box whose haproxy runs nowhere yet (its first apply, before anything started it) has
-    // nothing to probe through.
-    if crate::server::worker_pid(&mut Runtime::at(t, a.admin)).is_none() {
-        log(
-            "Probes not run: haproxy does not answer on the admin socket (not running yet, or \
-             no socat on the box)."
-                .into(),
-        );
-        return Ok(None);
-    }
-    log(format!(
-        "Probing through the box's haproxy ({} probe{})…",
-        plan.probes.len(),
-        if plan.probes.len() == 1 { "" } else { "s" }
-    ));
-    let report = crate::probes::run(t, plan, log)?;
-    for l in report.lines() {
-        log(format!("  {l}"));
-    }
-    if report.passed() {
-        return Ok(None);
-    }
-    let failures = report
-        .lines()
-        .into_iter()
-        .zip(&report.results)
-        .filter(|(_, r)| !r.passed)
-        .map(|(l, _)| l)
-        .collect::<Vec<_>>()
-        .join("; ");
+    let report = match crate::probes::check(t, a.admin, plan, log)? {
+        Some(r) if !r.passed() => r,
+        _ => return Ok(None),
+    };
+    let failures = report.failures();
     if !plan.rollback {
         return Ok(Some(failures));
     }
