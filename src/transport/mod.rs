@@ -22,8 +22,8 @@ pub mod ssh;
 
 pub use client::{AdminRefusal, BoxClient};
 pub use reply::{
-    Blobs, BoxState, CommandOutput, Frame, Generation, Generations, Live, LiveKind, Lock,
-    ProbeAnswer, ProbeRequest, Reply, Validation, frames, parse_sha256_list,
+    Blobs, BoxState, CommandOutput, Generation, Generations, Live, LiveKind, Lock, ProbeAnswer,
+    ProbeRequest, Validation, parse_sha256_list,
 };
 
 use std::path::Path;
