@@ -31,6 +31,36 @@ use crate::model::MAX_WEIGHT;
 /// percentage points.
 pub const SHARE_TOLERANCE: f64 = 1.0 / 512.0;
 
+/// A canary's share of new sessions, in percent: 1..=99 (0 % is the old colour alone, 100 % a
+/// completed switch — neither is a canary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Percent(u8);
+
+impl Percent {
+    /// `percent` when it is 1..=99.
+    ///
+    /// # Errors
+    /// [`CanaryError::Percent`] otherwise.
+    pub fn new(percent: u32) -> Result<Percent, CanaryError> {
+        match u8::try_from(percent) {
+            Ok(p @ 1..=99) => Ok(Percent(p)),
+            _ => Err(CanaryError::Percent { percent }),
+        }
+    }
+
+    /// The percentage, 1..=99.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Canary weights for both colours.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
@@ -75,7 +105,7 @@ pub enum CanaryError {
     )]
     Percent {
         /// What was given.
-        percent: u8,
+        percent: u32,
     },
     /// One colour has no instance to share the traffic with.
     #[error("the {side} colour has no instances: a canary needs both colours in rotation")]
@@ -123,13 +153,10 @@ pub enum CanaryError {
 ///
 /// # Errors
 /// `percent` outside 1..=99, a side without servers, an input weight outside 1..=256.
-pub fn split(old: &[u16], new: &[u16], percent: u8) -> Result<Split, CanaryError> {
-    if !(1..=99).contains(&percent) {
-        return Err(CanaryError::Percent { percent });
-    }
+pub fn split(old: &[u16], new: &[u16], percent: Percent) -> Result<Split, CanaryError> {
     check(old, Side::Old)?;
     check(new, Side::New)?;
-    let (a, b) = totals(old, new, u64::from(percent));
+    let (a, b) = totals(old, new, u64::from(percent.get()));
     Ok(Split {
         old: apportion(old, a),
         new: apportion(new, b),
@@ -261,7 +288,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn ok(old: &[u16], new: &[u16], percent: u8) -> Split {
-        split(old, new, percent).unwrap()
+        split(old, new, Percent::new(percent.into()).unwrap()).unwrap()
     }
 
     #[test]
@@ -305,35 +332,36 @@ mod tests {
 
     #[test]
     fn canary_bad_input() {
-        for percent in [0, 100, 255] {
+        for percent in [0, 100, 255, 1000] {
             assert!(matches!(
-                split(&[1], &[1], percent),
+                Percent::new(percent),
                 Err(CanaryError::Percent { percent: p }) if p == percent
             ));
         }
+        let ten = Percent::new(10).unwrap();
         assert!(matches!(
-            split(&[], &[1], 10),
+            split(&[], &[1], ten),
             Err(CanaryError::Empty { side: Side::Old })
         ));
         assert!(matches!(
-            split(&[1], &[], 10),
+            split(&[1], &[], ten),
             Err(CanaryError::Empty { side: Side::New })
         ));
         assert!(matches!(
-            split(&[1, 0], &[1], 10),
+            split(&[1, 0], &[1], ten),
             Err(CanaryError::Weight {
                 side: Side::Old,
                 weight: 0
             })
         ));
         assert!(matches!(
-            split(&[1], &[257], 10),
+            split(&[1], &[257], ten),
             Err(CanaryError::Weight {
                 side: Side::New,
                 weight: 257
             })
         ));
-        let code = split(&[1], &[1], 0)
+        let code = Percent::new(0)
             .unwrap_err()
             .code()
             .unwrap()
@@ -366,7 +394,7 @@ mod tests {
             new in prop::collection::vec(1..=256u16, 1..=20),
             percent in 1..=99u8,
         ) {
-            let s = split(&old, &new, percent).unwrap();
+            let s = ok(&old, &new, percent);
             prop_assert_eq!((s.old.len(), s.new.len()), (old.len(), new.len()));
             prop_assert!(s.old.iter().chain(&s.new).all(|w| (1..=256).contains(w)));
             prop_assert!(proportional(&old, &s.old), "old {:?} -> {:?}", old, s.old);

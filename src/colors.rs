@@ -16,11 +16,14 @@ use thiserror::Error;
 
 use crate::Build;
 use crate::diag::Problems;
+use crate::canary::Percent;
 use crate::model::{Color, Edge, Ident};
+use crate::state::Serving;
 use crate::transport::{BoxClient, BoxState};
 
-/// Version of the colour state files.
-pub const STATE_FORMAT_VERSION: u32 = 1;
+/// Version of the colour state files written: 2 added the canary (`canary`, and `percent` in
+/// history entries). Version 1 files are read as they are.
+pub const STATE_FORMAT_VERSION: u32 = 2;
 /// Switches kept per env.
 pub const HISTORY_LEN: usize = 5;
 /// Where the colour state files are on the box.
@@ -150,6 +153,21 @@ pub struct Entry {
     /// The health gate was skipped (`switch --force`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forced: bool,
+    /// A canary step: `color` got this share of new sessions, `previous_color` kept the rest
+    /// (`switch --weight`). `None`: `color` took all the traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<Percent>,
+}
+
+/// A canary in progress in an env ([`Serving::Canary`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Canary {
+    /// The new colour (the other one than the env's `color`).
+    pub color: Color,
+    /// Its share of new sessions.
+    pub percent: Percent,
+    /// The release it runs, when known.
+    pub release: Option<Release>,
 }
 
 /// The colour state of one env on the box: `colors/ENV.json`.
@@ -163,6 +181,9 @@ pub struct EnvState {
     pub color: Color,
     /// Release it runs, when known.
     pub release: Option<Release>,
+    /// A canary in progress: the other colour takes a share of new sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
     /// The last switches, newest first, at most [`HISTORY_LEN`].
     pub history: Vec<Entry>,
 }
@@ -175,7 +196,17 @@ struct RawState {
     env: String,
     color: String,
     release: Option<String>,
+    #[serde(default)]
+    canary: Option<RawCanary>,
     history: Vec<RawEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCanary {
+    color: String,
+    percent: u32,
+    release: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -192,13 +223,15 @@ struct RawEntry {
     by: String,
     #[serde(default)]
     forced: bool,
+    #[serde(default)]
+    percent: Option<u32>,
 }
 
 impl EnvState {
     /// Check the text of `colors/ENV.json` for env `env`.
     pub fn parse(env: &str, text: &str) -> Result<EnvState, String> {
         let raw: RawState = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        if raw.format_version != STATE_FORMAT_VERSION {
+        if !(1..=STATE_FORMAT_VERSION).contains(&raw.format_version) {
             return Err(format!(
                 "format_version {} (this edgeplan reads {STATE_FORMAT_VERSION})",
                 raw.format_version
@@ -212,6 +245,7 @@ impl EnvState {
             r.map(|r| Release::parse(&r).map_err(|e| e.to_string()))
                 .transpose()
         };
+        let percent = |p: Option<u32>| p.map(Percent::new).transpose().map_err(|e| e.to_string());
         let history = raw
             .history
             .into_iter()
@@ -227,14 +261,31 @@ impl EnvState {
                     time: e.time,
                     by: e.by,
                     forced: e.forced,
+                    percent: percent(e.percent)?,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let own = color(&raw.color)?;
+        let canary = match raw.canary {
+            None => None,
+            Some(c) => {
+                let to = color(&c.color)?;
+                if to == own {
+                    return Err(format!("its canary is its own colour `{to}`"));
+                }
+                Some(Canary {
+                    color: to,
+                    percent: Percent::new(c.percent).map_err(|e| e.to_string())?,
+                    release: release(c.release)?,
+                })
+            }
+        };
         Ok(EnvState {
             format_version: STATE_FORMAT_VERSION,
             env: Ident::parse(env).map_err(|e| format!("env name {}", e.reason))?,
-            color: color(&raw.color)?,
+            color: own,
             release: release(raw.release)?,
+            canary,
             history,
         })
     }
@@ -244,16 +295,41 @@ impl EnvState {
         serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
     }
 
-    /// The state after `entry` (newest first, the oldest beyond [`HISTORY_LEN`] dropped).
+    /// What the env serves.
+    pub fn serving(&self) -> Serving {
+        match &self.canary {
+            None => Serving::Color(self.color),
+            Some(c) => Serving::Canary {
+                from: self.color,
+                percent: c.percent,
+            },
+        }
+    }
+
+    /// The state after `entry` (newest first, the oldest beyond [`HISTORY_LEN`] dropped): a
+    /// canary step keeps the colour of record (`entry.previous_color`) and its release.
     pub fn after(prev: Option<&EnvState>, env: &Ident, entry: Entry) -> EnvState {
         let mut history = vec![entry.clone()];
         history.extend(prev.into_iter().flat_map(|p| p.history.iter().cloned()));
         history.truncate(HISTORY_LEN);
+        let (color, release, canary) = match entry.percent {
+            None => (entry.color, entry.release, None),
+            Some(percent) => (
+                entry.previous_color,
+                entry.previous_release,
+                Some(Canary {
+                    color: entry.color,
+                    percent,
+                    release: entry.release,
+                }),
+            ),
+        };
         EnvState {
             format_version: STATE_FORMAT_VERSION,
             env: env.clone(),
-            color: entry.color,
-            release: entry.release,
+            color,
+            release,
+            canary,
             history,
         }
     }
@@ -280,9 +356,9 @@ pub fn read(edge: &Edge, state: &BoxState, target: &str) -> Result<BoxColors, Co
     Ok(out)
 }
 
-/// Colour overrides for a build: the box's colour of every env that has a state.
-pub fn overrides(colors: &BoxColors) -> Vec<(Ident, Color)> {
-    colors.iter().map(|(e, s)| (e.clone(), s.color)).collect()
+/// Overrides for a build: what the box says every env that has a state serves.
+pub fn overrides(colors: &BoxColors) -> Vec<(Ident, Serving)> {
+    colors.iter().map(|(e, s)| (e.clone(), s.serving())).collect()
 }
 
 /// `build` rendered with the box's colours (itself when they are those it has), from the same

@@ -47,7 +47,7 @@ pub fn input_hash(files: &[SourceFile], templates: &Templates, colors: &ActiveCo
     for (env, color) in &colors.0 {
         e.field(b"color")
             .field(env.as_str().as_bytes())
-            .field(color.as_str().as_bytes());
+            .field(color.to_string().as_bytes());
     }
     e.hex()
 }
@@ -110,7 +110,7 @@ mod tests {
         let files = [file("edge.kdl", "x")];
         let t = Templates::embedded();
         let mut c = ActiveColors(Default::default());
-        c.0.insert(Ident::parse("staging").unwrap(), Color::Blue);
+        c.0.insert(Ident::parse("staging").unwrap(), crate::state::Serving::Color(Color::Blue));
         let base = input_hash(&files, &t, &c);
         let mut t2 = t.clone();
         t2.0.get_mut("haproxy.cfg.j2")
@@ -119,7 +119,7 @@ mod tests {
             .push_str("# extra\n");
         assert_ne!(base, input_hash(&files, &t2, &c));
         let mut c2 = c.clone();
-        c2.0.insert(Ident::parse("staging").unwrap(), Color::Green);
+        c2.0.insert(Ident::parse("staging").unwrap(), crate::state::Serving::Color(Color::Green));
         assert_ne!(base, input_hash(&files, &t, &c2));
     }
 

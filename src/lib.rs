@@ -74,8 +74,9 @@ pub struct BuildOptions {
     pub specs: std::path::PathBuf,
     /// Template override directory.
     pub templates: Option<std::path::PathBuf>,
-    /// Active colours that differ from the specs (from the box's state or the command line).
-    pub colors: Vec<(model::Ident, model::Color)>,
+    /// What envs serve where it differs from the specs (from the box's state or the command
+    /// line).
+    pub colors: Vec<(model::Ident, state::Serving)>,
 }
 
 /// Everything known before rendering: enough to tell whether an out dir is already current.
@@ -144,7 +145,7 @@ impl Loaded {
     /// A colour names an env the specs do not have.
     pub fn prepare(
         &self,
-        colors: &[(model::Ident, model::Color)],
+        colors: &[(model::Ident, state::Serving)],
     ) -> Result<Prepared, diag::Problems> {
         self.clone().into_prepared(colors)
     }
@@ -153,13 +154,13 @@ impl Loaded {
     ///
     /// # Errors
     /// A colour names an unknown env; rendering fails.
-    pub fn build(&self, colors: &[(model::Ident, model::Color)]) -> Result<Build, diag::Problems> {
+    pub fn build(&self, colors: &[(model::Ident, state::Serving)]) -> Result<Build, diag::Problems> {
         self.prepare(colors)?.render()
     }
 
     fn into_prepared(
         self,
-        overrides: &[(model::Ident, model::Color)],
+        overrides: &[(model::Ident, state::Serving)],
     ) -> Result<Prepared, diag::Problems> {
         let Loaded {
             spec,
@@ -179,7 +180,7 @@ fn prepared(
     spec: spec::Spec,
     edge: model::Edge,
     templates: render::Templates,
-    overrides: &[(model::Ident, model::Color)],
+    overrides: &[(model::Ident, state::Serving)],
 ) -> Result<Prepared, diag::Problems> {
     let mut colors = state::ActiveColors::from_specs(&edge);
     for (env, color) in overrides {

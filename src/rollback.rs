@@ -13,6 +13,7 @@ use crate::apply::{self, ApplyError};
 use crate::colors::{self, Release};
 use crate::diag::Problems;
 use crate::model::{Color, Ident};
+use crate::state::Serving;
 use crate::session::{Approve, Event, Progress, Scope, Session, steps};
 use crate::switch;
 use crate::transport::parse_sha256_list;
@@ -48,8 +49,8 @@ pub struct EnvPreview {
     pub target: String,
     /// Env.
     pub env: Ident,
-    /// Colour and release now (as recorded).
-    pub from: Option<(Color, Option<Release>)>,
+    /// What the env serves now and the release of its colour of record (as recorded).
+    pub from: Option<(Serving, Option<Release>)>,
     /// Colour and release after.
     pub to: (Color, Option<Release>),
 }
@@ -107,7 +108,7 @@ fn env_rollback(
     let preview = EnvPreview {
         target: s.target.name.to_string(),
         env: env.clone(),
-        from: prev.map(|p| (p.color, p.release.clone())),
+        from: prev.map(|p| (p.serving(), p.release.clone())),
         to: (color, release.clone()),
     };
     progress.event(Event::EnvRollback(&preview));
@@ -124,6 +125,7 @@ fn env_rollback(
     let req = switch::Request {
         env: env.clone(),
         color,
+        percent: None,
         release,
         action: switch::Action::Rollback,
         // A rollback goes back to what served before: it is not held up by a health gate, nor
@@ -138,8 +140,14 @@ fn env_rollback(
 
 /// `COLOR` or `COLOR (release R)`.
 pub fn shown(color: Color, release: Option<&Release>) -> String {
+    shown_serving(Serving::Color(color), release)
+}
+
+/// What an env serves ([`Serving::describe`]), with the release of its colour of record.
+pub fn shown_serving(serving: Serving, release: Option<&Release>) -> String {
     format!(
-        "{color}{}",
+        "{}{}",
+        serving.describe(),
         release.map_or(String::new(), |r| format!(" (release {r})"))
     )
 }
@@ -207,7 +215,13 @@ fn generation(
             .keys()
             .filter_map(|env| {
                 let (a, b) = (served_from.get(env.as_str())?, served_to.get(env.as_str())?);
-                (a != b).then(|| (env.to_string(), a.clone(), b.clone()))
+                (a != b).then(|| {
+                    (
+                        env.to_string(),
+                        crate::state::describe(a),
+                        crate::state::describe(b),
+                    )
+                })
             })
             .collect(),
         files: from_sums

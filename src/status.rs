@@ -18,8 +18,11 @@ pub const FORMAT_VERSION: u32 = 1;
 /// One env.
 #[derive(Debug, Serialize)]
 pub struct EnvStatus {
-    /// Colour taking traffic.
+    /// Colour of record: taking all the traffic, or the rest of a canary's.
     pub color: String,
+    /// A canary in progress: the other colour's share of new sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<colors::Canary>,
     /// Its release, when recorded.
     pub release: Option<Release>,
     /// `box` (recorded by a switch) or `specs` (nothing recorded: the spec's `active-color`).
@@ -92,7 +95,8 @@ pub fn gather(session: &mut Session) -> Result<Status, Problems> {
             (
                 e.name.to_string(),
                 EnvStatus {
-                    color: build.colors.of(e).to_string(),
+                    color: build.colors.of(e).color().to_string(),
+                    canary: st.and_then(|s| s.canary.clone()),
                     release: st.and_then(|s| s.release.clone()),
                     source: if st.is_some() { "box" } else { "specs" },
                     history: st.map(|s| s.history.clone()).unwrap_or_default(),
@@ -174,14 +178,28 @@ pub fn text(s: &Status) -> String {
             (None, "specs") => o += "  (no switch recorded: the specs' colour)",
             (None, _) => {}
         }
+        if let Some(c) = &e.canary {
+            o += &format!(
+                "\n  {:width$}  canary: {} takes {} % of new sessions, {} {} %{}",
+                "",
+                c.color,
+                c.percent,
+                e.color,
+                100 - c.percent.get(),
+                c.release
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" (release {r})"))
+            );
+        }
         o += "\n";
         for h in &e.history {
             o += &format!(
-                "      {}  {:19}  {} → {}{}  {}  by {}{}\n",
+                "      {}  {:19}  {} → {}{}{}  {}  by {}{}\n",
                 h.time,
                 h.action.as_str(),
                 h.previous_color,
                 h.color,
+                h.percent.map_or(String::new(), |p| format!(" {p} %")),
                 h.release
                     .as_ref()
                     .map_or(String::new(), |r| format!(" {r}")),

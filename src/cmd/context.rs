@@ -128,7 +128,7 @@ impl Progress for Terminal {
                 p.env,
                 p.target,
                 p.from.as_ref().map_or(String::new(), |(c, r)| {
-                    crate::rollback::shown(*c, r.as_ref())
+                    crate::rollback::shown_serving(*c, r.as_ref())
                 }),
                 crate::rollback::shown(p.to.0, p.to.1.as_ref())
             ),

@@ -66,7 +66,7 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
                     preview
                         .from
                         .as_ref()
-                        .map_or("?".into(), |(c, _)| c.to_string())
+                        .map_or("?".into(), |(c, _)| c.describe())
                 ),
                 _ => println!("\nRollback complete! {} is at {to}.", preview.env),
             }

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use super::context::{RenderArgs, Terminal};
 use super::{Format, Ui};
-use crate::rollback::shown;
 use crate::switch::{self, Outcome};
 
 /// Move one env's traffic to a colour: render the specs with it, validate on the box, activate,
@@ -17,6 +16,11 @@ pub struct Args {
     /// The colour to take the env's traffic: blue or green
     #[arg(value_name = "COLOR")]
     pub new_color: String,
+
+    /// A canary: send PERCENT (1–99) of new sessions to COLOR and keep both colours in
+    /// rotation; repeat with another PERCENT to change it, switch without it to complete
+    #[arg(long, value_name = "PERCENT")]
+    pub weight: Option<u32>,
 
     /// Release the colour runs (a commit SHA, a tag), recorded in the env's history
     #[arg(long, value_name = "ID")]
@@ -49,9 +53,11 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
     let mut term = Terminal::new(ui, true);
     let done = args.at.session().and_then(|mut s| {
         term.before_plan = Some(format!(
-            "Switching env {} to {} on target {}:",
+            "Switching env {} to {}{} on target {}:",
             args.env,
             args.new_color,
+            args.weight
+                .map_or(String::new(), |w| format!(" (canary: {w} % of new sessions)")),
             s.target().name
         ));
         let target = s.target().name.to_string();
@@ -59,6 +65,7 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
             &mut s,
             &args.env,
             &args.new_color,
+            args.weight,
             args.release.as_deref(),
             &switch::Options {
                 gate: (!args.force).then_some(args.wait),
@@ -73,18 +80,36 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
         Ok(x) => x,
         Err(p) => return ui.fail(&p, Format::Text),
     };
-    let (env, color) = (&req.env, req.color);
-    let to = shown(color, req.release.as_ref());
+    let env = &req.env;
+    let release = req
+        .release
+        .as_ref()
+        .map_or(String::new(), |r| format!(" (release {r})"));
+    let done = if req.percent.is_some() {
+        "Canary set"
+    } else {
+        "Switch complete"
+    };
     match outcome {
-        Outcome::AlreadyActive { release: now } => println!(
-            "Env {env} is already {} on target {target}: nothing to do.",
-            shown(color, now.as_ref())
+        Outcome::AlreadyActive { serving, release } => println!(
+            "Env {env} is already {}{} on target {target}: nothing to do.",
+            serving.describe(),
+            release.map_or(String::new(), |r| format!(" (release {r})"))
         ),
-        Outcome::Switched { from, generation } => {
-            println!("\nSwitch complete! {env}: {from} → {to}. Generation {generation} is active.")
-        }
-        Outcome::Recorded { from } => println!(
-            "\nSwitch complete! {env}: {from} → {to} (the box already served {color}; recorded)."
+        Outcome::Switched {
+            from,
+            to,
+            generation,
+        } => println!(
+            "\n{done}! {env}: {} → {}{release}. Generation {generation} is active.",
+            from.describe(),
+            to.describe()
+        ),
+        Outcome::Recorded { from, to } => println!(
+            "\n{done}! {env}: {} → {}{release} (the box already served {}; recorded).",
+            from.describe(),
+            to.describe(),
+            to.describe()
         ),
     }
     ExitCode::SUCCESS

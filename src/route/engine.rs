@@ -11,7 +11,7 @@ use super::{
     AclResult, BalanceView, Explanation, FORMAT_VERSION, FrontendView, Redirect, RouteError,
     ServerView, SetCookie, Sticky, StickyResult, SwitchResult,
 };
-use crate::model::Balance;
+use crate::model::{Balance, Color};
 use crate::rules::{self, Acl, Backend, Check, Frontend, Routing, Scheme, Server, Test};
 
 /// HAProxy's spelling of an ACL test, as the template writes it ([`Test::haproxy`]).
@@ -342,6 +342,7 @@ fn backend_decision(
     let balancing = steps.balance.insert(balance_view(be.balance(), req));
     steps.notes.extend(foreign_cookie_notes(routing, be, req));
     let active: Vec<&Server> = be.servers.iter().filter(|s| s.active).collect();
+    steps.notes.extend(canary_note(&active, be.balance() == Some(Balance::Uri)));
     let pinned = match be.cookie() {
         Some(cookie) => {
             let (sticky, pinned) = sticky(be, cookie, req);
@@ -505,6 +506,34 @@ fn sticky<'a>(be: &'a Backend, cookie: &str, req: &Request) -> (Sticky, Option<&
         reason,
     };
     (sticky, pinned)
+}
+
+/// During a canary both colours are active: each colour's share of the new sessions (of the
+/// hash ring for a URI-hashed pool), from the rendered weights.
+fn canary_note(active: &[&Server], uri: bool) -> Option<String> {
+    let total = |c: Color| -> u32 {
+        active
+            .iter()
+            .filter(|s| s.color == Some(c))
+            .map(|s| u32::from(s.weight.unwrap_or(1)))
+            .sum()
+    };
+    let (blue, green) = (total(Color::Blue), total(Color::Green));
+    if blue == 0 || green == 0 {
+        return None;
+    }
+    let share = |w: u32| f64::from(w) * 100.0 / f64::from(blue + green);
+    Some(format!(
+        "canary: both colours are in rotation — blue takes {:.1} % and green {:.1} % of {} \
+         (weights {blue} : {green})",
+        share(blue),
+        share(green),
+        if uri {
+            "the URI hash space; requests follow as far as URIs are evenly used"
+        } else {
+            "new sessions; a client whose sticky cookie names a server keeps it"
+        }
+    ))
 }
 
 /// The server the `balancing` gives the request among the `active` ones (at least one), when

@@ -87,17 +87,22 @@ pub enum RouteError {
         help: String,
     },
 
-    /// `--colors` gives something that is not a colour.
-    #[error("--colors gives env `{env}` the colour `{color}`")]
+    /// `--colors` gives something that is neither a colour nor a canary.
+    #[error("--colors gives env `{env}` `{color}`: {why}")]
     #[diagnostic(
         code(edgeplan::route::unknown_color),
-        help("a colour is `blue` or `green`")
+        help(
+            "give a colour, `blue` or `green`, or a canary: `green@10` sends 10 % of new \
+             sessions to green (1 to 99 %) and keeps the rest on blue"
+        )
     )]
     UnknownColor {
         /// The env.
         env: String,
         /// What was given.
         color: String,
+        /// What is wrong.
+        why: String,
     },
 
     /// The edge has no listener for the URL's scheme.

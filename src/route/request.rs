@@ -7,9 +7,9 @@ use miette::{NamedSource, SourceSpan};
 use serde::Serialize;
 
 use super::RouteError;
-use crate::model::{Color, Edge, Ident};
+use crate::model::{Edge, Ident};
 use crate::rules::Scheme;
-use crate::state::ActiveColors;
+use crate::state::{ActiveColors, Serving};
 
 /// One request as it reaches the edge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -443,7 +443,8 @@ fn parse_header(arg: &str) -> Result<(String, String), RouteError> {
     Ok((name.to_string(), value.to_string()))
 }
 
-/// Apply `--colors` items (`ENV=COLOR`, several per argument separated by `,`) to `colors`.
+/// Apply `--colors` items (`ENV=COLOR` or a canary `ENV=COLOR@PERCENT`, several per argument
+/// separated by `,`) to `colors`.
 ///
 /// # Errors
 ///
@@ -472,9 +473,10 @@ pub fn apply_colors(
         if !edge.envs.contains_key(&id) {
             return Err(unknown());
         }
-        let c = Color::parse(color).map_err(|_| RouteError::UnknownColor {
+        let c = Serving::parse(color).map_err(|why| RouteError::UnknownColor {
             env: env.to_string(),
             color: color.to_string(),
+            why,
         })?;
         colors.set(&id, c);
     }

@@ -12,8 +12,8 @@ mod table;
 
 pub use table::*;
 
-use crate::model::{Balance, Edge, PathPrefix};
-use crate::state::ActiveColors;
+use crate::model::{Balance, Color, Component, Edge, PathPrefix};
+use crate::state::{ActiveColors, Serving};
 
 /// Headers that carry the client's identity ([`Identity`]).
 pub const IDENTITY_HEADERS: &[&str] = &[
@@ -188,12 +188,14 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
 fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
     let mut backends = Vec::new();
     for env in edge.envs.values() {
-        let active = colors.of(env);
+        let serving = colors.of(env);
         for comp in env.components.values() {
+            let (serving, weights) = canary_weights(comp, serving);
             let servers = comp
                 .instances
                 .iter()
-                .map(|i| Server {
+                .zip(weights)
+                .map(|(i, weight)| Server {
                     name: i.name.to_string(),
                     host: i.host.clone(),
                     port: i.port.get(),
@@ -202,9 +204,9 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
                         .cookie
                         .is_some()
                         .then(|| format!("{}-{}-{}", env.name, comp.name, i.name)),
-                    active: i.color == active,
+                    active: serving.serves(i.color),
                     check: true,
-                    weight: i.weight,
+                    weight,
                     id: (comp.balance == Balance::Uri).then(|| i.hash_id()),
                 })
                 .collect();
@@ -282,6 +284,35 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
         StaticOf::Unmatched,
     ));
     backends
+}
+
+/// What `comp`'s pool serves and the weight of each of its instances (in order): the spec's
+/// weights, or during a canary the weights [`crate::canary::split`] gives both colours. A
+/// component that cannot share (one colour has no instances) stays on the colour of record.
+fn canary_weights(comp: &Component, serving: Serving) -> (Serving, Vec<Option<u16>>) {
+    let own = || comp.instances.iter().map(|i| i.weight).collect();
+    let Some((to, percent)) = serving.canary() else {
+        return (serving, own());
+    };
+    let side = |c: Color| -> Vec<u16> {
+        comp.instances
+            .iter()
+            .filter(|i| i.color == c)
+            .map(|i| i.weight.unwrap_or(1))
+            .collect()
+    };
+    match crate::canary::split(&side(to.other()), &side(to), percent) {
+        Ok(split) => {
+            let (mut old, mut new) = (split.old.into_iter(), split.new.into_iter());
+            let weights = comp
+                .instances
+                .iter()
+                .map(|i| if i.color == to { new.next() } else { old.next() })
+                .collect();
+            (serving, weights)
+        }
+        Err(_) => (Serving::Color(serving.color()), own()),
+    }
 }
 
 fn static_backend(name: String, status: u16, body_file: String, of: StaticOf) -> Backend {

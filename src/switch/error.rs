@@ -70,6 +70,44 @@ pub enum SwitchError {
         /// Tries made.
         tries: u32,
     },
+    /// `--weight` toward the colour that already has the env's traffic.
+    #[error("env `{env}` is on {color}: a canary moves a share of it to {other}, not to {color}")]
+    #[diagnostic(
+        code(edgeplan::switch::canary_to_own_color),
+        help(
+            "`edgeplan switch {env} {other} --weight PERCENT` starts or changes a canary; \
+             `edgeplan switch {env} {color}` ends one and keeps {color} alone"
+        )
+    )]
+    CanaryToOwnColor {
+        /// Env.
+        env: String,
+        /// Its colour of record.
+        color: String,
+        /// The other colour.
+        other: String,
+    },
+    /// A component of the env cannot share traffic between the colours.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Canary(#[from] crate::canary::CanaryError),
+    /// A canary step's component cannot share (named).
+    #[error("env `{env}`, component `{component}`: {source}")]
+    #[diagnostic(
+        code(edgeplan::switch::canary_impossible),
+        help(
+            "a canary keeps both colours of every component of the env in rotation: give \
+             `{component}` instances of both colours, or switch without --weight; nothing changed"
+        )
+    )]
+    CanaryImpossible {
+        /// Env.
+        env: String,
+        /// Component.
+        component: String,
+        /// Why.
+        source: crate::canary::CanaryError,
+    },
     /// No earlier state to go back to.
     #[error("env `{env}` has no switch recorded on target `{target}`: nothing to roll back")]
     #[diagnostic(

@@ -31,6 +31,7 @@ use record::record;
 pub use record::{record_generation_colors, rollback_target};
 
 use crate::apply::{self, Candidate};
+use crate::canary::Percent;
 pub use crate::colors::{
     Action, BoxColors, ColorsError, Entry, EnvState, HISTORY_LEN, Release, STATE_FORMAT_VERSION,
     build_for_box, overrides, read, with_box_colors,
@@ -39,6 +40,7 @@ use crate::diag::Problems;
 use crate::model::{Color, Edge, Ident};
 use crate::plan;
 use crate::session::{Event, Progress, Scope, Session, steps};
+use crate::state::Serving;
 use crate::transport::BoxClient;
 
 /// What a switch is asked to do.
@@ -46,8 +48,11 @@ use crate::transport::BoxClient;
 pub struct Request {
     /// Env.
     pub env: Ident,
-    /// Colour to take traffic.
+    /// Colour to take traffic (all of it, or the canary's share).
     pub color: Color,
+    /// A canary step (`--weight`): `color` takes this share of new sessions, the env's colour
+    /// of record keeps the rest. `None`: `color` takes all the traffic.
+    pub percent: Option<Percent>,
     /// Release that colour runs.
     pub release: Option<Release>,
     /// Switch or fast rollback.
@@ -77,57 +82,70 @@ pub struct Options {
 /// How a switch ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The env already has that colour: nothing was done.
+    /// The env already serves that: nothing was done.
     AlreadyActive {
-        /// Its release.
+        /// What it serves.
+        serving: Serving,
+        /// The release of the colour asked for.
         release: Option<Release>,
     },
-    /// The box already served the colour (a switch interrupted before it recorded): the state
-    /// was recorded.
+    /// The box already served it (a switch interrupted before it recorded): the state was
+    /// recorded.
     Recorded {
-        /// Colour before (as recorded).
-        from: Color,
+        /// What the env served before (as recorded).
+        from: Serving,
+        /// What it serves now.
+        to: Serving,
     },
     /// Traffic moved and the state was recorded.
     Switched {
-        /// Colour before.
-        from: Color,
-        /// Generation that serves the new colour.
+        /// What the env served before.
+        from: Serving,
+        /// What it serves now.
+        to: Serving,
+        /// Generation that serves it.
         generation: u64,
     },
 }
 
 /// `edgeplan switch`: parse the arguments (every problem with them at once), then switch `env`
-/// to `color` on the session's target under its lock ([`switch`]); the request and how it ended.
+/// to `color` — or a `weight` % canary of it — on the session's target under its lock
+/// ([`switch`]); the request and how it ended.
 ///
 /// # Errors
-/// Bad arguments, the lock held, the box not matching the specs, the switch failing.
+/// Bad arguments (a weight outside 1..=99 among them), the lock held, the box not matching the
+/// specs, the switch failing.
 pub fn run(
     session: &mut Session,
     env: &str,
     color: &str,
+    weight: Option<u32>,
     release: Option<&str>,
     opts: &Options,
     progress: &mut dyn Progress,
 ) -> Result<(Request, Outcome), Problems> {
     let env = find_env(session.edge(), env);
     let color = parse_color(color);
+    let percent = weight
+        .map(|w| Percent::new(w).map_err(SwitchError::from))
+        .transpose();
     let release = release
         .map(|r| Release::parse(r).map_err(SwitchError::from))
         .transpose();
-    let (env, color, release) = match (env, color, release) {
-        (Ok(e), Ok(c), Ok(r)) => (e, c, r),
-        (e, c, r) => {
-            let mut p = Problems(Vec::new());
-            for err in [e.err(), c.err(), r.err()].into_iter().flatten() {
-                p.0.push(Box::new(err));
+    let (env, color, percent, release) = match (env, color, percent, release) {
+        (Ok(e), Ok(c), Ok(p), Ok(r)) => (e, c, p, r),
+        (e, c, p, r) => {
+            let mut all = Problems(Vec::new());
+            for err in [e.err(), c.err(), p.err(), r.err()].into_iter().flatten() {
+                all.0.push(Box::new(err));
             }
-            return Err(p);
+            return Err(all);
         }
     };
     let req = Request {
         env,
         color,
+        percent,
         release,
         action: Action::Switch,
         gate: opts.gate,
@@ -158,14 +176,28 @@ pub fn switch(
             help: "the build has no colour for it".into(),
         })
     })?;
-    if from == req.color && req.action == Action::Switch {
+    let to = next_serving(from, req).map_err(Problems::one)?;
+    if to == from && req.action == Action::Switch {
         return Ok(Outcome::AlreadyActive {
-            release: prev.and_then(|s| s.release.clone()),
+            serving: from,
+            release: prev.and_then(|s| release_of(s, req.color)),
         });
     }
+    check_canary(&current_build.edge, &req.env, to).map_err(Problems::one)?;
+    // Raising or completing a canary keeps the release it was started with unless told.
+    let req = &Request {
+        release: req.release.clone().or_else(|| {
+            prev.and_then(|s| s.canary.as_ref())
+                .filter(|c| c.color == req.color)
+                .and_then(|c| c.release.clone())
+        }),
+        // Ending a canary goes back to the colour that never stopped serving: no gate.
+        gate: req.gate.filter(|_| req.color != from.color()),
+        ..req.clone()
+    };
     let mut wanted = overrides(&colors);
     wanted.retain(|(e, _)| *e != req.env);
-    wanted.push((req.env.clone(), req.color));
+    wanted.push((req.env.clone(), to));
     let build = loaded.build(&wanted)?;
     let mut plan = plan::make_from(&build, t, &state).map_err(Problems::one)?;
     plan.lock = None; // ours
@@ -236,7 +268,7 @@ pub fn switch(
                     t,
                     target,
                     req,
-                    from,
+                    from.color(),
                     prev,
                     Some(generation),
                     "probes-failed",
@@ -251,16 +283,73 @@ pub fn switch(
         t,
         target,
         req,
-        from,
+        from.color(),
         prev,
         generation.or(state.generation),
         "ok",
         progress,
     )?;
     Ok(match generation {
-        Some(generation) => Outcome::Switched { from, generation },
-        None => Outcome::Recorded { from },
+        Some(generation) => Outcome::Switched {
+            from,
+            to,
+            generation,
+        },
+        None => Outcome::Recorded { from, to },
     })
+}
+
+/// What the env serves after `req` when it serves `now`.
+///
+/// # Errors
+/// [`SwitchError::CanaryToOwnColor`]: a canary toward the colour of record.
+fn next_serving(now: Serving, req: &Request) -> Result<Serving, SwitchError> {
+    match req.percent {
+        None => Ok(Serving::Color(req.color)),
+        Some(_) if req.color == now.color() => Err(SwitchError::CanaryToOwnColor {
+            env: req.env.to_string(),
+            color: now.color().to_string(),
+            other: now.color().other().to_string(),
+        }),
+        Some(percent) => Ok(Serving::Canary {
+            from: now.color(),
+            percent,
+        }),
+    }
+}
+
+/// The release `color` runs in the env, as recorded.
+fn release_of(state: &EnvState, color: Color) -> Option<Release> {
+    match &state.canary {
+        Some(c) if c.color == color => c.release.clone(),
+        _ if state.color == color => state.release.clone(),
+        _ => None,
+    }
+}
+
+/// A canary keeps both colours of every component of the env in rotation: each must have
+/// instances of both, with weights HAProxy takes ([`crate::canary::split`]).
+fn check_canary(edge: &Edge, env: &Ident, to: Serving) -> Result<(), SwitchError> {
+    let (Some((color, percent)), Some(e)) = (to.canary(), edge.envs.get(env)) else {
+        return Ok(());
+    };
+    for comp in e.components.values() {
+        let side = |c: Color| -> Vec<u16> {
+            comp.instances
+                .iter()
+                .filter(|i| i.color == c)
+                .map(|i| i.weight.unwrap_or(1))
+                .collect()
+        };
+        if let Err(source) = crate::canary::split(&side(color.other()), &side(color), percent) {
+            return Err(SwitchError::CanaryImpossible {
+                env: env.to_string(),
+                component: comp.name.to_string(),
+                source,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What a switch's plan adds: the probes of its env only, and its health gate.
@@ -348,6 +437,7 @@ mod tests {
             time: "2026-11-25T19:12:14Z".into(),
             by: "ops@laptop".into(),
             forced: false,
+            percent: None,
         }
     }
 
@@ -410,8 +500,22 @@ mod tests {
                 "`red` is not a colour",
             ),
             (
-                &good.replace("\"format_version\": 1", "\"format_version\": 9"),
+                &good.replace("\"format_version\": 2", "\"format_version\": 9"),
                 "format_version 9",
+            ),
+            (
+                &good.replace(
+                    "\"history\"",
+                    "\"canary\": {\"color\": \"green\", \"percent\": 10, \"release\": null}, \"history\"",
+                ),
+                "its canary is its own colour `green`",
+            ),
+            (
+                &good.replace(
+                    "\"history\"",
+                    "\"canary\": {\"color\": \"blue\", \"percent\": 100, \"release\": null}, \"history\"",
+                ),
+                "not 100 %",
             ),
             (
                 &good.replace("\"release\": \"a\"", "\"release\": \"a b\""),
@@ -422,6 +526,43 @@ mod tests {
             let e = EnvState::parse("staging", text).unwrap_err();
             assert!(e.contains(why), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn canary_steps_keep_the_colour_of_record_and_rollback_ends_them() {
+        let p = |n| Some(Percent::new(n).unwrap());
+        let canary = |n, prev: Color| Entry {
+            percent: p(n),
+            previous_release: Some(Release::parse("r1").unwrap()),
+            ..entry(prev.other(), "r2", prev)
+        };
+        let first = EnvState::after(None, &env(), entry(Color::Blue, "r1", Color::Green));
+        let ten = EnvState::after(Some(&first), &env(), canary(10, Color::Blue));
+        assert_eq!((ten.color, ten.release.as_ref().unwrap().as_str()), (Color::Blue, "r1"));
+        assert_eq!(ten.serving().to_string(), "green@10");
+        assert_eq!(ten.canary.as_ref().unwrap().release.as_ref().unwrap().as_str(), "r2");
+        // A rollback during the canary ends it: the colour of record alone.
+        let (c, r) = rollback_target(Some(&ten), &env(), "box").unwrap();
+        assert_eq!((c, r.unwrap().as_str()), (Color::Blue, "r1"));
+        // Raised, then completed: a rollback goes back to blue, not to a canary step.
+        let fifty = EnvState::after(Some(&ten), &env(), canary(50, Color::Blue));
+        let done = EnvState::after(
+            Some(&fifty),
+            &env(),
+            Entry {
+                previous_release: Some(Release::parse("r1").unwrap()),
+                ..entry(Color::Green, "r2", Color::Blue)
+            },
+        );
+        assert_eq!(done.serving().to_string(), "green");
+        assert!(done.canary.is_none());
+        let (c, r) = rollback_target(Some(&done), &env(), "box").unwrap();
+        assert_eq!((c, r.unwrap().as_str()), (Color::Blue, "r1"));
+        // Written and read back, canary included.
+        assert_eq!(EnvState::parse("staging", &fifty.to_json()).unwrap(), fifty);
+        // A state file of format 1 (before canaries) reads as it is.
+        let v1 = first.to_json().replace("\"format_version\": 2", "\"format_version\": 1");
+        assert_eq!(EnvState::parse("staging", &v1).unwrap(), first);
     }
 
     #[test]

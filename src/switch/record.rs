@@ -8,24 +8,35 @@ use crate::apply;
 use crate::diag::Problems;
 use crate::model::{Color, Edge, Ident};
 use crate::session::{Event, Progress};
+use crate::state::Serving;
 use crate::transport::{BoxClient, TransportError};
 
-/// Colour and release a fast rollback of `env` goes back to: those of its previous history
-/// entry, or what the oldest kept entry switched away from.
+/// Colour and release a fast rollback of `env` goes back to: during a canary, the colour of
+/// record alone (the canary ends); otherwise the colour before the current one — the newest
+/// history entry (canary steps aside) that switched to the other colour, else the newest that
+/// switched away from it.
 pub fn rollback_target(
     state: Option<&EnvState>,
     env: &Ident,
     target: &str,
 ) -> Result<(Color, Option<Release>), SwitchError> {
-    let h = state.map_or(&[][..], |s| &s.history[..]);
-    match h {
-        [] => Err(SwitchError::NoHistory {
-            env: env.to_string(),
-            target: target.to_string(),
-        }),
-        [only] => Ok((only.previous_color, only.previous_release.clone())),
-        [_, prev, ..] => Ok((prev.color, prev.release.clone())),
+    let no_history = || SwitchError::NoHistory {
+        env: env.to_string(),
+        target: target.to_string(),
+    };
+    let state = state.ok_or_else(no_history)?;
+    if state.canary.is_some() {
+        return Ok((state.color, state.release.clone()));
     }
+    // The colours the env was switched to, newest first (the releases as recorded with them),
+    // then the ones it was switched away from.
+    let done = state.history.iter().filter(|e| e.percent.is_none());
+    done.clone()
+        .map(|e| (e.color, &e.release))
+        .chain(state.history.iter().map(|e| (e.previous_color, &e.previous_release)))
+        .find(|(c, _)| *c != state.color)
+        .map(|(c, r)| (c, r.clone()))
+        .ok_or_else(no_history)
 }
 
 /// Record the switch in the env's colour state (`colors/ENV.json`) with its `result` (`ok`,
@@ -52,6 +63,7 @@ pub(super) fn record(
         time: apply::utc_now(),
         by: apply::who(),
         forced: req.forced,
+        percent: req.percent,
     };
     let next = EnvState::after(prev, &req.env, entry);
     t.record_color(req.env.as_str(), &next.to_json())
@@ -89,38 +101,55 @@ pub fn record_generation_colors(
     for env in edge.envs.values() {
         let Some(now) = served
             .get(env.name.as_str())
-            .and_then(|c| Color::parse(c).ok())
+            .and_then(|c| Serving::parse(c).ok())
         else {
             continue;
         };
         let prev = colors.get(&env.name);
-        let was = prev.map_or(env.active_color, |s| s.color);
+        let was = prev.map_or(Serving::Color(env.active_color), EnvState::serving);
         if was == now {
             continue;
         }
+        let (color, percent) = match now.canary() {
+            Some((to, percent)) => (to, Some(percent)),
+            None => (now.color(), None),
+        };
         let release = prev.and_then(|s| {
             s.history
                 .iter()
-                .find(|e| e.generation == Some(generation) && e.color == now)
+                .find(|e| {
+                    e.generation == Some(generation) && e.color == color && e.percent == percent
+                })
                 .and_then(|e| e.release.clone())
         });
+        // A canary entry's previous colour is its colour of record (see [`EnvState::after`]).
+        let previous_color = if percent.is_some() {
+            now.color()
+        } else {
+            was.color()
+        };
         let entry = Entry {
-            color: now,
+            color,
             release,
-            previous_color: was,
-            previous_release: prev.and_then(|s| s.release.clone()),
+            previous_color,
+            previous_release: prev
+                .filter(|s| s.color == previous_color)
+                .and_then(|s| s.release.clone()),
             action: Action::GenerationRollback,
             result: "ok".into(),
             generation: Some(generation),
             time: apply::utc_now(),
             by: apply::who(),
             forced: false,
+            percent,
         };
         let next = EnvState::after(prev, &env.name, entry);
         t.record_color(env.name.as_str(), &next.to_json())?;
         log(format!(
-            "Recorded: {} {was} → {now} (generation {generation} serves it).",
-            env.name
+            "Recorded: {} {} → {} (generation {generation} serves it).",
+            env.name,
+            was.describe(),
+            now.describe()
         ));
     }
     Ok(())

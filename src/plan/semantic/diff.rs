@@ -81,7 +81,11 @@ fn env_changed(out: &mut Out, subject: &str, a: &EnvSummary, b: &EnvSummary) {
             "color_changed",
             Marker::Change,
             subject.clone(),
-            format!("{subject}: active colour {} -> {}", a.color, b.color),
+            format!(
+                "{subject}: active colour {} -> {}",
+                crate::state::describe(&a.color),
+                crate::state::describe(&b.color)
+            ),
         );
     }
     let comps: BTreeSet<&String> = a.components.keys().chain(b.components.keys()).collect();
