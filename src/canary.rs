@@ -361,11 +361,7 @@ mod tests {
                 weight: 257
             })
         ));
-        let code = Percent::new(0)
-            .unwrap_err()
-            .code()
-            .unwrap()
-            .to_string();
+        let code = Percent::new(0).unwrap_err().code().unwrap().to_string();
         assert_eq!(code, "edgeplan::canary::percent");
     }
 

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::Build;
-use crate::diag::Problems;
 use crate::canary::Percent;
+use crate::diag::Problems;
 use crate::model::{Color, Edge, Ident};
 use crate::state::Serving;
 use crate::transport::{BoxClient, BoxState};
@@ -358,7 +358,10 @@ pub fn read(edge: &Edge, state: &BoxState, target: &str) -> Result<BoxColors, Co
 
 /// Overrides for a build: what the box says every env that has a state serves.
 pub fn overrides(colors: &BoxColors) -> Vec<(Ident, Serving)> {
-    colors.iter().map(|(e, s)| (e.clone(), s.serving())).collect()
+    colors
+        .iter()
+        .map(|(e, s)| (e.clone(), s.serving()))
+        .collect()
 }
 
 /// `build` rendered with the box's colours (itself when they are those it has), from the same

@@ -123,6 +123,7 @@ pub fn targets(edge: &Edge, env: &Ident, color: Color) -> Vec<Target> {
             env: of,
             component,
             check,
+            preview: false,
             ..
         } = &b.role
         else {

@@ -110,7 +110,10 @@ mod tests {
         let files = [file("edge.kdl", "x")];
         let t = Templates::embedded();
         let mut c = ActiveColors(Default::default());
-        c.0.insert(Ident::parse("staging").unwrap(), crate::state::Serving::Color(Color::Blue));
+        c.0.insert(
+            Ident::parse("staging").unwrap(),
+            crate::state::Serving::Color(Color::Blue),
+        );
         let base = input_hash(&files, &t, &c);
         let mut t2 = t.clone();
         t2.0.get_mut("haproxy.cfg.j2")
@@ -119,7 +122,10 @@ mod tests {
             .push_str("# extra\n");
         assert_ne!(base, input_hash(&files, &t2, &c));
         let mut c2 = c.clone();
-        c2.0.insert(Ident::parse("staging").unwrap(), crate::state::Serving::Color(Color::Green));
+        c2.0.insert(
+            Ident::parse("staging").unwrap(),
+            crate::state::Serving::Color(Color::Green),
+        );
         assert_ne!(base, input_hash(&files, &t, &c2));
     }
 

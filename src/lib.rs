@@ -154,7 +154,10 @@ impl Loaded {
     ///
     /// # Errors
     /// A colour names an unknown env; rendering fails.
-    pub fn build(&self, colors: &[(model::Ident, state::Serving)]) -> Result<Build, diag::Problems> {
+    pub fn build(
+        &self,
+        colors: &[(model::Ident, state::Serving)],
+    ) -> Result<Build, diag::Problems> {
         self.prepare(colors)?.render()
     }
 

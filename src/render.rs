@@ -303,6 +303,9 @@ pub fn render(
         let body = match of {
             rules::StaticOf::Placeholder(p) => edge.placeholders[p].body.as_str().to_string(),
             rules::StaticOf::Unmatched => "No site is served at this address.\n".to_string(),
+            rules::StaticOf::PreviewDenied(_) => {
+                "This preview is open to trusted networks only.\n".to_string()
+            }
         };
         let ctx = minijinja::context! { body => body, status => status, backend => b.name };
         one(

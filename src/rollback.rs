@@ -13,8 +13,8 @@ use crate::apply::{self, ApplyError};
 use crate::colors::{self, Release};
 use crate::diag::Problems;
 use crate::model::{Color, Ident};
-use crate::state::Serving;
 use crate::session::{Approve, Event, Progress, Scope, Session, steps};
+use crate::state::Serving;
 use crate::switch;
 use crate::transport::parse_sha256_list;
 

@@ -80,11 +80,14 @@ fn text(edge: &Edge) -> String {
             })
             .collect();
         out += &format!(
-            "  env {}: {} (active {}), components {}\n",
+            "  env {}: {} (active {}), components {}{}\n",
             env.name,
             hosts.join(", "),
             env.active_color,
-            comps.join(", ")
+            comps.join(", "),
+            env.preview
+                .as_ref()
+                .map_or(String::new(), |p| format!(", preview {p}"))
         );
     }
     for o in edge.outside.values() {

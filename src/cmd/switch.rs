@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use super::context::{RenderArgs, Terminal};
 use super::{Format, Ui};
-use crate::switch::{self, Outcome};
+use crate::switch::{self, Outcome, Release};
 
 /// Move one env's traffic to a colour: render the specs with it, validate on the box, activate,
 /// hand traffic over, reload, check, record
@@ -56,8 +56,9 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
             "Switching env {} to {}{} on target {}:",
             args.env,
             args.new_color,
-            args.weight
-                .map_or(String::new(), |w| format!(" (canary: {w} % of new sessions)")),
+            args.weight.map_or(String::new(), |w| format!(
+                " (canary: {w} % of new sessions)"
+            )),
             s.target().name
         ));
         let target = s.target().name.to_string();
@@ -81,10 +82,7 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
         Err(p) => return ui.fail(&p, Format::Text),
     };
     let env = &req.env;
-    let release = req
-        .release
-        .as_ref()
-        .map_or(String::new(), |r| format!(" (release {r})"));
+    let shown = |r: Option<Release>| r.map_or(String::new(), |r| format!(" (release {r})"));
     let done = if req.percent.is_some() {
         "Canary set"
     } else {
@@ -94,21 +92,24 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
         Outcome::AlreadyActive { serving, release } => println!(
             "Env {env} is already {}{} on target {target}: nothing to do.",
             serving.describe(),
-            release.map_or(String::new(), |r| format!(" (release {r})"))
+            shown(release)
         ),
         Outcome::Switched {
             from,
             to,
+            release,
             generation,
         } => println!(
-            "\n{done}! {env}: {} → {}{release}. Generation {generation} is active.",
-            from.describe(),
-            to.describe()
-        ),
-        Outcome::Recorded { from, to } => println!(
-            "\n{done}! {env}: {} → {}{release} (the box already served {}; recorded).",
+            "\n{done}! {env}: {} → {}{}. Generation {generation} is active.",
             from.describe(),
             to.describe(),
+            shown(release)
+        ),
+        Outcome::Recorded { from, to, release } => println!(
+            "\n{done}! {env}: {} → {}{} (the box already served {}; recorded).",
+            from.describe(),
+            to.describe(),
+            shown(release),
             to.describe()
         ),
     }

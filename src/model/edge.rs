@@ -202,6 +202,9 @@ pub struct Env {
     pub default: Option<Ident>,
     /// Requests through the box's haproxy after every reload that touches the env.
     pub probes: Vec<Probe>,
+    /// The host that reaches the env's idle colour (the other colour than the one of record;
+    /// during a canary, the canary's), from the edge's `trusted` networks only.
+    pub preview: Option<Host>,
 }
 
 /// A probe: after a reload, `GET path` with `Host: host` through the box's own haproxy must

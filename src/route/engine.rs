@@ -43,7 +43,21 @@ fn eval(test: &Test, req: &Request) -> (Option<String>, bool) {
             Some(req.path.clone()),
             suffixes.iter().any(|s| req.path.ends_with(s.as_str())),
         ),
+        // Without `--from` the client's address is unknown: taken as in none of them (the
+        // edge trusts no source by default).
+        Test::Src { networks } => (
+            req.from.map(|ip| ip.to_string()),
+            req.from
+                .is_some_and(|ip| in_networks(ip, networks).is_some()),
+        ),
     }
+}
+
+/// The first of `networks` (`ADDR/PREFIX`, as the routing table spells them) holding `ip`.
+pub(super) fn in_networks(ip: std::net::IpAddr, networks: &[String]) -> Option<&String> {
+    networks
+        .iter()
+        .find(|n| n.parse::<ipnet::IpNet>().is_ok_and(|n| n.contains(&ip)))
 }
 
 /// Explain what the edge described by `routing` does with `req`.
@@ -256,11 +270,7 @@ fn switches<'a>(
 fn header_notes(routing: &Routing, req: &Request) -> Vec<String> {
     let id = &routing.identity;
     // The trusted network the client's address falls in, when `--from` is given.
-    let trusted_by = req.from.map(|ip| {
-        id.trusted
-            .iter()
-            .find(|n| n.parse::<ipnet::IpNet>().is_ok_and(|n| n.contains(&ip)))
-    });
+    let trusted_by = req.from.map(|ip| in_networks(ip, &id.trusted));
     req.headers
         .iter()
         .map(|h| {
@@ -339,10 +349,25 @@ fn backend_decision(
         rules::Role::Acme => Role::Acme,
     };
     steps.servers = be.servers.iter().map(server_view).collect();
+    if let (true, Some(env)) = (be.is_preview(), be.env()) {
+        let idle: Vec<String> = be
+            .servers
+            .iter()
+            .filter(|s| s.active)
+            .filter_map(|s| s.color.map(|c| c.to_string()))
+            .collect();
+        steps.notes.push(format!(
+            "preview of env {env}: its idle colour ({}) — the one a switch would move to, and \
+             a canary's new colour — reached from trusted sources only",
+            idle.first().map_or("none", String::as_str)
+        ));
+    }
     let balancing = steps.balance.insert(balance_view(be.balance(), req));
     steps.notes.extend(foreign_cookie_notes(routing, be, req));
     let active: Vec<&Server> = be.servers.iter().filter(|s| s.active).collect();
-    steps.notes.extend(canary_note(&active, be.balance() == Some(Balance::Uri)));
+    steps
+        .notes
+        .extend(canary_note(&active, be.balance() == Some(Balance::Uri)));
     let pinned = match be.cookie() {
         Some(cookie) => {
             let (sticky, pinned) = sticky(be, cookie, req);

@@ -56,6 +56,20 @@ fn acl_reason(a: &AclResult, path: &str) -> String {
                 ),
             }
         }
+        (Test::Src { networks }, None) => format!(
+            "the client's address is not given (`--from ADDR`): taken as in none of {}",
+            networks.join(" ")
+        ),
+        (Test::Src { networks }, Some(ip)) => {
+            match ip
+                .parse()
+                .ok()
+                .and_then(|ip| super::engine::in_networks(ip, networks))
+            {
+                Some(n) => format!("client {ip} is in {n}"),
+                None => format!("client {ip} is in none of {}", networks.join(" ")),
+            }
+        }
         (Test::PathEnd { suffixes }, _) => {
             match suffixes.iter().find(|p| path.ends_with(p.as_str())) {
                 Some(p) if a.matched => format!("path `{path}` ends with {p}"),

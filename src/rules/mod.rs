@@ -33,6 +33,19 @@ pub fn body_file(name: &str) -> String {
     format!("{ERRORS_DIR}/{name}.txt")
 }
 
+/// The preview pool of the pool backend `pool` (`staging_web_pool` → `staging_web_pool_preview`).
+pub fn preview_backend(pool: &str) -> String {
+    format!("{pool}_preview")
+}
+
+/// The static 403 backend of env `env`'s preview host, for sources it does not trust.
+pub fn preview_denied_backend(env: &str) -> String {
+    format!("{env}_preview_denied")
+}
+
+/// The ACL matching trusted sources, which may reach a preview host.
+pub const TRUSTED_SRC_ACL: &str = "trusted_src";
+
 /// Build the routing table of `edge` with `colors` active.
 pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
     let (acls, switches) = host_rules(edge);
@@ -112,9 +125,60 @@ fn host_rules(edge: &Edge) -> (Vec<Acl>, Vec<Switch>) {
                 why: format!("env {} default -> {}", env.name, d),
             });
         }
+        if let Some(host) = &env.preview {
+            preview_rules(edge, env, host, &mut acls, &mut switches);
+        }
     }
 
     (acls, switches)
+}
+
+/// The preview host of `env`: from a trusted source, the env's routes and default to the preview
+/// pools (its idle colour), the path ACLs its routes already have reused; from anywhere else,
+/// a 403.
+fn preview_rules(
+    edge: &Edge,
+    env: &crate::model::Env,
+    host: &crate::model::Host,
+    acls: &mut Vec<Acl>,
+    switches: &mut Vec<Switch>,
+) {
+    let acl = format!("preview_{}", env.name);
+    acls.push(Acl::new(
+        acl.clone(),
+        Test::Host {
+            hosts: vec![host.clone()],
+        },
+    ));
+    if !edge.trusted.is_empty() && !acls.iter().any(|a| a.name == TRUSTED_SRC_ACL) {
+        acls.push(Acl::new(
+            TRUSTED_SRC_ACL.into(),
+            Test::Src {
+                networks: edge.trusted.iter().map(|n| n.to_string()).collect(),
+            },
+        ));
+    }
+    if !edge.trusted.is_empty() {
+        let route_switches: Vec<Switch> = switches
+            .iter()
+            .filter(|s| s.when.first() == Some(&format!("host_{}", env.name)))
+            .map(|s| {
+                let mut when = vec![acl.clone(), TRUSTED_SRC_ACL.to_string()];
+                when.extend(s.when.iter().skip(1).cloned());
+                Switch {
+                    backend: preview_backend(&s.backend),
+                    when,
+                    why: format!("{}, preview of the idle colour", s.why),
+                }
+            })
+            .collect();
+        switches.extend(route_switches);
+    }
+    switches.push(Switch {
+        backend: preview_denied_backend(env.name.as_str()),
+        when: vec![acl],
+        why: format!("env {} preview from an untrusted source", env.name),
+    });
 }
 
 /// The frontends: with TLS, `http` (ACME challenges, a redirect for the rest) and `https` (the
@@ -190,41 +254,22 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
     for env in edge.envs.values() {
         let serving = colors.of(env);
         for comp in env.components.values() {
-            let (serving, weights) = canary_weights(comp, serving);
-            let servers = comp
-                .instances
-                .iter()
-                .zip(weights)
-                .map(|(i, weight)| Server {
-                    name: i.name.to_string(),
-                    host: i.host.clone(),
-                    port: i.port.get(),
-                    color: Some(i.color),
-                    cookie: comp
-                        .cookie
-                        .is_some()
-                        .then(|| format!("{}-{}-{}", env.name, comp.name, i.name)),
-                    active: serving.serves(i.color),
-                    check: true,
-                    weight,
-                    id: (comp.balance == Balance::Uri).then(|| i.hash_id()),
-                })
-                .collect();
-            backends.push(Backend {
-                name: format!("{}_{}", env.name, comp.pool),
-                servers,
-                role: Role::Pool {
-                    env: env.name.to_string(),
-                    component: comp.name.to_string(),
-                    balance: comp.balance,
-                    cookie: comp.cookie.as_ref().map(|c| c.to_string()),
-                    check: Check {
-                        path: comp.health.clone(),
-                        host: env.hosts.first().cloned(),
-                        expect: comp.expect.clone(),
-                    },
-                },
-            });
+            backends.push(pool(env, comp, canary_weights(comp, serving), false));
+        }
+        if env.preview.is_some() {
+            // The idle colour: the other one than the colour of record (a canary's new one).
+            let idle = Serving::Color(serving.color().other());
+            for comp in env.components.values() {
+                backends.push(pool(env, comp, canary_weights(comp, idle), true));
+            }
+            let name = preview_denied_backend(env.name.as_str());
+            let file = body_file(&name);
+            backends.push(static_backend(
+                name,
+                403,
+                file,
+                StaticOf::PreviewDenied(env.name.clone()),
+            ));
         }
     }
     for o in edge.outside.values() {
@@ -286,6 +331,63 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
     backends
 }
 
+/// The pool backend of `comp` serving `serving` with these instance weights; its preview pool
+/// when `preview` (own name and sticky cookie, so a preview session never pins a public one).
+fn pool(
+    env: &crate::model::Env,
+    comp: &Component,
+    (serving, weights): (Serving, Vec<Option<u16>>),
+    preview: bool,
+) -> Backend {
+    let tag = if preview { "-preview" } else { "" };
+    let servers = comp
+        .instances
+        .iter()
+        .zip(weights)
+        .map(|(i, weight)| Server {
+            name: i.name.to_string(),
+            host: i.host.clone(),
+            port: i.port.get(),
+            color: Some(i.color),
+            cookie: comp
+                .cookie
+                .is_some()
+                .then(|| format!("{}-{}-{}{tag}", env.name, comp.name, i.name)),
+            active: serving.serves(i.color),
+            check: true,
+            weight,
+            id: (comp.balance == Balance::Uri).then(|| i.hash_id()),
+        })
+        .collect();
+    let name = format!("{}_{}", env.name, comp.pool);
+    Backend {
+        name: if preview {
+            preview_backend(&name)
+        } else {
+            name
+        },
+        servers,
+        role: Role::Pool {
+            env: env.name.to_string(),
+            component: comp.name.to_string(),
+            balance: comp.balance,
+            cookie: comp.cookie.as_ref().map(|c| {
+                if preview {
+                    format!("{c}_preview")
+                } else {
+                    c.to_string()
+                }
+            }),
+            check: Check {
+                path: comp.health.clone(),
+                host: env.hosts.first().cloned(),
+                expect: comp.expect.clone(),
+            },
+            preview,
+        },
+    }
+}
+
 /// What `comp`'s pool serves and the weight of each of its instances (in order): the spec's
 /// weights, or during a canary the weights [`crate::canary::split`] gives both colours. A
 /// component that cannot share (one colour has no instances) stays on the colour of record.
@@ -307,7 +409,13 @@ fn canary_weights(comp: &Component, serving: Serving) -> (Serving, Vec<Option<u1
             let weights = comp
                 .instances
                 .iter()
-                .map(|i| if i.color == to { new.next() } else { old.next() })
+                .map(|i| {
+                    if i.color == to {
+                        new.next()
+                    } else {
+                        old.next()
+                    }
+                })
                 .collect();
             (serving, weights)
         }

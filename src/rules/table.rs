@@ -32,6 +32,11 @@ pub enum Test {
         /// Suffixes.
         suffixes: Vec<PathSuffix>,
     },
+    /// The client's address (the connection's source) is in one of `networks`.
+    Src {
+        /// Networks (`10.0.0.0/8`, `192.0.2.7`).
+        networks: Vec<String>,
+    },
 }
 
 /// A named ACL.
@@ -78,6 +83,7 @@ impl Test {
                 let p: Vec<&str> = suffixes.iter().map(|p| p.as_str()).collect();
                 format!("path_end {}", p.join(" "))
             }
+            Test::Src { networks } => format!("src {}", networks.join(" ")),
         }
     }
 }
@@ -213,6 +219,9 @@ pub enum Role {
         cookie: Option<String>,
         /// Health check (every pool has one).
         check: Check,
+        /// The env's preview pool: the idle colour's servers, for `preview` requests from
+        /// trusted networks ([`super::preview_backend`]).
+        preview: bool,
     },
     /// An outside backend.
     Outside {
@@ -240,6 +249,8 @@ pub enum StaticOf {
     Placeholder(crate::model::Ident),
     /// Requests nothing else matched ([`DEFAULT_BACKEND`]).
     Unmatched,
+    /// Requests for the preview host of an env from a source it does not trust.
+    PreviewDenied(crate::model::Ident),
 }
 
 impl Backend {
@@ -284,6 +295,11 @@ impl Backend {
             Role::Pool { env, .. } => Some(env),
             _ => None,
         }
+    }
+
+    /// An env's preview pool.
+    pub fn is_preview(&self) -> bool {
+        matches!(self.role, Role::Pool { preview: true, .. })
     }
 }
 

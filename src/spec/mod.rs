@@ -233,6 +233,8 @@ pub struct EnvSpec {
     pub default: Option<Spanned<Ident>>,
     /// Probes after each reload.
     pub probes: Vec<ProbeSpec>,
+    /// `preview HOST`: the host that reaches the env's idle colour, from trusted networks.
+    pub preview: Option<Spanned<Host>>,
 }
 
 /// `probe PATH host=… status=… body=… timeout=… tries=…`: a request through the box's own

@@ -96,6 +96,8 @@ pub enum Outcome {
         from: Serving,
         /// What it serves now.
         to: Serving,
+        /// The release recorded for the colour switched to (given, or a canary's carried over).
+        release: Option<Release>,
     },
     /// Traffic moved and the state was recorded.
     Switched {
@@ -103,6 +105,8 @@ pub enum Outcome {
         from: Serving,
         /// What it serves now.
         to: Serving,
+        /// The release recorded for the colour switched to (given, or a canary's carried over).
+        release: Option<Release>,
         /// Generation that serves it.
         generation: u64,
     },
@@ -293,9 +297,14 @@ pub fn switch(
         Some(generation) => Outcome::Switched {
             from,
             to,
+            release: req.release.clone(),
             generation,
         },
-        None => Outcome::Recorded { from, to },
+        None => Outcome::Recorded {
+            from,
+            to,
+            release: req.release.clone(),
+        },
     })
 }
 
@@ -538,9 +547,21 @@ mod tests {
         };
         let first = EnvState::after(None, &env(), entry(Color::Blue, "r1", Color::Green));
         let ten = EnvState::after(Some(&first), &env(), canary(10, Color::Blue));
-        assert_eq!((ten.color, ten.release.as_ref().unwrap().as_str()), (Color::Blue, "r1"));
+        assert_eq!(
+            (ten.color, ten.release.as_ref().unwrap().as_str()),
+            (Color::Blue, "r1")
+        );
         assert_eq!(ten.serving().to_string(), "green@10");
-        assert_eq!(ten.canary.as_ref().unwrap().release.as_ref().unwrap().as_str(), "r2");
+        assert_eq!(
+            ten.canary
+                .as_ref()
+                .unwrap()
+                .release
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "r2"
+        );
         // A rollback during the canary ends it: the colour of record alone.
         let (c, r) = rollback_target(Some(&ten), &env(), "box").unwrap();
         assert_eq!((c, r.unwrap().as_str()), (Color::Blue, "r1"));
@@ -561,7 +582,9 @@ mod tests {
         // Written and read back, canary included.
         assert_eq!(EnvState::parse("staging", &fifty.to_json()).unwrap(), fifty);
         // A state file of format 1 (before canaries) reads as it is.
-        let v1 = first.to_json().replace("\"format_version\": 2", "\"format_version\": 1");
+        let v1 = first
+            .to_json()
+            .replace("\"format_version\": 2", "\"format_version\": 1");
         assert_eq!(EnvState::parse("staging", &v1).unwrap(), first);
     }
 

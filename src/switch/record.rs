@@ -33,7 +33,12 @@ pub fn rollback_target(
     let done = state.history.iter().filter(|e| e.percent.is_none());
     done.clone()
         .map(|e| (e.color, &e.release))
-        .chain(state.history.iter().map(|e| (e.previous_color, &e.previous_release)))
+        .chain(
+            state
+                .history
+                .iter()
+                .map(|e| (e.previous_color, &e.previous_release)),
+        )
         .find(|(c, _)| *c != state.color)
         .map(|(c, r)| (c, r.clone()))
         .ok_or_else(no_history)

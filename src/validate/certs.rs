@@ -153,8 +153,19 @@ fn hosts_of(
     let spec = c.spec;
     let name = &of.value;
     let mut found: Vec<(String, &Vec<Spanned<Host>>)> = Vec::new();
+    // An env's preview host is one of the hosts it serves.
+    let mut preview = Vec::new();
     if let Some(e) = spec.envs.iter().find(|e| e.name.value == *name) {
         found.push((format!("env `{name}`"), &e.hosts));
+        preview.extend(
+            e.preview
+                .iter()
+                .filter(|h| hosts.is_served_by(&h.value, &format!("preview of env `{name}`")))
+                .map(|h| Spanned {
+                    value: h.value.clone(),
+                    at: of.at,
+                }),
+        );
     }
     if let Some(o) = spec.outside.iter().find(|o| o.name.value == *name) {
         found.push((format!("outside backend `{name}`"), &o.hosts));
@@ -190,6 +201,7 @@ fn hosts_of(
                 value: h.value.clone(),
                 at: of.at,
             })
+            .chain(preview)
             .collect(),
         // Several things share the name: already reported as a duplicate name.
         _ => Vec::new(),

@@ -80,6 +80,28 @@ fn env(
     for h in &e.hosts {
         hosts.claim(c, h, "env", &env_name);
     }
+    if let Some(p) = &e.preview {
+        // Its own host: a certificate must cover it, nothing else may serve it.
+        hosts.claim(c, p, "preview of env", &env_name);
+        backends.claim(
+            c,
+            crate::rules::preview_denied_backend(env_name.as_str()),
+            format!("the preview of env `{env_name}`"),
+            p.at,
+        );
+        if c.spec.trusted.as_ref().is_none_or(|t| t.value.is_empty()) {
+            c.missing(
+                p.at,
+                format!(
+                    "the preview of env `{env_name}` is open to trusted networks only, and the \
+                     edge trusts none"
+                ),
+                "add the networks your team reaches the edge from, e.g. `trusted \"10.0.10.0/24\"` \
+                 (no source is allowed by default: behind a balancer or an incus proxy device \
+                 every client may look local)",
+            );
+        }
+    }
     if e.hosts.is_empty() {
         c.missing(
             e.name.at,
@@ -147,6 +169,7 @@ fn env(
         default: val(&e.default)
             .or_else(|| (e.components.len() == 1).then(|| e.components[0].name.value.clone())),
         probes,
+        preview: val(&e.preview),
     })
 }
 
@@ -253,6 +276,15 @@ fn component(
     }
     let backend = format!("{env_name}_{pool}");
     let producer = format!("env `{env_name}` component `{}`", comp.name.value);
+    if e.preview.is_some() {
+        let preview = crate::rules::preview_backend(&backend);
+        backends.claim(
+            c,
+            preview,
+            format!("the preview of {producer}"),
+            comp.name.at,
+        );
+    }
     backends.claim(c, backend, producer, comp.name.at);
     let active = val(&e.active_color).unwrap_or(Color::Blue);
     let instances = if comp.instance_list.is_empty() {

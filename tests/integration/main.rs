@@ -3,6 +3,7 @@
 
 mod apply;
 mod box_acme;
+mod canary;
 mod certbot;
 mod change_scope;
 mod check;

@@ -135,7 +135,7 @@ impl Drop for StandIn {
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) served_by: Option<String>,
-    set_cookies: Vec<String>,
+    pub(crate) set_cookies: Vec<String>,
 }
 
 /// One request on a new connection (`Connection: close`).
@@ -371,7 +371,7 @@ impl Live {
     }
 
     /// One command on haproxy's admin socket.
-    fn admin(&self, cmd: &str) -> String {
+    pub(crate) fn admin(&self, cmd: &str) -> String {
         let mut s = std::os::unix::net::UnixStream::connect(self.b.root().join("run/admin.sock"))
             .expect("admin socket");
         s.write_all(format!("{cmd}\n").as_bytes()).unwrap();

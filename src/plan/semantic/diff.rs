@@ -88,6 +88,19 @@ fn env_changed(out: &mut Out, subject: &str, a: &EnvSummary, b: &EnvSummary) {
             ),
         );
     }
+    if a.preview != b.preview {
+        let shown = |p: &Option<String>| p.clone().unwrap_or_else(|| "none".into());
+        out.push(
+            "preview_changed",
+            Marker::Change,
+            subject.clone(),
+            format!(
+                "{subject}: preview host {} -> {}",
+                shown(&a.preview),
+                shown(&b.preview)
+            ),
+        );
+    }
     let comps: BTreeSet<&String> = a.components.keys().chain(b.components.keys()).collect();
     for c in comps {
         match (a.components.get(c), b.components.get(c)) {

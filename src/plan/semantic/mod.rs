@@ -58,6 +58,9 @@ pub struct EnvSummary {
     pub routes: Vec<String>,
     /// Default component.
     pub default: Option<String>,
+    /// The preview host (reaches the idle colour from trusted networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
 }
 
 /// An outside backend.
@@ -162,6 +165,7 @@ impl ModelSummary {
                         components,
                         routes,
                         default: e.default.as_ref().map(|d| d.to_string()),
+                        preview: e.preview.as_ref().map(|h| h.to_string()),
                     },
                 )
             })
@@ -335,6 +339,7 @@ mod tests {
                 )]),
                 routes: vec![],
                 default: Some("web".into()),
+                preview: None,
             },
         );
         m.certificates

@@ -14,6 +14,7 @@ impl Cx<'_> {
             "route",
             "default",
             "probe",
+            "preview",
         ];
         self.props(node, &[]);
         let name = self.named(node, "env", "env \"staging\" { … }");
@@ -30,6 +31,7 @@ impl Cx<'_> {
             routes: Vec::new(),
             default: None,
             probes: Vec::new(),
+            preview: None,
         };
         if node.children().is_none() {
             self.missing(
@@ -80,6 +82,14 @@ impl Cx<'_> {
                     }
                 }
                 "probe" => env.probes.extend(self.probe(ch)),
+                "preview" => set_once(self, &mut env.preview, ch, |cx| {
+                    cx.single_child(
+                        ch,
+                        "preview",
+                        "preview \"preview.staging.example.org\"",
+                        Host::parse,
+                    )
+                }),
                 _ => {}
             }
         }

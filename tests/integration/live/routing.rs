@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use edgeplan::model::{Color, Ident};
+use edgeplan::state::Serving;
 
 use super::{AdminAddr, Build, Haproxy, Mode, Response, Scheme, Stage};
 use crate::common;
@@ -270,7 +271,13 @@ fn exercise(h: &Haproxy, build: &Build) {
         assert_eq!(mode, 0o660, "admin socket mode {mode:o}");
     }
     let mut c = Client::new(h);
-    let color = |env: &str| build.colors.get(&Ident::parse(env).unwrap()).unwrap();
+    let color = |env: &str| {
+        build
+            .colors
+            .get(&Ident::parse(env).unwrap())
+            .unwrap()
+            .color()
+    };
 
     for env in ENVS {
         let active = color(env.name);
@@ -464,7 +471,7 @@ fn live_routing_with_the_specs_colours() {
     for env in ["staging", "prod"] {
         assert_eq!(
             build.colors.get(&Ident::parse(env).unwrap()),
-            Some(Color::Blue)
+            Some(Serving::Color(Color::Blue))
         );
     }
     let h = Stage::new(&build, Mode::Live).start();
@@ -481,11 +488,14 @@ fn live_routing_with_staging_switched_to_green() {
     let t = Instant::now();
     let (_tmp, specs) = bundled_specs();
     let build = Build::with(&specs, |c| {
-        assert!(c.set(&Ident::parse("staging").unwrap(), Color::Green));
+        assert!(c.set(
+            &Ident::parse("staging").unwrap(),
+            Serving::Color(Color::Green)
+        ));
     });
     assert_eq!(
         build.colors.get(&Ident::parse("prod").unwrap()),
-        Some(Color::Blue)
+        Some(Serving::Color(Color::Blue))
     );
     let h = Stage::new(&build, Mode::Live).start();
     let ready = t.elapsed();
