@@ -160,7 +160,7 @@ fn hosts_of(
         preview.extend(
             e.preview
                 .iter()
-                .filter(|h| hosts.is_served_by(&h.value, &format!("preview of env `{name}`")))
+                .filter(|h| hosts.is_served_by(&h.value, &format!("the preview of env `{name}`")))
                 .map(|h| Spanned {
                     value: h.value.clone(),
                     at: of.at,

@@ -82,7 +82,7 @@ fn env(
     }
     if let Some(p) = &e.preview {
         // Its own host: a certificate must cover it, nothing else may serve it.
-        hosts.claim(c, p, "preview of env", &env_name);
+        hosts.claim(c, p, "the preview of env", &env_name);
         backends.claim(
             c,
             crate::rules::preview_denied_backend(env_name.as_str()),

@@ -23,6 +23,7 @@ mod load_once;
 mod nix;
 mod plan;
 mod ports;
+mod preview;
 mod probes;
 mod reload_state;
 mod route;

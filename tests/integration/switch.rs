@@ -257,10 +257,11 @@ fn live_specs(
     dir: &std::path::Path,
     ports: &BTreeMap<String, u16>,
     health: &str,
-    staging_extra: &str,
+    (edge_extra, staging_extra): (&str, &str),
 ) -> Vec<(String, String)> {
     let edge = format!(
         r#"edge "switch-edge"
+{edge_extra}
 listen http="127.0.0.1:{port}"
 admin-socket "/run/admin.sock" mode="600"
 health {health}
@@ -315,18 +316,23 @@ impl Live {
 
     /// The live box with `health` as the edge's `health` properties.
     fn start_with(health: &str) -> Live {
-        Live::start_full(health, "")
+        Live::start_full(health, ("", ""))
     }
 
     /// The live box with `extra` (e.g. a `probe` node) in env staging.
     pub(crate) fn start_probed(extra: &str) -> Live {
+        Live::start_extra("", extra)
+    }
+
+    /// The live box with `edge_extra` among the edge's nodes and `staging_extra` in env staging.
+    pub(crate) fn start_extra(edge_extra: &str, staging_extra: &str) -> Live {
         Live::start_full(
             "interval=\"200ms\" fall=2 rise=1 slowstart=\"1s\" shutdown-sessions=#true",
-            extra,
+            (edge_extra, staging_extra),
         )
     }
 
-    fn start_full(health: &str, staging_extra: &str) -> Live {
+    fn start_full(health: &str, extra: (&str, &str)) -> Live {
         let stand_ins: BTreeMap<String, StandIn> = ["staging", "prod"]
             .iter()
             .flat_map(|e| ["blue", "green"].map(|c| format!("{e}/{c}")))
@@ -340,7 +346,7 @@ impl Live {
         // `fail-next` makes the next reload fail without reloading.
         let (b, h, port) = Edgebox::running(
             "if [ -f \"$D/fail-next\" ]; then rm \"$D/fail-next\"; echo 'simulated reload failure'; exit 1; fi\n",
-            |port, dir| live_specs(port, dir, &ports, health, staging_extra),
+            |port, dir| live_specs(port, dir, &ports, health, extra),
         );
         let l = Live {
             b,
