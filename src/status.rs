@@ -172,12 +172,13 @@ pub fn text(s: &Status) -> String {
     o += "\nEnvs:\n";
     let width = s.envs.keys().map(String::len).max().unwrap_or(0);
     for (name, e) in &s.envs {
-        o += &format!("  {name:width$}  {:5}", e.color);
+        let mut line = format!("  {name:width$}  {:5}", e.color);
         match (&e.release, e.source) {
-            (Some(r), _) => o += &format!("  release {r}"),
-            (None, "specs") => o += "  (no switch recorded: the specs' colour)",
+            (Some(r), _) => line += &format!("  release {r}"),
+            (None, "specs") => line += "  (no switch recorded: the specs' colour)",
             (None, _) => {}
         }
+        o += line.trim_end();
         if let Some(c) = &e.canary {
             o += &format!(
                 "\n  {:width$}  canary: {} takes {} % of new sessions, {} {} %{}",

@@ -80,11 +80,14 @@ pub(super) fn record(
                 message: e.to_string(),
             })
         })?;
+    let to = match req.percent {
+        Some(percent) => Serving::Canary { from, percent },
+        None => Serving::Color(req.color),
+    };
     progress.event(Event::Step(format!(
-        "Recorded: {} {} → {}{}.",
+        "Recorded: {} {from} → {}{}.",
         req.env,
-        from,
-        req.color,
+        to.describe(),
         req.release
             .as_ref()
             .map_or(String::new(), |r| format!(" (release {r})"))

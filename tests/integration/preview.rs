@@ -105,3 +105,28 @@ fn the_preview_host_reaches_the_idle_colour_from_trusted_sources_only() {
     let (status, _, _) = curl(&l, PREVIEW, OTHER);
     assert_eq!(status, 403);
 }
+
+#[test]
+#[ignore]
+fn worked_deploy_transcript() {
+    let l = Live::start_extra(
+        &format!("trusted \"{TRUSTED}\""),
+        &format!("preview \"{PREVIEW}\""),
+    );
+    let show = |args: &[&str]| {
+        let out = l.b.run(args);
+        println!("$ edgeplan {}\n{}{}--- exit {}\n", args.join(" "), out.stdout, out.stderr, out.code);
+    };
+    show(&["status"]);
+    println!("preview from trusted: {:?}", curl(&l, PREVIEW, TRUSTED));
+    show(&["route", &format!("http://{PREVIEW}/"), "--from", TRUSTED]);
+    show(&["switch", "staging", "green", "--weight", "10", "--release", "3f2a9c1"]);
+    show(&["status"]);
+    show(&["switch", "staging", "green", "--weight", "50"]);
+    show(&["switch", "staging", "green"]);
+    show(&["status"]);
+    show(&["rollback", "--env", "staging", "--auto-approve"]);
+    show(&["status"]);
+    println!("edge spec:\n{}", std::fs::read_to_string(l.b.path().join("specs/edge.kdl")).unwrap());
+    println!("staging spec:\n{}", std::fs::read_to_string(l.b.path().join("specs/env/staging.kdl")).unwrap());
+}
