@@ -347,6 +347,26 @@ fn canary_shares_new_sessions_keeps_sticky_clients_and_completes_or_rolls_back()
     let out = l.b.run(&["rollback", "--env", "staging", "--auto-approve"]);
     assert_eq!(out.code, 0, "{}", out.folded());
     all_by(&l, None, "staging/blue", 20, "rolled back after completing");
+    // A generation rollback to the generation of the 50 % step brings the canary back, and
+    // records it as such.
+    let out = l.b.run(&["rollback", "--to", "5", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.folded());
+    assert!(
+        out.stdout
+            .contains("staging: blue → blue 50 % / green 50 %")
+            && out
+                .stdout
+                .contains("Recorded: staging blue → blue 50 % / green 50 %"),
+        "{}",
+        out.stdout
+    );
+    let st = state(&l);
+    assert_eq!(
+        (st["color"].as_str(), st["canary"]["percent"].as_u64()),
+        (Some("blue"), Some(50))
+    );
+    assert_eq!(st["history"][0]["action"], "generation-rollback");
+    load.paused(|| share_within_bound(&l, 1000, 0.5));
 
     let samples = load.stop();
     let failed = samples.iter().filter(|s| !s.ok()).count();

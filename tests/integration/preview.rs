@@ -45,7 +45,10 @@ fn previews(l: &Live, idle: &str, public: &str, what: &str) {
     let (status, served, cookies) = curl(l, PREVIEW, TRUSTED);
     assert_eq!((status, served.as_str()), (200, idle), "{what}: trusted");
     assert!(
-        cookies.contains(&format!("VEZA_SERVERID_staging_preview=staging-web-{}-preview", &idle[8..])),
+        cookies.contains(&format!(
+            "VEZA_SERVERID_staging_preview=staging-web-{}-preview",
+            &idle[8..]
+        )),
         "{what}: the preview's own cookie: {cookies}"
     );
     let (status, body, _) = curl(l, PREVIEW, OTHER);
@@ -56,7 +59,11 @@ fn previews(l: &Live, idle: &str, public: &str, what: &str) {
     );
     for from in [TRUSTED, OTHER] {
         let (status, served, _) = curl(l, "staging.veza.fr", from);
-        assert_eq!((status, served.as_str()), (200, public), "{what}: public from {from}");
+        assert_eq!(
+            (status, served.as_str()),
+            (200, public),
+            "{what}: public from {from}"
+        );
     }
 }
 
@@ -104,29 +111,4 @@ fn the_preview_host_reaches_the_idle_colour_from_trusted_sources_only() {
     assert!(route(&l, TRUSTED, "staging=blue@10").contains("result: forwarded to blue"));
     let (status, _, _) = curl(&l, PREVIEW, OTHER);
     assert_eq!(status, 403);
-}
-
-#[test]
-#[ignore]
-fn worked_deploy_transcript() {
-    let l = Live::start_extra(
-        &format!("trusted \"{TRUSTED}\""),
-        &format!("preview \"{PREVIEW}\""),
-    );
-    let show = |args: &[&str]| {
-        let out = l.b.run(args);
-        println!("$ edgeplan {}\n{}{}--- exit {}\n", args.join(" "), out.stdout, out.stderr, out.code);
-    };
-    show(&["status"]);
-    println!("preview from trusted: {:?}", curl(&l, PREVIEW, TRUSTED));
-    show(&["route", &format!("http://{PREVIEW}/"), "--from", TRUSTED]);
-    show(&["switch", "staging", "green", "--weight", "10", "--release", "3f2a9c1"]);
-    show(&["status"]);
-    show(&["switch", "staging", "green", "--weight", "50"]);
-    show(&["switch", "staging", "green"]);
-    show(&["status"]);
-    show(&["rollback", "--env", "staging", "--auto-approve"]);
-    show(&["status"]);
-    println!("edge spec:\n{}", std::fs::read_to_string(l.b.path().join("specs/edge.kdl")).unwrap());
-    println!("staging spec:\n{}", std::fs::read_to_string(l.b.path().join("specs/env/staging.kdl")).unwrap());
 }
