@@ -12,8 +12,9 @@ use crate::server::{AdminState, InstanceStatus};
 use crate::session::{Scope, Session};
 use crate::transport::Lock;
 
-/// Version of the JSON document.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the JSON document: 2 added each env's `canary` (its `color` is the colour of
+/// record).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One env.
 #[derive(Debug, Serialize)]

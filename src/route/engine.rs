@@ -53,8 +53,11 @@ fn eval(test: &Test, req: &Request) -> (Option<String>, bool) {
     }
 }
 
-/// The first of `networks` (`ADDR/PREFIX`, as the routing table spells them) holding `ip`.
+/// The first of `networks` (`ADDR/PREFIX`, as the routing table spells them) holding `ip`; an
+/// IPv4-mapped IPv6 address (`::ffff:10.1.2.3`, a v4 client on a `v4v6` listener) is compared
+/// as the IPv4 address, as HAProxy's `src` does.
 pub(super) fn in_networks(ip: std::net::IpAddr, networks: &[String]) -> Option<&String> {
+    let ip = ip.to_canonical();
     networks
         .iter()
         .find(|n| n.parse::<ipnet::IpNet>().is_ok_and(|n| n.contains(&ip)))
@@ -78,6 +81,23 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
         None => follow_rules(routing, fe, &acls, req, &mut steps)?,
     };
     steps.notes.extend(header_notes(routing, req));
+    // A rule that tests the client's address decided (or could have): say what was assumed.
+    let src_acls: Vec<&str> = acls
+        .iter()
+        .filter(|a| matches!(a.test, Test::Src { .. }))
+        .map(|a| a.name.as_str())
+        .collect();
+    let src_tested = steps
+        .switches
+        .iter()
+        .any(|s| s.evaluated && s.when.iter().any(|w| src_acls.contains(&w.as_str())));
+    if req.from.is_none() && src_tested {
+        steps.notes.push(
+            "a rule above tests the client's address, which is not given: the client was taken \
+             as in none of the networks; `--from ADDR` says what a given client gets"
+                .into(),
+        );
+    }
     Ok(assemble(req, fe, acls, steps, verdict))
 }
 

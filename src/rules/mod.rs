@@ -173,6 +173,14 @@ fn preview_rules(
             })
             .collect();
         switches.extend(route_switches);
+        if env.default.is_none() {
+            // A trusted request no route takes gets what the public host would give it.
+            switches.push(Switch {
+                backend: DEFAULT_BACKEND.into(),
+                when: vec![acl.clone(), TRUSTED_SRC_ACL.to_string()],
+                why: format!("env {} preview: no route matched", env.name),
+            });
+        }
     }
     switches.push(Switch {
         backend: preview_denied_backend(env.name.as_str()),

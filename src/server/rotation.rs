@@ -41,9 +41,13 @@ pub struct Outcome {
     pub color: String,
     /// Drain, ready or maint.
     pub action: Action,
-    /// The change on the running haproxy.
+    /// The change on the running haproxy (in the env's pool, or — for an instance of the idle
+    /// colour — in its preview pool).
     #[serde(flatten)]
     pub change: Change,
+    /// The same change in the env's preview pool, when the instance takes traffic there too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Change>,
     /// How long the wait took, when asked to wait (milliseconds in JSON).
     #[serde(rename = "waited_ms", serialize_with = "millis")]
     pub waited: Option<Duration>,
@@ -72,19 +76,50 @@ pub fn run(
     let named =
         super::find(edge, &req.env, &req.component, &req.instance).map_err(Problems::one)?;
     let mut rt = Runtime::new(s.t, edge);
-    let change = super::set(&mut rt, &named, req.action).map_err(Problems::one)?;
-    progress.event(Event::Step(format!(
-        "{}/{} (env {}, component {}, {}) on target {target}: {} -> {}, {} session{}",
-        change.backend,
-        change.server,
-        named.env.name,
-        named.component.name,
-        named.instance.color,
-        change.before.as_str(),
-        change.after.as_str(),
-        change.sessions,
-        if change.sessions == 1 { "" } else { "s" }
-    )));
+    // The instance is a server of its env's pool and, with a `preview` host, of the preview
+    // pool too: the change goes wherever the config does not keep it `disabled` (the idle
+    // colour serves previews only; the active one the public only).
+    let mut backends = vec![named.backend.clone()];
+    if named.env.preview.is_some() {
+        backends.push(crate::rules::preview_backend(&named.backend));
+    }
+    let mut changes = Vec::new();
+    let mut refused = None;
+    for backend in backends {
+        let n = super::Named {
+            backend,
+            ..named.clone()
+        };
+        match super::set(&mut rt, &n, req.action) {
+            Ok(c) => changes.push(c),
+            Err(e @ super::ServerError::InactiveColor { .. }) => {
+                refused.get_or_insert(e);
+            }
+            Err(e) => return Err(Problems::one(e)),
+        }
+    }
+    if changes.is_empty() {
+        return Err(Problems::one(refused.expect("a pool was tried")));
+    }
+    for change in &changes {
+        progress.event(Event::Step(format!(
+            "{}/{} (env {}, component {}, {}) on target {target}: {} -> {}, {} session{}",
+            change.backend,
+            change.server,
+            named.env.name,
+            named.component.name,
+            named.instance.color,
+            change.before.as_str(),
+            change.after.as_str(),
+            change.sessions,
+            if change.sessions == 1 { "" } else { "s" }
+        )));
+    }
+    let change = changes.remove(0);
+    let named = super::Named {
+        backend: change.backend.clone(),
+        ..named
+    };
     let mut waited = None;
     if let Some(timeout) = req.wait {
         progress.event(Event::Step(format!(
@@ -122,6 +157,7 @@ pub fn run(
         color: named.instance.color.to_string(),
         action: req.action,
         change,
+        also: changes,
         waited,
     })
 }

@@ -188,13 +188,13 @@ pub fn switch(
         });
     }
     check_canary(&current_build.edge, &req.env, to).map_err(Problems::one)?;
-    // Raising or completing a canary keeps the release it was started with unless told.
+    // Raising or completing a canary keeps the release it was started with unless told, and
+    // ending one keeps the release of the colour of record.
     let req = &Request {
-        release: req.release.clone().or_else(|| {
-            prev.and_then(|s| s.canary.as_ref())
-                .filter(|c| c.color == req.color)
-                .and_then(|c| c.release.clone())
-        }),
+        release: req
+            .release
+            .clone()
+            .or_else(|| prev.and_then(|s| release_of(s, req.color))),
         // Ending a canary goes back to the colour that never stopped serving: no gate.
         gate: req.gate.filter(|_| req.color != from.color()),
         ..req.clone()

@@ -44,6 +44,19 @@ pub fn rollback_target(
         .ok_or_else(no_history)
 }
 
+/// The release `color` last ran in the env, as recorded: the state's own when it is the colour
+/// of record, else that of the newest history entry that switched to it.
+fn last_release(state: &EnvState, color: Color) -> Option<Release> {
+    if state.color == color {
+        return state.release.clone();
+    }
+    state
+        .history
+        .iter()
+        .find(|e| e.color == color && e.percent.is_none())
+        .and_then(|e| e.release.clone())
+}
+
 /// Record the switch in the env's colour state (`colors/ENV.json`) with its `result` (`ok`,
 /// or `probes-failed` when kept with `--no-rollback`).
 #[allow(clippy::too_many_arguments)]
@@ -140,9 +153,7 @@ pub fn record_generation_colors(
             color,
             release,
             previous_color,
-            previous_release: prev
-                .filter(|s| s.color == previous_color)
-                .and_then(|s| s.release.clone()),
+            previous_release: prev.and_then(|s| last_release(s, previous_color)),
             action: Action::GenerationRollback,
             result: "ok".into(),
             generation: Some(generation),

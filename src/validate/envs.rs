@@ -96,9 +96,9 @@ fn env(
                     "the preview of env `{env_name}` is open to trusted networks only, and the \
                      edge trusts none"
                 ),
-                "add the networks your team reaches the edge from, e.g. `trusted \"10.0.10.0/24\"` \
-                 (no source is allowed by default: behind a balancer or an incus proxy device \
-                 every client may look local)",
+                "add your team's networks, e.g. `trusted \"10.0.10.0/24\"` (no source is allowed by \
+                 default: behind a balancer or an incus proxy device every client may look local, \
+                 and a balancer listed in `trusted` lets every client it forwards reach the preview)",
             );
         }
     }

@@ -416,3 +416,33 @@ fn bad_canary_requests_change_nothing() {
         assert!(text.contains(want), "{text}");
     }
 }
+
+#[test]
+fn ending_a_canary_keeps_the_release_of_the_colour_of_record() {
+    let l = Live::start();
+    for args in [
+        &["switch", "staging", "green", "--release", "g1"][..],
+        &[
+            "switch",
+            "staging",
+            "blue",
+            "--weight",
+            "10",
+            "--release",
+            "b2",
+        ],
+        // Ended on green, the colour of record: its release stays g1.
+        &["switch", "staging", "green"],
+    ] {
+        let out = l.b.run(args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.folded());
+    }
+    let st = state(&l);
+    assert_eq!(
+        (st["color"].as_str(), st["release"].as_str()),
+        (Some("green"), Some("g1")),
+        "{st}"
+    );
+    assert!(st.get("canary").is_none(), "{st}");
+    all_by(&l, None, "staging/green", 20, "after the canary ended");
+}

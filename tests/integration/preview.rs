@@ -88,6 +88,41 @@ fn the_preview_host_reaches_the_idle_colour_from_trusted_sources_only() {
         &format!("preview \"{PREVIEW}\""),
     );
     previews(&l, "staging/green", "staging/blue", "at blue");
+    // The idle instance serves previews only: `server maint` takes it out of the preview pool,
+    // `server ready` puts it back (`drain` or `ready` on the public pool, where the config keeps
+    // it `disabled`, would be refused).
+    let out = l.b.run(&["server", "maint", "staging", "web", "green"]);
+    assert_eq!(out.code, 0, "{}", out.folded());
+    assert!(
+        out.stdout.contains("staging_web_pool_preview/green"),
+        "{}",
+        out.stdout
+    );
+    let (status, _, _) = curl(&l, PREVIEW, TRUSTED);
+    assert_eq!(status, 503, "no preview server left");
+    let out = l.b.run(&[
+        "server",
+        "ready",
+        "staging",
+        "web",
+        "green",
+        "--wait",
+        "--timeout",
+        "10s",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.folded());
+    assert!(
+        out.stdout.contains("staging_web_pool_preview/green")
+            && !out.stdout.contains("staging_web_pool/green"),
+        "ready only where the config has it enabled: {}",
+        out.stdout
+    );
+    previews(
+        &l,
+        "staging/green",
+        "staging/blue",
+        "green back in the preview",
+    );
     let r = route(&l, TRUSTED, "staging=blue");
     assert!(r.contains("result: forwarded to green"), "{r}");
     let r = route(&l, OTHER, "staging=blue");

@@ -454,6 +454,7 @@ fn spelling_matches_the_rendered_config() {
     assert!(lines.contains(&"hash-type consistent"));
 }
 
+mod preview;
 mod servers;
 
 use servers::lab_with;
