@@ -29,6 +29,10 @@ fn refused(l: &Live, want: &str) {
         "the report names the instance and what it answered: {text}"
     );
     let failed = samples.iter().filter(|s| !s.ok()).count();
+    println!(
+        "refused switch ({want}): {} requests under load, {failed} failed",
+        samples.len()
+    );
     assert_eq!(failed, 0, "{failed} of {} requests failed", samples.len());
     assert!(
         samples
