@@ -419,7 +419,20 @@ impl Stage {
 
     /// Run `haproxy -c -f CFG` on the staged config.
     pub fn check(&self) -> CheckOutput {
-        let out = Command::new("haproxy")
+        self.check_with(Command::new("haproxy"))
+    }
+
+    /// [`Stage::check`] in a network namespace of its own (`unshare -n`): server host names
+    /// (`app-web-blue.lxd`) fail to resolve at once instead of waiting for this machine's
+    /// resolver — 5 s a name, measured — while haproxy checks everything else the same way.
+    pub fn check_offline(&self) -> CheckOutput {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-n", "haproxy"]);
+        self.check_with(cmd)
+    }
+
+    fn check_with(&self, mut cmd: Command) -> CheckOutput {
+        let out = cmd
             .arg("-c")
             .arg("-f")
             .arg(&self.cfg_path)

@@ -1,0 +1,504 @@
+//! A generator of valid specs covering the whole language, as proptest strategies: a structured
+//! [`Plan`] (what proptest draws and shrinks) and [`Plan::files`] (its KDL text, with the few
+//! fix-ups that keep it valid: shadowed routes dropped, unreached components left out, a trusted
+//! network added when an env has a preview). A failing case shrinks to a small plan, printed as
+//! its spec.
+//!
+//! Covered: every top-level node (`edge`, `include`, `listen` with or without https, `tls`,
+//! `acme` with certificates by `domains` or `hosts-of`, `stats`, `admin-socket`, `timeouts`,
+//! `health`, `sticky-cookie`, `trusted`, `env`, `outside`, `placeholder`, `target` of each
+//! transport) and every env child (`hosts`, `active-color`, `container-pattern`, `cookie`,
+//! `component` with every property, numbered (`instances=`) and listed instances with weights,
+//! all balance modes, `route` by prefix and suffix, `default`, `probe`, `preview`). Used by the
+//! whole-pipeline properties ([`crate::pipeline`]) and the live agreement test.
+
+use proptest::prelude::*;
+
+/// Names by position: generated names are unique by construction.
+pub const ENVS: [&str; 3] = ["alpha", "beta", "gamma"];
+const COMPS: [&str; 3] = ["web", "api", "media"];
+const OUTSIDE: [&str; 2] = ["git", "wiki"];
+const PLACEHOLDERS: [&str; 2] = ["soon", "parked"];
+const LABELS: [&str; 4] = ["", "www.", "app.", "API."];
+const PREFIXES: [&str; 8] = [
+    "/api/", "/api", "/ws", "/static/", "/a/b/", "/media/", "/", "/v1/",
+];
+const SUFFIXES: [&str; 4] = [".m3u8", ".ts", ".json", "/health"];
+const HEALTH: [&str; 4] = ["/", "/health", "/api/v1/health", "/health?deep=1"];
+const STATUSES: [&str; 3] = ["200", "200-399", "200,204"];
+const BODIES: [&str; 2] = ["ok", "status: up"];
+const DURATIONS: [&str; 4] = ["500ms", "2s", "30s", "1h"];
+const NETWORKS: [&str; 3] = ["10.0.10.0/24", "2001:db8:10::/48", "192.0.2.7"];
+
+/// How a component's instances are named.
+#[derive(Debug, Clone)]
+pub enum Instances {
+    /// `instances=N` through the container pattern.
+    Numbered(u32),
+    /// `instance` children: the weights of the blue ones, then of the green ones.
+    Listed(Vec<Option<u16>>, Vec<Option<u16>>),
+}
+
+/// A component.
+#[derive(Debug, Clone)]
+pub struct Comp {
+    port: u16,
+    health: usize,
+    status: Option<usize>,
+    body: Option<usize>,
+    timeout: Option<usize>,
+    balance: usize,
+    sticky: bool,
+    pool: bool,
+    instances: Instances,
+}
+
+/// A route: its component (by position, modulo) and matchers.
+#[derive(Debug, Clone)]
+pub struct Route {
+    to: usize,
+    prefixes: Vec<usize>,
+    suffixes: Vec<usize>,
+}
+
+/// An env.
+#[derive(Debug, Clone)]
+pub struct Env {
+    labels: Vec<usize>,
+    green: bool,
+    pattern: usize,
+    cookie: bool,
+    comps: Vec<Comp>,
+    routes: Vec<Route>,
+    default: Option<usize>,
+    probes: Vec<(usize, Option<usize>, Option<usize>)>,
+    preview: bool,
+}
+
+/// A whole edge.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    https: bool,
+    tls_min: Option<bool>,
+    acme: Option<(usize, usize, u16, bool)>,
+    stats: bool,
+    admin: bool,
+    timeouts: Option<Vec<usize>>,
+    health: Option<(usize, u16, u16, bool)>,
+    sticky_cookie: usize,
+    trusted: Vec<usize>,
+    envs: Vec<Env>,
+    outside: Vec<(bool, u8)>,
+    placeholders: Vec<(usize, bool)>,
+    include: bool,
+    target: usize,
+}
+
+fn weights() -> impl Strategy<Value = Vec<Option<u16>>> {
+    prop::collection::vec(prop::option::of(1u16..=256), 1..=3)
+}
+
+fn comp() -> impl Strategy<Value = Comp> {
+    let instances = prop_oneof![
+        (1u32..=3).prop_map(Instances::Numbered),
+        (weights(), weights()).prop_map(|(b, g)| Instances::Listed(b, g)),
+    ];
+    (
+        1024u16..=9999,
+        0..HEALTH.len(),
+        prop::option::of(0..STATUSES.len()),
+        prop::option::of(0..BODIES.len()),
+        prop::option::of(0..2usize),
+        0..3usize,
+        any::<bool>(),
+        any::<bool>(),
+        instances,
+    )
+        .prop_map(
+            |(port, health, status, body, timeout, balance, sticky, pool, instances)| Comp {
+                port,
+                health,
+                status,
+                body,
+                timeout,
+                balance,
+                sticky,
+                pool,
+                instances,
+            },
+        )
+}
+
+fn route() -> impl Strategy<Value = Route> {
+    (
+        0..3usize,
+        prop::collection::vec(0..PREFIXES.len(), 0..=2),
+        prop::collection::vec(0..SUFFIXES.len(), 0..=2),
+    )
+        .prop_map(|(to, prefixes, suffixes)| Route {
+            to,
+            prefixes,
+            suffixes,
+        })
+}
+
+fn env() -> impl Strategy<Value = Env> {
+    (
+        prop::collection::btree_set(0..LABELS.len(), 1..=3),
+        any::<bool>(),
+        0..2usize,
+        any::<bool>(),
+        prop::collection::vec(comp(), 1..=3),
+        prop::collection::vec(route(), 0..=4),
+        prop::option::of(0..3usize),
+        prop::collection::vec(
+            (
+                0..HEALTH.len(),
+                prop::option::of(0..3usize),
+                prop::option::of(0..STATUSES.len()),
+            ),
+            0..=2,
+        ),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(labels, green, pattern, cookie, comps, routes, default, probes, preview)| Env {
+                labels: labels.into_iter().collect(),
+                green,
+                pattern,
+                cookie,
+                comps,
+                routes,
+                default,
+                probes,
+                preview,
+            },
+        )
+}
+
+/// A valid spec.
+pub fn plan() -> impl Strategy<Value = Plan> {
+    let edge = (
+        any::<bool>(),
+        prop::option::of(any::<bool>()),
+        prop::option::of((0..2usize, 0..2usize, 8000u16..=8899, any::<bool>())),
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(prop::collection::vec(0..DURATIONS.len(), 7)),
+        prop::option::of((0..3usize, 1u16..=5, 1u16..=5, any::<bool>())),
+        0..3usize,
+        prop::collection::btree_set(0..NETWORKS.len(), 0..=2),
+    );
+    let sites = (
+        prop::collection::vec(env(), 1..=3),
+        prop::collection::vec((any::<bool>(), 1u8..=200), 0..=2),
+        prop::collection::vec((0..4usize, any::<bool>()), 0..=2),
+        any::<bool>(),
+        0..4usize,
+    );
+    (edge, sites).prop_map(
+        |(
+            (https, tls_min, acme, stats, admin, timeouts, health, sticky_cookie, trusted),
+            (envs, outside, placeholders, include, target),
+        )| Plan {
+            https,
+            tls_min,
+            acme,
+            stats,
+            admin,
+            timeouts,
+            health,
+            sticky_cookie,
+            trusted: trusted.into_iter().collect(),
+            envs,
+            outside,
+            placeholders,
+            include,
+            target,
+        },
+    )
+}
+
+fn quoted(v: &[&str]) -> String {
+    v.iter()
+        .map(|x| format!("\"{x}\""))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Plan {
+    /// The spec files: path under the specs directory → text.
+    pub fn files(&self) -> Vec<(String, String)> {
+        let mut edge = String::from("edge \"gen\"\n");
+        let mut files = Vec::new();
+        edge += if self.https {
+            "listen http=\"*:80\" https=\"*:443\"\n"
+        } else {
+            "listen http=\"*:80\"\n"
+        };
+        if self.https {
+            edge += "tls cert-dir=\"/etc/haproxy/certs\"";
+            if let Some(v13) = self.tls_min {
+                edge += if v13 {
+                    " min-version=\"TLSv1.3\""
+                } else {
+                    " min-version=\"TLSv1.2\""
+                };
+            }
+            edge += "\n";
+        }
+        if self.stats {
+            edge += "stats bind=\"127.0.0.1:9100\" uri=\"/stats\"\n";
+        }
+        if self.admin {
+            edge += "admin-socket \"/run/haproxy/admin.sock\" mode=\"660\"\n";
+        }
+        if let Some(t) = &self.timeouts {
+            let names = [
+                "connect",
+                "client",
+                "server",
+                "tunnel",
+                "http-request",
+                "http-keep-alive",
+                "queue",
+            ];
+            edge += "timeouts";
+            for (n, d) in names.iter().zip(t) {
+                edge += &format!(" {n}=\"{}\"", DURATIONS[*d].replace("500ms", "5s"));
+            }
+            edge += "\n";
+        }
+        if let Some((interval, fall, rise, shutdown)) = self.health {
+            edge += &format!(
+                "health interval=\"{}\" fall={fall} rise={rise} slowstart=\"{}\" shutdown-sessions={}\n",
+                ["200ms", "2s", "5s"][interval],
+                DURATIONS[interval],
+                if shutdown { "#true" } else { "#false" }
+            );
+        }
+        edge += &format!(
+            "sticky-cookie \"{}\"\n",
+            ["SRV", "EDGE_ID", "route-id"][self.sticky_cookie]
+        );
+        let mut trusted: Vec<&str> = self.trusted.iter().map(|i| NETWORKS[*i]).collect();
+        if trusted.is_empty() && self.envs.iter().any(|e| e.preview) {
+            trusted.push(NETWORKS[0]);
+        }
+        if !trusted.is_empty() {
+            edge += &format!("trusted {}\n", quoted(&trusted));
+        }
+        edge += &match self.target {
+            0 => "target \"box\" {\n    local root=\"box\"\n}\n".to_string(),
+            1 => "target \"edge\" {\n    ssh host=\"edge.example.org\" user=\"root\" port=22\n    reload-timeout \"1m\"\n}\n".to_string(),
+            2 => "target \"lab\" {\n    incus container=\"edge-lab\"\n    validate \"haproxy\" \"-c\" \"-f\"\n}\n".to_string(),
+            _ => String::new(),
+        };
+
+        let mut owners: Vec<(String, Vec<String>)> = Vec::new();
+        for (i, e) in self.envs.iter().enumerate() {
+            let (text, hosts) = env_text(ENVS[i], e);
+            owners.push((ENVS[i].to_string(), hosts));
+            files.push((format!("env/{}.kdl", ENVS[i]), text));
+        }
+        let mut sites = String::new();
+        for (i, (health, octet)) in self.outside.iter().enumerate() {
+            let name = OUTSIDE[i];
+            sites += &format!(
+                "outside \"{name}\" address=\"10.9.0.{octet}:3000\"{} {{\n    hosts \"{name}.tools.test\"\n}}\n",
+                if *health { " health=\"/healthz\"" } else { "" }
+            );
+            owners.push((name.into(), vec![format!("{name}.tools.test")]));
+        }
+        for (i, (status, www)) in self.placeholders.iter().enumerate() {
+            let name = PLACEHOLDERS[i];
+            let mut hosts = vec![format!("{name}.example.test")];
+            if *www {
+                hosts.push(format!("www.{name}.example.test"));
+            }
+            let h: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            sites += &format!(
+                "placeholder \"{name}\" status={} {{\n    hosts {}\n    body \"{name} is not here yet\\n\"\n}}\n",
+                [200, 404, 410, 503][*status],
+                quoted(&h)
+            );
+            owners.push((name.into(), hosts));
+        }
+        if self.include && !sites.is_empty() {
+            edge += "include \"sites/more.kdl\"\n";
+            files.push(("sites/more.kdl".into(), sites));
+        } else {
+            edge += &sites;
+        }
+        // TLS needs certificates; without TLS an acme block is optional.
+        let acme = self.acme.or(self.https.then_some((0, 0, 8888, true)));
+        if let Some((directory, key, port, hosts_of)) = acme {
+            edge += &format!(
+                "acme email=\"ops@example.org\" directory=\"{}\" challenge-port={port} key-type=\"{}\" {{\n",
+                ["staging", "production"][directory],
+                ["ecdsa", "rsa"][key]
+            );
+            for (o, hosts) in &owners {
+                if hosts_of {
+                    edge += &format!("    certificate \"c-{o}\" hosts-of=\"{o}\"\n");
+                } else {
+                    let lower: Vec<String> = hosts.iter().map(|h| h.to_lowercase()).collect();
+                    let h: Vec<&str> = lower.iter().map(String::as_str).collect();
+                    edge += &format!(
+                        "    certificate \"c-{o}\" {{\n        domains {}\n    }}\n",
+                        quoted(&h)
+                    );
+                }
+            }
+            edge += "}\n";
+        }
+        files.insert(0, ("edge.kdl".into(), edge));
+        files
+    }
+}
+
+/// The text of env `name` and every host it serves (its preview included).
+fn env_text(name: &str, e: &Env) -> (String, Vec<String>) {
+    let mut s = format!("env \"{name}\" {{\n");
+    let mut hosts: Vec<String> = e
+        .labels
+        .iter()
+        .map(|l| format!("{}{name}.test", LABELS[*l]))
+        .collect();
+    let h: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    s += &format!("    hosts {}\n", quoted(&h));
+    if e.green {
+        s += "    active-color \"green\"\n";
+    }
+    let numbered = e
+        .comps
+        .iter()
+        .any(|c| matches!(c.instances, Instances::Numbered(_)));
+    if numbered {
+        s += &format!(
+            "    container-pattern \"{}\"\n",
+            [
+                "{env}-{component}-{color}-{index}.lxd",
+                "c-{component}-{color}{index}.{env}.lxd"
+            ][e.pattern]
+        );
+    }
+    if e.cookie {
+        s += &format!("    cookie \"{}_SESSION\"\n", name.to_uppercase());
+    }
+    let comps: Vec<&str> = COMPS[..e.comps.len()].to_vec();
+    // Routes in order; one an earlier route would shadow is not kept (`check` refuses those).
+    let mut routes: Vec<(&str, Vec<&str>, Vec<&str>)> = Vec::new();
+    for r in &e.routes {
+        let mut p: Vec<&str> = r.prefixes.iter().map(|i| PREFIXES[*i]).collect();
+        let sfx: Vec<&str> = r.suffixes.iter().map(|i| SUFFIXES[*i]).collect();
+        p.dedup();
+        if p.is_empty() && sfx.is_empty() {
+            p.push(PREFIXES[0]);
+        }
+        let mut candidate = routes.clone();
+        candidate.push((comps[r.to % comps.len()], p, sfx));
+        let matchers: Vec<edgeplan::reach::Matchers<'_>> = candidate
+            .iter()
+            .map(|(_, p, s)| edgeplan::reach::Matchers {
+                prefixes: p.clone(),
+                suffixes: s.clone(),
+            })
+            .collect();
+        if edgeplan::reach::unreachable(&matchers).is_empty() {
+            routes = candidate;
+        }
+    }
+    let mut default = e.default.map(|d| comps[d % comps.len()]);
+    // Every component gets requests (`check` refuses one nothing reaches): the default is an
+    // unreached one when there is one; components still unreached are left out.
+    let reached = |c: &str, d: Option<&str>| d == Some(c) || routes.iter().any(|r| r.0 == c);
+    if comps.len() > 1
+        && let Some(u) = comps.iter().find(|c| !reached(c, default))
+        && default.is_none_or(|d| routes.iter().any(|r| r.0 == d))
+    {
+        default = Some(*u);
+    }
+    let mut pools = vec!["pool_a", "pool_b"];
+    for (c, plan) in comps.iter().zip(&e.comps) {
+        if comps.len() > 1 && !reached(c, default) {
+            continue;
+        }
+        let balance = ["roundrobin", "leastconn", "uri"][plan.balance];
+        let mut line = format!(
+            "    component \"{c}\" port={} health=\"{}\" balance=\"{balance}\"",
+            plan.port, HEALTH[plan.health]
+        );
+        if let Some(st) = plan.status {
+            line += &format!(" health-status=\"{}\"", STATUSES[st]);
+        }
+        if let Some(b) = plan.body {
+            line += &format!(" health-body=\"{}\"", BODIES[b]);
+        }
+        if let Some(t) = plan.timeout {
+            line += &format!(" health-timeout=\"{}\"", ["2s", "500ms"][t]);
+        }
+        if plan.sticky && balance != "uri" {
+            line += " sticky=#true";
+        }
+        if plan.pool && !pools.is_empty() {
+            line += &format!(" pool=\"{}\"", pools.remove(0));
+        }
+        match &plan.instances {
+            Instances::Numbered(n) => {
+                if *n > 1 {
+                    line += &format!(" instances={n}");
+                }
+                s += &line;
+                s += "\n";
+            }
+            Instances::Listed(blue, green) => {
+                s += &line;
+                s += " {\n";
+                for (color, list) in [("blue", blue), ("green", green)] {
+                    for (k, w) in list.iter().enumerate() {
+                        s += &format!(
+                            "        instance \"{}{}\" color=\"{color}\" address=\"{name}-{c}-{color}{}.lxd\"{}\n",
+                            &color[..1],
+                            k + 1,
+                            k + 1,
+                            w.map_or(String::new(), |w| format!(" weight={w}"))
+                        );
+                    }
+                }
+                s += "    }\n";
+            }
+        }
+    }
+    for (r, (to, p, sfx)) in routes.iter().enumerate() {
+        let mut body = String::new();
+        if !p.is_empty() {
+            body += &format!("        prefix {}\n", quoted(p));
+        }
+        if !sfx.is_empty() {
+            body += &format!("        suffix {}\n", quoted(sfx));
+        }
+        s += &format!("    route \"r{r}\" to=\"{to}\" {{\n{body}    }}\n");
+    }
+    if let Some(d) = default {
+        s += &format!("    default \"{d}\"\n");
+    }
+    for (path, host, status) in &e.probes {
+        let mut line = format!("    probe \"{}\"", HEALTH[*path]);
+        if let Some(h) = host {
+            line += &format!(" host=\"{}\"", hosts[h % hosts.len()].to_lowercase());
+        }
+        if let Some(st) = status {
+            line += &format!(" status=\"{}\"", STATUSES[*st]);
+        }
+        s += &line;
+        s += "\n";
+    }
+    if e.preview {
+        let p = format!("preview.{name}.test");
+        s += &format!("    preview \"{p}\"\n");
+        hosts.push(p);
+    }
+    s += "}\n";
+    (s, hosts)
+}
