@@ -227,6 +227,20 @@ fn quoted(v: &[&str]) -> String {
 }
 
 impl Plan {
+    /// The plan as a live haproxy with stand-in upstreams can serve it: stand-ins answer every
+    /// request with 200 and their identity, so no `health-body` (a check would never pass), and
+    /// health checks every 200 ms so the servers are up at once.
+    pub fn live(&self) -> Plan {
+        let mut p = self.clone();
+        for e in &mut p.envs {
+            for c in &mut e.comps {
+                c.body = None;
+            }
+        }
+        p.health = Some((0, 1, 1, p.health.is_none_or(|h| h.3)));
+        p
+    }
+
     /// The spec files: path under the specs directory → text.
     pub fn files(&self) -> Vec<(String, String)> {
         let mut edge = String::from("edge \"gen\"\n");

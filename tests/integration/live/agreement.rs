@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use edgeplan::model::Edge;
-use edgeplan::route::{self, Explanation, Outcome, Request};
+use edgeplan::route::{self, Explanation, Outcome, Pick, Request, ServerChoice, Verdict};
 use edgeplan::rules::{BackendKind, Routing};
 
 use super::{Build, Haproxy, Mode, Response, Scheme, Stage};
@@ -56,176 +56,6 @@ impl Rng {
         }
         out
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A generator of valid specs: random envs, hosts, components, routes, outside backends and
-// placeholders, with or without TLS and ACME.
-
-/// Spec files (path under the specs dir → text).
-fn gen_spec(rng: &mut Rng, n: usize) -> Vec<(String, String)> {
-    // Every third spec is plain http only (one frontend, no redirect).
-    let https = n % 3 != 2;
-    let acme = https || rng.chance(50);
-    let mut edge = format!("edge \"gen-{n}\"\n");
-    edge += if https {
-        "listen http=\"*:80\" https=\"*:443\"\ntls cert-dir=\"/etc/haproxy/certs\"\n"
-    } else {
-        "listen http=\"*:80\"\n"
-    };
-    if rng.chance(50) {
-        edge += "stats bind=\"127.0.0.1:9100\" uri=\"/stats\"\n";
-    }
-    edge += &format!(
-        "sticky-cookie \"{}\"\n",
-        rng.pick(&["SRV", "EDGE_ID", "route-id"])
-    );
-
-    let env_names = rng.subset(&["alpha", "beta", "gamma", "delta"], 1, 3);
-    let outside_names = rng.subset(&["git", "wiki"], 0, 2);
-    let placeholder_names = rng.subset(&["soon", "parked"], 0, 2);
-    let mut owners = Vec::new();
-    let mut files = Vec::new();
-    for env in &env_names {
-        owners.push(env.to_string());
-        let mut s = format!("env \"{env}\" {{\n");
-        let labels = rng.subset(&["", "www.", "app.", "API."], 1, 3);
-        let hosts: Vec<String> = labels
-            .iter()
-            .map(|l| format!("\"{l}{env}.test\""))
-            .collect();
-        s += &format!("    hosts {}\n", hosts.join(" "));
-        s += &format!("    active-color \"{}\"\n", rng.pick(&["blue", "green"]));
-        s += &format!(
-            "    container-pattern \"{}\"\n",
-            rng.pick(&[
-                "{env}-{component}-{color}.lxd",
-                "c-{component}-{color}.{env}.lxd"
-            ])
-        );
-        if rng.chance(30) {
-            s += &format!("    cookie \"{}_SESSION\"\n", env.to_uppercase());
-        }
-        let comps = rng.subset(&["web", "api", "media", "ws"], 1, 3);
-        let mut pools = vec!["pool_a", "pool_b"];
-        let mut comp_lines = Vec::new();
-        for c in &comps {
-            let balance = *rng.pick(&["roundrobin", "leastconn", "uri"]);
-            let sticky = balance != "uri" && rng.chance(60);
-            let mut line = format!(
-                "    component \"{c}\" port={} health=\"{}\" balance=\"{balance}\"",
-                1000 + rng.below(9000),
-                rng.pick(&["/", "/health", "/api/v1/health"])
-            );
-            if sticky {
-                line += " sticky=#true";
-            }
-            if rng.chance(30) && !pools.is_empty() {
-                line += &format!(" pool=\"{}\"", pools.remove(0));
-            }
-            comp_lines.push((*c, line + "\n"));
-        }
-        let prefixes = [
-            "/api/", "/api", "/ws", "/static/", "/a/b/", "/media/", "/", "/v1/",
-        ];
-        let suffixes = [".m3u8", ".ts", ".json", "/health"];
-        // Routes in order; one that an earlier route would shadow (wholly or in part) is not
-        // kept: `check` refuses those (edgeplan::reach).
-        let mut routes: Vec<(&str, Vec<&str>, Vec<&str>)> = Vec::new();
-        for _ in 0..rng.below(5) {
-            let to = *rng.pick(&comps);
-            let kind = rng.below(4);
-            let p = if kind != 3 {
-                rng.subset(&prefixes, 1, 2)
-            } else {
-                Vec::new()
-            };
-            let sfx = if kind >= 2 {
-                rng.subset(&suffixes, 1, 2)
-            } else {
-                Vec::new()
-            };
-            let mut candidate = routes.clone();
-            candidate.push((to, p, sfx));
-            let matchers: Vec<edgeplan::reach::Matchers<'_>> = candidate
-                .iter()
-                .map(|(_, p, s)| edgeplan::reach::Matchers {
-                    prefixes: p.clone(),
-                    suffixes: s.clone(),
-                })
-                .collect();
-            if edgeplan::reach::unreachable(&matchers).is_empty() {
-                routes = candidate;
-            }
-        }
-        let mut default = rng.chance(75).then(|| *rng.pick(&comps));
-        // Every component gets requests (`check` refuses one that none reach): the default is
-        // an unreached one when there is one; components still unreached are left out.
-        let reached = |c: &str, d: Option<&str>| d == Some(c) || routes.iter().any(|r| r.0 == c);
-        if comps.len() > 1
-            && let Some(u) = comps.iter().find(|c| !reached(c, default))
-            && default.is_none_or(|d| routes.iter().any(|r| r.0 == d))
-        {
-            default = Some(*u);
-        }
-        for (c, line) in &comp_lines {
-            if comps.len() == 1 || reached(c, default) {
-                s += line;
-            }
-        }
-        for (r, (to, p, sfx)) in routes.iter().enumerate() {
-            let mut body = String::new();
-            let q = |v: &[&str]| {
-                v.iter()
-                    .map(|x| format!("\"{x}\""))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
-            if !p.is_empty() {
-                body += &format!("        prefix {}\n", q(p));
-            }
-            if !sfx.is_empty() {
-                body += &format!("        suffix {}\n", q(sfx));
-            }
-            s += &format!("    route \"r{r}\" to=\"{to}\" {{\n{body}    }}\n");
-        }
-        if let Some(d) = default {
-            s += &format!("    default \"{d}\"\n");
-        }
-        s += "}\n";
-        files.push((format!("env/{env}.kdl"), s));
-    }
-    for o in &outside_names {
-        owners.push(o.to_string());
-        let health = if rng.chance(50) {
-            " health=\"/healthz\""
-        } else {
-            ""
-        };
-        edge += &format!(
-            "outside \"{o}\" address=\"10.9.0.{}:3000\"{health} {{\n    hosts \"{o}.tools.test\"\n}}\n",
-            1 + rng.below(200)
-        );
-    }
-    for p in &placeholder_names {
-        owners.push(p.to_string());
-        let status = rng.pick(&[200, 404, 410, 503]);
-        edge += &format!(
-            "placeholder \"{p}\" status={status} {{\n    hosts \"{p}.example.test\" \"www.{p}.example.test\"\n    body \"{p} is not here yet\\n\"\n}}\n"
-        );
-    }
-    if acme {
-        edge += &format!(
-            "acme email=\"ops@example.org\" directory=\"staging\" challenge-port={} {{\n",
-            8000 + rng.below(900)
-        );
-        for o in &owners {
-            edge += &format!("    certificate \"c-{o}\" hosts-of=\"{o}\"\n");
-        }
-        edge += "}\n";
-    }
-    files.insert(0, ("edge.kdl".into(), edge));
-    files
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -481,8 +311,11 @@ struct Answer {
     /// `(name, value)` of every `Set-Cookie` of the response.
     set_cookies: Vec<(String, String)>,
     /// The client address the app was told (`X-Forwarded-For` as the stand-in saw it): the
-    /// connection's, whatever the request claimed (the generated specs trust no network).
+    /// connection's, whatever the request claimed (no generated spec trusts loopback).
     client: Option<String>,
+    /// Predicted only: the servers (`env/component/server`) any of which may answer, when the
+    /// request does not fix one (round robin, leastconn); with the cookie each would set.
+    one_of: Vec<(String, Option<String>)>,
 }
 
 /// What `ex` says haproxy answers. `bodies` are the rendered files by their path on the box.
@@ -494,6 +327,7 @@ fn predict(ex: &Explanation, bodies: &BTreeMap<String, String>) -> Answer {
         body: None,
         set_cookies: Vec::new(),
         client: (ex.outcome == Outcome::Forward).then(|| "127.0.0.1".to_string()),
+        one_of: Vec::new(),
     };
     match ex.outcome {
         Outcome::Redirect | Outcome::NoServer | Outcome::BadRequest => {}
@@ -521,9 +355,60 @@ fn predict(ex: &Explanation, bodies: &BTreeMap<String, String>) -> Answer {
                 .iter()
                 .map(|c| (c.name.clone(), c.value.clone().unwrap_or_default()))
                 .collect();
+            if let Verdict::Forward {
+                server:
+                    ServerChoice::Balanced {
+                        pick: Pick::OneOf(names),
+                        ..
+                    },
+                ..
+            } = &ex.verdict
+            {
+                let cookie = |name: &str| {
+                    ex.servers
+                        .iter()
+                        .find(|s| s.name == name)
+                        .and_then(|s| s.cookie.clone())
+                };
+                let (env, comp) = (ex.env.clone().unwrap_or_default(), ex.component.clone());
+                a.served_by = None;
+                a.one_of = names
+                    .iter()
+                    .map(|n| {
+                        (
+                            format!("{env}/{}/{n}", comp.as_deref().unwrap_or("?")),
+                            cookie(n),
+                        )
+                    })
+                    .collect();
+            }
         }
     }
     a
+}
+
+/// Whether haproxy's answer `got` is what `want` predicts: equal, or — when the prediction is
+/// one of several servers — served by one of them, setting that server's cookie.
+fn agrees(want: &Answer, got: &Answer) -> bool {
+    if want.one_of.is_empty() {
+        return want == got;
+    }
+    let Some((by, cookie)) = want
+        .one_of
+        .iter()
+        .find(|(s, _)| Some(s) == got.served_by.as_ref())
+    else {
+        return false;
+    };
+    let mut fixed = want.clone();
+    fixed.served_by = Some(by.clone());
+    fixed.one_of = Vec::new();
+    for c in &mut fixed.set_cookies {
+        if c.1.is_empty() {
+            c.1 = cookie.clone().unwrap_or_default();
+        }
+    }
+    fixed == *got
 }
 
 /// What haproxy answered, in the terms of [`predict`].
@@ -535,6 +420,7 @@ fn observe(r: &Response, static_answer: bool) -> Answer {
         body: static_answer.then(|| r.body.clone()),
         set_cookies: r.set_cookies(),
         client: r.echoed("x-forwarded-for").map(str::to_string),
+        one_of: Vec::new(),
     }
 }
 
@@ -653,15 +539,22 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
             edgeplan::diag::render_text(&p, false, 100)
         )
     });
+    // Some envs at the other colour, some in a canary (both colours in rotation, weighted).
     let flips: Vec<String> = edge
         .envs
         .values()
-        .filter(|_| match flip {
-            Flip::None => false,
-            Flip::All => true,
-            Flip::Random => rng.chance(40),
+        .filter_map(|e| {
+            let other = e.active_color.other();
+            match flip {
+                Flip::None => None,
+                Flip::All => Some(format!("{}={other}", e.name)),
+                Flip::Random => match rng.below(5) {
+                    0 | 1 => Some(format!("{}={other}", e.name)),
+                    2 => Some(format!("{}={other}@{}", e.name, 1 + rng.below(99))),
+                    _ => None,
+                },
+            }
         })
-        .map(|e| format!("{}={}", e.name, e.active_color.other()))
         .collect();
     // The same colours for the config and for `route`, set the way `--colors` sets them.
     let build = Build::with(specs, |c| route::apply_colors(&edge, c, &flips).unwrap());
@@ -722,9 +615,12 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
     for (p, r) in results {
         tally.requests += 1;
         match r {
-            Ok((ex, want, got)) if want == got => {
+            Ok((ex, want, got)) if agrees(&want, &got) => {
                 tally.agreed += 1;
                 let key = match (ex.outcome, ex.kind) {
+                    (Outcome::Forward, Some(_)) if !want.one_of.is_empty() => {
+                        "forward to one of several servers".to_string()
+                    }
                     (Outcome::Forward, Some(k)) => format!("forward to {k:?}").to_lowercase(),
                     (o, _) => format!("{o:?}").to_lowercase(),
                 };
@@ -739,16 +635,73 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
     }
 }
 
+/// Write the live form of `plan` under `dir`; its text, for messages.
+fn write_plan(dir: &Path, plan: &crate::specgen::Plan) -> String {
+    let files = plan.live().files();
+    crate::pipeline::write(dir, &files);
+    crate::pipeline::shown(&files)
+}
+
+/// Run `plan` alone (its own haproxy, `count` requests from `seed`): whether it disagrees.
+fn disagrees(plan: &crate::specgen::Plan, seed: u64, count: usize) -> bool {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), plan);
+    let mut t = Tally::default();
+    agree_on(
+        "shrinking",
+        tmp.path(),
+        Flip::Random,
+        &mut Rng::new(seed),
+        count,
+        &mut t,
+    );
+    !t.failures.is_empty()
+}
+
+/// Shrink a disagreeing plan with proptest's own simplification (at most `budget` haproxy
+/// runs): the smallest plan found that still disagrees.
+fn minimise(
+    mut tree: impl proptest::strategy::ValueTree<Value = crate::specgen::Plan>,
+    seed: u64,
+    count: usize,
+    budget: usize,
+) -> crate::specgen::Plan {
+    let mut smallest = tree.current();
+    let mut runs = 0;
+    while runs < budget && tree.simplify() {
+        loop {
+            runs += 1;
+            if disagrees(&tree.current(), seed, count) {
+                smallest = tree.current();
+                break;
+            }
+            if runs >= budget || !tree.complicate() {
+                return smallest;
+            }
+        }
+    }
+    smallest
+}
+
 #[test]
 fn route_agrees_with_live_haproxy() {
-    let seed: u64 = std::env::var("EDGEPLAN_AGREEMENT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_260_417);
+    use proptest::strategy::{Strategy, ValueTree};
+    let seed = crate::pipeline::seed();
+    let env_count = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    // Soak: many specs and requests (`EDGEPLAN_AGREEMENT_SPECS`, `EDGEPLAN_AGREEMENT_REQUESTS`).
+    let (spec_count, per_spec) = (
+        env_count("EDGEPLAN_AGREEMENT_SPECS", 6),
+        env_count("EDGEPLAN_AGREEMENT_REQUESTS", 120),
+    );
     let mut rng = Rng::new(seed);
     let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("specs");
-    // (name, specs dir, colours, requests, the spec's text when generated)
-    let mut runs: Vec<(String, PathBuf, Flip, usize, Option<String>)> = vec![
+    // (name, specs dir, colours, requests, the generated plan's index)
+    let mut runs: Vec<(String, PathBuf, Flip, usize, Option<usize>)> = vec![
         (
             "bundled specs".into(),
             bundled.clone(),
@@ -765,48 +718,63 @@ fn route_agrees_with_live_haproxy() {
         ),
     ];
     let tmp = tempfile::tempdir().unwrap();
-    for n in 0..5 {
+    let mut runner = crate::pipeline::runner(1, seed);
+    let mut trees = Vec::new();
+    let mut texts = Vec::new();
+    for n in 0..spec_count {
+        let tree = crate::specgen::plan().new_tree(&mut runner).unwrap();
         let dir = tmp.path().join(format!("gen{n}"));
-        let files = gen_spec(&mut rng, n);
-        for (rel, text) in &files {
-            let p = dir.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, text).unwrap();
-        }
-        let shown: String = files.iter().map(|(r, t)| format!("// {r}\n{t}")).collect();
-        let name = format!("random spec {n} (seed {seed})");
-        runs.push((name, dir, Flip::Random, 120, Some(shown)));
+        texts.push(write_plan(&dir, &tree.current()));
+        trees.push(tree);
+        let name = format!("generated spec {n} (seed {seed})");
+        runs.push((name, dir, Flip::Random, per_spec, Some(n)));
     }
-    // Each run has its own haproxy and its own generator: run them side by side.
-    let tallies: Vec<Tally> = std::thread::scope(|s| {
-        let handles: Vec<_> = runs
-            .iter()
-            .map(|(name, dir, flip, count, shown)| {
-                let mut rng = Rng::new(rng.next());
-                s.spawn(move || {
-                    let mut t = Tally::default();
-                    agree_on(name, dir, *flip, &mut rng, *count, &mut t);
-                    if let (false, Some(shown)) = (t.failures.is_empty(), shown) {
-                        t.failures.push(format!("{name} was:\n{shown}"));
-                    }
-                    t
+    // Each run has its own haproxy and its own request generator: two at a time.
+    let seeds: Vec<u64> = runs.iter().map(|_| rng.next()).collect();
+    let mut tallies: Vec<(Tally, Option<usize>, u64)> = Vec::new();
+    for (chunk, chunk_seeds) in runs.chunks(2).zip(seeds.chunks(2)) {
+        tallies.extend(std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .zip(chunk_seeds)
+                .map(|((name, dir, flip, count, n), seed)| {
+                    s.spawn(move || {
+                        let mut t = Tally::default();
+                        agree_on(name, dir, *flip, &mut Rng::new(*seed), *count, &mut t);
+                        (t, *n, *seed)
+                    })
                 })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        }));
+    }
     let mut tally = Tally::default();
-    for t in tallies {
+    let mut trees: Vec<Option<_>> = trees.into_iter().map(Some).collect();
+    for (t, n, run_seed) in tallies {
         tally.requests += t.requests;
         tally.agreed += t.agreed;
+        if let (false, Some(n)) = (t.failures.is_empty(), n) {
+            let tree = trees[n].take().unwrap();
+            let small = minimise(tree, run_seed, t.requests, 40);
+            tally.failures.push(format!(
+                "generated spec {n} (seed {seed}) was:\n{}\nthe smallest spec found that still \
+                 disagrees (requests from seed {run_seed}):\n{}",
+                texts[n],
+                crate::pipeline::shown(&small.live().files())
+            ));
+        }
         tally.failures.extend(t.failures);
         for (k, v) in t.outcomes {
             *tally.outcomes.entry(k).or_default() += v;
         }
     }
     println!(
-        "route agreement: {} requests, {} agree with live haproxy ({:?})",
-        tally.requests, tally.agreed, tally.outcomes
+        "route agreement (seed {seed}, EDGEPLAN_GEN_SEED={seed} to repeat): {} generated specs, \
+         {} requests, {} agree with live haproxy ({:?})",
+        spec_count, tally.requests, tally.agreed, tally.outcomes
     );
     assert!(
         tally.failures.is_empty(),
