@@ -34,6 +34,7 @@ mod agreement;
 pub mod failover;
 mod health;
 mod identity;
+mod requests;
 mod routing;
 
 use std::collections::BTreeMap;
