@@ -5,7 +5,9 @@
 # works on a fresh machine and on one that ran it before.
 #
 #   EDGEPLAN_SOAK=1 bash scripts/test.sh    the soak tier too (long runs that stay out of CI:
-#                                            traffic tests 20x, 10 000 cases per property)
+#                                            traffic tests 20x, 10 000 cases per property,
+#                                            5 000 generated specs through haproxy -c, 100
+#                                            generated specs in the live agreement test)
 #   bash scripts/test.sh -E 'test(failover)' extra arguments go to cargo nextest run
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,9 +105,11 @@ if [ -n "${EDGEPLAN_SOAK:-}" ]; then
   # (the live-traffic group) 20 times each.
   profile=soak
   export PROPTEST_CASES="${PROPTEST_CASES:-10000}"
+  export EDGEPLAN_GEN_CASES="${EDGEPLAN_GEN_CASES:-5000}"
+  export EDGEPLAN_AGREEMENT_SPECS="${EDGEPLAN_AGREEMENT_SPECS:-100}"
   echo "== soak: the live-traffic tests 20 times each"
   cargo nextest run --locked --profile soak --features fault-injection --stress-count 20 \
-    -E 'binary(integration) & (test(/^live::/) | test(/under_load/) | test(/^server::/) | test(/^reload_state::/) | test(/^gate::/) | test(/^probes::/))'
+    -E 'binary(integration) & (test(/^live::/) | test(/under_load/) | test(/^server::/) | test(/^reload_state::/) | test(/^gate::/) | test(/^probes::/) | test(/^canary::/) | test(/^preview::/))'
 fi
 echo "== cargo nextest run --profile $profile"
 tests_started=$(date +%s)

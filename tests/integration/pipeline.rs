@@ -5,7 +5,7 @@
 //!
 //! Cases per run: `EDGEPLAN_GEN_CASES` (default 200 in the suite; a soak sets thousands); the
 //! seed is printed (`EDGEPLAN_GEN_SEED` repeats a run). Failures shrink to a minimal spec, printed, and are persisted in
-//! `tests/integration/pipeline.proptest-regressions`, so a found case is re-run forever.
+//! `tests/proptest-regressions/` (committed), so a found case is re-run first, forever.
 
 use std::path::Path;
 

@@ -79,17 +79,18 @@ pub struct Env {
 #[derive(Debug, Clone)]
 pub struct Plan {
     https: bool,
+    binds: usize,
     tls_min: Option<bool>,
     acme: Option<(usize, usize, u16, bool)>,
-    stats: bool,
-    admin: bool,
+    stats: Option<bool>,
+    admin: usize,
     timeouts: Option<Vec<usize>>,
     health: Option<(usize, u16, u16, bool)>,
     sticky_cookie: usize,
     trusted: Vec<usize>,
     envs: Vec<Env>,
-    outside: Vec<(bool, u8)>,
-    placeholders: Vec<(usize, bool)>,
+    outside: Vec<(Option<usize>, u8)>,
+    placeholders: Vec<(Option<usize>, bool)>,
     include: bool,
     target: usize,
 }
@@ -179,11 +180,11 @@ fn env() -> impl Strategy<Value = Env> {
 /// A valid spec.
 pub fn plan() -> impl Strategy<Value = Plan> {
     let edge = (
-        any::<bool>(),
+        (any::<bool>(), 0..3usize),
         prop::option::of(any::<bool>()),
         prop::option::of((0..2usize, 0..2usize, 8000u16..=8899, any::<bool>())),
-        any::<bool>(),
-        any::<bool>(),
+        prop::option::of(any::<bool>()),
+        0..3usize,
         prop::option::of(prop::collection::vec(0..DURATIONS.len(), 7)),
         prop::option::of((0..3usize, 1u16..=5, 1u16..=5, any::<bool>())),
         0..3usize,
@@ -191,17 +192,18 @@ pub fn plan() -> impl Strategy<Value = Plan> {
     );
     let sites = (
         prop::collection::vec(env(), 1..=3),
-        prop::collection::vec((any::<bool>(), 1u8..=200), 0..=2),
-        prop::collection::vec((0..4usize, any::<bool>()), 0..=2),
+        prop::collection::vec((prop::option::of(0..STATUSES.len()), 1u8..=200), 0..=2),
+        prop::collection::vec((prop::option::of(0..4usize), any::<bool>()), 0..=2),
         any::<bool>(),
         0..4usize,
     );
     (edge, sites).prop_map(
         |(
-            (https, tls_min, acme, stats, admin, timeouts, health, sticky_cookie, trusted),
+            ((https, binds), tls_min, acme, stats, admin, timeouts, health, sticky_cookie, trusted),
             (envs, outside, placeholders, include, target),
         )| Plan {
             https,
+            binds,
             tls_min,
             acme,
             stats,
@@ -245,10 +247,15 @@ impl Plan {
     pub fn files(&self) -> Vec<(String, String)> {
         let mut edge = String::from("edge \"gen\"\n");
         let mut files = Vec::new();
-        edge += if self.https {
-            "listen http=\"*:80\" https=\"*:443\"\n"
+        let (http, tls) = [
+            ("*:80", "*:443"),
+            ("0.0.0.0:8080", "0.0.0.0:8443"),
+            ("[::]:80", "[::]:443"),
+        ][self.binds];
+        edge += &if self.https {
+            format!("listen http=\"{http}\" https=\"{tls}\"\n")
         } else {
-            "listen http=\"*:80\"\n"
+            format!("listen http=\"{http}\"\n")
         };
         if self.https {
             edge += "tls cert-dir=\"/etc/haproxy/certs\"";
@@ -261,12 +268,18 @@ impl Plan {
             }
             edge += "\n";
         }
-        if self.stats {
-            edge += "stats bind=\"127.0.0.1:9100\" uri=\"/stats\"\n";
+        if let Some(own_uri) = self.stats {
+            edge += if own_uri {
+                "stats bind=\"127.0.0.1:9100\" uri=\"/_stats/\"\n"
+            } else {
+                "stats bind=\"127.0.0.1:9100\"\n"
+            };
         }
-        if self.admin {
-            edge += "admin-socket \"/run/haproxy/admin.sock\" mode=\"660\"\n";
-        }
+        edge += match self.admin {
+            1 => "admin-socket \"/run/haproxy/admin.sock\" mode=\"660\"\n",
+            2 => "admin-socket address=\"127.0.0.1:9999\"\n",
+            _ => "",
+        };
         if let Some(t) = &self.timeouts {
             let names = [
                 "connect",
@@ -320,7 +333,10 @@ impl Plan {
             let name = OUTSIDE[i];
             sites += &format!(
                 "outside \"{name}\" address=\"10.9.0.{octet}:3000\"{} {{\n    hosts \"{name}.tools.test\"\n}}\n",
-                if *health { " health=\"/healthz\"" } else { "" }
+                health.map_or(String::new(), |st| format!(
+                    " health=\"/healthz\" health-status=\"{}\" health-timeout=\"2s\"",
+                    STATUSES[st]
+                ))
             );
             owners.push((name.into(), vec![format!("{name}.tools.test")]));
         }
@@ -331,11 +347,15 @@ impl Plan {
                 hosts.push(format!("www.{name}.example.test"));
             }
             let h: Vec<&str> = hosts.iter().map(String::as_str).collect();
-            sites += &format!(
-                "placeholder \"{name}\" status={} {{\n    hosts {}\n    body \"{name} is not here yet\\n\"\n}}\n",
-                [200, 404, 410, 503][*status],
-                quoted(&h)
-            );
+            // Without `status`, the default 503 and its default body.
+            sites += &match status {
+                Some(st) => format!(
+                    "placeholder \"{name}\" status={} {{\n    hosts {}\n    body \"{name} is not here yet\\n\"\n}}\n",
+                    [200, 404, 410, 503][*st],
+                    quoted(&h)
+                ),
+                None => format!("placeholder \"{name}\" {{\n    hosts {}\n}}\n", quoted(&h)),
+            };
             owners.push((name.into(), hosts));
         }
         if self.include && !sites.is_empty() {
@@ -347,8 +367,14 @@ impl Plan {
         // TLS needs certificates; without TLS an acme block is optional.
         let acme = self.acme.or(self.https.then_some((0, 0, 8888, true)));
         if let Some((directory, key, port, hosts_of)) = acme {
+            // The challenge responder by port, or by (loopback) address.
+            let challenge = if port % 2 == 0 {
+                format!("challenge-port={port}")
+            } else {
+                format!("challenge-address=\"127.0.0.1:{port}\"")
+            };
             edge += &format!(
-                "acme email=\"ops@example.org\" directory=\"{}\" challenge-port={port} key-type=\"{}\" {{\n",
+                "acme email=\"ops@example.org\" directory=\"{}\" {challenge} key-type=\"{}\" {{\n",
                 ["staging", "production"][directory],
                 ["ecdsa", "rsa"][key]
             );
