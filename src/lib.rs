@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod colors;
 pub mod diag;
 pub mod fault;
+pub mod fuzzing;
 pub mod gate;
 pub mod hash;
 pub mod layout;

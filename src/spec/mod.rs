@@ -20,7 +20,7 @@ use std::sync::Arc;
 use miette::{NamedSource, SourceSpan};
 
 pub use error::{Note, Problem, SpecError, Src};
-pub use read::load;
+pub use read::{load, load_files};
 
 use crate::model::{
     AbsPath, Address, Arg, Balance, Bind, Body, CertName, Color, CookieName, Directory, Duration,

@@ -7,10 +7,80 @@ use std::sync::Arc;
 
 use super::{At, MAX_FILE_BYTES, Problem, SourceFile, Spec, SpecError, decode};
 
+/// Where spec files come from: a specs directory on disk, or files in memory
+/// ([`load_files`], for the fuzz targets and tests).
+trait Source {
+    /// The env files (`env/*.kdl`), sorted.
+    fn env_files(&self, errors: &mut Vec<SpecError>) -> Vec<String>;
+    /// The bytes of `rel` (a regular UTF-8 file of the specs, of bounded size), or why not.
+    fn read(&self, rel: &str) -> Result<Vec<u8>, String>;
+    /// How `rel` is shown in diagnostics.
+    fn shown(&self, rel: &str) -> String;
+}
+
+/// A specs directory on disk.
+struct Dir<'a> {
+    dir: &'a Path,
+    real_root: PathBuf,
+    shown_root: String,
+}
+
+impl Source for Dir<'_> {
+    fn env_files(&self, errors: &mut Vec<SpecError>) -> Vec<String> {
+        env_files(self.dir, errors)
+    }
+    fn read(&self, rel: &str) -> Result<Vec<u8>, String> {
+        read_limited(&self.real_root, &self.dir.join(rel))
+    }
+    fn shown(&self, rel: &str) -> String {
+        if self.shown_root.is_empty() || self.shown_root == "." {
+            rel.to_string()
+        } else {
+            format!("{}/{rel}", self.shown_root.trim_end_matches('/'))
+        }
+    }
+}
+
+/// Spec files in memory: relative path → bytes.
+struct Memory<'a>(&'a [(String, Vec<u8>)]);
+
+impl Source for Memory<'_> {
+    fn env_files(&self, _: &mut Vec<SpecError>) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .0
+            .iter()
+            .map(|(rel, _)| rel.clone())
+            .filter(|rel| {
+                rel.strip_prefix("env/")
+                    .is_some_and(|n| n.ends_with(".kdl") && !n.contains('/'))
+            })
+            .collect();
+        names.sort();
+        names
+    }
+    fn read(&self, rel: &str) -> Result<Vec<u8>, String> {
+        let bytes = match self.0.iter().find(|(r, _)| r == rel) {
+            Some((_, b)) => b,
+            None => return Err("No such file or directory (os error 2)".into()),
+        };
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(format!(
+                "{} bytes is larger than the {MAX_FILE_BYTES}-byte limit",
+                bytes.len()
+            ));
+        }
+        if std::str::from_utf8(bytes).is_err() {
+            return Err("not valid UTF-8".into());
+        }
+        Ok(bytes.clone())
+    }
+    fn shown(&self, rel: &str) -> String {
+        rel.to_string()
+    }
+}
+
 /// Read and decode every spec file under `dir`. All problems of all files come back together.
 pub fn load(dir: &Path) -> Result<Spec, Vec<SpecError>> {
-    let mut spec = Spec::default();
-    let mut errors = Vec::new();
     let shown_root = dir.display().to_string();
     let edge_path = dir.join("edge.kdl");
     if !edge_path.is_file() {
@@ -24,14 +94,35 @@ pub fn load(dir: &Path) -> Result<Spec, Vec<SpecError>> {
             path: edge_path.display().to_string(),
         }]);
     }
-    let mut queue: Vec<(String, Option<At>)> = vec![("edge.kdl".to_string(), None)];
-    queue.extend(env_files(dir, &mut errors).into_iter().map(|n| (n, None)));
     let real_root = dir.canonicalize().map_err(|e| {
         vec![SpecError::Io {
             path: shown_root.clone(),
             message: e.to_string(),
         }]
     })?;
+    load_from(&Dir {
+        dir,
+        real_root,
+        shown_root,
+    })
+}
+
+/// Decode spec files held in memory (relative path → bytes; `edge.kdl` first, `env/*.kdl`, and
+/// what they `include`), exactly as [`load`] decodes a directory holding them.
+pub fn load_files(files: &[(String, Vec<u8>)]) -> Result<Spec, Vec<SpecError>> {
+    if !files.iter().any(|(rel, _)| rel == "edge.kdl") {
+        return Err(vec![SpecError::NoEdge {
+            path: "edge.kdl".into(),
+        }]);
+    }
+    load_from(&Memory(files))
+}
+
+fn load_from(src: &dyn Source) -> Result<Spec, Vec<SpecError>> {
+    let mut spec = Spec::default();
+    let mut errors = Vec::new();
+    let mut queue: Vec<(String, Option<At>)> = vec![("edge.kdl".to_string(), None)];
+    queue.extend(src.env_files(&mut errors).into_iter().map(|n| (n, None)));
     let mut loaded: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut i = 0;
     // Rounds: read every queued file, parse them in parallel (KDL parsing dominates the time of
@@ -54,13 +145,8 @@ pub fn load(dir: &Path) -> Result<Spec, Vec<SpecError>> {
                 }
                 continue;
             }
-            let path = dir.join(&rel);
-            let shown = if shown_root.is_empty() || shown_root == "." {
-                rel.clone()
-            } else {
-                format!("{}/{rel}", shown_root.trim_end_matches('/'))
-            };
-            let bytes = match read_limited(&real_root, &path) {
+            let shown = src.shown(&rel);
+            let bytes = match src.read(&rel) {
                 Ok(b) => b,
                 Err(message) => {
                     match included_at {

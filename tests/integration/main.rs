@@ -9,6 +9,7 @@ mod change_scope;
 mod check;
 mod common;
 mod converge;
+mod corpus;
 mod debian_box;
 mod determinism;
 mod docs;

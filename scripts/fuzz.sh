@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of the spec loader and validator (target `load`) or of the whole
+# pipeline — diagnostics, render, route (target `pipeline`) — with cargo-fuzz/libFuzzer, for
+# DURATION (90s, 30m, 2h). See docs/fuzzing.md.
+#
+#   bash scripts/fuzz.sh 30m            the loader, 30 minutes
+#   bash scripts/fuzz.sh 10m pipeline   the whole pipeline
+#
+# The committed seeds (fuzz/corpus/load) are read, never written; what the fuzzer finds goes to
+# fuzz/work/TARGET (ignored by git). A crash stops the run with a non-zero exit and its input in
+# fuzz/artifacts/TARGET/: make it a fixture (docs/fuzzing.md). Prints the executions at the end.
+# Works on the stable toolchain: no sanitizer (`-s none`), coverage through stable -C flags.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:?usage: scripts/fuzz.sh DURATION [load|pipeline]}
+target=${2:-load}
+case $duration in
+  *h) seconds=$(( ${duration%h} * 3600 )) ;;
+  *m) seconds=$(( ${duration%m} * 60 )) ;;
+  *s) seconds=${duration%s} ;;
+  *) seconds=$duration ;;
+esac
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+mkdir -p "fuzz/work/$target"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+rc=0
+cargo fuzz run --sanitizer none --release "$target" "fuzz/work/$target" fuzz/corpus/load -- \
+  -max_total_time="$seconds" -print_final_stats=1 -timeout=10 2>&1 | tee "$log" | grep -E '^#[0-9]+ +(pulse|DONE)|ERROR|panicked' || true
+rc=${PIPESTATUS[0]}
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+echo "fuzz $target for $duration: ${execs:-?} executions, ${rate:-?} per second, exit $rc"
+if [ "$rc" -ne 0 ]; then
+  grep -E 'Test unit written to|panicked at' "$log" || true
+fi
+exit "$rc"
