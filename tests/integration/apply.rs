@@ -321,10 +321,13 @@ fn a_reload_that_exits_0_but_does_not_take_fails_and_restores() {
 fn a_reload_command_that_leaves_a_daemon_behind_is_read_right() {
     let b = new_box(&specs(EDGE, &["veza.fr"]));
     let stop = b.path().join("stop-daemon");
+    // It also ends when the box's temp dir is gone: a stop file written just before the test
+    // ends is deleted with the dir, possibly before the daemon looked (a daemon leaked so).
     let daemon = format!(
         "#!/bin/sh\n( sleep 1; echo 'late daemon output'; \
-         while [ ! -e {} ]; do sleep 0.1; done ) &\necho started\n",
-        stop.display()
+         while [ ! -e {} ] && [ -d {} ]; do sleep 0.1; done ) &\necho started\n",
+        stop.display(),
+        b.path().display()
     );
     b.write("daemon.sh", &daemon);
     use std::os::unix::fs::PermissionsExt;
