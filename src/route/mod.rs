@@ -25,6 +25,7 @@
 mod chash;
 mod engine;
 mod error;
+mod notes;
 mod request;
 mod text;
 mod verdict;
