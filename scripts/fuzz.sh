@@ -29,7 +29,7 @@ trap 'rm -f "$log"' EXIT
 rc=0
 read -r -a extra <<< "${FUZZ_ARGS:-}"
 cargo fuzz run --sanitizer none --release "$target" "fuzz/work/$target" fuzz/corpus/load -- \
-  -max_total_time="$seconds" -print_final_stats=1 -timeout=10 "${extra[@]}" 2>&1 | tee "$log" | grep --line-buffered -E '^#[0-9]+ +(pulse|DONE)|ERROR|panicked' || true
+  -max_total_time="$seconds" -print_final_stats=1 -timeout=10 "${extra[@]}" 2>&1 | tee "$log" | grep --line-buffered -E '^#[0-9]+[[:space:]]+(pulse|DONE)|ERROR|panicked' || true
 rc=${PIPESTATUS[0]}
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
