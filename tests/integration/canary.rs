@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::switch::{Live, Load, request};
+use crate::traffic::{Live, Load, request};
 
 const HOST: &str = "staging.veza.fr";
 
@@ -130,7 +130,7 @@ fn all_by(l: &Live, cookie: Option<&str>, id: &str, n: usize, what: &str) {
     }
 }
 
-fn cookie_of(r: &crate::switch::Reply) -> Option<String> {
+fn cookie_of(r: &crate::traffic::Reply) -> Option<String> {
     r.set_cookies
         .iter()
         .find(|c| c.starts_with("VEZA_SERVERID_staging="))
@@ -145,7 +145,7 @@ fn cookie_of(r: &crate::switch::Reply) -> Option<String> {
 struct Background {
     port: u16,
     load: Option<Load>,
-    samples: Vec<crate::switch::Sample>,
+    samples: Vec<crate::traffic::Sample>,
 }
 
 impl Background {
@@ -171,7 +171,7 @@ impl Background {
         out
     }
 
-    fn stop(mut self) -> Vec<crate::switch::Sample> {
+    fn stop(mut self) -> Vec<crate::traffic::Sample> {
         if let Some(load) = self.load.take() {
             self.samples.extend(load.stop());
         }

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::switch::{Live, Load, request};
+use crate::traffic::{Live, Load, request};
 
 fn generation(l: &Live) -> std::path::PathBuf {
     std::fs::read_link(l.b.root().join("var/lib/edgeplan/current")).unwrap()
@@ -63,7 +63,7 @@ fn an_unhealthy_colour_is_refused_and_nothing_changes_until_it_heals_or_is_force
     refused(&l, "no answer");
 
     // Back, answering 500, healed after 1.5 s: `--wait` polls until every instance passes.
-    let back = crate::switch::StandIn::start_at(green_port, "staging/green");
+    let back = crate::traffic::StandIn::start_at(green_port, "staging/green");
     back.status.store(500, Ordering::SeqCst);
     let status = back.status.clone();
     l.stand_ins.insert("staging/green".into(), back);

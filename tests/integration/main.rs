@@ -32,3 +32,4 @@ mod route;
 mod server;
 mod specgen;
 mod switch;
+mod traffic;

@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::switch::Live;
+use crate::traffic::Live;
 
 const PREVIEW: &str = "preview.staging.veza.fr";
 const TRUSTED: &str = "127.0.0.2";

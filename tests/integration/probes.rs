@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::switch::{Live, Load, request};
+use crate::traffic::{Live, Load, request};
 
 fn current(l: &Live) -> std::path::PathBuf {
     std::fs::read_link(l.b.root().join("var/lib/edgeplan/current")).unwrap()
