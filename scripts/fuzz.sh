@@ -26,11 +26,13 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 mkdir -p "fuzz/work/$target"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-rc=0
 read -r -a extra <<< "${FUZZ_ARGS:-}"
+set +e
 cargo fuzz run --sanitizer none --release "$target" "fuzz/work/$target" fuzz/corpus/load -- \
-  -max_total_time="$seconds" -print_final_stats=1 -timeout=10 "${extra[@]}" 2>&1 | tee "$log" | grep --line-buffered -E '^#[0-9]+[[:space:]]+(pulse|DONE)|ERROR|panicked' || true
+  -max_total_time="$seconds" -print_final_stats=1 -timeout=10 "${extra[@]}" 2>&1 | tee "$log" |
+  grep --line-buffered -E '^#[0-9]+[[:space:]]+(pulse|DONE)|ERROR|panicked'
 rc=${PIPESTATUS[0]}
+set -e
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
 echo "fuzz $target for $duration: ${execs:-?} executions, ${rate:-?} per second, exit $rc"
