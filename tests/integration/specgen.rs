@@ -182,7 +182,7 @@ pub fn plan() -> impl Strategy<Value = Plan> {
     let edge = (
         (any::<bool>(), 0..3usize),
         prop::option::of(any::<bool>()),
-        prop::option::of((0..2usize, 0..2usize, 8000u16..=8899, any::<bool>())),
+        prop::option::of((0..2usize, 0..2usize, 8800u16..=8899, any::<bool>())),
         prop::option::of(any::<bool>()),
         0..3usize,
         prop::option::of(prop::collection::vec(0..DURATIONS.len(), 7)),
