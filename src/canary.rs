@@ -164,6 +164,26 @@ pub fn split(old: &[u16], new: &[u16], percent: Percent) -> Result<Split, Canary
     })
 }
 
+/// [`split`] for a component's instances: `to`'s instances are the new side, the other
+/// colour's the old one (spec weights, 1 when unset), each in instance order.
+///
+/// # Errors
+/// As [`split`]: a colour without instances.
+pub fn split_component(
+    comp: &crate::model::Component,
+    to: crate::model::Color,
+    percent: Percent,
+) -> Result<Split, CanaryError> {
+    let side = |c: crate::model::Color| -> Vec<u16> {
+        comp.instances
+            .iter()
+            .filter(|i| i.color == c)
+            .map(|i| i.weight.unwrap_or(1))
+            .collect()
+    };
+    split(&side(to.other()), &side(to), percent)
+}
+
 fn check(weights: &[u16], side: Side) -> Result<(), CanaryError> {
     if weights.is_empty() {
         return Err(CanaryError::Empty { side });

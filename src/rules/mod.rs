@@ -12,7 +12,7 @@ mod table;
 
 pub use table::*;
 
-use crate::model::{Balance, Color, Component, Edge, PathPrefix};
+use crate::model::{Balance, Component, Edge, PathPrefix};
 use crate::state::{ActiveColors, Serving};
 
 /// Headers that carry the client's identity ([`Identity`]).
@@ -404,14 +404,7 @@ fn canary_weights(comp: &Component, serving: Serving) -> (Serving, Vec<Option<u1
     let Some((to, percent)) = serving.canary() else {
         return (serving, own());
     };
-    let side = |c: Color| -> Vec<u16> {
-        comp.instances
-            .iter()
-            .filter(|i| i.color == c)
-            .map(|i| i.weight.unwrap_or(1))
-            .collect()
-    };
-    match crate::canary::split(&side(to.other()), &side(to), percent) {
+    match crate::canary::split_component(comp, to, percent) {
         Ok(split) => {
             let (mut old, mut new) = (split.old.into_iter(), split.new.into_iter());
             let weights = comp

@@ -343,14 +343,7 @@ fn check_canary(edge: &Edge, env: &Ident, to: Serving) -> Result<(), SwitchError
         return Ok(());
     };
     for comp in e.components.values() {
-        let side = |c: Color| -> Vec<u16> {
-            comp.instances
-                .iter()
-                .filter(|i| i.color == c)
-                .map(|i| i.weight.unwrap_or(1))
-                .collect()
-        };
-        if let Err(source) = crate::canary::split(&side(color.other()), &side(color), percent) {
+        if let Err(source) = crate::canary::split_component(comp, color, percent) {
             return Err(SwitchError::CanaryImpossible {
                 env: env.to_string(),
                 component: comp.name.to_string(),
