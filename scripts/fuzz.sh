@@ -16,11 +16,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:?usage: scripts/fuzz.sh DURATION [load|pipeline]}
 target=${2:-load}
-case $duration in
-  *h) seconds=$(( ${duration%h} * 3600 )) ;;
-  *m) seconds=$(( ${duration%m} * 60 )) ;;
-  *s) seconds=${duration%s} ;;
-  *) seconds=$duration ;;
+if ! [[ $duration =~ ^([0-9]+)([smh]?)$ ]]; then
+  echo "fuzz.sh: DURATION is a whole number of seconds, minutes or hours (90s, 30m, 2h), not '$duration'" >&2
+  exit 2
+fi
+case ${BASH_REMATCH[2]} in # 10#: a leading zero is not octal
+  h) seconds=$(( 10#${BASH_REMATCH[1]} * 3600 )) ;;
+  m) seconds=$(( 10#${BASH_REMATCH[1]} * 60 )) ;;
+  *) seconds=$(( 10#${BASH_REMATCH[1]} )) ;;
+esac
+if [ "$seconds" -eq 0 ]; then
+  echo "fuzz.sh: DURATION must be more than 0 (libFuzzer reads 0 as: no limit)" >&2
+  exit 2
+fi
+case $target in
+  load | pipeline) ;;
+  *) echo "fuzz.sh: the targets are load and pipeline, not '$target'" >&2; exit 2 ;;
 esac
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 mkdir -p "fuzz/work/$target"

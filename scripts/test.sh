@@ -111,6 +111,12 @@ if [ -n "${EDGEPLAN_SOAK:-}" ]; then
   cargo nextest run --locked --profile soak --features fault-injection --stress-count 20 \
     -E 'binary(integration) & (test(/^live::/) | test(/under_load/) | test(/^server::/) | test(/^reload_state::/) | test(/^gate::/) | test(/^probes::/) | test(/^canary::/) | test(/^preview::/))'
 fi
+# Built once before the timed tests (they would otherwise build them on demand, inside a test's
+# time limit): the Debian box image (cached in /var/cache/edgeplan-tests/images) and the static
+# edgeplan for the Nix tests. Quick when both are there.
+echo "== building what the suite needs (box image, static edgeplan)"
+cargo nextest run --locked --profile prepare --features fault-injection --run-ignored only \
+  -E 'binary(integration) & test(=prepare::build_what_the_suite_needs)'
 echo "== cargo nextest run --profile $profile"
 tests_started=$(date +%s)
 rc=0

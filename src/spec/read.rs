@@ -61,6 +61,14 @@ impl Source for Memory<'_> {
     fn read(&self, rel: &str) -> Result<Vec<u8>, String> {
         let bytes = match self.0.iter().find(|(r, _)| r == rel) {
             Some((_, b)) => b,
+            // A path other files are under is a directory, as on disk.
+            None if self
+                .0
+                .iter()
+                .any(|(r, _)| r.starts_with(&format!("{rel}/"))) =>
+            {
+                return Err("not a regular file".into());
+            }
             None => return Err("No such file or directory (os error 2)".into()),
         };
         if bytes.len() as u64 > MAX_FILE_BYTES {

@@ -61,23 +61,34 @@ fn files_of(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// The diagnostic codes of a failed load, or the model's debug text.
-fn outcome(r: Result<edgeplan::spec::Spec, Vec<edgeplan::spec::SpecError>>) -> String {
+/// The diagnostics of a failed load (code and message, paths relative to `dir`), or the
+/// model's debug text.
+fn outcome(
+    dir: &std::path::Path,
+    r: Result<edgeplan::spec::Spec, Vec<edgeplan::spec::SpecError>>,
+) -> String {
     use miette::Diagnostic;
+    let shown = |e: &dyn Diagnostic| {
+        format!(
+            "{}: {}",
+            e.code().map(|c| c.to_string()).unwrap_or_default(),
+            e.to_string().replace(&format!("{}/", dir.display()), "")
+        )
+    };
     match r {
         Ok(spec) => match edgeplan::validate::validate(&spec) {
             Ok(edge) => format!("{edge:?}"),
             Err(errors) => errors
                 .iter()
-                .map(|e| e.code().map(|c| c.to_string()).unwrap_or_default())
+                .map(|e| shown(e))
                 .collect::<Vec<_>>()
-                .join(" "),
+                .join("\n"),
         },
         Err(errors) => errors
             .iter()
-            .map(|e| e.code().map(|c| c.to_string()).unwrap_or_default())
+            .map(|e| shown(e))
             .collect::<Vec<_>>()
-            .join(" "),
+            .join("\n"),
     }
 }
 
@@ -104,8 +115,8 @@ fn loading_in_memory_is_loading_the_directory() {
         {
             continue;
         }
-        let disk = outcome(edgeplan::spec::load(&dir));
-        let memory = outcome(edgeplan::spec::load_files(&files));
+        let disk = outcome(&dir, edgeplan::spec::load(&dir));
+        let memory = outcome(&dir, edgeplan::spec::load_files(&files));
         assert_eq!(disk, memory, "{}", dir.display());
         compared += 1;
     }

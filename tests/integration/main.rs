@@ -25,6 +25,7 @@ mod nix;
 mod pipeline;
 mod plan;
 mod ports;
+mod prepare;
 mod preview;
 mod probes;
 mod reload_state;

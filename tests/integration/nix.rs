@@ -65,7 +65,7 @@ fn nix(dir: &Path) -> Command {
 /// A statically linked edgeplan (glibc, `+crt-static`), built once per test run into
 /// `target/nix-static`: the only kind of binary that runs as a builder in the Nix sandbox,
 /// which has nothing but the store.
-fn static_edgeplan() -> &'static Path {
+pub fn static_edgeplan() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);

@@ -93,6 +93,9 @@ pub struct Plan {
     placeholders: Vec<(Option<usize>, bool)>,
     include: bool,
     target: usize,
+    /// The live form only: 127.0.0.2 is trusted too (when anyone is), so the agreement test
+    /// can send from a trusted source ([`Plan::live`]).
+    trust_loopback: bool,
 }
 
 fn weights() -> impl Strategy<Value = Vec<Option<u16>>> {
@@ -217,6 +220,7 @@ pub fn plan() -> impl Strategy<Value = Plan> {
             placeholders,
             include,
             target,
+            trust_loopback: false,
         },
     )
 }
@@ -240,6 +244,7 @@ impl Plan {
             }
         }
         p.health = Some((0, 1, 1, p.health.is_none_or(|h| h.3)));
+        p.trust_loopback = true;
         p
     }
 
@@ -311,6 +316,9 @@ impl Plan {
         let mut trusted: Vec<&str> = self.trusted.iter().map(|i| NETWORKS[*i]).collect();
         if trusted.is_empty() && self.envs.iter().any(|e| e.preview) {
             trusted.push(NETWORKS[0]);
+        }
+        if self.trust_loopback && !trusted.is_empty() {
+            trusted.push("127.0.0.2");
         }
         if !trusted.is_empty() {
             edge += &format!("trusted {}\n", quoted(&trusted));

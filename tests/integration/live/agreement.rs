@@ -10,7 +10,7 @@
 //! backend and server, redirect location, cookie set, static body — is what haproxy answers, for
 //! every request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,11 +51,16 @@ fn predict(ex: &Explanation, bodies: &BTreeMap<String, String>) -> Answer {
         served_by: None,
         body: None,
         set_cookies: Vec::new(),
-        client: (ex.outcome == Outcome::Forward).then(|| "127.0.0.1".to_string()),
+        client: (ex.outcome == Outcome::Forward).then(|| {
+            ex.request
+                .from
+                .map_or_else(|| "127.0.0.1".to_string(), |a| a.to_string())
+        }),
         one_of: Vec::new(),
     };
     match ex.outcome {
-        Outcome::Redirect | Outcome::NoServer | Outcome::BadRequest => {}
+        Outcome::Redirect | Outcome::BadRequest => {}
+        Outcome::NoServer => a.body = Some(HAPROXY_NO_SERVER.to_string()),
         Outcome::Static => {
             let file = ex.body_file.as_deref().unwrap_or("?");
             a.body = Some(
@@ -136,13 +141,33 @@ fn agrees(want: &Answer, got: &Answer) -> bool {
     fixed == *got
 }
 
-/// What haproxy answered, in the terms of [`predict`].
+/// How [`Answer::body`] names haproxy's own 503 page (no server can take the request), told
+/// apart from a static 503 answer the config makes from a file.
+const HAPROXY_NO_SERVER: &str = "haproxy's own 503 page";
+
+/// What haproxy answered, in the terms of [`predict`]: the body of a static answer, and of
+/// every 503 (haproxy's own page, or a file's).
 fn observe(r: &Response, static_answer: bool) -> Answer {
     Answer {
         status: r.status,
         location: r.header("location").map(str::to_string),
         served_by: r.served_by().map(str::to_string),
-        body: static_answer.then(|| r.body.clone()),
+        body: if static_answer {
+            Some(r.body.clone())
+        } else if r.status == 503 {
+            // HAProxy 2.6's built-in page (src/http_htx.c, http_err_msgs).
+            Some(
+                if r.body
+                    .contains("No server is available to handle this request.")
+                {
+                    HAPROXY_NO_SERVER.to_string()
+                } else {
+                    r.body.clone()
+                },
+            )
+        } else {
+            None
+        },
         set_cookies: r.set_cookies(),
         client: r.echoed("x-forwarded-for").map(str::to_string),
         one_of: Vec::new(),
@@ -208,6 +233,9 @@ fn send(h: &Haproxy, req: &Request, http2: bool) -> Result<Response, String> {
     for hd in &req.headers {
         cmd.arg("-H").arg(format!("{}: {}", hd.name, hd.value));
     }
+    if let Some(from) = req.from {
+        cmd.arg("--interface").arg(from.to_string());
+    }
     match req.scheme {
         Scheme::Https => {
             // SNI: the host without port, as a browser would send it.
@@ -246,6 +274,36 @@ struct Tally {
     agreed: usize,
     failures: Vec<String>,
     outcomes: BTreeMap<String, usize>,
+    /// For each set of servers `route` said take turns (`env/component/server`, weight): how
+    /// many requests it was predicted for, and the servers haproxy chose for them.
+    turns: BTreeMap<Vec<(String, u16)>, (usize, BTreeSet<String>)>,
+}
+
+/// Expected picks under which a candidate that haproxy never chose is a disagreement: a
+/// candidate with weight share `p` over `n` requests is expected `n·p` times; round robin picks
+/// it at least once in every `Σw` turns, and even a uniformly random choice misses it with
+/// probability `(1−p)^n ≤ e^(−n·p)` = e^-12 ≈ 6e-6.
+const EXPECTED_PICKS: f64 = 12.0;
+
+impl Tally {
+    /// Every candidate `route` named that haproxy, given enough turns, never chose: the
+    /// prediction named a server that does not take traffic (a list too wide).
+    fn check_turns(&mut self, name: &str) {
+        let mut never = Vec::new();
+        for (servers, (n, seen)) in &self.turns {
+            let total: f64 = servers.iter().map(|(_, w)| f64::from(*w)).sum();
+            for (server, w) in servers {
+                let expected = *n as f64 * f64::from(*w) / total;
+                if expected >= EXPECTED_PICKS && !seen.contains(server) {
+                    never.push(format!(
+                        "{name}: route said {servers:?} take turns; over {n} such requests \
+                         haproxy chose {seen:?}, never {server} (expected {expected:.1} times)"
+                    ));
+                }
+            }
+        }
+        self.failures.extend(never);
+    }
 }
 
 /// How to pick the active colours: as the specs say, all switched, or some switched at random
@@ -292,7 +350,14 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
         .map(|(p, f)| (p.clone(), String::from_utf8_lossy(&f.content).into_owned()))
         .collect();
 
-    let probes = probes(rng, &build.edge, routing, count);
+    // The generator's live specs trust 127.0.0.2 when they trust anyone (`Plan::live`).
+    let trusted_source: Option<std::net::IpAddr> = build
+        .edge
+        .trusted
+        .iter()
+        .any(|n| n.to_string().trim_end_matches("/32") == "127.0.0.2")
+        .then(|| "127.0.0.2".parse().unwrap());
+    let probes = probes(rng, &build.edge, routing, count, trusted_source);
     println!(
         "{name}: {} envs, {} outside, {} placeholders, https {}, acme {}, colours {:?}: {} requests",
         build.edge.envs.len(),
@@ -309,8 +374,9 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
         probes.len()
     );
     let one = |p: &Probe| -> Result3 {
-        let req = Request::parse(&p.url, &p.cookies, &p.headers)
+        let mut req = Request::parse(&p.url, &p.cookies, &p.headers)
             .map_err(|e| format!("route refused it: {e}"))?;
+        req.from = p.from;
         let ex = route::explain(routing, &req).map_err(|e| format!("route failed: {e}"))?;
         let want = predict(&ex, &bodies);
         let got = observe(
@@ -342,12 +408,33 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
         match r {
             Ok((ex, want, got)) if agrees(&want, &got) => {
                 tally.agreed += 1;
+                if !want.one_of.is_empty() {
+                    let weight = |server: &str| {
+                        ex.servers
+                            .iter()
+                            .find(|s| server.ends_with(&format!("/{}", s.name)))
+                            .and_then(|s| s.weight)
+                            .unwrap_or(1)
+                    };
+                    let key = want
+                        .one_of
+                        .iter()
+                        .map(|(s, _)| (s.clone(), weight(s)))
+                        .collect();
+                    let turn = tally.turns.entry(key).or_default();
+                    turn.0 += 1;
+                    turn.1.extend(got.served_by.clone());
+                }
                 let key = match (ex.outcome, ex.kind) {
                     (Outcome::Forward, Some(_)) if !want.one_of.is_empty() => {
                         "forward to one of several servers".to_string()
                     }
                     (Outcome::Forward, Some(k)) => format!("forward to {k:?}").to_lowercase(),
                     (o, _) => format!("{o:?}").to_lowercase(),
+                };
+                let key = match p.from {
+                    Some(_) => format!("{key}, from a trusted source"),
+                    None => key,
                 };
                 *tally.outcomes.entry(key).or_default() += 1;
             }
@@ -358,6 +445,7 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
             Err(e) => tally.failures.push(format!("{name}: {p:?}: {e}")),
         }
     }
+    tally.check_turns(name);
 }
 
 /// Write the live form of `plan` under `dir`; its text, for messages.
@@ -367,20 +455,32 @@ fn write_plan(dir: &Path, plan: &crate::specgen::Plan) -> String {
     crate::pipeline::shown(&files)
 }
 
+/// [`agree_on`], a panic (haproxy refused the config, a request could not be sent…) recorded
+/// as a failure of the run instead of ending the test, so the seed and the smallest spec are
+/// still reported.
+fn agree_or_fail(name: &str, specs: &Path, flip: Flip, seed: u64, count: usize) -> Tally {
+    let mut t = Tally::default();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        agree_on(name, specs, flip, &mut Rng::new(seed), count, &mut t)
+    }));
+    if let Err(panic) = run {
+        let why = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic".into());
+        t.failures.push(format!("{name}: the run stopped: {why}"));
+    }
+    t
+}
+
 /// Run `plan` alone (its own haproxy, `count` requests from `seed`): whether it disagrees.
 fn disagrees(plan: &crate::specgen::Plan, seed: u64, count: usize) -> bool {
     let tmp = tempfile::tempdir().unwrap();
     write_plan(tmp.path(), plan);
-    let mut t = Tally::default();
-    agree_on(
-        "shrinking",
-        tmp.path(),
-        Flip::Random,
-        &mut Rng::new(seed),
-        count,
-        &mut t,
-    );
-    !t.failures.is_empty()
+    !agree_or_fail("shrinking", tmp.path(), Flip::Random, seed, count)
+        .failures
+        .is_empty()
 }
 
 /// Shrink a disagreeing plan with proptest's own simplification (at most `budget` haproxy
@@ -463,11 +563,7 @@ fn route_agrees_with_live_haproxy() {
                 .iter()
                 .zip(chunk_seeds)
                 .map(|((name, dir, flip, count, n), seed)| {
-                    s.spawn(move || {
-                        let mut t = Tally::default();
-                        agree_on(name, dir, *flip, &mut Rng::new(*seed), *count, &mut t);
-                        (t, *n, *seed)
-                    })
+                    s.spawn(move || (agree_or_fail(name, dir, *flip, *seed, *count), *n, *seed))
                 })
                 .collect();
             handles
@@ -483,7 +579,7 @@ fn route_agrees_with_live_haproxy() {
         tally.agreed += t.agreed;
         if let (false, Some(n)) = (t.failures.is_empty(), n) {
             let tree = trees[n].take().unwrap();
-            let small = minimise(tree, run_seed, t.requests, 40);
+            let small = minimise(tree, run_seed, per_spec, 40);
             tally.failures.push(format!(
                 "generated spec {n} (seed {seed}) was:\n{}\nthe smallest spec found that still \
                  disagrees (requests from seed {run_seed}):\n{}",

@@ -57,6 +57,8 @@ pub(super) struct Probe {
     pub(super) cookies: Vec<String>,
     pub(super) headers: Vec<String>,
     pub(super) http2: bool,
+    /// The source address to send from (`curl --interface`, `route --from`); none: 127.0.0.1.
+    pub(super) from: Option<std::net::IpAddr>,
 }
 
 fn random_path(rng: &mut Rng) -> String {
@@ -166,7 +168,16 @@ fn cookie_sets(edge: &Edge, routing: &Routing) -> Vec<Vec<String>> {
     sets
 }
 
-pub(super) fn probes(rng: &mut Rng, edge: &Edge, routing: &Routing, count: usize) -> Vec<Probe> {
+/// Requests worth sending to `edge` (at least `count`). `trusted_source`: an address of the
+/// edge's `trusted` networks the test can send from — then preview hosts and a share of the
+/// others are also asked from it.
+pub(super) fn probes(
+    rng: &mut Rng,
+    edge: &Edge,
+    routing: &Routing,
+    count: usize,
+    trusted_source: Option<std::net::IpAddr>,
+) -> Vec<Probe> {
     let mut hosts: Vec<String> = edge.public_hosts().keys().map(|h| h.to_string()).collect();
     hosts.extend(["unknown.test", "example.org", "127.0.0.1"].map(String::from));
     let schemes: Vec<&str> = if edge.listen.https.is_some() {
@@ -186,6 +197,7 @@ pub(super) fn probes(rng: &mut Rng, edge: &Edge, routing: &Routing, count: usize
                     cookies: rng.pick(&cookies).clone(),
                     headers: Vec::new(),
                     http2: rng.chance(50),
+                    from: None,
                 });
             }
         }
@@ -197,6 +209,7 @@ pub(super) fn probes(rng: &mut Rng, edge: &Edge, routing: &Routing, count: usize
             cookies: rng.pick(&cookies).clone(),
             headers: Vec::new(),
             http2: rng.chance(50),
+            from: None,
         });
     }
     // Every cookie set on every env host.
@@ -212,6 +225,7 @@ pub(super) fn probes(rng: &mut Rng, edge: &Edge, routing: &Routing, count: usize
                 cookies: c.clone(),
                 headers: Vec::new(),
                 http2: rng.chance(50),
+                from: None,
             });
         }
     }
@@ -221,6 +235,7 @@ pub(super) fn probes(rng: &mut Rng, edge: &Edge, routing: &Routing, count: usize
         cookies: Vec::new(),
         headers: vec![format!("Host={}", rng.pick(&hosts))],
         http2: false,
+        from: None,
     });
     // Every way a request can name its host ambiguously (issue 15, item 4), over every scheme:
     // a list of hosts in one Host (the known one first and last), two Host headers (the same
@@ -250,11 +265,46 @@ pub(super) fn probes(rng: &mut Rng, edge: &Edge, routing: &Routing, count: usize
                 cookies: Vec::new(),
                 headers,
                 http2: false,
+                from: None,
             });
+        }
+    }
+    // From a trusted source: every preview host (the idle colour, not a 403) and every env
+    // host, over every scheme.
+    if let Some(src) = trusted_source {
+        for env in edge.envs.values() {
+            let hosts: Vec<String> = env
+                .preview
+                .iter()
+                .chain(env.hosts.iter().take(1))
+                .map(|h| h.to_string())
+                .collect();
+            for h in hosts {
+                for scheme in &schemes {
+                    out.push(Probe {
+                        url: format!("{scheme}://{h}{}", rng.pick(&paths)),
+                        cookies: rng.pick(&cookies).clone(),
+                        headers: Vec::new(),
+                        http2: rng.chance(50),
+                        from: Some(src),
+                    });
+                }
+            }
         }
     }
     // Random mixes up to `count`.
     while out.len() < count {
+        if let (Some(src), true) = (trusted_source, rng.chance(15)) {
+            let h = rng.pick(&hosts).clone();
+            out.push(Probe {
+                url: format!("{}://{h}{}", rng.pick(&schemes), rng.pick(&paths)),
+                cookies: rng.pick(&cookies).clone(),
+                headers: Vec::new(),
+                http2: rng.chance(50),
+                from: Some(src),
+            });
+            continue;
+        }
         let h = rng.pick(&hosts).clone();
         let variants = host_variants(rng, &h);
         let v = rng.pick(&variants).clone();
@@ -279,6 +329,7 @@ pub(super) fn probes(rng: &mut Rng, edge: &Edge, routing: &Routing, count: usize
                 Vec::new()
             },
             http2: rng.chance(50),
+            from: None,
         });
     }
     out
