@@ -276,8 +276,11 @@ struct Tally {
     outcomes: BTreeMap<String, usize>,
     /// For each set of servers `route` said take turns (`env/component/server`, weight): how
     /// many requests it was predicted for, and the servers haproxy chose for them.
-    turns: BTreeMap<Vec<(String, u16)>, (usize, BTreeSet<String>)>,
+    turns: BTreeMap<Vec<(String, u16)>, Turns>,
 }
+
+/// Requests a set of candidates was predicted for, and the servers haproxy chose for them.
+type Turns = (usize, BTreeSet<String>);
 
 /// Expected picks under which a candidate that haproxy never chose is a disagreement: a
 /// candidate with weight share `p` over `n` requests is expected `n·p` times; round robin picks
