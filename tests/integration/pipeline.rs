@@ -74,6 +74,19 @@ fn tree(b: &edgeplan::Build) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// The rendered tree with the input hash (which differs between spellings) masked.
+fn hashed_out(b: &edgeplan::Build) -> Vec<(String, String)> {
+    tree(b)
+        .into_iter()
+        .map(|(p, c)| {
+            (
+                p,
+                String::from_utf8_lossy(&c).replace(&b.input_hash, "<input hash>"),
+            )
+        })
+        .collect()
+}
+
 /// The properties for one plan; `Err` says which failed.
 fn pipeline(plan: &Plan) -> Result<(), String> {
     let files = plan.files();
@@ -98,6 +111,12 @@ fn pipeline(plan: &Plan) -> Result<(), String> {
         return Err(format!(
             "the same nodes in another file order render differently: {differ:?}"
         ));
+    }
+    let plain = tmp.path().join("plain");
+    write(&plain, &plan.plain().files());
+    let unspelled = build(&plain).map_err(|e| format!("the plain spelling fails:\n{e}"))?;
+    if hashed_out(&first) != hashed_out(&unspelled) {
+        return Err("another KDL spelling of the same spec renders differently".into());
     }
     let checked = Stage::new(&Build::of(&a), Mode::PathsOnly).check_offline();
     if !checked.ok {

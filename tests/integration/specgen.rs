@@ -8,9 +8,11 @@
 //! `acme` with certificates by `domains` or `hosts-of`, `stats`, `admin-socket`, `timeouts`,
 //! `health`, `sticky-cookie`, `trusted`, `env`, `outside`, `placeholder`, `target` of each
 //! transport) and every env child (`hosts`, `active-color`, `container-pattern`, `cookie`,
-//! `component` with every property, numbered (`instances=`) and listed instances with weights,
-//! all balance modes, `route` by prefix and suffix, `default`, `probe`, `preview`). Used by the
-//! whole-pipeline properties ([`crate::pipeline`]) and the live agreement test.
+//! `component` with every property, numbered (`instances=`) and listed instances with weights
+//! and every address form (host, IPv4, `[IPv6]`, `host:port`), all balance modes, `route` by
+//! prefix and suffix, `default`, `probe` with every property, `preview`), an ACME directory by
+//! name or URL, and the KDL spellings of one document ([`spell`]: comments, slashdash, bare and
+//! raw strings, `;`, line continuation, CRLF). Used by the whole-pipeline properties ([`crate::pipeline`]) and the live agreement test.
 
 use proptest::prelude::*;
 
@@ -29,14 +31,19 @@ const STATUSES: [&str; 3] = ["200", "200-399", "200,204"];
 const BODIES: [&str; 2] = ["ok", "status: up"];
 const DURATIONS: [&str; 4] = ["500ms", "2s", "30s", "1h"];
 const NETWORKS: [&str; 3] = ["10.0.10.0/24", "2001:db8:10::/48", "192.0.2.7"];
+/// Instance addresses: a host name, an IPv4 address, an IPv6 literal, a host with its own port.
+const ADDRESS_STYLES: usize = 4;
+/// Probe bodies.
+const PROBE_BODIES: [&str; 2] = ["ok", "build: "];
 
 /// How a component's instances are named.
 #[derive(Debug, Clone)]
 pub enum Instances {
     /// `instances=N` through the container pattern.
     Numbered(u32),
-    /// `instance` children: the weights of the blue ones, then of the green ones.
-    Listed(Vec<Option<u16>>, Vec<Option<u16>>),
+    /// `instance` children: the weights of the blue ones, then of the green ones, and how
+    /// their addresses are written ([`ADDRESS_STYLES`]).
+    Listed(Vec<Option<u16>>, Vec<Option<u16>>, usize),
 }
 
 /// A component.
@@ -71,9 +78,18 @@ pub struct Env {
     comps: Vec<Comp>,
     routes: Vec<Route>,
     default: Option<usize>,
-    probes: Vec<(usize, Option<usize>, Option<usize>)>,
+    /// Path, host, status, and (body, timeout, tries).
+    probes: Vec<Probe>,
     preview: bool,
 }
+
+/// A probe: path, host, status, and (body, timeout, tries) — by position.
+type Probe = (
+    usize,
+    Option<usize>,
+    Option<usize>,
+    Option<(Option<usize>, Option<usize>, Option<u8>)>,
+);
 
 /// A whole edge.
 #[derive(Debug, Clone)]
@@ -93,6 +109,8 @@ pub struct Plan {
     placeholders: Vec<(Option<usize>, bool)>,
     include: bool,
     target: usize,
+    /// Which KDL spellings the text uses ([`spell`]): a bit per variant.
+    syntax: u8,
     /// The live form only: 127.0.0.2 is trusted too (when anyone is), so the agreement test
     /// can send from a trusted source ([`Plan::live`]).
     trust_loopback: bool,
@@ -105,7 +123,7 @@ fn weights() -> impl Strategy<Value = Vec<Option<u16>>> {
 fn comp() -> impl Strategy<Value = Comp> {
     let instances = prop_oneof![
         (1u32..=3).prop_map(Instances::Numbered),
-        (weights(), weights()).prop_map(|(b, g)| Instances::Listed(b, g)),
+        (weights(), weights(), 0..ADDRESS_STYLES).prop_map(|(b, g, a)| Instances::Listed(b, g, a)),
     ];
     (
         1024u16..=9999,
@@ -160,6 +178,11 @@ fn env() -> impl Strategy<Value = Env> {
                 0..HEALTH.len(),
                 prop::option::of(0..3usize),
                 prop::option::of(0..STATUSES.len()),
+                prop::option::of((
+                    prop::option::of(0..PROBE_BODIES.len()),
+                    prop::option::of(0..DURATIONS.len()),
+                    prop::option::of(1u8..=10),
+                )),
             ),
             0..=2,
         ),
@@ -185,12 +208,12 @@ pub fn plan() -> impl Strategy<Value = Plan> {
     let edge = (
         (any::<bool>(), 0..3usize),
         prop::option::of(any::<bool>()),
-        prop::option::of((0..2usize, 0..2usize, 8800u16..=8899, any::<bool>())),
+        prop::option::of((0..3usize, 0..2usize, 8800u16..=8899, any::<bool>())),
         prop::option::of(any::<bool>()),
         0..3usize,
         prop::option::of(prop::collection::vec(0..DURATIONS.len(), 7)),
         prop::option::of((0..3usize, 1u16..=5, 1u16..=5, any::<bool>())),
-        0..3usize,
+        0..4usize,
         prop::collection::btree_set(0..NETWORKS.len(), 0..=2),
     );
     let sites = (
@@ -198,12 +221,13 @@ pub fn plan() -> impl Strategy<Value = Plan> {
         prop::collection::vec((prop::option::of(0..STATUSES.len()), 1u8..=200), 0..=2),
         prop::collection::vec((prop::option::of(0..4usize), any::<bool>()), 0..=2),
         any::<bool>(),
-        0..4usize,
+        0..5usize,
+        any::<u8>(),
     );
     (edge, sites).prop_map(
         |(
             ((https, binds), tls_min, acme, stats, admin, timeouts, health, sticky_cookie, trusted),
-            (envs, outside, placeholders, include, target),
+            (envs, outside, placeholders, include, target, syntax),
         )| Plan {
             https,
             binds,
@@ -220,6 +244,7 @@ pub fn plan() -> impl Strategy<Value = Plan> {
             placeholders,
             include,
             target,
+            syntax,
             trust_loopback: false,
         },
     )
@@ -246,6 +271,15 @@ impl Plan {
         p.health = Some((0, 1, 1, p.health.is_none_or(|h| h.3)));
         p.trust_loopback = true;
         p
+    }
+
+    /// The same edge in the plainest spelling (no comments, quoted strings, LF): its model
+    /// and rendered files must be those of `self` ([`spell`]).
+    pub fn plain(&self) -> Plan {
+        Plan {
+            syntax: 0,
+            ..self.clone()
+        }
     }
 
     /// The spec files: path under the specs directory → text.
@@ -309,10 +343,10 @@ impl Plan {
                 if shutdown { "#true" } else { "#false" }
             );
         }
-        edge += &format!(
-            "sticky-cookie \"{}\"\n",
-            ["SRV", "EDGE_ID", "route-id"][self.sticky_cookie]
-        );
+        // The fourth choice: no `sticky-cookie` (the default name).
+        if let Some(name) = ["SRV", "EDGE_ID", "route-id"].get(self.sticky_cookie) {
+            edge += &format!("sticky-cookie \"{name}\"\n");
+        }
         let mut trusted: Vec<&str> = self.trusted.iter().map(|i| NETWORKS[*i]).collect();
         if trusted.is_empty() && self.envs.iter().any(|e| e.preview) {
             trusted.push(NETWORKS[0]);
@@ -327,6 +361,7 @@ impl Plan {
             0 => "target \"box\" {\n    local root=\"box\"\n}\n".to_string(),
             1 => "target \"edge\" {\n    ssh host=\"edge.example.org\" user=\"root\" port=22\n    reload-timeout \"1m\"\n}\n".to_string(),
             2 => "target \"lab\" {\n    incus container=\"edge-lab\"\n    validate \"haproxy\" \"-c\" \"-f\"\n}\n".to_string(),
+            3 => "target \"r720\" {\n    incus container=\"veza-haproxy\" remote=\"r720\"\n    reload \"systemctl\" \"reload\" \"haproxy\"\n}\ntarget \"r720-ssh\" {\n    ssh host=\"r720.example.org\" identity=\"/root/.ssh/id_ed25519\"\n}\n".to_string(),
             _ => String::new(),
         };
 
@@ -383,7 +418,7 @@ impl Plan {
             };
             edge += &format!(
                 "acme email=\"ops@example.org\" directory=\"{}\" {challenge} key-type=\"{}\" {{\n",
-                ["staging", "production"][directory],
+                ["staging", "production", "https://acme.test:14000/dir?x=1"][directory],
                 ["ecdsa", "rsa"][key]
             );
             for (o, hosts) in &owners {
@@ -402,6 +437,9 @@ impl Plan {
         }
         files.insert(0, ("edge.kdl".into(), edge));
         files
+            .into_iter()
+            .map(|(path, text)| (path, spell(&text, self.syntax)))
+            .collect()
     }
 }
 
@@ -500,16 +538,23 @@ fn env_text(name: &str, e: &Env) -> (String, Vec<String>) {
                 s += &line;
                 s += "\n";
             }
-            Instances::Listed(blue, green) => {
+            Instances::Listed(blue, green, style) => {
                 s += &line;
                 s += " {\n";
                 for (color, list) in [("blue", blue), ("green", green)] {
                     for (k, w) in list.iter().enumerate() {
+                        let n = k + 1;
+                        let c_at = COMPS.iter().position(|x| x == c).unwrap_or(0);
+                        let side = usize::from(color == "green");
+                        let address = match style {
+                            0 => format!("{name}-{c}-{color}{n}.lxd"),
+                            1 => format!("10.{}.{}.{n}", 20 + c_at, side),
+                            2 => format!("[fd00:{c_at}:{side}::{n}]"),
+                            _ => format!("{name}-{c}-{color}{n}.lxd:{}", 7000 + n),
+                        };
                         s += &format!(
-                            "        instance \"{}{}\" color=\"{color}\" address=\"{name}-{c}-{color}{}.lxd\"{}\n",
+                            "        instance \"{}{n}\" color=\"{color}\" address=\"{address}\"{}\n",
                             &color[..1],
-                            k + 1,
-                            k + 1,
                             w.map_or(String::new(), |w| format!(" weight={w}"))
                         );
                     }
@@ -531,13 +576,24 @@ fn env_text(name: &str, e: &Env) -> (String, Vec<String>) {
     if let Some(d) = default {
         s += &format!("    default \"{d}\"\n");
     }
-    for (path, host, status) in &e.probes {
+    for (path, host, status, extra) in &e.probes {
         let mut line = format!("    probe \"{}\"", HEALTH[*path]);
         if let Some(h) = host {
             line += &format!(" host=\"{}\"", hosts[h % hosts.len()].to_lowercase());
         }
         if let Some(st) = status {
             line += &format!(" status=\"{}\"", STATUSES[*st]);
+        }
+        if let Some((body, timeout, tries)) = extra {
+            if let Some(b) = body {
+                line += &format!(" body=\"{}\"", PROBE_BODIES[*b]);
+            }
+            if let Some(t) = timeout {
+                line += &format!(" timeout=\"{}\"", DURATIONS[*t]);
+            }
+            if let Some(n) = tries {
+                line += &format!(" tries={n}");
+            }
         }
         s += &line;
         s += "\n";
@@ -549,4 +605,98 @@ fn env_text(name: &str, e: &Env) -> (String, Vec<String>) {
     }
     s += "}\n";
     (s, hosts)
+}
+
+/// `text` in other KDL v2 spellings of the same document, one per bit of `syntax`: comments
+/// (line, block, and slashdash on a node and on a property), identifier strings without quotes,
+/// raw strings, a line continuation, `;` between nodes, CRLF line ends. The model — and every
+/// rendered file but the manifest's input hashes — must not change.
+fn spell(text: &str, syntax: u8) -> String {
+    let bit = |n: u8| syntax & (1 << n) != 0;
+    let mut lines: Vec<String> = Vec::new();
+    if bit(0) {
+        lines.push("/* generated: a block comment\n   over two lines */".into());
+    }
+    for (i, line) in text.lines().enumerate() {
+        let top = line.starts_with("edge ");
+        let mut line = line.to_string();
+        if bit(1) && !line.trim_end().ends_with('{') && !line.trim().is_empty() && line != "}" {
+            if !line.trim_start().starts_with('}') {
+                line += " /-ignored=\"slashdash\"";
+            }
+        }
+        if bit(4)
+            && let Some(at) = line.find(" health=")
+        {
+            line.insert_str(at, " \\\n       ");
+        }
+        lines.push(line);
+        if bit(0) && lines.last().is_some_and(|l| l.ends_with('{')) {
+            lines.push("    // a line comment".into());
+        }
+        // A slashdashed top-level node with children, in `edge.kdl` only (the file order test
+        // moves top-level nodes between files).
+        if bit(1) && i == 0 && top {
+            lines.push("/-stats bind=\"127.0.0.1:1\" {\n    whatever \"is ignored\"\n}".into());
+        }
+    }
+    let mut out = lines.join("\n") + "\n";
+    if bit(5) {
+        // A node ended by `;` and the next one on the same line. (Not after a slashdashed node:
+        // kdl-rs refuses `/-a; b`, kdl-org/kdl-rs#107; the loader says so in its help.)
+        if let Some(at) = out.find("\n    hosts ") {
+            if let Some(end) = out[at + 1..].find('\n').map(|e| at + 1 + e) {
+                out.replace_range(end..=end, "; ");
+            }
+        }
+    }
+    if bit(2) || bit(3) {
+        out = respell_strings(&out, bit(3), bit(2));
+    }
+    if bit(6) {
+        out = out.replace('\n', "\r\n");
+    }
+    out
+}
+
+/// Each plain quoted string of `text` as an identifier string (`bare`, when KDL allows it)
+/// or a raw string (`raw`, when it holds no `"` or `\`).
+fn respell_strings(text: &str, bare: bool, raw: bool) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('"') {
+        // A string that starts a raw string already, or one holding escapes, stays.
+        let Some(len) = rest[start + 1..].find(['"', '\\']) else {
+            break;
+        };
+        let end = start + 1 + len;
+        if rest.as_bytes()[end] == b'\\' || rest[..start].ends_with('#') {
+            let close = rest[start + 1..]
+                .match_indices('"')
+                .find(|(i, _)| !rest[start + 1..start + 1 + i].ends_with('\\'))
+                .map_or(rest.len(), |(i, _)| start + 2 + i);
+            out += &rest[..close];
+            rest = &rest[close..];
+            continue;
+        }
+        let inner = &rest[start + 1..end];
+        out += &rest[..start];
+        let identifier = inner
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && inner
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+            && !["true", "false", "null", "inf", "nan"].contains(&inner);
+        out += &if bare && identifier {
+            inner.to_string()
+        } else if raw {
+            format!("#\"{inner}\"#")
+        } else {
+            format!("\"{inner}\"")
+        };
+        rest = &rest[end + 1..];
+    }
+    out + rest
 }

@@ -72,7 +72,9 @@ pub(super) fn decode_file(
                 return Vec::new();
             }
             for d in e.diagnostics {
-                let help = d.help.or_else(|| v1_keyword_help(&text, d.span));
+                let help = slashdash_semicolon_help(&text, d.span)
+                    .or(d.help)
+                    .or_else(|| v1_keyword_help(&text, d.span));
                 errors.push(SpecError::at(
                     src.clone(),
                     d.span,
@@ -99,6 +101,27 @@ fn v1_keyword_help(text: &str, span: SourceSpan) -> Option<String> {
     let word = text.get(span.offset()..span.offset() + span.len())?;
     matches!(word, "true" | "false" | "null")
         .then(|| format!("KDL v2 writes `#{word}`; a bare `{word}` is not a value"))
+}
+
+/// Help for a slashdashed node ended by `;` with another node after it (`/-a 1; b 2`): valid
+/// KDL v2 that the parser refuses (kdl-org/kdl-rs#107, open) with a misleading "invalid node
+/// name" at the `;`. Found by the spec generator's spellings.
+fn slashdash_semicolon_help(text: &str, span: SourceSpan) -> Option<String> {
+    // The parser points at the `;` itself or just after it.
+    let at = span.offset();
+    let upto = if text.get(at..)?.starts_with(';') {
+        at + 1
+    } else {
+        at
+    };
+    let statement = text.get(..upto)?.trim_end().strip_suffix(';')?;
+    // The node the `;` ends: from the previous line break, `;` or `{`.
+    let start = statement.rfind(['\n', ';', '{']).map_or(0, |i| i + 1);
+    statement[start..].trim_start().starts_with("/-").then(|| {
+        "a slashdashed node followed by `;` is valid KDL, but the parser edgeplan uses refuses it \
+         (kdl-org/kdl-rs#107): put the next node on its own line, or drop the `;`"
+            .to_string()
+    })
 }
 
 /// Decimal integer literals that are too large for the KDL parser (beyond `i128`), when they
@@ -209,6 +232,24 @@ mod tests {
                 .map(|s| (s.offset(), s.offset() + s.len()))
                 .collect();
             assert_eq!(got, found, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_slashdashed_node_before_a_semicolon_gets_help() {
+        for (text, at, help) in [
+            ("/-a 1; b 2", 5, true),
+            ("x {\n  /-a \"1\";b 2\n}", 13, true),
+            ("a 1; b 2", 3, false),
+            ("a /-1; b 2", 5, false),
+            ("/-a 1\nb; c", 8, false),
+        ] {
+            let span = SourceSpan::from(at..at + 1);
+            assert_eq!(
+                slashdash_semicolon_help(text, span).is_some(),
+                help,
+                "{text:?} at {at}"
+            );
         }
     }
 
