@@ -43,6 +43,10 @@ pub struct Edge {
     pub placeholders: BTreeMap<Ident, Placeholder>,
     /// Deployment targets by name.
     pub targets: BTreeMap<Ident, Target>,
+    /// Named policies by name.
+    pub policies: BTreeMap<Ident, Policy>,
+    /// Rules for every request but ACME challenges (top-level `policies`).
+    pub policy: Attached,
 }
 
 /// Public listeners.
@@ -205,6 +209,8 @@ pub struct Env {
     /// The host that reaches the env's idle colour (the other colour than the one of record;
     /// during a canary, the canary's), from the edge's `trusted` networks only.
     pub preview: Option<Host>,
+    /// Rules for every request to the env (its hosts and its preview host).
+    pub policy: Attached,
 }
 
 /// A probe: after a reload, `GET path` with `Host: host` through the box's own haproxy must
@@ -320,6 +326,8 @@ pub struct Route {
     pub prefixes: Vec<PathPrefix>,
     /// Path suffixes (any matches).
     pub suffixes: Vec<PathSuffix>,
+    /// Rules for the requests the route takes (after the env's).
+    pub policy: Attached,
 }
 
 /// A backend outside the deploy pipeline (Forgejo).
@@ -335,6 +343,8 @@ pub struct Outside {
     pub health: Option<HealthPath>,
     /// What the health check expects.
     pub expect: HealthExpect,
+    /// Rules for the requests to its hosts.
+    pub policy: Attached,
 }
 
 /// A placeholder site answering a fixed status and body.
@@ -348,6 +358,8 @@ pub struct Placeholder {
     pub status: u16,
     /// Body.
     pub body: Body,
+    /// Rules for the requests to its hosts.
+    pub policy: Attached,
 }
 
 /// How edgeplan reaches the edge box.

@@ -9,7 +9,8 @@
 //!
 //! Files: [`names`] (checked text: hosts, identifiers, paths, e-mail, arguments), [`net`]
 //! (ports, networks, addresses, binds, socket modes), [`values`] (durations, statuses, colours
-//! and the other enumerations), [`edge`] (the whole-edge aggregate and its parts).
+//! and the other enumerations), [`policy`] (access, header and HSTS rules and the named
+//! policies that hold them), [`edge`] (the whole-edge aggregate and its parts).
 
 /// Longest string any spec field may hold; anything longer is refused as hostile or a mistake.
 pub const MAX_STRING: usize = 4096;
@@ -115,11 +116,13 @@ macro_rules! serialize_as_display {
 pub mod edge;
 pub mod names;
 pub mod net;
+pub mod policy;
 pub mod values;
 
 pub use edge::*;
 pub use names::*;
 pub use net::*;
+pub use policy::*;
 pub use values::*;
 
 #[cfg(test)]

@@ -72,6 +72,17 @@ impl Network {
         }
         Ok(Network(net))
     }
+
+    /// True when every address of `other` is in this network.
+    pub fn contains(&self, other: &Network) -> bool {
+        self.0.contains(&other.0)
+    }
+
+    /// True when `ip` is in this network; an IPv4-mapped IPv6 address (`::ffff:10.1.2.3`) is
+    /// taken as the IPv4 address, as haproxy's `src` and `-m ip` compare it.
+    pub fn holds(&self, ip: std::net::IpAddr) -> bool {
+        self.0.contains(&ip.to_canonical())
+    }
 }
 
 impl fmt::Display for Network {

@@ -25,8 +25,9 @@ pub fn redirect_rule(unless: &str, port: Option<u16>) -> String {
     rules::redirect_rule(unless, port)
 }
 
-/// Evaluate one ACL test: the sample it looked at and whether it matched.
-fn eval(test: &Test, req: &Request) -> (Option<String>, bool) {
+/// Evaluate one ACL test: the sample it looked at and whether it matched; `client` is the
+/// address access rules see ([`super::policy::client_address`]).
+fn eval(test: &Test, req: &Request, client: Option<std::net::IpAddr>) -> (Option<String>, bool) {
     match test {
         Test::Host { hosts } => {
             // `-m str` on the lower-cased host: exact.
@@ -51,6 +52,10 @@ fn eval(test: &Test, req: &Request) -> (Option<String>, bool) {
             req.from
                 .is_some_and(|ip| in_networks(ip, networks).is_some()),
         ),
+        Test::Client { networks } => (
+            client.map(|ip| ip.to_string()),
+            client.is_some_and(|ip| in_networks(ip, networks).is_some()),
+        ),
     }
 }
 
@@ -73,14 +78,29 @@ pub(super) fn in_networks(ip: std::net::IpAddr, networks: &[String]) -> Option<&
 /// itself (a bug in edgeplan).
 pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteError> {
     let fe = frontend(routing, req.scheme)?;
-    let acls: Vec<AclResult> = fe.acls.iter().map(|a| acl_result(a, req)).collect();
+    let client = super::policy::client_address(routing, req);
+    let acls: Vec<AclResult> = fe.acls.iter().map(|a| acl_result(a, req, client)).collect();
     let mut steps = Steps::default();
     let verdict = match req.host_problem() {
         // The frontend's first rule: `http-request deny deny_status 400` when the request names
         // no host or more than one. Nothing after it runs.
         Some(reason) => Verdict::BadRequest { reason },
-        None => follow_rules(routing, fe, &acls, req, &mut steps)?,
+        None => follow_rules(routing, fe, &acls, req, client, &mut steps)?,
     };
+    // On every response, proxied or haproxy's own (`http-after-response`).
+    let key = steps.route_key.clone();
+    super::policy::headers(&fe.policies, true, key.as_deref(), &mut steps.policies);
+    if req.from.is_none()
+        && fe.policies.iter().any(|p| {
+            p.scope.holds(key.as_deref()) && matches!(p.action, rules::PolicyAction::Deny { .. })
+        })
+    {
+        steps.notes.push(
+            "an access rule applies, and the client's address is not given: it was taken as in \
+             no network; `--from ADDR` says what a given client gets"
+                .into(),
+        );
+    }
     steps.notes.extend(header_notes(routing, req));
     // A rule that tests the client's address decided (or could have): say what was assumed.
     let src_acls: Vec<&str> = acls
@@ -105,6 +125,8 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
 /// What the walk records besides the ACLs and the verdict, filled as it goes.
 #[derive(Default)]
 struct Steps {
+    route_key: Option<String>,
+    policies: Vec<super::policy::PolicyResult>,
     redirect: Option<Redirect>,
     switches: Vec<SwitchResult>,
     servers: Vec<ServerView>,
@@ -133,6 +155,8 @@ fn assemble(
         acls,
         redirect: steps.redirect,
         switches: steps.switches,
+        route_key: steps.route_key,
+        policies: steps.policies,
         default_backend: verdict.backend().is_some_and(|b| b.by_default),
         outcome: verdict.outcome(),
         status: verdict.status(),
@@ -168,9 +192,9 @@ fn frontend(routing: &Routing, scheme: Scheme) -> Result<&Frontend, RouteError> 
         })
 }
 
-/// One ACL of the frontend, evaluated for `req`.
-fn acl_result(acl: &Acl, req: &Request) -> AclResult {
-    let (sample, matched) = eval(&acl.test, req);
+/// One ACL of the frontend, evaluated for `req` from `client`.
+fn acl_result(acl: &Acl, req: &Request, client: Option<std::net::IpAddr>) -> AclResult {
+    let (sample, matched) = eval(&acl.test, req, client);
     AclResult {
         name: acl.name.clone(),
         test: acl.test.clone(),
@@ -180,33 +204,46 @@ fn acl_result(acl: &Acl, req: &Request) -> AclResult {
     }
 }
 
-/// The frontend's rules after the 400 check: the redirect, the `use_backend` rules in order,
+/// The frontend's rules after the 400 check: the route (the first switch that matches), the
+/// access rules, the redirect, the request headers, the `use_backend` of the route or
 /// `default_backend`, then the backend's decision.
 fn follow_rules(
     routing: &Routing,
     fe: &Frontend,
     acls: &[AclResult],
     req: &Request,
+    client: Option<std::net::IpAddr>,
     steps: &mut Steps,
 ) -> Result<Verdict, RouteError> {
     // An ACL that is used but never declared is false in this model; HAProxy would refuse the
     // config, and the template declares every ACL a rule names.
     let is = |name: &str| acls.iter().any(|a| a.name == name && a.matched);
-    let fired = match &fe.redirect_unless {
-        Some(unless) => {
-            let (rule, fired) = redirect(fe, unless, !is(unless), req);
-            steps.redirect = Some(rule);
-            fired
-        }
-        None => None,
-    };
-    let chosen = switches(fe, fired.is_some(), &is, &mut steps.switches);
-    if let Some(verdict) = fired {
-        return Ok(verdict);
+    let chosen = switches(fe, &is, &mut steps.switches);
+    steps.route_key = chosen.map(|sw| sw.key.clone());
+    let key = steps.route_key.clone();
+    if let Some(rule) = super::policy::access(
+        &fe.policies,
+        key.as_deref(),
+        &is,
+        client,
+        &mut steps.policies,
+    ) {
+        return Ok(Verdict::Denied {
+            status: rules::DENY_STATUS,
+            by: rule.origin.clone(),
+        });
     }
+    if let Some(unless) = &fe.redirect_unless {
+        let (rule, fired) = redirect(fe, unless, !is(unless), req);
+        steps.redirect = Some(rule);
+        if let Some(verdict) = fired {
+            return Ok(verdict);
+        }
+    }
+    super::policy::headers(&fe.policies, false, key.as_deref(), &mut steps.policies);
     let reached = match chosen {
-        Some(name) => Reached {
-            name: name.to_string(),
+        Some(sw) => Reached {
+            name: sw.backend.clone(),
             by_default: false,
         },
         None => Reached {
@@ -258,23 +295,23 @@ fn redirect(
     (rule, fired)
 }
 
-/// Every `use_backend` rule of `fe`, recorded in `out`; the backend of the first that matches,
-/// unless the request was `redirected` (then HAProxy evaluates none).
+/// Every rule that takes requests ([`rules::Switch`]), recorded in `out`: the first that
+/// matches names the route (`txn.route`); HAProxy evaluates none after it.
 fn switches<'a>(
     fe: &'a Frontend,
-    redirected: bool,
     is: &impl Fn(&str) -> bool,
     out: &mut Vec<SwitchResult>,
-) -> Option<&'a str> {
-    let mut chosen: Option<&str> = None;
+) -> Option<&'a rules::Switch> {
+    let mut chosen: Option<&rules::Switch> = None;
     for sw in &fe.switches {
         let matched = sw.when.iter().all(|w| is(w));
-        let evaluated = !redirected && chosen.is_none();
+        let evaluated = chosen.is_none();
         let this = evaluated && matched;
         if this {
-            chosen = Some(&sw.backend);
+            chosen = Some(sw);
         }
         out.push(SwitchResult {
+            key: sw.key.clone(),
             backend: sw.backend.clone(),
             when: sw.when.clone(),
             why: sw.why.clone(),

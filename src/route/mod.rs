@@ -26,6 +26,7 @@ mod chash;
 mod engine;
 mod error;
 mod notes;
+mod policy;
 mod request;
 mod text;
 mod verdict;
@@ -35,6 +36,7 @@ use serde::Serialize;
 pub use chash::{chash_pick, full_hash, sdbm, uri_hash};
 pub use engine::{explain, haproxy_test, redirect_rule};
 pub use error::RouteError;
+pub use policy::{PolicyResult, client_address};
 pub use request::{HOST_VAR, NameValue, Request, apply_colors};
 pub use text::render_text;
 pub use verdict::{Chosen, Pick, Reached, Role, ServerChoice, Verdict};
@@ -65,8 +67,13 @@ pub struct Explanation {
     /// The http → https redirect rule, when the frontend has one (and the request names one
     /// host).
     pub redirect: Option<Redirect>,
-    /// Every `use_backend` rule, in order (none when the request is refused with 400).
+    /// Every rule that takes requests, in order (none when the request is refused with 400):
+    /// the first that matches names the route (its `key`) and its backend.
     pub switches: Vec<SwitchResult>,
+    /// The route the request took (`txn.route`): the chosen switch's key; `None`: none matched.
+    pub route_key: Option<String>,
+    /// The policy rules haproxy reaches, in order: access, request headers, response headers.
+    pub policies: Vec<PolicyResult>,
     /// What happens in the end, with the data of that ending. Not in the JSON document, which
     /// spells it out in the fields below.
     #[serde(skip)]
@@ -151,9 +158,11 @@ pub struct Redirect {
     pub location: Option<String>,
 }
 
-/// One `use_backend` rule and its value for the request.
+/// One rule that takes requests and its value for the request.
 #[derive(Debug, Clone, Serialize)]
 pub struct SwitchResult {
+    /// Its route key.
+    pub key: String,
     /// Backend.
     pub backend: String,
     /// ACLs, ANDed.
@@ -162,7 +171,7 @@ pub struct SwitchResult {
     pub why: String,
     /// Whether all its ACLs match.
     pub matched: bool,
-    /// Whether HAProxy reaches it (false after the first match, or when redirected).
+    /// Whether HAProxy reaches it (false after the first match).
     pub evaluated: bool,
     /// Whether it is the rule applied.
     pub chosen: bool,
@@ -182,6 +191,8 @@ pub enum Outcome {
     NoServer,
     /// The request names no host, or more than one: HAProxy answers 400 before any rule.
     BadRequest,
+    /// An access rule refuses the client: HAProxy answers 403.
+    Denied,
 }
 
 /// A server of the backend.

@@ -56,11 +56,11 @@ fn acl_reason(a: &AclResult, path: &str) -> String {
                 ),
             }
         }
-        (Test::Src { networks }, None) => format!(
+        (Test::Src { networks } | Test::Client { networks }, None) => format!(
             "the client's address is not given (`--from ADDR`): taken as in none of {}",
             networks.join(" ")
         ),
-        (Test::Src { networks }, Some(ip)) => {
+        (Test::Src { networks } | Test::Client { networks }, Some(ip)) => {
             match ip
                 .parse()
                 .ok()
@@ -93,7 +93,9 @@ pub fn render_text(ex: &Explanation, color: bool) -> String {
     write_request(&mut o, &p, &ex.request);
     write_frontend(&mut o, &p, ex);
     write_switches(&mut o, &p, ex);
+    write_policies(&mut o, &p, ex, false);
     write_backend(&mut o, &p, ex);
+    write_policies(&mut o, &p, ex, true);
     let _ = writeln!(o);
     let _ = writeln!(o, "{} {}", p.bold("result:"), result(&ex.verdict));
     for n in &ex.notes {
@@ -161,24 +163,17 @@ fn write_frontend(o: &mut String, p: &Paint, ex: &Explanation) {
     }
 }
 
-/// The `use_backend` rules HAProxy evaluates, and `default_backend` when it takes the request.
+/// The rules that take requests HAProxy evaluates (the first match names the route and its
+/// `use_backend`), and `default_backend` when it takes the request.
 fn write_switches(o: &mut String, p: &Paint, ex: &Explanation) {
     let redirected = matches!(ex.verdict, Verdict::Redirect { .. });
-    if redirected {
-        if !ex.switches.is_empty() {
-            let _ = writeln!(
-                o,
-                "  {}",
-                p.dim("use_backend rules: not evaluated, the redirect answers first")
-            );
-        }
-    } else if !ex.switches.is_empty() {
-        let _ = writeln!(o, "  use_backend rules, first match wins:");
+    if !ex.switches.is_empty() {
+        let _ = writeln!(o, "  routes (txn.route), first match wins:");
     }
     let rules: Vec<String> = ex
         .switches
         .iter()
-        .map(|s| format!("use_backend {} if {}", s.backend, s.when.join(" ")))
+        .map(|s| format!("{} -> {} if {}", s.key, s.backend, s.when.join(" ")))
         .collect();
     let rw = rules
         .iter()
@@ -200,7 +195,14 @@ fn write_switches(o: &mut String, p: &Paint, ex: &Explanation) {
             p.dim(&format!("# {}", s.why))
         );
     }
-    if skipped > 0 && !redirected {
+    if redirected && ex.switches.iter().any(|s| s.chosen) {
+        let _ = writeln!(
+            o,
+            "    {}",
+            p.dim("(its use_backend is not reached: the redirect answers first)")
+        );
+    }
+    if skipped > 0 {
         let _ = writeln!(
             o,
             "    {}",
@@ -224,11 +226,38 @@ fn write_switches(o: &mut String, p: &Paint, ex: &Explanation) {
     }
 }
 
+/// The policy rules of one side that apply to the request, each with whether it acted.
+fn write_policies(o: &mut String, p: &Paint, ex: &Explanation, response: bool) {
+    let side: Vec<_> = ex
+        .policies
+        .iter()
+        .filter(|r| r.applies && r.haproxy.starts_with("http-after-response") == response)
+        .collect();
+    if side.is_empty() {
+        return;
+    }
+    let what = if response {
+        "policies on the response"
+    } else {
+        "policies on the request"
+    };
+    let _ = writeln!(o, "  {what}:");
+    for r in side {
+        let effect = r.effect.as_deref().unwrap_or("no effect");
+        let _ = writeln!(
+            o,
+            "    {} {effect}  {}",
+            p.mark(r.fired),
+            p.dim(&format!("# {}", r.origin))
+        );
+    }
+}
+
 /// The backend the request reached, if it reached one: what it is, its static answer or its
 /// servers, health check, balancing and sticky cookie.
 fn write_backend(o: &mut String, p: &Paint, ex: &Explanation) {
     let (backend, what) = match &ex.verdict {
-        Verdict::BadRequest { .. } | Verdict::Redirect { .. } => return,
+        Verdict::BadRequest { .. } | Verdict::Redirect { .. } | Verdict::Denied { .. } => return,
         Verdict::Static { backend, .. } => (backend, "HAProxy answers itself".to_string()),
         Verdict::NoServer { backend, role } | Verdict::Forward { backend, role, .. } => {
             let what = match role {
@@ -320,6 +349,7 @@ fn result(verdict: &Verdict) -> String {
         } => format!("HAProxy answers {status} with the body of {body_file}"),
         Verdict::NoServer { .. } => "HAProxy answers 503: no server can take the request".into(),
         Verdict::BadRequest { reason } => format!("HAProxy answers 400: {reason}"),
+        Verdict::Denied { status, by } => format!("HAProxy answers {status}: denied by {by}"),
         Verdict::Forward { server, .. } => forwarded(server),
     }
 }

@@ -19,6 +19,14 @@ pub enum Verdict {
         /// Why, as [`Request::host_problem`](super::Request::host_problem) says it.
         reason: &'static str,
     },
+    /// An access rule refuses the client ([`crate::rules::PolicyAction::Deny`]): HAProxy
+    /// answers 403 before the redirect and `use_backend`.
+    Denied {
+        /// HTTP status (403).
+        status: u16,
+        /// The rule's origin (`policy team-only (env staging)`).
+        by: String,
+    },
     /// The http → https redirect fires: HAProxy answers it before any `use_backend` rule.
     Redirect {
         /// HTTP status (301).
@@ -119,6 +127,7 @@ impl Verdict {
     pub fn outcome(&self) -> Outcome {
         match self {
             Verdict::BadRequest { .. } => Outcome::BadRequest,
+            Verdict::Denied { .. } => Outcome::Denied,
             Verdict::Redirect { .. } => Outcome::Redirect,
             Verdict::Static { .. } => Outcome::Static,
             Verdict::NoServer { .. } => Outcome::NoServer,
@@ -130,7 +139,9 @@ impl Verdict {
     pub fn status(&self) -> Option<u16> {
         match self {
             Verdict::BadRequest { .. } => Some(400),
-            Verdict::Redirect { status, .. } | Verdict::Static { status, .. } => Some(*status),
+            Verdict::Redirect { status, .. }
+            | Verdict::Static { status, .. }
+            | Verdict::Denied { status, .. } => Some(*status),
             Verdict::NoServer { .. } => Some(503),
             Verdict::Forward { .. } => None,
         }
@@ -147,7 +158,7 @@ impl Verdict {
     /// The backend, unless the request was refused or redirected before reaching one.
     pub fn backend(&self) -> Option<&Reached> {
         match self {
-            Verdict::BadRequest { .. } | Verdict::Redirect { .. } => None,
+            Verdict::BadRequest { .. } | Verdict::Redirect { .. } | Verdict::Denied { .. } => None,
             Verdict::Static { backend, .. }
             | Verdict::NoServer { backend, .. }
             | Verdict::Forward { backend, .. } => Some(backend),

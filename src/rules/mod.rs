@@ -6,10 +6,14 @@
 //! the same list to explain a request, so the explanation cannot drift from the config.
 //!
 //! Rule order (as the HAProxy conventions recommend): ACME challenge → outside and placeholder
-//! hosts → per-env path routes in spec order → per-env default component → default 503.
+//! hosts → per-env path routes in spec order → per-env default component → default 503. The
+//! first rule that matches names the route a request took ([`ROUTE_VAR`]); the policies
+//! (`policy`: access, headers, HSTS) apply by that route.
 
+mod policy;
 mod table;
 
+pub use policy::*;
 pub use table::*;
 
 use crate::model::{Balance, Component, Edge, PathPrefix};
@@ -83,6 +87,7 @@ fn host_rules(edge: &Edge) -> (Vec<Acl>, Vec<Switch>) {
             },
         ));
         switches.push(Switch {
+            key: site_key(name.as_str()),
             backend: format!("{name}_backend"),
             when: vec![acl],
             why: format!("{kind} {name}"),
@@ -112,6 +117,7 @@ fn host_rules(edge: &Edge) -> (Vec<Acl>, Vec<Switch>) {
             }
             let comp = &env.components[&r.to];
             switches.push(Switch {
+                key: env_key(env.name.as_str(), Some(r.name.as_str()), false),
                 backend: format!("{}_{}", env.name, comp.pool),
                 when,
                 why: format!("env {} route {} -> {}", env.name, r.name, r.to),
@@ -120,6 +126,7 @@ fn host_rules(edge: &Edge) -> (Vec<Acl>, Vec<Switch>) {
         if let Some(d) = &env.default {
             let comp = &env.components[d];
             switches.push(Switch {
+                key: env_key(env.name.as_str(), None, false),
                 backend: format!("{}_{}", env.name, comp.pool),
                 when: vec![host_acl],
                 why: format!("env {} default -> {}", env.name, d),
@@ -166,6 +173,7 @@ fn preview_rules(
                 let mut when = vec![acl.clone(), TRUSTED_SRC_ACL.to_string()];
                 when.extend(s.when.iter().skip(1).cloned());
                 Switch {
+                    key: format!("{}@preview", s.key),
                     backend: preview_backend(&s.backend),
                     when,
                     why: format!("{}, preview of the idle colour", s.why),
@@ -176,6 +184,7 @@ fn preview_rules(
         if env.default.is_none() {
             // A trusted request no route takes gets what the public host would give it.
             switches.push(Switch {
+                key: env_key(env.name.as_str(), None, true),
                 backend: DEFAULT_BACKEND.into(),
                 when: vec![acl.clone(), TRUSTED_SRC_ACL.to_string()],
                 why: format!("env {} preview: no route matched", env.name),
@@ -183,6 +192,7 @@ fn preview_rules(
         }
     }
     switches.push(Switch {
+        key: preview_denied_key(env.name.as_str()),
         backend: preview_denied_backend(env.name.as_str()),
         when: vec![acl],
         why: format!("env {} preview from an untrusted source", env.name),
@@ -201,6 +211,7 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
     );
     // ACME http-01 challenges go to certbot before anything else.
     let acme_switch = edge.acme.as_ref().map(|_| Switch {
+        key: ACME_KEY.into(),
         backend: ACME_BACKEND.into(),
         when: vec![acme_acl.name.clone()],
         why: "ACME http-01 challenge to certbot".into(),
@@ -220,17 +231,22 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
             )),
             switches: http_switches,
             default_backend: DEFAULT_BACKEND.into(),
+            client: Vec::new(),
+            policies: Vec::new(),
         });
+        let (policy_acls, policies) = policy_rules(edge, true);
         frontends.push(Frontend {
             name: "https".into(),
             scheme: Scheme::Https,
             bind: https.to_string(),
-            acls,
+            client: client_of(edge, &policies),
+            acls: acls.into_iter().chain(policy_acls).collect(),
             redirect_unless: None,
             redirect_port: None,
             redirect: None,
             switches,
             default_backend: DEFAULT_BACKEND.into(),
+            policies,
         });
     } else {
         let mut all_acls = acls;
@@ -239,20 +255,36 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
             all_acls.insert(0, acme_acl.clone());
             all_switches.insert(0, sw);
         }
+        let (policy_acls, policies) = policy_rules(edge, false);
+        all_acls.extend(policy_acls);
         frontends.push(Frontend {
             name: "http".into(),
             scheme: Scheme::Http,
             bind: edge.listen.http.to_string(),
+            client: client_of(edge, &policies),
             acls: all_acls,
             redirect_unless: None,
             redirect_port: None,
             redirect: None,
             switches: all_switches,
             default_backend: DEFAULT_BACKEND.into(),
+            policies,
         });
     }
 
     frontends
+}
+
+/// The lines that set the client's address, when an access rule reads it.
+fn client_of(edge: &Edge, policies: &[PolicyRule]) -> Vec<String> {
+    let reads = policies
+        .iter()
+        .any(|p| matches!(p.action, PolicyAction::Deny { .. }));
+    if reads {
+        client_lines(!edge.trusted.is_empty())
+    } else {
+        Vec::new()
+    }
 }
 
 /// The backends in a stable order: env pools, outside backends, placeholders, ACME, the

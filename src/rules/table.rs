@@ -37,6 +37,12 @@ pub enum Test {
         /// Networks (`10.0.0.0/8`, `192.0.2.7`).
         networks: Vec<String>,
     },
+    /// The client's address as access rules see it ([`super::CLIENT_VAR`]: the source, or
+    /// what a trusted proxy reports) is in one of `networks`.
+    Client {
+        /// Networks (`10.0.0.0/8`, `192.0.2.7/32`).
+        networks: Vec<String>,
+    },
 }
 
 /// A named ACL.
@@ -84,6 +90,9 @@ impl Test {
                 format!("path_end {}", p.join(" "))
             }
             Test::Src { networks } => format!("src {}", networks.join(" ")),
+            Test::Client { networks } => {
+                format!("var({}) -m ip {}", super::CLIENT_VAR, networks.join(" "))
+            }
         }
     }
 }
@@ -97,9 +106,14 @@ pub fn redirect_rule(unless: &str, port: Option<u16>) -> String {
     )
 }
 
-/// `use_backend BACKEND if ACL1 ACL2…` (all ACLs must match).
+/// A rule that takes requests: the first whose ACLs all match sets [`super::ROUTE_VAR`] to its
+/// `key` (`http-request set-var(txn.route) str(KEY) if !{ var(txn.route) -m found } ACL1…`),
+/// and `use_backend BACKEND if { var(txn.route) -m str KEY }` sends the request on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Switch {
+    /// The route key (unique in the frontend): `acme`, `site/NAME`, `env/ENV/ROUTE`,
+    /// `env/ENV/` (the default), `…@preview`, `env/ENV/@denied` ([`super::env_key`]).
+    pub key: String,
     /// Backend name.
     pub backend: String,
     /// ACL names, ANDed.
@@ -137,6 +151,11 @@ pub struct Frontend {
     pub redirect: Option<String>,
     /// Backend switches in order.
     pub switches: Vec<Switch>,
+    /// The `http-request` lines that set the client's address for access rules (none when no
+    /// rule reads it; [`super::client_lines`]).
+    pub client: Vec<String>,
+    /// Policy rules in evaluation order ([`super::policy_rules`]).
+    pub policies: Vec<super::PolicyRule>,
     /// Backend when no switch matched.
     pub default_backend: String,
 }

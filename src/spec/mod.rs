@@ -13,6 +13,7 @@
 
 mod decode;
 mod error;
+pub mod policy;
 mod read;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use miette::{NamedSource, SourceSpan};
 
 pub use error::{Note, Problem, SpecError, Src};
+pub use policy::{HeaderSpec, HeaderVerb, HstsSpec, PolicySpec, RulesSpec, SecuritySpec};
 pub use read::{load, load_files};
 
 use crate::model::{
@@ -103,6 +105,10 @@ pub struct Spec {
     pub placeholders: Vec<PlaceholderSpec>,
     /// `target` nodes.
     pub targets: Vec<TargetSpec>,
+    /// `policy` nodes.
+    pub policies: Vec<PolicySpec>,
+    /// Top-level `policies`: the edge-wide rules.
+    pub rules: RulesSpec,
 }
 
 impl Spec {
@@ -235,6 +241,8 @@ pub struct EnvSpec {
     pub probes: Vec<ProbeSpec>,
     /// `preview HOST`: the host that reaches the env's idle colour, from trusted networks.
     pub preview: Option<Spanned<Host>>,
+    /// Its rules.
+    pub rules: RulesSpec,
 }
 
 /// `probe PATH host=… status=… body=… timeout=… tries=…`: a request through the box's own
@@ -309,6 +317,8 @@ pub struct RouteSpec {
     pub prefixes: Vec<Spanned<PathPrefix>>,
     /// Suffixes.
     pub suffixes: Vec<Spanned<PathSuffix>>,
+    /// Its rules.
+    pub rules: RulesSpec,
 }
 
 /// `outside NAME address=… health=… { hosts … }`.
@@ -324,6 +334,8 @@ pub struct OutsideSpec {
     pub health: Option<Spanned<HealthPath>>,
     /// What the health check expects.
     pub expect: ExpectSpec,
+    /// Its rules.
+    pub rules: RulesSpec,
 }
 
 /// `health-status=`, `health-body=`, `health-timeout=` of a component or outside backend.
@@ -348,6 +360,8 @@ pub struct PlaceholderSpec {
     pub status: Option<Spanned<u16>>,
     /// Body.
     pub body: Option<Spanned<Body>>,
+    /// Its rules.
+    pub rules: RulesSpec,
 }
 
 /// `target NAME { local|ssh|incus …; validate …; reload …; reload-timeout … }`.

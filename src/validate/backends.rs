@@ -53,6 +53,7 @@ impl Site for OutsideSpec {
             address: val(&self.address)?,
             health: val(&self.health),
             expect: expect_of(&self.expect),
+            policy: Default::default(),
         })
     }
 }
@@ -75,6 +76,7 @@ impl Site for PlaceholderSpec {
             hosts: self.hosts.iter().map(|h| h.value.clone()).collect(),
             status: val(&self.status).unwrap_or(503),
             body: val(&self.body).unwrap_or_else(|| Body::parse("Service unavailable\n").unwrap()),
+            policy: Default::default(),
         })
     }
 }

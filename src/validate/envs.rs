@@ -170,6 +170,7 @@ fn env(
             .or_else(|| (e.components.len() == 1).then(|| e.components[0].name.value.clone())),
         probes,
         preview: val(&e.preview),
+        policy: Default::default(),
     })
 }
 

@@ -16,6 +16,7 @@
 //! - `backends`: outside backends and placeholders;
 //! - `certs`: `acme`, its certificate groups and their coverage of the served hosts;
 //! - `targets`: where the edge is deployed;
+//! - `policies`: the named policies and the rules attached to each place;
 //! - `hosts` (who serves each host) and `names` (names shared across parts: the site namespace,
 //!   backend names, generated ACL names), read and written by the parts above;
 //! - `error`: the diagnostics, [`ValidateError`].
@@ -30,6 +31,7 @@ mod error;
 mod hosts;
 mod instances;
 mod names;
+mod policies;
 mod routes;
 mod targets;
 
@@ -213,8 +215,9 @@ fn build(c: &mut Checker<'_>) -> Edge {
     certs::tls_has_certificates(c, tls.is_some(), acme.as_ref());
     edge::port_clashes(c, &listen, stats.as_ref(), acme.as_ref(), &admin);
     let targets = targets::targets(c);
+    let policies = policies::named(c, listen.https.is_some());
 
-    Edge {
+    let mut edge = Edge {
         name,
         listen,
         tls,
@@ -229,5 +232,9 @@ fn build(c: &mut Checker<'_>) -> Edge {
         outside,
         placeholders,
         targets,
-    }
+        policies,
+        policy: Default::default(),
+    };
+    policies::attach(c, &mut edge);
+    edge
 }

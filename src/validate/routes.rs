@@ -51,6 +51,7 @@ pub(super) fn routes(
                 to: to.value.clone(),
                 prefixes: r.prefixes.iter().map(|p| p.value.clone()).collect(),
                 suffixes: r.suffixes.iter().map(|p| p.value.clone()).collect(),
+                policy: Default::default(),
             });
         }
     }

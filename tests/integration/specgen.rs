@@ -620,10 +620,12 @@ fn spell(text: &str, syntax: u8) -> String {
     for (i, line) in text.lines().enumerate() {
         let top = line.starts_with("edge ");
         let mut line = line.to_string();
-        if bit(1) && !line.trim_end().ends_with('{') && !line.trim().is_empty() && line != "}" {
-            if !line.trim_start().starts_with('}') {
-                line += " /-ignored=\"slashdash\"";
-            }
+        if bit(1)
+            && !line.trim_end().ends_with('{')
+            && !line.trim().is_empty()
+            && !line.trim_start().starts_with('}')
+        {
+            line += " /-ignored=\"slashdash\"";
         }
         if bit(4)
             && let Some(at) = line.find(" health=")
@@ -644,10 +646,10 @@ fn spell(text: &str, syntax: u8) -> String {
     if bit(5) {
         // A node ended by `;` and the next one on the same line. (Not after a slashdashed node:
         // kdl-rs refuses `/-a; b`, kdl-org/kdl-rs#107; the loader says so in its help.)
-        if let Some(at) = out.find("\n    hosts ") {
-            if let Some(end) = out[at + 1..].find('\n').map(|e| at + 1 + e) {
-                out.replace_range(end..=end, "; ");
-            }
+        if let Some(at) = out.find("\n    hosts ")
+            && let Some(end) = out[at + 1..].find('\n').map(|e| at + 1 + e)
+        {
+            out.replace_range(end..=end, "; ");
         }
     }
     if bit(2) || bit(3) {

@@ -116,7 +116,10 @@ fn staging_api_is_explained_in_full() {
     assert_eq!(sc.value.as_deref(), Some("staging-backend-blue"));
     assert!(ex.status.is_none());
     let text = render_text(&ex, false);
-    assert!(text.contains("✓ use_backend staging_backend_api if host_staging staging_is_api"));
+    assert!(
+        text.contains("✓ env/staging/api -> staging_backend_api if host_staging staging_is_api")
+    );
+    assert_eq!(ex.route_key.as_deref(), Some("env/staging/api"));
     assert!(text.contains("the response sets VEZA_SERVERID_staging=staging-backend-blue"));
 }
 
@@ -201,7 +204,10 @@ fn http_redirects_to_https() {
         Some("https://staging.veza.fr/api/x?a=1&b=2")
     );
     assert!(ex.backend.is_none());
-    assert!(ex.switches.iter().all(|s| !s.evaluated));
+    // The route is chosen (none matches on this frontend but ACME's); the redirect answers
+    // before any use_backend.
+    assert!(ex.switches.iter().all(|s| s.evaluated && !s.chosen));
+    assert_eq!(ex.route_key, None);
     // Unknown hosts are redirected too: the http frontend has no host ACL.
     let ex = route("http://example.org");
     assert_eq!(ex.location.as_deref(), Some("https://example.org/"));

@@ -60,6 +60,8 @@ impl Cx<'_> {
             "outside" => spec.outside.extend(self.outside(node)),
             "placeholder" => spec.placeholders.extend(self.placeholder(node)),
             "target" => spec.targets.extend(self.target(node)),
+            "policy" => spec.policies.extend(self.policy(node)),
+            "policies" => self.rule(node, &mut spec.rules),
             other => self.unknown_node(node, other, "at top level", TOP),
         }
     }

@@ -1,6 +1,7 @@
 //! Envs and what they hold — components, instances, routes — and the nodes beside them:
 //! `outside` backends and `placeholder` sites.
 
+use super::policy::{RULE_NODES, with_rules};
 use super::*;
 
 impl Cx<'_> {
@@ -32,6 +33,7 @@ impl Cx<'_> {
             default: None,
             probes: Vec::new(),
             preview: None,
+            rules: Default::default(),
         };
         if node.children().is_none() {
             self.missing(
@@ -41,7 +43,7 @@ impl Cx<'_> {
                 "env \"staging\" { hosts \"staging.example.org\"; … }",
             );
         }
-        for ch in self.child_nodes(node, KIDS, "in `env`") {
+        for ch in self.child_nodes(node, &with_rules(KIDS), "in `env`") {
             match ch.name().value() {
                 "hosts" => env.hosts.extend(self.list_child(
                     ch,
@@ -90,6 +92,7 @@ impl Cx<'_> {
                         Host::parse,
                     )
                 }),
+                rule if RULE_NODES.contains(&rule) => self.rule(ch, &mut env.rules),
                 _ => {}
             }
         }
@@ -199,9 +202,12 @@ impl Cx<'_> {
             to,
             prefixes: Vec::new(),
             suffixes: Vec::new(),
+            rules: Default::default(),
         };
-        for ch in self.child_nodes(node, &["prefix", "suffix"], "in `route`") {
-            if ch.name().value() == "prefix" {
+        for ch in self.child_nodes(node, &with_rules(&["prefix", "suffix"]), "in `route`") {
+            if RULE_NODES.contains(&ch.name().value()) {
+                self.rule(ch, &mut r.rules);
+            } else if ch.name().value() == "prefix" {
                 r.prefixes.extend(self.list_child(
                     ch,
                     "prefix",
@@ -251,8 +257,13 @@ impl Cx<'_> {
             address,
             health: self.prop(node, "health", "\"/healthz\"", HealthPath::parse),
             expect: self.expect(node),
+            rules: Default::default(),
         };
-        for ch in self.child_nodes(node, &["hosts"], "in `outside`") {
+        for ch in self.child_nodes(node, &with_rules(&["hosts"]), "in `outside`") {
+            if RULE_NODES.contains(&ch.name().value()) {
+                self.rule(ch, &mut o.rules);
+                continue;
+            }
             o.hosts
                 .extend(self.list_child(ch, "hosts", "hosts \"git.example.org\"", Host::parse));
         }
@@ -318,9 +329,12 @@ impl Cx<'_> {
             hosts: Vec::new(),
             status,
             body: None,
+            rules: Default::default(),
         };
-        for ch in self.child_nodes(node, &["hosts", "body"], "in `placeholder`") {
-            if ch.name().value() == "hosts" {
+        for ch in self.child_nodes(node, &with_rules(&["hosts", "body"]), "in `placeholder`") {
+            if RULE_NODES.contains(&ch.name().value()) {
+                self.rule(ch, &mut p.rules);
+            } else if ch.name().value() == "hosts" {
                 p.hosts
                     .extend(self.list_child(ch, "hosts", "hosts \"example.org\"", Host::parse));
             } else {

@@ -23,6 +23,7 @@ use crate::model::{CheckString, HealthPath, StatusSet};
 mod edge;
 mod entries;
 mod envs;
+mod policy;
 mod target;
 
 const TOP: &[&str] = &[
@@ -41,6 +42,8 @@ const TOP: &[&str] = &[
     "outside",
     "placeholder",
     "target",
+    "policy",
+    "policies",
 ];
 
 /// Decode one file into `spec`; returns the `include` paths it names.

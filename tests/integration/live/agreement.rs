@@ -59,7 +59,7 @@ fn predict(ex: &Explanation, bodies: &BTreeMap<String, String>) -> Answer {
         one_of: Vec::new(),
     };
     match ex.outcome {
-        Outcome::Redirect | Outcome::BadRequest => {}
+        Outcome::Redirect | Outcome::BadRequest | Outcome::Denied => {}
         Outcome::NoServer => a.body = Some(HAPROXY_NO_SERVER.to_string()),
         Outcome::Static => {
             let file = ex.body_file.as_deref().unwrap_or("?");

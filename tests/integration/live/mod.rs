@@ -34,6 +34,7 @@ mod agreement;
 pub mod failover;
 mod health;
 mod identity;
+mod policies;
 mod requests;
 mod routing;
 
@@ -847,9 +848,24 @@ fn serve(conn: TcpStream, id: &str, seen: &Mutex<Vec<Seen>>) {
                 .collect();
             text += &format!("{k}: {}\n", all.join(" | "));
         }
+        // Every other `x-` header, as `header.NAME: v1 | v2` (what policies add or remove).
+        let mut others: Vec<&str> = headers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| n.starts_with("x-") && !text.contains(&format!("\n{n}: ")))
+            .collect();
+        others.dedup();
+        for k in others {
+            let all: Vec<&str> = headers
+                .iter()
+                .filter(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            text += &format!("header.{k}: {}\n", all.join(" | "));
+        }
         seen.lock().unwrap().push(s);
         let head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Served-By: {id}\r\nConnection: {}\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Served-By: {id}\r\nServer: stand-in\r\nConnection: {}\r\n\r\n",
             text.len(),
             if close { "close" } else { "keep-alive" }
         );

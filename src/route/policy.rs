@@ -1,0 +1,119 @@
+//! The policy rules of a frontend walked for one request: which apply (by the route the request
+//! took, [`crate::rules::Scope::holds`]), which fire, and the client address access rules see.
+//! Every rule, scope and order comes from the routing table ([`crate::rules::PolicyRule`]).
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::request::Request;
+use crate::model::HeaderAction;
+use crate::rules::{PolicyAction, PolicyRule, Routing};
+
+/// One policy rule and what it did to the request.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyResult {
+    /// Where it comes from (`policy team-only (env staging)`).
+    pub origin: String,
+    /// The requests it applies to, in words.
+    pub scope: String,
+    /// The line as in the config.
+    pub haproxy: String,
+    /// Whether the request falls in its scope (and haproxy reaches it).
+    pub applies: bool,
+    /// Whether it acted: denied the request, or changed a header.
+    pub fired: bool,
+    /// What it did, in words, when it fired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+}
+
+/// The client's address as access rules see it ([`crate::rules::CLIENT_VAR`]): the last
+/// `X-Forwarded-For` address when the connection comes from a trusted network and carries a
+/// valid one (haproxy's `req.hdr_ip(X-Forwarded-For,-1)`: the last value of the header's
+/// comma-separated list), else the connection's source (`--from`); `None` when not given.
+pub fn client_address(routing: &Routing, req: &Request) -> Option<IpAddr> {
+    let from = req.from?;
+    let trusted = super::engine::in_networks(from, &routing.identity.trusted).is_some();
+    if !trusted {
+        return Some(from);
+    }
+    let forwarded = req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("x-forwarded-for"))
+        .flat_map(|h| h.value.split(','))
+        .next_back()
+        .and_then(|v| v.trim().parse::<IpAddr>().ok());
+    Some(forwarded.unwrap_or(from))
+}
+
+/// The access rules in order for a request with route key `key`: each recorded in `out`; the
+/// first that denies ends the walk and is returned.
+pub(super) fn access<'a>(
+    rules: &'a [PolicyRule],
+    key: Option<&str>,
+    is: &impl Fn(&str) -> bool,
+    client: Option<IpAddr>,
+    out: &mut Vec<PolicyResult>,
+) -> Option<&'a PolicyRule> {
+    for r in rules {
+        let PolicyAction::Deny { acl, inside } = &r.action else {
+            continue;
+        };
+        let applies = r.scope.holds(key);
+        let fired = applies && is(acl) == *inside;
+        let who = client.map_or("the client (address not given)".to_string(), |c| {
+            format!("client {c}")
+        });
+        out.push(PolicyResult {
+            origin: r.origin.clone(),
+            scope: r.scope.describe(),
+            haproxy: r.haproxy.clone(),
+            applies,
+            fired,
+            effect: fired.then(|| {
+                if *inside {
+                    format!("403: {who} is in a denied network")
+                } else {
+                    format!("403: {who} is in no allowed network")
+                }
+            }),
+        });
+        if fired {
+            return Some(r);
+        }
+    }
+    None
+}
+
+/// The header rules of one side (`response`) in order for a request with route key `key`,
+/// recorded in `out`.
+pub(super) fn headers(
+    rules: &[PolicyRule],
+    response: bool,
+    key: Option<&str>,
+    out: &mut Vec<PolicyResult>,
+) {
+    for r in rules {
+        let h = match &r.action {
+            PolicyAction::RequestHeader(h) if !response => h,
+            PolicyAction::ResponseHeader(h) if response => h,
+            _ => continue,
+        };
+        let applies = r.scope.holds(key);
+        let side = if response { "response" } else { "request" };
+        out.push(PolicyResult {
+            origin: r.origin.clone(),
+            scope: r.scope.describe(),
+            haproxy: r.haproxy.clone(),
+            applies,
+            fired: applies,
+            effect: applies.then(|| match &h.action {
+                HeaderAction::Set { value } => format!("{side} {}: {value}", h.name),
+                HeaderAction::Add { value } => format!("{side} {}: {value} (added)", h.name),
+                HeaderAction::Del => format!("{side} {} removed", h.name),
+            }),
+        });
+    }
+}

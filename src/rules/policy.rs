@@ -1,0 +1,325 @@
+//! Policy rules in the routing table: each rule of the model's policies ([`crate::model::Rules`])
+//! as one haproxy line, with the requests it applies to ([`Scope`]) and what it does
+//! ([`PolicyAction`]), in the order haproxy evaluates them. The template writes
+//! [`PolicyRule::haproxy`]; `edgeplan route` walks the same list.
+//!
+//! Which requests a rule applies to is decided by the route a request took, not re-tested:
+//! the frontend first records the rule that takes the request in `txn.route` ([`ROUTE_VAR`];
+//! each `use_backend` reads it), so a rule scoped to a route applies exactly to the requests
+//! that route takes, and a later change to the request cannot change where it goes.
+//!
+//! Evaluation order (documented in docs/spec.md, "Policies"): the route is chosen; access rules
+//! (403); the https redirect; request headers; `use_backend`; then, on the response — proxied or
+//! answered by haproxy itself (`http-after-response`) — response headers and HSTS. Within a
+//! phase: the edge's rules, then the env's or site's, then the route's; at each place, the
+//! policies it uses in the order listed, then its inline rules.
+
+use serde::Serialize;
+
+use super::{Acl, Test};
+use crate::model::{Attached, Edge, HeaderAction, HeaderRule, Policy, Rules};
+
+/// The variable holding the key of the rule that takes the request ([`super::Switch::key`]).
+pub const ROUTE_VAR: &str = "txn.route";
+/// The variable holding the client's address, as access rules see it ([`client_lines`]).
+pub const CLIENT_VAR: &str = "txn.client";
+/// The route key of ACME challenges, which no policy touches.
+pub const ACME_KEY: &str = "acme";
+
+/// The requests a policy rule applies to, by the route key they got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scope {
+    /// Every request but ACME challenges (no route, the default 503, included).
+    Edge,
+    /// What an env takes: its routes and default, on its hosts and its preview host.
+    Env {
+        /// Env.
+        env: String,
+    },
+    /// What one route of an env takes, on the env's hosts and its preview host.
+    Route {
+        /// Env.
+        env: String,
+        /// Route.
+        route: String,
+    },
+    /// An outside backend's or a placeholder's hosts.
+    Site {
+        /// Site.
+        site: String,
+    },
+}
+
+/// The route key of a site's hosts.
+pub fn site_key(site: &str) -> String {
+    format!("site/{site}")
+}
+
+/// The route key of an env's route (`None`: its default), public or on its preview host.
+pub fn env_key(env: &str, route: Option<&str>, preview: bool) -> String {
+    let tag = if preview { "@preview" } else { "" };
+    format!("env/{env}/{}{tag}", route.unwrap_or(""))
+}
+
+/// The route key of an env's preview host for a source it does not trust.
+pub fn preview_denied_key(env: &str) -> String {
+    format!("env/{env}/@denied")
+}
+
+impl Scope {
+    /// Does a request whose route key is `key` (`None`: no rule took it) fall in the scope?
+    pub fn holds(&self, key: Option<&str>) -> bool {
+        match self {
+            Scope::Edge => key != Some(ACME_KEY),
+            Scope::Env { env } => key.is_some_and(|k| k.starts_with(&format!("env/{env}/"))),
+            Scope::Route { env, route } => key.is_some_and(|k| {
+                k == env_key(env, Some(route), false) || k == env_key(env, Some(route), true)
+            }),
+            Scope::Site { site } => key == Some(site_key(site).as_str()),
+        }
+    }
+
+    /// The scope as an haproxy condition on [`ROUTE_VAR`].
+    pub fn haproxy(&self) -> String {
+        match self {
+            Scope::Edge => format!("!{{ var({ROUTE_VAR}) -m str {ACME_KEY} }}"),
+            Scope::Env { env } => format!("{{ var({ROUTE_VAR}) -m beg env/{env}/ }}"),
+            Scope::Route { env, route } => format!(
+                "{{ var({ROUTE_VAR}) -m str {} {} }}",
+                env_key(env, Some(route), false),
+                env_key(env, Some(route), true)
+            ),
+            Scope::Site { site } => format!("{{ var({ROUTE_VAR}) -m str {} }}", site_key(site)),
+        }
+    }
+
+    /// In words: `every request`, `env staging`, `route api of env staging`, `site git`.
+    pub fn describe(&self) -> String {
+        match self {
+            Scope::Edge => "every request".into(),
+            Scope::Env { env } => format!("env {env}"),
+            Scope::Route { env, route } => format!("route {route} of env {env}"),
+            Scope::Site { site } => format!("site {site}"),
+        }
+    }
+}
+
+/// What a policy rule does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PolicyAction {
+    /// Answer 403 when the client is (`inside`) or is not (`!inside`) in the ACL's networks.
+    Deny {
+        /// The client-network ACL.
+        acl: String,
+        /// True for a `deny` list, false for an `allow` list.
+        inside: bool,
+    },
+    /// Change a request header before the request goes on.
+    RequestHeader(HeaderRule),
+    /// Change a response header (proxied or haproxy's own answer).
+    ResponseHeader(HeaderRule),
+}
+
+impl PolicyAction {
+    fn phase(&self) -> u8 {
+        match self {
+            PolicyAction::Deny { .. } => 0,
+            PolicyAction::RequestHeader(_) => 1,
+            PolicyAction::ResponseHeader(_) => 2,
+        }
+    }
+
+    /// Does the action run on the response?
+    pub fn on_response(&self) -> bool {
+        matches!(self, PolicyAction::ResponseHeader(_))
+    }
+}
+
+/// One policy rule: one haproxy line.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyRule {
+    /// Where it comes from: `policy team-only (env staging)`, `env staging`.
+    pub origin: String,
+    /// The requests it applies to.
+    pub scope: Scope,
+    /// What it does.
+    pub action: PolicyAction,
+    /// The line in haproxy's spelling.
+    pub haproxy: String,
+}
+
+/// Status of an access denial.
+pub const DENY_STATUS: u16 = 403;
+
+/// The policy rules of the frontend that routes the hosts (`https` when it is the https one),
+/// in evaluation order, and the client-network ACLs they name.
+pub fn policy_rules(edge: &Edge, https: bool) -> (Vec<Acl>, Vec<PolicyRule>) {
+    let mut out = Out {
+        https,
+        edge,
+        acls: Vec::new(),
+        rules: Vec::new(),
+    };
+    out.place(&edge.policy, Scope::Edge, "the edge", "edge");
+    for env in edge.envs.values() {
+        let scope = Scope::Env {
+            env: env.name.to_string(),
+        };
+        out.place(
+            &env.policy,
+            scope,
+            &format!("env {}", env.name),
+            &format!("env.{}", env.name),
+        );
+    }
+    let sites = edge
+        .outside
+        .values()
+        .map(|o| (&o.name, &o.policy))
+        .chain(edge.placeholders.values().map(|p| (&p.name, &p.policy)));
+    for (name, policy) in sites {
+        let scope = Scope::Site {
+            site: name.to_string(),
+        };
+        out.place(
+            policy,
+            scope,
+            &format!("site {name}"),
+            &format!("site.{name}"),
+        );
+    }
+    for env in edge.envs.values() {
+        for r in &env.routes {
+            let scope = Scope::Route {
+                env: env.name.to_string(),
+                route: r.name.to_string(),
+            };
+            let whose = format!("route {} of env {}", r.name, env.name);
+            out.place(
+                &r.policy,
+                scope,
+                &whose,
+                &format!("env.{}.{}", env.name, r.name),
+            );
+        }
+    }
+    // Phase first, place order within a phase (a stable sort).
+    out.rules.sort_by_key(|r| r.action.phase());
+    (out.acls, out.rules)
+}
+
+/// The `http-request` lines that set [`CLIENT_VAR`]: the connection's source, or the last
+/// `X-Forwarded-For` address when a `trusted` network sent it (`from_trusted`).
+pub fn client_lines(trusted: bool) -> Vec<String> {
+    let mut lines = vec![format!("http-request set-var({CLIENT_VAR}) src")];
+    if trusted {
+        lines.push(format!(
+            "http-request set-var({CLIENT_VAR}) req.hdr_ip(X-Forwarded-For,-1) if from_trusted \
+             {{ req.hdr(X-Forwarded-For) -m found }}"
+        ));
+    }
+    lines
+}
+
+/// The builder's state.
+struct Out<'a> {
+    https: bool,
+    edge: &'a Edge,
+    acls: Vec<Acl>,
+    rules: Vec<PolicyRule>,
+}
+
+impl Out<'_> {
+    /// The rules attached at one place: its policies in order, then its inline rules (`id`
+    /// names the inline rules' ACLs).
+    fn place(&mut self, attached: &Attached, scope: Scope, whose: &str, id: &str) {
+        for name in &attached.uses {
+            let Some(Policy { rules, .. }) = self.edge.policies.get(name) else {
+                continue;
+            };
+            let origin = format!("policy {name} ({whose})");
+            self.rules_of(rules, &scope, &origin, &format!("policy.{name}"));
+        }
+        let origin = whose.to_string();
+        self.rules_of(&attached.inline, &scope, &origin, id);
+    }
+
+    fn rules_of(&mut self, rules: &Rules, scope: &Scope, origin: &str, id: &str) {
+        let cond = scope.haproxy();
+        let mut push = |action: PolicyAction, haproxy: String| {
+            self.rules.push(PolicyRule {
+                origin: origin.to_string(),
+                scope: scope.clone(),
+                action,
+                haproxy,
+            });
+        };
+        if let Some(access) = &rules.access {
+            for (list, inside, suffix) in [
+                (&access.deny, true, "deny"),
+                (&access.allow, false, "allow"),
+            ] {
+                if list.is_empty() {
+                    continue;
+                }
+                let acl = format!("{id}.{suffix}");
+                if !self.acls.iter().any(|a| a.name == acl) {
+                    self.acls.push(Acl::new(
+                        acl.clone(),
+                        Test::Client {
+                            networks: list.iter().map(|n| n.to_string()).collect(),
+                        },
+                    ));
+                }
+                let not = if inside { "" } else { "!" };
+                let line =
+                    format!("http-request deny deny_status {DENY_STATUS} if {cond} {not}{acl}");
+                push(PolicyAction::Deny { acl, inside }, line);
+            }
+        }
+        for h in &rules.request_headers {
+            push(
+                PolicyAction::RequestHeader(h.clone()),
+                header_line("http-request", h, &cond),
+            );
+        }
+        let mut response: Vec<HeaderRule> = Vec::new();
+        if let Some(s) = &rules.security_headers {
+            for (name, value) in s.headers() {
+                response.push(preset(name, &value));
+            }
+        }
+        response.extend(rules.response_headers.iter().cloned());
+        if let (Some(h), true) = (&rules.hsts, self.https) {
+            response.push(preset("Strict-Transport-Security", &h.value()));
+        }
+        for h in response {
+            let line = header_line("http-after-response", &h, &cond);
+            push(PolicyAction::ResponseHeader(h), line);
+        }
+    }
+}
+
+/// A `set` rule the edge writes itself (a preset's or HSTS's header: names and values known
+/// good, built without the spec's checks).
+fn preset(name: &str, value: &str) -> HeaderRule {
+    HeaderRule {
+        name: crate::model::HeaderName::preset(name),
+        action: HeaderAction::Set {
+            value: crate::model::HeaderValue::preset(value),
+        },
+    }
+}
+
+/// `RULESET set-header NAME "VALUE" if COND` (or `add-header`, `del-header NAME`).
+fn header_line(ruleset: &str, h: &HeaderRule, cond: &str) -> String {
+    let verb = h.action.verb();
+    match &h.action {
+        HeaderAction::Set { value } | HeaderAction::Add { value } => {
+            format!("{ruleset} {verb} {} {} if {cond}", h.name, value.haproxy())
+        }
+        HeaderAction::Del => format!("{ruleset} {verb} {} if {cond}", h.name),
+    }
+}

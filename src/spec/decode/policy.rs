@@ -1,0 +1,171 @@
+//! Policy nodes: `policy NAME { … }` and the rule nodes ([`RULE_NODES`]) that may stand in a
+//! policy, an `env`, a `route`, an `outside` backend or a `placeholder`.
+
+use super::envs::set_once;
+use super::*;
+use crate::model::{FrameOptions, HeaderName, HeaderValue, ReferrerPolicy};
+use crate::spec::policy::{HeaderSpec, HeaderVerb, HstsSpec, PolicySpec, RulesSpec, SecuritySpec};
+
+/// The rule nodes, wherever rules may stand.
+pub(super) const RULE_NODES: &[&str] = &[
+    "policies",
+    "allow",
+    "deny",
+    "request-header",
+    "response-header",
+    "security-headers",
+    "hsts",
+];
+
+/// `known` and the rule nodes: the children of a node that takes rules.
+pub(super) fn with_rules(known: &[&'static str]) -> Vec<&'static str> {
+    known.iter().chain(RULE_NODES).copied().collect()
+}
+
+impl Cx<'_> {
+    /// `policy NAME { rules… }`.
+    pub(super) fn policy(&mut self, node: &KdlNode) -> Option<PolicySpec> {
+        const EXAMPLE: &str = "policy \"team-only\" { allow \"10.0.10.0/24\" }";
+        self.props(node, &[]);
+        let name = self.named(node, "policy", EXAMPLE);
+        let mut rules = RulesSpec::default();
+        let kids: Vec<&str> = RULE_NODES
+            .iter()
+            .filter(|n| **n != "policies")
+            .copied()
+            .collect();
+        for ch in self.child_nodes(node, &kids, "in `policy` (a policy cannot use another)") {
+            self.rule(ch, &mut rules);
+        }
+        if node.children().is_none_or(|c| c.nodes().is_empty()) {
+            self.missing(node, "policy", "at least one rule", EXAMPLE);
+        }
+        Some(PolicySpec { name: name?, rules })
+    }
+
+    /// One rule node (a name of [`RULE_NODES`]) into `rules`.
+    pub(super) fn rule(&mut self, ch: &KdlNode, rules: &mut RulesSpec) {
+        match ch.name().value() {
+            "policies" => rules.uses.extend(self.list_child(
+                ch,
+                "policies",
+                "policies \"team-only\" \"hsts\"",
+                Ident::parse,
+            )),
+            "allow" => rules.allow.extend(self.list_child(
+                ch,
+                "allow",
+                "allow \"10.0.10.0/24\" \"2001:db8:10::/48\"",
+                Network::parse,
+            )),
+            "deny" => rules.deny.extend(self.list_child(
+                ch,
+                "deny",
+                "deny \"192.0.2.0/24\"",
+                Network::parse,
+            )),
+            "request-header" => rules.request_headers.extend(self.header(ch)),
+            "response-header" => rules.response_headers.extend(self.header(ch)),
+            "security-headers" => set_once(self, &mut rules.security_headers, ch, |cx| {
+                Some(cx.security_headers(ch))
+            }),
+            "hsts" => set_once(self, &mut rules.hsts, ch, |cx| Some(cx.hsts(ch))),
+            _ => {}
+        }
+    }
+
+    /// `request-header|response-header set|add|del NAME [VALUE]`.
+    fn header(&mut self, ch: &KdlNode) -> Option<HeaderSpec> {
+        const EXAMPLE: &str = "response-header set \"X-Robots-Tag\" \"noindex\"";
+        self.props(ch, &[]);
+        self.no_children(ch);
+        self.max_args(ch, 3);
+        let action =
+            self.required_arg(ch, "header action", "`set`, `add` or `del`", EXAMPLE, |s| {
+                HeaderVerb::parse(s)
+            })?;
+        let name = self.arg(ch, 1, "header name", EXAMPLE, HeaderName::parse);
+        let has = Self::positional(ch).count();
+        if has < 2 {
+            self.missing(ch, ch.name().value(), "a header name", EXAMPLE);
+        }
+        let value = self.arg(ch, 2, "header value", EXAMPLE, HeaderValue::parse);
+        match action.value {
+            HeaderVerb::Del if has > 2 => {
+                let e = Self::positional(ch).nth(2).expect("counted");
+                self.errors.push(SpecError::at(
+                    self.src.clone(),
+                    e.span(),
+                    Problem::TooManyArguments {
+                        node: format!("{} del", ch.name().value()),
+                        max: 2,
+                    },
+                ));
+            }
+            HeaderVerb::Set | HeaderVerb::Add if has == 2 => {
+                self.missing(
+                    ch,
+                    ch.name().value(),
+                    "a value after the header name",
+                    EXAMPLE,
+                );
+            }
+            _ => {}
+        }
+        Some(HeaderSpec {
+            at: self.at(ch.span()),
+            action,
+            name: name?,
+            value,
+        })
+    }
+
+    /// `security-headers frame-options=… referrer-policy=…`.
+    fn security_headers(&mut self, ch: &KdlNode) -> Spanned<SecuritySpec> {
+        self.props(ch, &["frame-options", "referrer-policy"]);
+        self.max_args(ch, 0);
+        self.no_children(ch);
+        Spanned {
+            value: SecuritySpec {
+                frame_options: self.prop(ch, "frame-options", "\"DENY\"", FrameOptions::parse),
+                referrer_policy: self.prop(
+                    ch,
+                    "referrer-policy",
+                    "\"strict-origin-when-cross-origin\"",
+                    ReferrerPolicy::parse,
+                ),
+            },
+            at: self.at(ch.name().span()),
+        }
+    }
+
+    /// `hsts max-age=SECONDS include-subdomains=#true preload=#true`.
+    fn hsts(&mut self, ch: &KdlNode) -> Spanned<HstsSpec> {
+        const EXAMPLE: &str = "hsts max-age=31536000 include-subdomains=#true";
+        self.props(ch, &["max-age", "include-subdomains", "preload"]);
+        self.max_args(ch, 0);
+        self.no_children(ch);
+        let max_age = self
+            .prop_int(ch, "max-age", "31536000", 0, i128::from(u32::MAX))
+            .map(|s| Spanned {
+                value: s.value as u32,
+                at: s.at,
+            });
+        if Self::last_prop(ch, "max-age").is_none() {
+            self.missing(
+                ch,
+                "hsts",
+                "`max-age=` (seconds; a year is 31536000)",
+                EXAMPLE,
+            );
+        }
+        Spanned {
+            value: HstsSpec {
+                max_age,
+                include_subdomains: self.prop_bool(ch, "include-subdomains", "#true"),
+                preload: self.prop_bool(ch, "preload", "#true"),
+            },
+            at: self.at(ch.name().span()),
+        }
+    }
+}

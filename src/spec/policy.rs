@@ -1,0 +1,99 @@
+//! The policy nodes as written: `policy NAME { … }` definitions, and the rules that may stand
+//! in a policy or inline in the edge's top level (`policies` only), an `env`, a `route`, an
+//! `outside` backend or a `placeholder`: `policies`, `allow`, `deny`, `request-header`,
+//! `response-header`, `security-headers`, `hsts`.
+
+use super::{At, Spanned};
+use crate::model::{FrameOptions, HeaderName, HeaderValue, Ident, Network, ReferrerPolicy};
+
+/// `policy NAME { rules… }`.
+#[derive(Debug, Clone)]
+pub struct PolicySpec {
+    /// Name and place.
+    pub name: Spanned<Ident>,
+    /// Its rules.
+    pub rules: RulesSpec,
+}
+
+/// The rule nodes of one place, in the order written.
+#[derive(Debug, Clone, Default)]
+pub struct RulesSpec {
+    /// `policies NAME…`: named policies used here.
+    pub uses: Vec<Spanned<Ident>>,
+    /// `allow NETWORK…` (all of them).
+    pub allow: Vec<Spanned<Network>>,
+    /// `deny NETWORK…` (all of them).
+    pub deny: Vec<Spanned<Network>>,
+    /// `request-header …`, in order.
+    pub request_headers: Vec<HeaderSpec>,
+    /// `response-header …`, in order.
+    pub response_headers: Vec<HeaderSpec>,
+    /// `security-headers …`.
+    pub security_headers: Option<Spanned<SecuritySpec>>,
+    /// `hsts …`.
+    pub hsts: Option<Spanned<HstsSpec>>,
+}
+
+/// `request-header|response-header set|add|del NAME [VALUE]`.
+#[derive(Debug, Clone)]
+pub struct HeaderSpec {
+    /// The node's place.
+    pub at: At,
+    /// `set`, `add` or `del`.
+    pub action: Spanned<HeaderVerb>,
+    /// The header.
+    pub name: Spanned<HeaderName>,
+    /// The value (`set`, `add`).
+    pub value: Option<Spanned<HeaderValue>>,
+}
+
+/// The verb of a header rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderVerb {
+    /// `set`.
+    Set,
+    /// `add`.
+    Add,
+    /// `del`.
+    Del,
+}
+
+impl HeaderVerb {
+    /// Parse `set`, `add` or `del`.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::model::Invalid`] otherwise.
+    pub fn parse(s: &str) -> Result<HeaderVerb, crate::model::Invalid> {
+        match s {
+            "set" => Ok(HeaderVerb::Set),
+            "add" => Ok(HeaderVerb::Add),
+            "del" => Ok(HeaderVerb::Del),
+            _ => Err(crate::model::Invalid {
+                expected: "`set`, `add` or `del`",
+                reason: format!("is `{s}`"),
+                unsafe_chars: false,
+            }),
+        }
+    }
+}
+
+/// `security-headers frame-options=… referrer-policy=…`.
+#[derive(Debug, Clone, Default)]
+pub struct SecuritySpec {
+    /// `frame-options=`.
+    pub frame_options: Option<Spanned<FrameOptions>>,
+    /// `referrer-policy=`.
+    pub referrer_policy: Option<Spanned<ReferrerPolicy>>,
+}
+
+/// `hsts max-age=SECONDS include-subdomains=#true preload=#true`.
+#[derive(Debug, Clone, Default)]
+pub struct HstsSpec {
+    /// `max-age=`, seconds.
+    pub max_age: Option<Spanned<u32>>,
+    /// `include-subdomains=`.
+    pub include_subdomains: Option<Spanned<bool>>,
+    /// `preload=`.
+    pub preload: Option<Spanned<bool>>,
+}

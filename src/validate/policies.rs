@@ -1,0 +1,209 @@
+//! Policies: the named `policy` definitions, and the rules attached to the edge, envs, routes,
+//! outside backends and placeholders — names used exist and are used once per place, an
+//! `allow` list is not swallowed by a `deny` list, HSTS is only asked of an edge that serves
+//! HTTPS and `preload` only with what the preload list requires.
+
+use std::collections::BTreeMap;
+
+use super::{Checker, val};
+use crate::model::{
+    Access, Attached, Edge, FrameOptions, HSTS_PRELOAD_MIN_AGE, HeaderAction, HeaderRule, Hsts,
+    Ident, Policy, ReferrerPolicy, Rules, SecurityHeaders,
+};
+use crate::spec::{HeaderSpec, HeaderVerb, RulesSpec};
+
+/// The named policies, each name once.
+pub(super) fn named(c: &mut Checker<'_>, https: bool) -> BTreeMap<Ident, Policy> {
+    let mut seen = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for p in &c.spec.policies {
+        if !c.unique(&mut seen, &p.name, "policy") {
+            continue;
+        }
+        let rules = rules(c, &p.rules, https);
+        out.insert(
+            p.name.value.clone(),
+            Policy {
+                name: p.name.value.clone(),
+                rules,
+            },
+        );
+    }
+    out
+}
+
+/// Attach every place's rules to `edge`, whose `policies` are the named ones.
+pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
+    let spec = c.spec;
+    let https = edge.listen.https.is_some();
+    let known: Vec<String> = edge.policies.keys().map(|k| k.to_string()).collect();
+    edge.policy = attached(c, &spec.rules, &known, https, "at top level");
+    for e in &spec.envs {
+        let Some(env) = edge.envs.get_mut(&e.name.value) else {
+            continue;
+        };
+        env.policy = attached(
+            c,
+            &e.rules,
+            &known,
+            https,
+            &format!("in env `{}`", env.name),
+        );
+        for r in &e.routes {
+            let context = format!("in route `{}` of env `{}`", r.name.value, env.name);
+            let rules = attached(c, &r.rules, &known, https, &context);
+            if let Some(route) = env.routes.iter_mut().find(|x| x.name == r.name.value) {
+                route.policy = rules;
+            }
+        }
+    }
+    for o in &spec.outside {
+        let context = format!("in outside backend `{}`", o.name.value);
+        let rules = attached(c, &o.rules, &known, https, &context);
+        if let Some(site) = edge.outside.get_mut(&o.name.value) {
+            site.policy = rules;
+        }
+    }
+    for p in &spec.placeholders {
+        let context = format!("in placeholder `{}`", p.name.value);
+        let rules = attached(c, &p.rules, &known, https, &context);
+        if let Some(site) = edge.placeholders.get_mut(&p.name.value) {
+            site.policy = rules;
+        }
+    }
+}
+
+/// The rules of one place: the policies it uses (known, each once) and its inline rules.
+fn attached(
+    c: &mut Checker<'_>,
+    spec: &RulesSpec,
+    known: &[String],
+    https: bool,
+    context: &str,
+) -> Attached {
+    let mut uses: Vec<Ident> = Vec::new();
+    let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
+    for u in &spec.uses {
+        if !known.iter().any(|k| k == u.value.as_str()) {
+            c.unknown(
+                u.at,
+                "policy",
+                u.value.as_str(),
+                format!(" ({context})"),
+                &known_refs,
+            );
+        } else if uses.contains(&u.value) {
+            c.conflict(
+                u.at,
+                format!("policy `{}` is used twice {context}", u.value),
+                "used again",
+                "a policy applies once per place; remove the second use",
+            );
+        } else {
+            uses.push(u.value.clone());
+        }
+    }
+    Attached {
+        uses,
+        inline: rules(c, spec, https),
+    }
+}
+
+/// One set of rules, checked.
+fn rules(c: &mut Checker<'_>, spec: &RulesSpec, https: bool) -> Rules {
+    Rules {
+        access: access(c, spec),
+        request_headers: spec.request_headers.iter().filter_map(header).collect(),
+        response_headers: spec.response_headers.iter().filter_map(header).collect(),
+        security_headers: spec.security_headers.as_ref().map(|s| SecurityHeaders {
+            frame_options: val(&s.value.frame_options).unwrap_or(FrameOptions::SameOrigin),
+            referrer_policy: val(&s.value.referrer_policy)
+                .unwrap_or_else(ReferrerPolicy::default_policy),
+        }),
+        hsts: hsts(c, spec, https),
+    }
+}
+
+/// `allow` and `deny`: an allowed network inside a denied one is never allowed.
+fn access(c: &mut Checker<'_>, spec: &RulesSpec) -> Option<Access> {
+    if spec.allow.is_empty() && spec.deny.is_empty() {
+        return None;
+    }
+    for a in &spec.allow {
+        if let Some(d) = spec.deny.iter().find(|d| d.value.contains(&a.value)) {
+            c.conflict(
+                a.at,
+                format!(
+                    "allowed network `{}` is inside denied network `{}`: it is never allowed",
+                    a.value, d.value
+                ),
+                "never allowed",
+                "deny is checked first; remove one of them, or deny a narrower network",
+            );
+        }
+    }
+    Some(Access {
+        allow: spec.allow.iter().map(|n| n.value).collect(),
+        deny: spec.deny.iter().map(|n| n.value).collect(),
+    })
+}
+
+/// A header rule, when its parts decoded (the decoder reported what is missing).
+fn header(h: &HeaderSpec) -> Option<HeaderRule> {
+    let action = match h.action.value {
+        HeaderVerb::Set => HeaderAction::Set {
+            value: h.value.as_ref()?.value.clone(),
+        },
+        HeaderVerb::Add => HeaderAction::Add {
+            value: h.value.as_ref()?.value.clone(),
+        },
+        HeaderVerb::Del => HeaderAction::Del,
+    };
+    Some(HeaderRule {
+        name: h.name.value.clone(),
+        action,
+    })
+}
+
+/// `hsts`: only on an edge with an https listener; `preload` with a year and subdomains.
+fn hsts(c: &mut Checker<'_>, spec: &RulesSpec, https: bool) -> Option<Hsts> {
+    let h = spec.hsts.as_ref()?;
+    let max_age = h.value.max_age.as_ref()?;
+    let include = val(&h.value.include_subdomains).unwrap_or(false);
+    let preload = h.value.preload.as_ref().filter(|p| p.value);
+    if !https {
+        c.conflict(
+            h.at,
+            "`hsts` on an edge without an https listener: browsers ignore it over plain HTTP",
+            "never sent",
+            "add `https=` to `listen` (and `tls`), or remove `hsts`",
+        );
+    }
+    if let Some(p) = preload {
+        if !include {
+            c.conflict(
+                p.at,
+                "`preload` without `include-subdomains=#true`: the HSTS preload list refuses it",
+                "needs include-subdomains",
+                "add `include-subdomains=#true` (every subdomain must then serve HTTPS)",
+            );
+        }
+        if max_age.value < HSTS_PRELOAD_MIN_AGE {
+            c.conflict(
+                max_age.at,
+                format!(
+                    "`preload` with `max-age={}`: the HSTS preload list requires at least {} \
+                     seconds (a year)",
+                    max_age.value, HSTS_PRELOAD_MIN_AGE
+                ),
+                "too short for preload",
+                format!("use `max-age={HSTS_PRELOAD_MIN_AGE}` or more"),
+            );
+        }
+    }
+    Some(Hsts {
+        max_age: max_age.value,
+        include_subdomains: include,
+        preload: preload.is_some(),
+    })
+}

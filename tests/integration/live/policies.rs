@@ -1,0 +1,246 @@
+//! Policies under real haproxy (issue 20): access by client network (sources bound on
+//! loopback, 127.0.0.0/8 is ours), through a trusted proxy's `X-Forwarded-For` or not; request
+//! and response headers by route; the security-headers preset and HSTS — on proxied answers
+//! and on haproxy's own (403, 503), never over plain HTTP. Each answer is also asked of
+//! `edgeplan route`, which must predict its status and headers.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::process::Command;
+
+use edgeplan::route::Explanation;
+
+use super::{Build, Haproxy, Mode, Response, Stage, curl_response};
+
+const SPEC: &str = r#"edge "policy-lab"
+listen http="*:80" https="*:443"
+tls cert-dir="/etc/haproxy/certs"
+admin-socket "/run/haproxy/admin.sock" mode="600"
+acme email="ops@example.test" { certificate "app.example.test" hosts-of="app"; }
+trusted "127.0.0.10"
+
+policy "secure" {
+    security-headers frame-options="DENY"
+    hsts max-age=31536000 include-subdomains=#true
+}
+policy "team-only" {
+    allow "127.0.0.0/29" "::1"
+    deny "127.0.0.1"
+}
+policies "secure"
+
+env "app" {
+    hosts "app.example.test"
+    policies "team-only"
+    response-header set "X-Env" "app"
+    component "web" port=8080 {
+        instance "web-1" color="blue" address="web-1.lxd"
+        instance "web-2" color="green" address="web-2.lxd"
+    }
+    route "api" to="web" {
+        prefix "/api/"
+        request-header set "X-Edge-Note" "api 100%"
+        request-header del "X-Debug"
+        response-header del "Server"
+    }
+}
+"#;
+
+/// One HTTPS (or HTTP) request from `from` with extra raw `headers`.
+fn get(h: &Haproxy, tls: bool, from: &str, path: &str, headers: &[&str]) -> Response {
+    let mut cmd = Command::new("curl");
+    // --max-time: a hang guard, no claim about speed.
+    cmd.args([
+        "-sS",
+        "-k",
+        "--max-time",
+        "30",
+        "-D",
+        "-",
+        "--interface",
+        from,
+    ]);
+    for x in headers {
+        cmd.arg("-H").arg(x);
+    }
+    if tls {
+        let port = h.port("https");
+        cmd.arg("--resolve")
+            .arg(format!("app.example.test:{port}:127.0.0.1"))
+            .arg(format!("https://app.example.test:{port}{path}"));
+    } else {
+        cmd.arg("-H").arg("Host: app.example.test");
+        cmd.arg(format!("http://127.0.0.1:{}{path}", h.port("http")));
+    }
+    curl_response(&mut cmd, path).unwrap_or_else(|e| panic!("{e}\n{}", h.log()))
+}
+
+/// `edgeplan route`'s explanation of the same request.
+fn explain(build: &Build, tls: bool, from: &str, path: &str, headers: &[&str]) -> Explanation {
+    let scheme = if tls { "https" } else { "http" };
+    let url = format!("{scheme}://app.example.test{path}");
+    let header_args: Vec<String> = headers.iter().map(|h| h.replacen(": ", "=", 1)).collect();
+    let mut req = edgeplan::route::Request::parse(&url, &[], &header_args).unwrap();
+    req.from = Some(from.parse::<IpAddr>().unwrap());
+    edgeplan::route::explain(&build.routing, &req).unwrap()
+}
+
+/// What the policy rules of one side that `ex` walked do to each header they name (lower
+/// case): `Some(Some(v))` set to `v`, `Some(None)` removed, `None` untouched (no rule fired).
+fn header_effects(ex: &Explanation, response: bool) -> BTreeMap<String, Option<Option<String>>> {
+    let ruleset = if response {
+        "http-after-response "
+    } else {
+        "http-request "
+    };
+    let mut out = BTreeMap::new();
+    for p in &ex.policies {
+        let Some(rest) = p.haproxy.strip_prefix(ruleset) else {
+            continue;
+        };
+        let rest = rest.split(" if ").next().unwrap();
+        let mut words = rest.splitn(3, ' ');
+        let (verb, name) = (
+            words.next().unwrap(),
+            words.next().unwrap().to_ascii_lowercase(),
+        );
+        let entry = out.entry(name).or_insert(None);
+        if !p.fired {
+            continue;
+        }
+        *entry = Some(match verb {
+            "set-header" => Some(words.next().unwrap().trim_matches('"').replace("%%", "%")),
+            "del-header" => None,
+            other => panic!("this test sends no `{other}` rule"),
+        });
+    }
+    out
+}
+
+/// The response agrees with `edgeplan route`: the status haproxy answered itself (or a
+/// server's 200), every response header a policy names, and every request header a policy names
+/// as the upstream saw it (`sent`: what the client sent).
+fn agrees(build: &Build, r: &Response, tls: bool, from: &str, path: &str, sent: &[&str]) {
+    let ex = explain(build, tls, from, path, sent);
+    assert_eq!(ex.status.unwrap_or(200), r.status, "{from} {path}: {r:?}");
+    let upstream = r.served_by().is_some();
+    for (name, effect) in header_effects(&ex, true) {
+        // Untouched: what the stand-in sends (only `Server`), haproxy's own answers nothing.
+        let untouched = (name == "server" && upstream).then(|| "stand-in".to_string());
+        let want = effect.unwrap_or(untouched);
+        assert_eq!(
+            r.header(&name).map(str::to_string),
+            want,
+            "{from} {path}: response header {name}: {r:?}"
+        );
+    }
+    if !upstream {
+        return;
+    }
+    for (name, effect) in header_effects(&ex, false) {
+        let untouched = sent.iter().find_map(|h| {
+            let (n, v) = h.split_once(": ").unwrap();
+            n.eq_ignore_ascii_case(&name).then(|| v.to_string())
+        });
+        let want = effect.unwrap_or(untouched);
+        assert_eq!(
+            r.echoed(&format!("header.{name}")).map(str::to_string),
+            want,
+            "{from} {path}: request header {name} upstream: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn access_headers_and_hsts_act_as_the_spec_says_and_route_predicts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = tmp.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(specs.join("edge.kdl"), SPEC).unwrap();
+    let build = Build::of(&specs);
+    let h = Stage::new(&build, Mode::Live).start();
+    let check = |tls: bool, from: &str, path: &str, headers: &[&str]| {
+        let r = get(&h, tls, from, path, headers);
+        agrees(&build, &r, tls, from, path, headers);
+        r
+    };
+
+    // An allowed client: served, with the preset, HSTS, the env's header, the app's Server.
+    let r = check(true, "127.0.0.2", "/", &[]);
+    assert_eq!(
+        (r.status, r.served_by()),
+        (200, Some("app/web/web-1")),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=31536000; includeSubDomains"),
+        "{r:?}"
+    );
+    assert_eq!(r.header("x-frame-options"), Some("DENY"), "{r:?}");
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{r:?}");
+    assert_eq!(
+        r.header("referrer-policy"),
+        Some("strict-origin-when-cross-origin"),
+        "{r:?}"
+    );
+    assert_eq!(r.header("x-env"), Some("app"), "{r:?}");
+    assert_eq!(r.header("server"), Some("stand-in"), "{r:?}");
+
+    // The route's rules: the upstream sees the note (`%` kept literally) and not X-Debug; the
+    // client does not see the app's Server header.
+    let r = check(true, "127.0.0.2", "/api/me", &["X-Debug: 1"]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.echoed("header.x-edge-note"), Some("api 100%"), "{r:?}");
+    assert_eq!(r.echoed("header.x-debug"), None, "{r:?}");
+    assert_eq!(r.header("server"), None, "{r:?}");
+    assert_eq!(r.header("x-env"), Some("app"), "{r:?}");
+    // Elsewhere X-Debug goes through.
+    let r = check(true, "127.0.0.2", "/page", &["X-Debug: 1"]);
+    assert_eq!(r.echoed("header.x-debug"), Some("1"), "{r:?}");
+    assert_eq!(r.echoed("header.x-edge-note"), None, "{r:?}");
+
+    // Denied: by the deny list, and by not being in the allow list. haproxy's own 403 carries
+    // the edge-wide headers too (http-after-response), and no app ever sees the request.
+    for from in ["127.0.0.1", "127.0.0.9"] {
+        let r = check(true, from, "/api/me", &[]);
+        assert_eq!((r.status, r.served_by()), (403, None), "{from}: {r:?}");
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{r:?}");
+        assert!(r.header("strict-transport-security").is_some(), "{r:?}");
+    }
+
+    // Through the trusted proxy (127.0.0.10): the client is the last X-Forwarded-For address.
+    for (xff, status) in [
+        ("127.0.0.2", 200),
+        ("6.6.6.6, 127.0.0.2", 200),
+        ("127.0.0.2, 127.0.0.1", 403),
+        ("6.6.6.6", 403),
+    ] {
+        let header = format!("X-Forwarded-For: {xff}");
+        let r = check(true, "127.0.0.10", "/", &[&header]);
+        assert_eq!(r.status, status, "via the proxy for {xff}: {r:?}");
+    }
+    // The proxy itself, without X-Forwarded-For, is not in the allow list.
+    let r = check(true, "127.0.0.10", "/", &[]);
+    assert_eq!(r.status, 403, "{r:?}");
+    // A client that is not the proxy cannot claim an address.
+    let r = check(true, "127.0.0.9", "/", &["X-Forwarded-For: 127.0.0.2"]);
+    assert_eq!(r.status, 403, "{r:?}");
+
+    // A host no env serves: the default 503 gets the edge-wide headers, not the env's.
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-k", "--max-time", "30", "-D", "-"]);
+    let port = h.port("https");
+    cmd.arg("--resolve")
+        .arg(format!("other.example.test:{port}:127.0.0.1"))
+        .arg(format!("https://other.example.test:{port}/"));
+    let r = curl_response(&mut cmd, "other").unwrap();
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(r.header("x-frame-options"), Some("DENY"), "{r:?}");
+    assert_eq!(r.header("x-env"), None, "{r:?}");
+
+    // Plain HTTP is redirected before any policy, and never carries HSTS (RFC 6797 8.1).
+    let r = check(false, "127.0.0.1", "/", &[]);
+    assert_eq!(r.status, 301, "{r:?}");
+    assert_eq!(r.header("strict-transport-security"), None, "{r:?}");
+}
