@@ -148,6 +148,9 @@ pub struct PolicyRule {
     pub action: PolicyAction,
     /// The line in haproxy's spelling.
     pub haproxy: String,
+    /// What it does, in words, with its origin (`policy team-only: 403 to clients outside
+    /// 10.0.10.0/24`): what the plan's summary compares.
+    pub summary: String,
 }
 
 /// Status of an access denial.
@@ -248,12 +251,19 @@ impl Out<'_> {
 
     fn rules_of(&mut self, rules: &Rules, scope: &Scope, origin: &str, id: &str) {
         let cond = scope.haproxy();
-        let mut push = |action: PolicyAction, haproxy: String| {
+        // The summary names a named policy; inline rules need no name (the scope says where).
+        let from = origin
+            .strip_prefix("policy ")
+            .and_then(|o| o.split(" (").next())
+            .map(|name| format!("policy {name}: "))
+            .unwrap_or_default();
+        let mut push = |action: PolicyAction, haproxy: String, words: String| {
             self.rules.push(PolicyRule {
                 origin: origin.to_string(),
                 scope: scope.clone(),
                 action,
                 haproxy,
+                summary: format!("{from}{words}"),
             });
         };
         if let Some(access) = &rules.access {
@@ -276,13 +286,20 @@ impl Out<'_> {
                 let not = if inside { "" } else { "!" };
                 let line =
                     format!("http-request deny deny_status {DENY_STATUS} if {cond} {not}{acl}");
-                push(PolicyAction::Deny { acl, inside }, line);
+                let nets: Vec<String> = list.iter().map(|n| n.to_string()).collect();
+                let words = format!(
+                    "{DENY_STATUS} to clients {} {}",
+                    if inside { "in" } else { "outside" },
+                    nets.join(" ")
+                );
+                push(PolicyAction::Deny { acl, inside }, line, words);
             }
         }
         for h in &rules.request_headers {
             push(
                 PolicyAction::RequestHeader(h.clone()),
                 header_line("http-request", h, &cond),
+                header_words("request", h),
             );
         }
         let mut response: Vec<HeaderRule> = Vec::new();
@@ -297,7 +314,8 @@ impl Out<'_> {
         }
         for h in response {
             let line = header_line("http-after-response", &h, &cond);
-            push(PolicyAction::ResponseHeader(h), line);
+            let words = header_words("response", &h);
+            push(PolicyAction::ResponseHeader(h), line, words);
         }
     }
 }
@@ -310,6 +328,15 @@ fn preset(name: &str, value: &str) -> HeaderRule {
         action: HeaderAction::Set {
             value: crate::model::HeaderValue::preset(value),
         },
+    }
+}
+
+/// `request header X-Env set "staging"`, `response header Server removed`.
+fn header_words(side: &str, h: &HeaderRule) -> String {
+    match &h.action {
+        HeaderAction::Set { value } => format!("{side} header {} set \"{value}\"", h.name),
+        HeaderAction::Add { value } => format!("{side} header {} add \"{value}\"", h.name),
+        HeaderAction::Del => format!("{side} header {} removed", h.name),
     }
 }
 

@@ -660,3 +660,41 @@ fn certificate_group_change_is_summarized() {
       ~ certificate veza.fr will be re-issued: + shop.veza.fr
     ");
 }
+
+/// A policy added to an env and another changed edge-wide: the summary names each rule that
+/// comes or goes, by the requests it applies to.
+#[test]
+fn policy_changes_are_summarized() {
+    let policy = |allow: &str| {
+        format!("{EDGE}\npolicy \"office\" {{\n    allow \"{allow}\"\n}}\npolicies \"office\"\n")
+    };
+    let prod = env("prod", &["veza.fr", "www.veza.fr"], "blue");
+    let b = Edgebox::new(&[
+        ("edge.kdl", policy("10.0.10.0/24").as_str()),
+        ("env/prod.kdl", prod.as_str()),
+    ]);
+    b.seed();
+    let prod_headers = prod.replacen(
+        "\n}",
+        "\n    response-header set \"X-Robots-Tag\" \"noindex\"\n}",
+        1,
+    );
+    assert_ne!(prod, prod_headers);
+    b.set_specs(&[
+        ("edge.kdl", policy("10.0.20.0/24").as_str()),
+        ("env/prod.kdl", prod_headers.as_str()),
+    ]);
+    let out = b.run(&["plan"]);
+    assert_eq!(out.code, 0, "{}", out.folded());
+    let summary: String = out
+        .stdout
+        .split("\n\n")
+        .find(|s| s.starts_with("Summary:"))
+        .unwrap()
+        .to_string();
+    insta::assert_snapshot!(summary, @r#"
+    Summary:
+      ~ policies of env prod: + response header X-Robots-Tag set "noindex"
+      ~ policies of every request: + policy office: 403 to clients outside 10.0.20.0/24, - policy office: 403 to clients outside 10.0.10.0/24
+    "#);
+}

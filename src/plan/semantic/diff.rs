@@ -10,7 +10,7 @@ use super::{
 };
 
 /// What changes from `old` to `new`, in a stable order: envs, outside backends, placeholders,
-/// certificates.
+/// policies, certificates.
 pub fn diff(old: &ModelSummary, new: &ModelSummary) -> Vec<SemanticChange> {
     let mut out = Out(Vec::new());
     for name in keys(&old.envs, &new.envs) {
@@ -26,6 +26,23 @@ pub fn diff(old: &ModelSummary, new: &ModelSummary) -> Vec<SemanticChange> {
             old.placeholders.get(name),
             new.placeholders.get(name),
         );
+    }
+    if let (Some(a), Some(b)) = (&old.policies, &new.policies) {
+        for scope in keys(a, b) {
+            let none = Vec::new();
+            let (x, y) = (a.get(scope).unwrap_or(&none), b.get(scope).unwrap_or(&none));
+            let (added, removed) = set_diff(x, y);
+            if !added.is_empty() || !removed.is_empty() {
+                out.push_sets(
+                    "policies_changed",
+                    Marker::Change,
+                    format!("policies of {scope}"),
+                    format!("policies of {scope}: {}", signed(&added, &removed)),
+                    added,
+                    removed,
+                );
+            }
+        }
     }
     for name in keys(&old.certificates, &new.certificates) {
         certificate(

@@ -96,6 +96,11 @@ pub struct ModelSummary {
     pub placeholders: BTreeMap<String, PlaceholderSummary>,
     /// Certificate groups: name → domains.
     pub certificates: BTreeMap<String, Vec<String>>,
+    /// Policy rules by the requests they apply to (`every request`, `env staging`, `route api
+    /// of env staging`, `site forgejo`): each rule in words, in evaluation order. `None` in the
+    /// `model.json` of older versions (not compared then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<BTreeMap<String, Vec<String>>>,
 }
 
 fn strings<T: std::fmt::Display>(v: &[T]) -> Vec<String> {
@@ -206,6 +211,7 @@ impl ModelSummary {
                 .flat_map(|a| a.certificates.iter())
                 .map(|(n, d)| (n.to_string(), strings(d)))
                 .collect(),
+            policies: Some(policies(build)),
         }
     }
 
@@ -251,8 +257,22 @@ impl ModelSummary {
             outside: BTreeMap::new(),
             placeholders: BTreeMap::new(),
             certificates: BTreeMap::new(),
+            policies: Some(BTreeMap::new()),
         }
     }
+}
+
+/// The policy rules of a build by scope, in words ([`crate::rules::PolicyRule::summary`]), as
+/// the routing table renders them.
+fn policies(build: &Build) -> BTreeMap<String, Vec<String>> {
+    let routing = crate::rules::routing(&build.edge, &build.colors);
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for rule in routing.frontends.iter().flat_map(|f| &f.policies) {
+        out.entry(rule.scope.describe())
+            .or_default()
+            .push(rule.summary.clone());
+    }
+    out
 }
 
 /// `+`, `~` or `-`.
