@@ -87,9 +87,11 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
         Some(reason) => Verdict::BadRequest { reason },
         None => follow_rules(routing, fe, &acls, req, client, &mut steps)?,
     };
-    // On every response, proxied or haproxy's own (`http-after-response`).
+    // On every response, proxied or haproxy's own (`http-after-response`) — but the parser's.
     let key = steps.route_key.clone();
-    super::policy::headers(&fe.policies, true, key.as_deref(), &mut steps.policies);
+    if !req.host_headers_differ() {
+        super::policy::headers(&fe.policies, true, key.as_deref(), &mut steps.policies);
+    }
     if req.from.is_none()
         && fe.policies.iter().any(|p| {
             p.scope.holds(key.as_deref()) && matches!(p.action, rules::PolicyAction::Deny { .. })

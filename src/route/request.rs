@@ -162,20 +162,26 @@ impl Request {
     /// names one host). Repeated Host headers with one value (ignoring case) are one: HAProxy's
     /// HTTP/1 parser merges them, and answers 400 itself to ones that differ.
     pub fn host_problem(&self) -> Option<&'static str> {
-        let first = self.host_header.as_deref().unwrap_or("");
-        if self
-            .extra_host_headers
-            .iter()
-            .any(|h| !h.eq_ignore_ascii_case(first))
-        {
-            Some("it has Host headers that differ")
-        } else if self.host_header.as_deref().is_some_and(|h| h.contains(',')) {
+        if self.host_headers_differ() {
+            return Some("it has Host headers that differ");
+        }
+        if self.host_header.as_deref().is_some_and(|h| h.contains(',')) {
             Some("its Host header has more than one value")
         } else if self.host_field().is_none_or(|h| h.is_empty()) {
             Some("it names no host")
         } else {
             None
         }
+    }
+
+    /// Host headers that differ: haproxy's HTTP/1 parser answers 400 itself, before any rule
+    /// of the frontend (`http-after-response` included) runs — seen with haproxy 2.6, where the
+    /// same Host header twice passes as one.
+    pub fn host_headers_differ(&self) -> bool {
+        let first = self.host_header.as_deref().unwrap_or("");
+        self.extra_host_headers
+            .iter()
+            .any(|h| !h.eq_ignore_ascii_case(first))
     }
 }
 

@@ -12,9 +12,13 @@
 //! and every address form (host, IPv4, `[IPv6]`, `host:port`), all balance modes, `route` by
 //! prefix and suffix, `default`, `probe` with every property, `preview`), an ACME directory by
 //! name or URL, and the KDL spellings of one document ([`spell`]: comments, slashdash, bare and
-//! raw strings, `;`, line continuation, CRLF). Used by the whole-pipeline properties ([`crate::pipeline`]) and the live agreement test.
+//! raw strings, `;`, line continuation, CRLF), and policies of every rule kind on every place
+//! ([`crate::policygen`]). Used by the whole-pipeline properties ([`crate::pipeline`]) and the live agreement test.
 
 use proptest::prelude::*;
+
+use crate::policygen::{self, Policies};
+use crate::spelling::spell;
 
 /// Names by position: generated names are unique by construction.
 pub const ENVS: [&str; 3] = ["alpha", "beta", "gamma"];
@@ -111,6 +115,8 @@ pub struct Plan {
     target: usize,
     /// Which KDL spellings the text uses ([`spell`]): a bit per variant.
     syntax: u8,
+    /// Policies and where they are used.
+    policies: Policies,
     /// The live form only: 127.0.0.2 is trusted too (when anyone is), so the agreement test
     /// can send from a trusted source ([`Plan::live`]).
     trust_loopback: bool,
@@ -224,10 +230,11 @@ pub fn plan() -> impl Strategy<Value = Plan> {
         0..5usize,
         any::<u8>(),
     );
-    (edge, sites).prop_map(
+    (edge, sites, policygen::policies()).prop_map(
         |(
             ((https, binds), tls_min, acme, stats, admin, timeouts, health, sticky_cookie, trusted),
             (envs, outside, placeholders, include, target, syntax),
+            policies,
         )| Plan {
             https,
             binds,
@@ -245,6 +252,7 @@ pub fn plan() -> impl Strategy<Value = Plan> {
             include,
             target,
             syntax,
+            policies,
             trust_loopback: false,
         },
     )
@@ -368,6 +376,7 @@ impl Plan {
         let mut owners: Vec<(String, Vec<String>)> = Vec::new();
         for (i, e) in self.envs.iter().enumerate() {
             let (text, hosts) = env_text(ENVS[i], e);
+            let text = self.policies.env_text(i, &text, self.https);
             owners.push((ENVS[i].to_string(), hosts));
             files.push((format!("env/{}.kdl", ENVS[i]), text));
         }
@@ -401,6 +410,8 @@ impl Plan {
             };
             owners.push((name.into(), hosts));
         }
+        let sites = self.policies.sites_text(&sites, self.https);
+        edge += &self.policies.edge_text(self.https);
         if self.include && !sites.is_empty() {
             edge += "include \"sites/more.kdl\"\n";
             files.push(("sites/more.kdl".into(), sites));
@@ -605,100 +616,4 @@ fn env_text(name: &str, e: &Env) -> (String, Vec<String>) {
     }
     s += "}\n";
     (s, hosts)
-}
-
-/// `text` in other KDL v2 spellings of the same document, one per bit of `syntax`: comments
-/// (line, block, and slashdash on a node and on a property), identifier strings without quotes,
-/// raw strings, a line continuation, `;` between nodes, CRLF line ends. The model — and every
-/// rendered file but the manifest's input hashes — must not change.
-fn spell(text: &str, syntax: u8) -> String {
-    let bit = |n: u8| syntax & (1 << n) != 0;
-    let mut lines: Vec<String> = Vec::new();
-    if bit(0) {
-        lines.push("/* generated: a block comment\n   over two lines */".into());
-    }
-    for (i, line) in text.lines().enumerate() {
-        let top = line.starts_with("edge ");
-        let mut line = line.to_string();
-        if bit(1)
-            && !line.trim_end().ends_with('{')
-            && !line.trim().is_empty()
-            && !line.trim_start().starts_with('}')
-        {
-            line += " /-ignored=\"slashdash\"";
-        }
-        if bit(4)
-            && let Some(at) = line.find(" health=")
-        {
-            line.insert_str(at, " \\\n       ");
-        }
-        lines.push(line);
-        if bit(0) && lines.last().is_some_and(|l| l.ends_with('{')) {
-            lines.push("    // a line comment".into());
-        }
-        // A slashdashed top-level node with children, in `edge.kdl` only (the file order test
-        // moves top-level nodes between files).
-        if bit(1) && i == 0 && top {
-            lines.push("/-stats bind=\"127.0.0.1:1\" {\n    whatever \"is ignored\"\n}".into());
-        }
-    }
-    let mut out = lines.join("\n") + "\n";
-    if bit(5) {
-        // A node ended by `;` and the next one on the same line. (Not after a slashdashed node:
-        // kdl-rs refuses `/-a; b`, kdl-org/kdl-rs#107; the loader says so in its help.)
-        if let Some(at) = out.find("\n    hosts ")
-            && let Some(end) = out[at + 1..].find('\n').map(|e| at + 1 + e)
-        {
-            out.replace_range(end..=end, "; ");
-        }
-    }
-    if bit(2) || bit(3) {
-        out = respell_strings(&out, bit(3), bit(2));
-    }
-    if bit(6) {
-        out = out.replace('\n', "\r\n");
-    }
-    out
-}
-
-/// Each plain quoted string of `text` as an identifier string (`bare`, when KDL allows it)
-/// or a raw string (`raw`, when it holds no `"` or `\`).
-fn respell_strings(text: &str, bare: bool, raw: bool) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find('"') {
-        // A string that starts a raw string already, or one holding escapes, stays.
-        let Some(len) = rest[start + 1..].find(['"', '\\']) else {
-            break;
-        };
-        let end = start + 1 + len;
-        if rest.as_bytes()[end] == b'\\' || rest[..start].ends_with('#') {
-            let close = rest[start + 1..]
-                .match_indices('"')
-                .find(|(i, _)| !rest[start + 1..start + 1 + i].ends_with('\\'))
-                .map_or(rest.len(), |(i, _)| start + 2 + i);
-            out += &rest[..close];
-            rest = &rest[close..];
-            continue;
-        }
-        let inner = &rest[start + 1..end];
-        out += &rest[..start];
-        let identifier = inner
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic())
-            && inner
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
-            && !["true", "false", "null", "inf", "nan"].contains(&inner);
-        out += &if bare && identifier {
-            inner.to_string()
-        } else if raw {
-            format!("#\"{inner}\"#")
-        } else {
-            format!("\"{inner}\"")
-        };
-        rest = &rest[end + 1..];
-    }
-    out + rest
 }

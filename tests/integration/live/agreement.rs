@@ -41,6 +41,60 @@ struct Answer {
     /// Predicted only: the servers (`env/component/server`) any of which may answer, when the
     /// request does not fix one (round robin, leastconn); with the cookie each would set.
     one_of: Vec<(String, Option<String>)>,
+    /// Every header a policy rule of the frontend names: `response NAME` (the values the client
+    /// gets) and, when a server answers, `upstream NAME` (the values it got), in order.
+    headers: Vec<(String, Vec<String>)>,
+}
+
+/// The headers the policy rules `ex` walked name, with their values after the rules that
+/// fired ([`Answer::headers`]); untouched ones as the stand-ins make them (a `Server` header on
+/// their answers, nothing else) and the request sends them (no policy-named header).
+fn policy_headers(ex: &Explanation) -> Vec<(String, Vec<String>)> {
+    let forwarded = ex.outcome == Outcome::Forward;
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for p in &ex.policies {
+        let (side, rest) = match p.haproxy.split_once(' ') {
+            Some(("http-after-response", rest)) => ("response", rest),
+            Some(("http-request", rest)) if forwarded && !rest.starts_with("deny ") => {
+                ("upstream", rest)
+            }
+            _ => continue,
+        };
+        let rest = rest.split(" if ").next().unwrap_or_default();
+        let mut words = rest.splitn(3, ' ');
+        let (verb, name) = (
+            words.next().unwrap_or_default(),
+            words.next().unwrap_or_default(),
+        );
+        let key = format!("{side} {}", name.to_ascii_lowercase());
+        let at = match out.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                let untouched = if key == "response server" && forwarded {
+                    vec!["stand-in".to_string()]
+                } else {
+                    Vec::new()
+                };
+                out.push((key, untouched));
+                out.len() - 1
+            }
+        };
+        if !p.fired {
+            continue;
+        }
+        let value = words
+            .next()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .replace("%%", "%");
+        let values = &mut out[at].1;
+        match verb {
+            "set-header" => *values = vec![value],
+            "add-header" => values.push(value),
+            _ => values.clear(),
+        }
+    }
+    out
 }
 
 /// What `ex` says haproxy answers. `bodies` are the rendered files by their path on the box.
@@ -57,6 +111,7 @@ fn predict(ex: &Explanation, bodies: &BTreeMap<String, String>) -> Answer {
                 .map_or_else(|| "127.0.0.1".to_string(), |a| a.to_string())
         }),
         one_of: Vec::new(),
+        headers: policy_headers(ex),
     };
     match ex.outcome {
         Outcome::Redirect | Outcome::BadRequest | Outcome::Denied => {}
@@ -147,7 +202,7 @@ const HAPROXY_NO_SERVER: &str = "haproxy's own 503 page";
 
 /// What haproxy answered, in the terms of [`predict`]: the body of a static answer, and of
 /// every 503 (haproxy's own page, or a file's).
-fn observe(r: &Response, static_answer: bool) -> Answer {
+fn observe(r: &Response, static_answer: bool, headers: &[(String, Vec<String>)]) -> Answer {
     Answer {
         status: r.status,
         location: r.header("location").map(str::to_string),
@@ -171,6 +226,24 @@ fn observe(r: &Response, static_answer: bool) -> Answer {
         set_cookies: r.set_cookies(),
         client: r.echoed("x-forwarded-for").map(str::to_string),
         one_of: Vec::new(),
+        headers: headers
+            .iter()
+            .map(|(key, _)| {
+                let values = match key.split_once(' ') {
+                    Some(("response", name)) => r
+                        .headers_named(name)
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect(),
+                    Some((_, name)) => r
+                        .echoed(&format!("header.{name}"))
+                        .map(|v| v.split(" | ").map(str::to_string).collect())
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                (key.clone(), values)
+            })
+            .collect(),
     }
 }
 
@@ -379,12 +452,17 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
     let one = |p: &Probe| -> Result3 {
         let mut req = Request::parse(&p.url, &p.cookies, &p.headers)
             .map_err(|e| format!("route refused it: {e}"))?;
-        req.from = p.from;
+        // Sent from 127.0.0.1 unless the probe says: route is told so (access rules read it).
+        req.from = Some(
+            p.from
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+        );
         let ex = route::explain(routing, &req).map_err(|e| format!("route failed: {e}"))?;
         let want = predict(&ex, &bodies);
         let got = observe(
             &send(&haproxy, &req, p.http2)?,
             ex.outcome == Outcome::Static,
+            &want.headers,
         );
         Ok((ex, want, got))
     };
@@ -438,6 +516,11 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
                 let key = match p.from {
                     Some(_) => format!("{key}, from a trusted source"),
                     None => key,
+                };
+                let key = if ex.policies.iter().any(|r| r.fired) {
+                    format!("{key}, a policy acting")
+                } else {
+                    key
                 };
                 *tally.outcomes.entry(key).or_default() += 1;
             }

@@ -244,3 +244,72 @@ fn access_headers_and_hsts_act_as_the_spec_says_and_route_predicts() {
     assert_eq!(r.status, 301, "{r:?}");
     assert_eq!(r.header("strict-transport-security"), None, "{r:?}");
 }
+
+/// A 400 the frontend's rule answers (no host) carries the edge-wide response headers; one
+/// haproxy's HTTP parser answers itself (Host headers that differ) carries none, as no rule
+/// runs. `route` says which (it once predicted the headers on both).
+#[test]
+fn a_parser_400_gets_no_policy_header_and_route_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = tmp.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(
+        specs.join("edge.kdl"),
+        r#"edge "parser-lab"
+listen http="*:80"
+admin-socket "/run/haproxy/admin.sock" mode="600"
+policy "secure" {
+    security-headers
+}
+policies "secure"
+env "app" {
+    hosts "app.example.test"
+    component "web" port=8080 {
+        instance "web-1" color="blue" address="web-1.lxd"
+        instance "web-2" color="green" address="web-2.lxd"
+    }
+}
+"#,
+    )
+    .unwrap();
+    let build = Build::of(&specs);
+    let h = Stage::new(&build, Mode::Live).start();
+    let cases: [(&str, Option<&str>, &[&str], bool); 3] = [
+        ("GET / HTTP/1.0\r\n\r\n", None, &[], true),
+        (
+            "GET / HTTP/1.1\r\nHost: app.example.test\r\nHost: other.test\r\n\r\n",
+            Some("app.example.test"),
+            &["Host=app.example.test", "Host=other.test"],
+            false,
+        ),
+        // The same Host twice is one Host: served.
+        (
+            "GET / HTTP/1.1\r\nHost: app.example.test\r\nHost: app.example.test\r\nConnection: close\r\n\r\n",
+            Some("app.example.test"),
+            &["Host=app.example.test", "Host=app.example.test"],
+            true,
+        ),
+    ];
+    for (raw, host, extra, with_headers) in cases {
+        let r = super::raw_response(h.port("http"), raw).unwrap();
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let mut req =
+            edgeplan::route::Request::parse("http://placeholder.test/", &[], &extra).unwrap();
+        if host.is_none() {
+            req.host_header = None;
+        }
+        req.from = Some("127.0.0.1".parse().unwrap());
+        let ex = edgeplan::route::explain(&build.routing, &req).unwrap();
+        assert_eq!(ex.status.unwrap_or(200), r.status, "{raw:?}: {r:?}");
+        let predicted = ex
+            .policies
+            .iter()
+            .any(|p| p.fired && p.haproxy.contains("X-Content-Type-Options"));
+        assert_eq!(predicted, with_headers, "{raw:?}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            with_headers.then_some("nosniff"),
+            "{raw:?}: {r:?}"
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! The policy part of the spec generator ([`crate::specgen`]): named policies, the edge-wide
+//! `policies`, and rules on envs, routes, outside backends and placeholders — every rule kind
+//! (`allow`, `deny`, `request-header`/`response-header` with each action, `security-headers`,
+//! `hsts` with its flags), with the fix-ups that keep a spec valid (no allowed network inside a
+//! denied one, `hsts` only with https, `preload` only with a year and subdomains, no empty
+//! policy). Networks include the loopback sources the agreement test sends from, so its
+//! requests are allowed and denied; header names are ones the stand-ins echo or send.
+
+use proptest::prelude::*;
+
+/// Networks of `allow`/`deny`: the agreement test's sources (127.0.0.1, and 127.0.0.2 which
+/// is trusted in the live form), a forged client (6.6.6.6), and others.
+const NETWORKS: [&str; 7] = [
+    "127.0.0.1",
+    "127.0.0.2",
+    "127.0.0.0/8",
+    "6.6.6.6",
+    "10.0.10.0/24",
+    "2001:db8:10::/48",
+    "::1",
+];
+/// Request header names (the stand-ins echo `x-` headers).
+const REQUEST_NAMES: [&str; 3] = ["X-Env", "X-Debug", "X-Edge-Note"];
+/// Response header names (the stand-ins send `Server`; the preset sets `X-Frame-Options`).
+const RESPONSE_NAMES: [&str; 4] = ["X-Env", "X-Robots-Tag", "Server", "X-Frame-Options"];
+const VALUES: [&str; 4] = ["a", "no-store", "100%", "noindex, nofollow"];
+const ACTIONS: [&str; 3] = ["set", "add", "del"];
+const REFERRERS: [&str; 2] = ["no-referrer", "strict-origin-when-cross-origin"];
+const AGES: [u32; 3] = [300, 31_536_000, 63_072_000];
+
+/// A header rule: action, name, value (by position).
+type Header = (usize, usize, usize);
+
+/// One set of rules.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    allow: Vec<usize>,
+    deny: Vec<usize>,
+    request: Vec<Header>,
+    response: Vec<Header>,
+    /// frame-options DENY (else the default), referrer-policy (else the default).
+    security: Option<(bool, Option<usize>)>,
+    /// max-age, include-subdomains, preload.
+    hsts: Option<(usize, bool, bool)>,
+}
+
+/// Every policy of an edge.
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    /// Named policies `p0`, `p1`…
+    defs: Vec<Rules>,
+    /// Top-level `policies` (by position in `defs`, modulo).
+    edge: Vec<usize>,
+    /// Per env (by position): policies used, inline rules, rules per route (by position).
+    envs: Vec<(Vec<usize>, Rules, Vec<Rules>)>,
+    /// Per site (outside backends, then placeholders, by position).
+    sites: Vec<Rules>,
+}
+
+fn full() -> impl Strategy<Value = Rules> {
+    let header = || (0..ACTIONS.len(), 0..4usize, 0..VALUES.len());
+    (
+        prop::collection::vec(0..NETWORKS.len(), 0..=2),
+        prop::collection::vec(0..NETWORKS.len(), 0..=2),
+        prop::collection::vec(header(), 0..=2),
+        prop::collection::vec(header(), 0..=2),
+        prop::option::of((any::<bool>(), prop::option::of(0..REFERRERS.len()))),
+        prop::option::of((0..AGES.len(), any::<bool>(), any::<bool>())),
+    )
+        .prop_map(|(allow, deny, request, response, security, hsts)| Rules {
+            allow,
+            deny,
+            request,
+            response,
+            security,
+            hsts,
+        })
+}
+
+/// Mostly none, sometimes some.
+fn rules() -> impl Strategy<Value = Rules> {
+    prop_oneof![3 => Just(Rules::default()), 1 => full()]
+}
+
+/// Policies of an edge.
+pub fn policies() -> impl Strategy<Value = Policies> {
+    let uses = || prop::collection::vec(0..2usize, 0..=2);
+    prop_oneof![
+        1 => Just(Policies::default()),
+        2 => (
+            prop::collection::vec(full(), 0..=2),
+            uses(),
+            prop::collection::vec((uses(), rules(), prop::collection::vec(rules(), 4)), 3),
+            prop::collection::vec(rules(), 4),
+        )
+            .prop_map(|(defs, edge, envs, sites)| Policies {
+                defs,
+                edge,
+                envs,
+                sites,
+            }),
+    ]
+}
+
+impl Rules {
+    /// The rule nodes, each line indented by `indent`; `https` when the edge has an https
+    /// listener. Empty when there is no rule.
+    fn text(&self, indent: &str, https: bool) -> String {
+        let net = |i: &usize| edgeplan::model::Network::parse(NETWORKS[*i]).unwrap();
+        let deny: Vec<usize> = dedup(&self.deny);
+        // An allowed network inside a denied one is refused by `check`.
+        let allow: Vec<usize> = dedup(&self.allow)
+            .into_iter()
+            .filter(|a| !deny.iter().any(|d| net(d).contains(&net(a))))
+            .collect();
+        let mut s = String::new();
+        for (node, list) in [("allow", &allow), ("deny", &deny)] {
+            if !list.is_empty() {
+                let n: Vec<String> = list
+                    .iter()
+                    .map(|i| format!("\"{}\"", NETWORKS[*i]))
+                    .collect();
+                s += &format!("{indent}{node} {}\n", n.join(" "));
+            }
+        }
+        for (node, names, list) in [
+            ("request-header", &REQUEST_NAMES[..], &self.request),
+            ("response-header", &RESPONSE_NAMES[..], &self.response),
+        ] {
+            for (action, name, value) in list {
+                let name = names[name % names.len()];
+                s += &match ACTIONS[*action] {
+                    "del" => format!("{indent}{node} del \"{name}\"\n"),
+                    a => format!("{indent}{node} {a} \"{name}\" \"{}\"\n", VALUES[*value]),
+                };
+            }
+        }
+        if let Some((deny_frames, referrer)) = self.security {
+            s += &format!("{indent}security-headers");
+            if deny_frames {
+                s += " frame-options=\"DENY\"";
+            }
+            if let Some(r) = referrer {
+                s += &format!(" referrer-policy=\"{}\"", REFERRERS[r]);
+            }
+            s += "\n";
+        }
+        if let (Some((age, include, preload)), true) = (self.hsts, https) {
+            let age = AGES[age];
+            s += &format!("{indent}hsts max-age={age}");
+            if include {
+                s += " include-subdomains=#true";
+            }
+            if preload && include && age >= 31_536_000 {
+                s += " preload=#true";
+            }
+            s += "\n";
+        }
+        s
+    }
+}
+
+fn dedup(v: &[usize]) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    for x in v {
+        if !out.contains(x) {
+            out.push(*x);
+        }
+    }
+    out
+}
+
+/// `policies "p0" "p1"` for the used positions that exist, each once; empty when none.
+fn uses_text(uses: &[usize], defs: usize, indent: &str) -> String {
+    if defs == 0 {
+        return String::new();
+    }
+    let names: Vec<String> = dedup(&uses.iter().map(|u| u % defs).collect::<Vec<_>>())
+        .iter()
+        .map(|u| format!("\"p{u}\""))
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("{indent}policies {}\n", names.join(" "))
+    }
+}
+
+impl Policies {
+    /// The definitions and the edge-wide `policies`, for edge.kdl.
+    pub fn edge_text(&self, https: bool) -> String {
+        let mut s = String::new();
+        for (i, d) in self.defs.iter().enumerate() {
+            let mut body = d.text("    ", https);
+            if body.is_empty() {
+                // A policy needs a rule.
+                body = format!("    response-header set \"X-Policy\" \"p{i}\"\n");
+            }
+            s += &format!("policy \"p{i}\" {{\n{body}}}\n");
+        }
+        s + &uses_text(&self.edge, self.defs.len(), "")
+    }
+
+    /// `text` of env number `env` with its rules: the env's before its closing `}`, each
+    /// route's (`route "rK"`) at the top of its block.
+    pub fn env_text(&self, env: usize, text: &str, https: bool) -> String {
+        let Some((uses, inline, routes)) = self.envs.get(env) else {
+            return text.to_string();
+        };
+        let mut out = String::new();
+        for line in text.lines() {
+            if line == "}" {
+                out += &uses_text(uses, self.defs.len(), "    ");
+                out += &inline.text("    ", https);
+            }
+            out += line;
+            out += "\n";
+            if let Some(k) = line
+                .strip_prefix("    route \"r")
+                .and_then(|r| r.split('"').next())
+                .and_then(|k| k.parse::<usize>().ok())
+                && let Some(r) = routes.get(k)
+            {
+                out += &r.text("        ", https);
+            }
+        }
+        out
+    }
+
+    /// `text` (outside backends and placeholders) with each site's rules after its `hosts`.
+    pub fn sites_text(&self, text: &str, https: bool) -> String {
+        let mut out = String::new();
+        let mut site: Option<usize> = None;
+        let mut count = 0;
+        for line in text.lines() {
+            out += line;
+            out += "\n";
+            if line.starts_with("outside \"") || line.starts_with("placeholder \"") {
+                site = Some(count);
+                count += 1;
+            } else if line.starts_with("    hosts ")
+                && let Some(r) = site.take().and_then(|k| self.sites.get(k))
+            {
+                out += &r.text("    ", https);
+            }
+        }
+        out
+    }
+}
