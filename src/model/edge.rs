@@ -41,6 +41,8 @@ pub struct Edge {
     pub outside: BTreeMap<Ident, Outside>,
     /// Placeholder sites by name.
     pub placeholders: BTreeMap<Ident, Placeholder>,
+    /// Redirect sites by name.
+    pub redirects: BTreeMap<Ident, Redirect>,
     /// Deployment targets by name.
     pub targets: BTreeMap<Ident, Target>,
     /// Named policies by name.

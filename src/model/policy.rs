@@ -384,3 +384,96 @@ impl Attached {
         self.uses.is_empty() && self.inline.is_empty()
     }
 }
+
+/// Where a redirect site sends its requests: an origin, `https://HOST[:PORT]` (or `http://`),
+/// with no path, query or user part — the request's path and query are appended
+/// ([`Redirect::keep_path`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RedirectTo {
+    /// `https` (or `http`).
+    pub https: bool,
+    /// The host.
+    pub host: super::Host,
+    /// The port, when not the scheme's default.
+    pub port: Option<u16>,
+}
+
+impl RedirectTo {
+    /// Parse `https://host[:port]` (a trailing `/` allowed).
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid`] for another scheme, a path, query, fragment or user part, a bad host or port.
+    pub fn parse(s: &str) -> Result<RedirectTo, Invalid> {
+        const E: &str = "an origin such as `https://example.org` (no path)";
+        check_chars(s, E, |c| {
+            c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '$' | '#')
+        })?;
+        let (https, rest) = if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(Invalid::new(E, "must start with `https://` or `http://`"));
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '?', '@']) {
+            return Err(Invalid::new(
+                E,
+                "has a path, query or user part: the request's path and query are kept \
+                 (`keep-path=#false` sends to the root)",
+            ));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => {
+                let port = p
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| Invalid::new(E, format!("has port `{p}`, not 1..=65535")))?;
+                (h, Some(port))
+            }
+            None => (rest, None),
+        };
+        let host = super::Host::parse(host).map_err(|e| Invalid { expected: E, ..e })?;
+        let default = if https { 443 } else { 80 };
+        Ok(RedirectTo {
+            https,
+            host,
+            port: port.filter(|p| *p != default),
+        })
+    }
+}
+
+impl fmt::Display for RedirectTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.https { "https" } else { "http" };
+        write!(f, "{scheme}://{}", self.host)?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Statuses a redirect may answer (RFC 9110 section 15.4): 301 and 308 permanent, 302, 303
+/// and 307 temporary; 307 and 308 keep the method and body.
+pub const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
+
+/// A redirect site (`redirect NAME to=… { hosts … }`): every request to its hosts is answered
+/// with a redirect to `to`, path and query kept unless `keep_path` is off.
+#[derive(Debug, Clone, Serialize)]
+pub struct Redirect {
+    /// Name.
+    pub name: Ident,
+    /// Hosts.
+    pub hosts: Vec<super::Host>,
+    /// Where to.
+    pub to: RedirectTo,
+    /// Status ([`REDIRECT_STATUSES`]).
+    pub status: u16,
+    /// Append the request's path and query (else: the target's root).
+    pub keep_path: bool,
+    /// Rules for the requests to its hosts.
+    pub policy: Attached,
+}

@@ -236,7 +236,7 @@ fn follow_rules(
         });
     }
     if let Some(unless) = &fe.redirect_unless {
-        let (rule, fired) = redirect(fe, unless, !is(unless), req);
+        let (rule, fired) = redirect(fe, unless, key.is_none(), req);
         steps.redirect = Some(rule);
         if let Some(verdict) = fired {
             return Ok(verdict);
@@ -350,6 +350,17 @@ fn backend_decision(
         },
         rules::Role::Outside { .. } => Role::Outside,
         rules::Role::Acme => Role::Acme,
+        rules::Role::Redirect {
+            to,
+            status,
+            keep_path,
+        } => {
+            let rest = if *keep_path { req.uri() } else { "/".into() };
+            return Ok(Verdict::Redirect {
+                status: *status,
+                location: format!("{to}{rest}"),
+            });
+        }
     };
     steps.servers = be.servers.iter().map(server_view).collect();
     if let (true, Some(env)) = (be.is_preview(), be.env()) {

@@ -93,6 +93,7 @@ pub fn render_text(ex: &Explanation, color: bool) -> String {
     write_request(&mut o, &p, &ex.request);
     write_frontend(&mut o, &p, ex);
     write_switches(&mut o, &p, ex);
+    write_redirect(&mut o, &p, ex);
     write_policies(&mut o, &p, ex, false);
     write_backend(&mut o, &p, ex);
     write_policies(&mut o, &p, ex, true);
@@ -153,11 +154,15 @@ fn write_frontend(o: &mut String, p: &Paint, ex: &Explanation) {
             acl_reason(a, &ex.request.path),
         );
     }
+}
+
+/// The http → https redirect rule, when the frontend has one.
+fn write_redirect(o: &mut String, p: &Paint, ex: &Explanation) {
     if let Some(rd) = &ex.redirect {
         let verdict = if rd.applies {
-            format!("{} fires: {} did not match", p.yes(), rd.unless)
+            format!("{} fires: no rule above took the request", p.yes())
         } else {
-            format!("{} does not fire: {} matched", p.no(), rd.unless)
+            format!("{} does not fire: a rule above took the request", p.no())
         };
         let _ = writeln!(o, "  {}\n    {verdict}", rd.rule);
     }
@@ -166,7 +171,6 @@ fn write_frontend(o: &mut String, p: &Paint, ex: &Explanation) {
 /// The rules that take requests HAProxy evaluates (the first match names the route and its
 /// `use_backend`), and `default_backend` when it takes the request.
 fn write_switches(o: &mut String, p: &Paint, ex: &Explanation) {
-    let redirected = matches!(ex.verdict, Verdict::Redirect { .. });
     if !ex.switches.is_empty() {
         let _ = writeln!(o, "  routes (txn.route), first match wins:");
     }
@@ -193,13 +197,6 @@ fn write_switches(o: &mut String, p: &Paint, ex: &Explanation) {
             "    {} {rule:rw$}  {}",
             p.mark(s.matched),
             p.dim(&format!("# {}", s.why))
-        );
-    }
-    if redirected && ex.switches.iter().any(|s| s.chosen) {
-        let _ = writeln!(
-            o,
-            "    {}",
-            p.dim("(its use_backend is not reached: the redirect answers first)")
         );
     }
     if skipped > 0 {

@@ -47,6 +47,10 @@ pub fn preview_denied_backend(env: &str) -> String {
     format!("{env}_preview_denied")
 }
 
+/// When the http → https redirect does not fire: a rule of the http frontend took the request
+/// (an ACME challenge, a redirect site).
+pub const REDIRECT_UNLESS: &str = "{ var(txn.route) -m found }";
+
 /// The ACL matching trusted sources, which may reach a preview host.
 pub const TRUSTED_SRC_ACL: &str = "trusted_src";
 
@@ -77,6 +81,11 @@ fn host_rules(edge: &Edge) -> (Vec<Acl>, Vec<Switch>) {
             edge.placeholders
                 .values()
                 .map(|p| ("placeholder", &p.name, &p.hosts)),
+        )
+        .chain(
+            edge.redirects
+                .values()
+                .map(|r| ("redirect", &r.name, &r.hosts)),
         );
     for (kind, name, hosts) in sites {
         let acl = format!("host_{name}");
@@ -217,18 +226,37 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
         why: "ACME http-01 challenge to certbot".into(),
     });
     if let Some(https) = &edge.listen.https {
-        let http_switches: Vec<Switch> = acme_switch.into_iter().collect();
+        // Plain HTTP takes ACME challenges and the redirect sites (one hop to their target);
+        // everything else is redirected to https.
+        let redirect_keys: Vec<String> = edge
+            .redirects
+            .keys()
+            .map(|r| site_key(r.as_str()))
+            .collect();
+        let http_switches: Vec<Switch> = acme_switch
+            .into_iter()
+            .chain(
+                switches
+                    .iter()
+                    .filter(|s| redirect_keys.contains(&s.key))
+                    .cloned(),
+            )
+            .collect();
+        let mut http_acls = vec![acme_acl.clone()];
+        http_acls.extend(
+            acls.iter()
+                .filter(|a| http_switches.iter().any(|s| s.when.contains(&a.name)))
+                .cloned(),
+        );
+        let port = Some(https.port.get()).filter(|p| *p != 443);
         frontends.push(Frontend {
             name: "http".into(),
             scheme: Scheme::Http,
             bind: edge.listen.http.to_string(),
-            acls: vec![acme_acl.clone()],
-            redirect_unless: Some(acme_acl.name.clone()),
-            redirect_port: Some(https.port.get()).filter(|p| *p != 443),
-            redirect: Some(redirect_rule(
-                &acme_acl.name,
-                Some(https.port.get()).filter(|p| *p != 443),
-            )),
+            acls: http_acls,
+            redirect_unless: Some(REDIRECT_UNLESS.into()),
+            redirect_port: port,
+            redirect: Some(redirect_rule(REDIRECT_UNLESS, port)),
             switches: http_switches,
             default_backend: DEFAULT_BACKEND.into(),
             client: Vec::new(),
@@ -333,6 +361,17 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
                 weight: None,
                 id: None,
             }],
+        });
+    }
+    for r in edge.redirects.values() {
+        backends.push(Backend {
+            name: format!("{}_backend", r.name),
+            servers: Vec::new(),
+            role: Role::Redirect {
+                to: r.to.to_string(),
+                status: r.status,
+                keep_path: r.keep_path,
+            },
         });
     }
     for p in edge.placeholders.values() {

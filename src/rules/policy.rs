@@ -181,7 +181,8 @@ pub fn policy_rules(edge: &Edge, https: bool) -> (Vec<Acl>, Vec<PolicyRule>) {
         .outside
         .values()
         .map(|o| (&o.name, &o.policy))
-        .chain(edge.placeholders.values().map(|p| (&p.name, &p.policy)));
+        .chain(edge.placeholders.values().map(|p| (&p.name, &p.policy)))
+        .chain(edge.redirects.values().map(|r| (&r.name, &r.policy)));
     for (name, policy) in sites {
         let scope = Scope::Site {
             site: name.to_string(),

@@ -143,7 +143,8 @@ pub struct Frontend {
     pub bind: String,
     /// ACLs.
     pub acls: Vec<Acl>,
-    /// When set: redirect to https with 301 unless this ACL matches (HTTP with TLS on).
+    /// When set: redirect to https with 301 unless this condition holds (HTTP with TLS on:
+    /// [`super::REDIRECT_UNLESS`], a rule of the frontend took the request).
     pub redirect_unless: Option<String>,
     /// Port to put in the redirect's `Location` (the https port, when it is not 443).
     pub redirect_port: Option<u16>,
@@ -206,6 +207,8 @@ pub enum BackendKind {
     Static,
     /// ACME challenges to certbot's standalone listener.
     Acme,
+    /// A redirect site: haproxy answers a redirect itself.
+    Redirect,
 }
 
 /// A backend section: its name, its servers, and what it is ([`Role`], each kind with its own
@@ -259,6 +262,15 @@ pub enum Role {
     },
     /// ACME challenges to certbot's standalone listener.
     Acme,
+    /// A redirect site: `http-request redirect location TO[PATH?QUERY] code STATUS`.
+    Redirect {
+        /// The origin redirected to (`https://example.org`).
+        to: String,
+        /// Status.
+        status: u16,
+        /// The request's path and query appended (else `/`).
+        keep_path: bool,
+    },
 }
 
 /// Whose fixed answer a static backend gives.
@@ -280,6 +292,7 @@ impl Backend {
             Role::Outside { .. } => BackendKind::Outside,
             Role::Static { .. } => BackendKind::Static,
             Role::Acme => BackendKind::Acme,
+            Role::Redirect { .. } => BackendKind::Redirect,
         }
     }
 

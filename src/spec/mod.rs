@@ -21,7 +21,9 @@ use std::sync::Arc;
 use miette::{NamedSource, SourceSpan};
 
 pub use error::{Note, Problem, SpecError, Src};
-pub use policy::{HeaderSpec, HeaderVerb, HstsSpec, PolicySpec, RulesSpec, SecuritySpec};
+pub use policy::{
+    HeaderSpec, HeaderVerb, HstsSpec, PolicySpec, RedirectSpec, RulesSpec, SecuritySpec,
+};
 pub use read::{load, load_files};
 
 use crate::model::{
@@ -103,6 +105,8 @@ pub struct Spec {
     pub outside: Vec<OutsideSpec>,
     /// `placeholder` nodes.
     pub placeholders: Vec<PlaceholderSpec>,
+    /// `redirect` nodes.
+    pub redirects: Vec<RedirectSpec>,
     /// `target` nodes.
     pub targets: Vec<TargetSpec>,
     /// `policy` nodes.

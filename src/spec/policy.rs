@@ -6,6 +6,23 @@
 use super::{At, Spanned};
 use crate::model::{FrameOptions, HeaderName, HeaderValue, Ident, Network, ReferrerPolicy};
 
+/// `redirect NAME to=ORIGIN status=… keep-path=… { hosts …; rules… }`.
+#[derive(Debug, Clone)]
+pub struct RedirectSpec {
+    /// Name.
+    pub name: Spanned<Ident>,
+    /// Hosts.
+    pub hosts: Vec<Spanned<crate::model::Host>>,
+    /// `to=`.
+    pub to: Option<Spanned<crate::model::RedirectTo>>,
+    /// `status=`.
+    pub status: Option<Spanned<u16>>,
+    /// `keep-path=`.
+    pub keep_path: Option<Spanned<bool>>,
+    /// Its rules.
+    pub rules: RulesSpec,
+}
+
 /// `policy NAME { rules… }`.
 #[derive(Debug, Clone)]
 pub struct PolicySpec {

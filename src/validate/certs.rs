@@ -173,6 +173,9 @@ fn hosts_of(
     if let Some(p) = spec.placeholders.iter().find(|p| p.name.value == *name) {
         found.push((format!("placeholder `{name}`"), &p.hosts));
     }
+    if let Some(r) = spec.redirects.iter().find(|r| r.name.value == *name) {
+        found.push((format!("redirect `{name}`"), &r.hosts));
+    }
     match found.as_slice() {
         [] => {
             let mut known: Vec<&str> = spec
@@ -181,13 +184,14 @@ fn hosts_of(
                 .map(|e| &e.name)
                 .chain(spec.outside.iter().map(|o| &o.name))
                 .chain(spec.placeholders.iter().map(|p| &p.name))
+                .chain(spec.redirects.iter().map(|r| &r.name))
                 .map(|n| n.value.as_str())
                 .collect();
             known.sort();
             known.dedup();
             c.unknown(
                 of.at,
-                "env, outside backend or placeholder",
+                "env, outside backend, placeholder or redirect",
                 name.as_str(),
                 format!(" (certificate `{}`)", cert.name.value),
                 &known,

@@ -260,6 +260,22 @@ pub enum Problem {
         max: usize,
     },
 
+    /// Redirect sites that send a client round in a circle.
+    #[error("redirect `{site}` loops: {chain} comes back to its own host")]
+    #[diagnostic(
+        code(edgeplan::validate::redirect_loop),
+        help("one of these redirects must go to a host that answers (an env or a site), not back")
+    )]
+    RedirectLoop {
+        /// The site.
+        site: String,
+        /// Its chain of targets.
+        chain: String,
+        /// Where each further target is.
+        #[related]
+        notes: Vec<Note>,
+    },
+
     /// Two listeners on one port.
     #[error("port {port} is used by both {first} and {second}")]
     #[diagnostic(
@@ -295,6 +311,7 @@ impl Label for Problem {
             Problem::Conflict { label, .. } => label.to_string(),
             Problem::TooManyDomains { count, .. } => format!("{count} domains"),
             Problem::PortClash { port, .. } => format!("port {port} again"),
+            Problem::RedirectLoop { .. } => "loops back".into(),
         }
     }
 }

@@ -17,6 +17,7 @@
 //! - `certs`: `acme`, its certificate groups and their coverage of the served hosts;
 //! - `targets`: where the edge is deployed;
 //! - `policies`: the named policies and the rules attached to each place;
+//! - `redirects`: redirect sites (checked as sites by `backends`) and redirect loops;
 //! - `hosts` (who serves each host) and `names` (names shared across parts: the site namespace,
 //!   backend names, generated ACL names), read and written by the parts above;
 //! - `error`: the diagnostics, [`ValidateError`].
@@ -32,6 +33,7 @@ mod hosts;
 mod instances;
 mod names;
 mod policies;
+mod redirects;
 mod routes;
 mod targets;
 
@@ -209,6 +211,8 @@ fn build(c: &mut Checker<'_>) -> Edge {
     let envs = envs::envs(c, &mut hosts, &mut backends, &sticky_cookie);
     let outside = backends::sites(c, &mut hosts, &mut backends, &spec.outside);
     let placeholders = backends::sites(c, &mut hosts, &mut backends, &spec.placeholders);
+    let redirects = backends::sites(c, &mut hosts, &mut backends, &spec.redirects);
+    redirects::loops(c);
     names::site_names_unique(c);
 
     let acme = certs::acme(c, &hosts, tls.is_some());
@@ -231,6 +235,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
         envs,
         outside,
         placeholders,
+        redirects,
         targets,
         policies,
         policy: Default::default(),

@@ -57,7 +57,8 @@ pub(super) fn site_names_unique(c: &mut Checker<'_>) {
         .iter()
         .map(|e| ("env", &e.name))
         .chain(spec.outside.iter().map(|o| ("outside backend", &o.name)))
-        .chain(spec.placeholders.iter().map(|p| ("placeholder", &p.name)));
+        .chain(spec.placeholders.iter().map(|p| ("placeholder", &p.name)))
+        .chain(spec.redirects.iter().map(|r| ("redirect", &r.name)));
     for (kind, name) in named {
         match sites.get(name.value.as_str()) {
             Some((first_kind, first_at)) if *first_kind != kind => {
@@ -69,7 +70,7 @@ pub(super) fn site_names_unique(c: &mut Checker<'_>) {
                     c.src(name.at),
                     name.at.span,
                     Problem::DuplicateName {
-                        kind: "env, outside backend or placeholder",
+                        kind: "env, outside backend, placeholder or redirect",
                         name: name.value.to_string(),
                         first,
                     },

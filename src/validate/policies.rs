@@ -64,6 +64,13 @@ pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
             site.policy = rules;
         }
     }
+    for r in &spec.redirects {
+        let context = format!("in redirect `{}`", r.name.value);
+        let rules = attached(c, &r.rules, &known, https, &context);
+        if let Some(site) = edge.redirects.get_mut(&r.name.value) {
+            site.policy = rules;
+        }
+    }
     for p in &spec.placeholders {
         let context = format!("in placeholder `{}`", p.name.value);
         let rules = attached(c, &p.rules, &known, https, &context);

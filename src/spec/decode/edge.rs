@@ -61,6 +61,7 @@ impl Cx<'_> {
             "placeholder" => spec.placeholders.extend(self.placeholder(node)),
             "target" => spec.targets.extend(self.target(node)),
             "policy" => spec.policies.extend(self.policy(node)),
+            "redirect" => spec.redirects.extend(self.redirect(node)),
             "policies" => self.rule(node, &mut spec.rules),
             other => self.unknown_node(node, other, "at top level", TOP),
         }

@@ -41,6 +41,7 @@ const TOP: &[&str] = &[
     "env",
     "outside",
     "placeholder",
+    "redirect",
     "target",
     "policy",
     "policies",

@@ -3,8 +3,12 @@
 
 use super::envs::set_once;
 use super::*;
-use crate::model::{FrameOptions, HeaderName, HeaderValue, ReferrerPolicy};
-use crate::spec::policy::{HeaderSpec, HeaderVerb, HstsSpec, PolicySpec, RulesSpec, SecuritySpec};
+use crate::model::{
+    FrameOptions, HeaderName, HeaderValue, REDIRECT_STATUSES, RedirectTo, ReferrerPolicy,
+};
+use crate::spec::policy::{
+    HeaderSpec, HeaderVerb, HstsSpec, PolicySpec, RedirectSpec, RulesSpec, SecuritySpec,
+};
 
 /// The rule nodes, wherever rules may stand.
 pub(super) const RULE_NODES: &[&str] = &[
@@ -23,6 +27,58 @@ pub(super) fn with_rules(known: &[&'static str]) -> Vec<&'static str> {
 }
 
 impl Cx<'_> {
+    /// `redirect NAME to=ORIGIN status=N keep-path=BOOL { hosts …; rules… }`.
+    pub(super) fn redirect(&mut self, node: &KdlNode) -> Option<RedirectSpec> {
+        const EXAMPLE: &str =
+            "redirect \"www\" to=\"https://example.org\" { hosts \"www.example.org\" }";
+        self.props(node, &["to", "status", "keep-path"]);
+        let name = self.named(node, "redirect", EXAMPLE);
+        let to = self.prop(node, "to", "\"https://example.org\"", RedirectTo::parse);
+        if Self::last_prop(node, "to").is_none() {
+            self.missing(node, "redirect", "`to=` (where to)", EXAMPLE);
+        }
+        let status = self
+            .prop_int(node, "status", "301", 300, 399)
+            .and_then(|s| {
+                let code = s.value as u16;
+                if REDIRECT_STATUSES.contains(&code) {
+                    Some(Spanned {
+                        value: code,
+                        at: s.at,
+                    })
+                } else {
+                    let inv = Invalid {
+                        expected: "a redirect status: 301, 302, 303, 307 or 308",
+                        reason: format!("is {code}"),
+                        unsafe_chars: false,
+                    };
+                    self.invalid(s.at.span, "status", inv);
+                    None
+                }
+            });
+        let mut r = RedirectSpec {
+            name: name?,
+            hosts: Vec::new(),
+            to,
+            status,
+            keep_path: self.prop_bool(node, "keep-path", "#false"),
+            rules: RulesSpec::default(),
+        };
+        for ch in self.child_nodes(node, &with_rules(&["hosts"]), "in `redirect`") {
+            if ch.name().value() == "hosts" {
+                r.hosts.extend(self.list_child(
+                    ch,
+                    "hosts",
+                    "hosts \"www.example.org\"",
+                    Host::parse,
+                ));
+            } else {
+                self.rule(ch, &mut r.rules);
+            }
+        }
+        Some(r)
+    }
+
     /// `policy NAME { rules… }`.
     pub(super) fn policy(&mut self, node: &KdlNode) -> Option<PolicySpec> {
         const EXAMPLE: &str = "policy \"team-only\" { allow \"10.0.10.0/24\" }";
