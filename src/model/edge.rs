@@ -428,6 +428,11 @@ impl Edge {
                 out.insert(h, format!("placeholder {}", p.name));
             }
         }
+        for r in self.redirects.values() {
+            for h in &r.hosts {
+                out.insert(h, format!("redirect {}", r.name));
+            }
+        }
         out
     }
 }

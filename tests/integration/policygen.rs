@@ -53,9 +53,16 @@ pub struct Policies {
     edge: Vec<usize>,
     /// Per env (by position): policies used, inline rules, rules per route (by position).
     envs: Vec<(Vec<usize>, Rules, Vec<Rules>)>,
-    /// Per site (outside backends, then placeholders, by position).
+    /// Per site (outside backends, placeholders, then redirects, by position).
     sites: Vec<Rules>,
+    /// Redirect sites `rK` (serving `rK.redirect.test`): target, status, keep-path.
+    redirects: Vec<(usize, usize, bool)>,
 }
+
+/// Redirect targets: an env's host, an outside origin with a port, the next redirect site
+/// (a chain, never a loop).
+const TARGETS: [&str; 3] = ["https://app.alpha.test", "http://example.org:8080", "next"];
+const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
 
 fn full() -> impl Strategy<Value = Rules> {
     let header = || (0..ACTIONS.len(), 0..4usize, 0..VALUES.len());
@@ -91,13 +98,15 @@ pub fn policies() -> impl Strategy<Value = Policies> {
             prop::collection::vec(full(), 0..=2),
             uses(),
             prop::collection::vec((uses(), rules(), prop::collection::vec(rules(), 4)), 3),
-            prop::collection::vec(rules(), 4),
+            prop::collection::vec(rules(), 6),
+            prop::collection::vec((0..TARGETS.len(), 0..REDIRECT_STATUSES.len(), any::<bool>()), 0..=2),
         )
-            .prop_map(|(defs, edge, envs, sites)| Policies {
+            .prop_map(|(defs, edge, envs, sites, redirects)| Policies {
                 defs,
                 edge,
                 envs,
                 sites,
+                redirects,
             }),
     ]
 }
@@ -227,7 +236,31 @@ impl Policies {
         out
     }
 
-    /// `text` (outside backends and placeholders) with each site's rules after its `hosts`.
+    /// The redirect sites, and their names and hosts (for certificates).
+    pub fn redirects_text(&self) -> (String, Vec<(String, Vec<String>)>) {
+        let mut s = String::new();
+        let mut owners = Vec::new();
+        for (k, (target, status, keep)) in self.redirects.iter().enumerate() {
+            let to = match TARGETS[*target] {
+                "next" if k + 1 < self.redirects.len() => {
+                    format!("https://r{}.redirect.test", k + 1)
+                }
+                "next" => "https://example.org".to_string(),
+                t => t.to_string(),
+            };
+            let host = format!("r{k}.redirect.test");
+            s += &format!(
+                "redirect \"r{k}\" to=\"{to}\" status={}{} {{\n    hosts \"{host}\"\n}}\n",
+                REDIRECT_STATUSES[*status],
+                if *keep { "" } else { " keep-path=#false" }
+            );
+            owners.push((format!("r{k}"), vec![host]));
+        }
+        (s, owners)
+    }
+
+    /// `text` (outside backends, placeholders, redirects) with each site's rules after its
+    /// `hosts`.
     pub fn sites_text(&self, text: &str, https: bool) -> String {
         let mut out = String::new();
         let mut site: Option<usize> = None;
@@ -235,7 +268,10 @@ impl Policies {
         for line in text.lines() {
             out += line;
             out += "\n";
-            if line.starts_with("outside \"") || line.starts_with("placeholder \"") {
+            if ["outside \"", "placeholder \"", "redirect \""]
+                .iter()
+                .any(|k| line.starts_with(k))
+            {
                 site = Some(count);
                 count += 1;
             } else if line.starts_with("    hosts ")

@@ -410,6 +410,9 @@ impl Plan {
             };
             owners.push((name.into(), hosts));
         }
+        let (redirects, redirect_owners) = self.policies.redirects_text();
+        sites += &redirects;
+        owners.extend(redirect_owners);
         let sites = self.policies.sites_text(&sites, self.https);
         edge += &self.policies.edge_text(self.https);
         if self.include && !sites.is_empty() {

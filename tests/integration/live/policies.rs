@@ -313,3 +313,112 @@ env "app" {
         );
     }
 }
+
+/// Redirect sites under real haproxy: one hop from plain HTTP straight to the target (not via
+/// https on the same host), the status asked, path and query kept or not, and a chain of
+/// redirects that curl follows to the env. Every answer is `route`'s prediction.
+#[test]
+fn redirect_sites_answer_in_one_hop_and_a_chain_ends_at_the_env() {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = tmp.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(
+        specs.join("edge.kdl"),
+        r#"edge "redirect-lab"
+listen http="*:80" https="*:443"
+tls cert-dir="/etc/haproxy/certs"
+admin-socket "/run/haproxy/admin.sock" mode="600"
+acme email="ops@example.test" {
+    certificate "app" hosts-of="app"
+    certificate "www" hosts-of="www"
+    certificate "old" hosts-of="old"
+}
+env "app" {
+    hosts "app.example.test"
+    component "web" port=8080 {
+        instance "web-1" color="blue" address="web-1.lxd"
+        instance "web-2" color="green" address="web-2.lxd"
+    }
+}
+redirect "www" to="https://app.example.test" {
+    hosts "www.app.example.test"
+}
+redirect "old" to="https://www.app.example.test" status=308 keep-path=#false {
+    hosts "old.app.example.test"
+}
+"#,
+    )
+    .unwrap();
+    let build = Build::of(&specs);
+    let h = Stage::new(&build, Mode::Live).start();
+    let (http, https) = (h.port("http"), h.port("https"));
+    let ask = |tls: bool, host: &str, path: &str, follow: bool| {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-k", "--max-time", "30", "-D", "-"]);
+        if follow {
+            // Every host of the edge resolves to it, on the port of each scheme.
+            cmd.arg("-L");
+            for name in ["app", "www.app", "old.app"] {
+                cmd.arg("--connect-to")
+                    .arg(format!("{name}.example.test:443:127.0.0.1:{https}"));
+            }
+        }
+        if tls {
+            cmd.arg("--resolve")
+                .arg(format!("{host}:{https}:127.0.0.1"))
+                .arg(format!("https://{host}:{https}{path}"));
+        } else {
+            cmd.arg("-H").arg(format!("Host: {host}"));
+            cmd.arg(format!("http://127.0.0.1:{http}{path}"));
+        }
+        let r = curl_response(&mut cmd, host).unwrap_or_else(|e| panic!("{e}\n{}", h.log()));
+        let scheme = if tls { "https" } else { "http" };
+        let mut req =
+            edgeplan::route::Request::parse(&format!("{scheme}://{host}{path}"), &[], &[]).unwrap();
+        req.from = Some("127.0.0.1".parse().unwrap());
+        (r, edgeplan::route::explain(&build.routing, &req).unwrap())
+    };
+    for tls in [false, true] {
+        let (r, ex) = ask(tls, "www.app.example.test", "/a/b?c=1", false);
+        assert_eq!(r.status, 301, "{r:?}");
+        assert_eq!(
+            r.header("location"),
+            Some("https://app.example.test/a/b?c=1"),
+            "one hop, path and query kept: {r:?}"
+        );
+        assert_eq!(
+            (ex.status, ex.location.as_deref()),
+            (Some(r.status), r.header("location"))
+        );
+        let (r, ex) = ask(tls, "old.app.example.test", "/a/b?c=1", false);
+        assert_eq!(r.status, 308, "{r:?}");
+        assert_eq!(
+            r.header("location"),
+            Some("https://www.app.example.test/"),
+            "keep-path=#false: {r:?}"
+        );
+        assert_eq!(
+            (ex.status, ex.location.as_deref()),
+            (Some(r.status), r.header("location"))
+        );
+    }
+    // Any other plain-HTTP host still goes to https on itself.
+    let (r, ex) = ask(false, "app.example.test", "/x", false);
+    assert_eq!(
+        r.header("location"),
+        Some("https://app.example.test/x"),
+        "{r:?}"
+    );
+    assert_eq!(ex.location.as_deref(), r.header("location"));
+    // old → www → app: the chain ends at the env (the statuses of each hop in curl's output).
+    let (r, _) = ask(false, "old.app.example.test", "/deep", true);
+    let statuses: Vec<String> = std::iter::once(r.status.to_string())
+        .chain(
+            r.body
+                .lines()
+                .filter_map(|l| l.strip_prefix("HTTP/2 ").map(|s| s.trim().to_string())),
+        )
+        .collect();
+    assert_eq!(statuses, ["308", "301", "200"], "{r:?}");
+    assert!(r.body.contains("served-by: app/web/web-1"), "{r:?}");
+}
