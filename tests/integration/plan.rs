@@ -698,3 +698,27 @@ fn policy_changes_are_summarized() {
       ~ policies of every request: + policy office: 403 to clients outside 10.0.20.0/24, - policy office: 403 to clients outside 10.0.10.0/24
     "#);
 }
+
+/// A redirect site added: the summary says which hosts go where.
+#[test]
+fn a_redirect_site_is_summarized() {
+    let prod = env("prod", &["veza.fr", "www.veza.fr"], "blue");
+    let b = Edgebox::new(&[("edge.kdl", EDGE), ("env/prod.kdl", prod.as_str())]);
+    b.seed();
+    let edge = format!(
+        "{EDGE}\nredirect \"old\" to=\"https://veza.fr\" status=308 {{\n    hosts \"old.veza.fr\"\n}}\n"
+    );
+    b.set_specs(&[("edge.kdl", edge.as_str()), ("env/prod.kdl", prod.as_str())]);
+    let out = b.run(&["plan"]);
+    assert_eq!(out.code, 0, "{}", out.folded());
+    let summary: String = out
+        .stdout
+        .split("\n\n")
+        .find(|s| s.starts_with("Summary:"))
+        .unwrap()
+        .to_string();
+    assert!(
+        summary.contains("+ redirect old added: old.veza.fr -> https://veza.fr (308)"),
+        "{summary}"
+    );
+}

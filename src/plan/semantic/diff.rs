@@ -27,6 +27,32 @@ pub fn diff(old: &ModelSummary, new: &ModelSummary) -> Vec<SemanticChange> {
             new.placeholders.get(name),
         );
     }
+    if let (Some(a), Some(b)) = (&old.redirects, &new.redirects) {
+        for name in keys(a, b) {
+            let subject = format!("redirect {name}");
+            match (a.get(name), b.get(name)) {
+                (None, Some(x)) => out.push(
+                    "redirect_added",
+                    Marker::Add,
+                    subject.clone(),
+                    format!("{subject} added: {x}"),
+                ),
+                (Some(x), None) => out.push(
+                    "redirect_removed",
+                    Marker::Remove,
+                    subject.clone(),
+                    format!("{subject} removed: {x}"),
+                ),
+                (Some(x), Some(y)) if x != y => out.push(
+                    "redirect_changed",
+                    Marker::Change,
+                    subject.clone(),
+                    format!("{subject}: {x} => {y}"),
+                ),
+                _ => {}
+            }
+        }
+    }
     if let (Some(a), Some(b)) = (&old.policies, &new.policies) {
         for scope in keys(a, b) {
             let none = Vec::new();

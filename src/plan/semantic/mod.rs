@@ -101,6 +101,10 @@ pub struct ModelSummary {
     /// `model.json` of older versions (not compared then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<BTreeMap<String, Vec<String>>>,
+    /// Redirect sites: name → `HOST… -> ORIGIN (STATUS)`. `None` in the `model.json` of older
+    /// versions (not compared then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirects: Option<BTreeMap<String, String>>,
 }
 
 fn strings<T: std::fmt::Display>(v: &[T]) -> Vec<String> {
@@ -212,6 +216,21 @@ impl ModelSummary {
                 .map(|(n, d)| (n.to_string(), strings(d)))
                 .collect(),
             policies: Some(policies(build)),
+            redirects: Some(
+                edge.redirects
+                    .values()
+                    .map(|r| {
+                        let path = if r.keep_path { "" } else { " (to its root)" };
+                        let text = format!(
+                            "{} -> {}{path} ({})",
+                            strings(&r.hosts).join(" "),
+                            r.to,
+                            r.status
+                        );
+                        (r.name.to_string(), text)
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -258,6 +277,7 @@ impl ModelSummary {
             placeholders: BTreeMap::new(),
             certificates: BTreeMap::new(),
             policies: Some(BTreeMap::new()),
+            redirects: Some(BTreeMap::new()),
         }
     }
 }
