@@ -28,6 +28,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "static-body.txt.j2",
         include_str!("../templates/static-body.txt.j2"),
     ),
+    (
+        "maintenance-page.html.j2",
+        include_str!("../templates/maintenance-page.html.j2"),
+    ),
     // Server state across reloads: see crate::server_state.
     (
         "server-identities.list.j2",
@@ -314,6 +318,21 @@ pub fn render(
             0o644,
             ctx,
         )?;
+    }
+    // Maintenance pages, once each (a named policy used in several places shares its page).
+    let mut pages = std::collections::BTreeSet::new();
+    for p in routing.frontends.iter().flat_map(|f| &f.policies) {
+        if let rules::PolicyAction::Maintenance { file, page, .. } = &p.action
+            && pages.insert(file.clone())
+        {
+            let ctx = minijinja::context! { page => page.as_str() };
+            one(
+                "maintenance-page.html.j2",
+                file.trim_start_matches('/').to_string(),
+                0o644,
+                ctx,
+            )?;
+        }
     }
     for f in crate::server_state::files(edge, &routing, view.version, input_hash) {
         one(f.template, f.path, f.mode, f.ctx)?;

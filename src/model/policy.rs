@@ -336,12 +336,35 @@ pub struct Access {
     pub deny: Vec<Network>,
 }
 
-/// One set of rules, in the order they act: access, then request headers (in spec order), then
-/// response headers (the security preset, then the rules in spec order, then HSTS).
+/// Largest maintenance page: any spec string's limit ([`super::MAX_STRING`], 4 KiB), well
+/// inside the one buffer haproxy answers `http-request return … file` from (`tune.bufsize`,
+/// 16 KiB by default, headers included).
+pub const MAX_PAGE_BYTES: usize = super::MAX_STRING;
+
+/// The page a maintenance rule answers when the spec gives none.
+pub const DEFAULT_MAINTENANCE_PAGE: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Maintenance</title></head>\n<body><h1>Down for maintenance</h1><p>We will be back shortly.</p></body></html>\n";
+
+/// Maintenance: every request the rules guard is answered 503 with an HTML page and
+/// `Retry-After`, but from the `bypass` networks (the team keeps working), without touching
+/// the active colour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Maintenance {
+    /// The page (HTML, at most [`MAX_PAGE_BYTES`]).
+    pub page: super::Body,
+    /// `Retry-After`, seconds.
+    pub retry_after: u32,
+    /// Networks that bypass it (the edge's `trusted` ones when the spec says `trusted`).
+    pub bypass: Vec<Network>,
+}
+
+/// One set of rules, in the order they act: access, maintenance, then request headers (in spec
+/// order), then response headers (the security preset, then the rules in spec order, then HSTS).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Rules {
     /// Access by client network.
     pub access: Option<Access>,
+    /// Maintenance.
+    pub maintenance: Option<Maintenance>,
     /// Request header rules, in spec order.
     pub request_headers: Vec<HeaderRule>,
     /// Response header rules, in spec order.

@@ -235,6 +235,18 @@ fn follow_rules(
             by: rule.origin.clone(),
         });
     }
+    if let Some(rule) =
+        super::policy::maintenance(&fe.policies, key.as_deref(), &is, &mut steps.policies)
+        && let rules::PolicyAction::Maintenance {
+            file, retry_after, ..
+        } = &rule.action
+    {
+        return Ok(Verdict::Maintenance {
+            body_file: file.clone(),
+            retry_after: *retry_after,
+            by: rule.origin.clone(),
+        });
+    }
     if let Some(unless) = &fe.redirect_unless {
         let (rule, fired) = redirect(fe, unless, key.is_none(), req);
         steps.redirect = Some(rule);

@@ -193,6 +193,8 @@ pub enum Outcome {
     BadRequest,
     /// An access rule refuses the client: HAProxy answers 403.
     Denied,
+    /// A maintenance rule answers 503 with its page.
+    Maintenance,
 }
 
 /// A server of the backend.

@@ -87,6 +87,43 @@ pub(super) fn access<'a>(
     None
 }
 
+/// The maintenance rules in order for a request with route key `key`: each recorded in `out`;
+/// the first that answers (the client not in its bypass networks) ends the walk and is
+/// returned.
+pub(super) fn maintenance<'a>(
+    rules: &'a [PolicyRule],
+    key: Option<&str>,
+    is: &impl Fn(&str) -> bool,
+    out: &mut Vec<PolicyResult>,
+) -> Option<&'a PolicyRule> {
+    for r in rules {
+        let PolicyAction::Maintenance { bypass, .. } = &r.action else {
+            continue;
+        };
+        let applies = r.scope.holds(key);
+        let bypassed = bypass.as_deref().is_some_and(is);
+        let fired = applies && !bypassed;
+        out.push(PolicyResult {
+            origin: r.origin.clone(),
+            scope: r.scope.describe(),
+            haproxy: r.haproxy.clone(),
+            applies,
+            fired,
+            effect: if fired {
+                Some("503: down for maintenance".into())
+            } else if applies {
+                Some("bypassed: the client is in a bypass network".into())
+            } else {
+                None
+            },
+        });
+        if fired {
+            return Some(r);
+        }
+    }
+    None
+}
+
 /// The header rules of one side (`response`) in order for a request with route key `key`,
 /// recorded in `out`.
 pub(super) fn headers(

@@ -254,7 +254,10 @@ fn write_policies(o: &mut String, p: &Paint, ex: &Explanation, response: bool) {
 /// servers, health check, balancing and sticky cookie.
 fn write_backend(o: &mut String, p: &Paint, ex: &Explanation) {
     let (backend, what) = match &ex.verdict {
-        Verdict::BadRequest { .. } | Verdict::Redirect { .. } | Verdict::Denied { .. } => return,
+        Verdict::BadRequest { .. }
+        | Verdict::Redirect { .. }
+        | Verdict::Denied { .. }
+        | Verdict::Maintenance { .. } => return,
         Verdict::Static { backend, .. } => (backend, "HAProxy answers itself".to_string()),
         Verdict::NoServer { backend, role } | Verdict::Forward { backend, role, .. } => {
             let what = match role {
@@ -347,6 +350,14 @@ fn result(verdict: &Verdict) -> String {
         Verdict::NoServer { .. } => "HAProxy answers 503: no server can take the request".into(),
         Verdict::BadRequest { reason } => format!("HAProxy answers 400: {reason}"),
         Verdict::Denied { status, by } => format!("HAProxy answers {status}: denied by {by}"),
+        Verdict::Maintenance {
+            body_file,
+            retry_after,
+            by,
+        } => format!(
+            "HAProxy answers 503 (Retry-After {retry_after}) with the maintenance page \
+             {body_file}: {by}"
+        ),
         Verdict::Forward { server, .. } => forwarded(server),
     }
 }

@@ -27,6 +27,16 @@ pub enum Verdict {
         /// The rule's origin (`policy team-only (env staging)`).
         by: String,
     },
+    /// A maintenance rule answers 503 with its page and `Retry-After`, before the redirect and
+    /// `use_backend`.
+    Maintenance {
+        /// Path of the page on the box.
+        body_file: String,
+        /// `Retry-After`, seconds.
+        retry_after: u32,
+        /// The rule's origin.
+        by: String,
+    },
     /// The http → https redirect fires: HAProxy answers it before any `use_backend` rule.
     Redirect {
         /// HTTP status (301).
@@ -128,6 +138,7 @@ impl Verdict {
         match self {
             Verdict::BadRequest { .. } => Outcome::BadRequest,
             Verdict::Denied { .. } => Outcome::Denied,
+            Verdict::Maintenance { .. } => Outcome::Maintenance,
             Verdict::Redirect { .. } => Outcome::Redirect,
             Verdict::Static { .. } => Outcome::Static,
             Verdict::NoServer { .. } => Outcome::NoServer,
@@ -142,7 +153,7 @@ impl Verdict {
             Verdict::Redirect { status, .. }
             | Verdict::Static { status, .. }
             | Verdict::Denied { status, .. } => Some(*status),
-            Verdict::NoServer { .. } => Some(503),
+            Verdict::NoServer { .. } | Verdict::Maintenance { .. } => Some(503),
             Verdict::Forward { .. } => None,
         }
     }
@@ -158,7 +169,10 @@ impl Verdict {
     /// The backend, unless the request was refused or redirected before reaching one.
     pub fn backend(&self) -> Option<&Reached> {
         match self {
-            Verdict::BadRequest { .. } | Verdict::Redirect { .. } | Verdict::Denied { .. } => None,
+            Verdict::BadRequest { .. }
+            | Verdict::Redirect { .. }
+            | Verdict::Denied { .. }
+            | Verdict::Maintenance { .. } => None,
             Verdict::Static { backend, .. }
             | Verdict::NoServer { backend, .. }
             | Verdict::Forward { backend, .. } => Some(backend),
@@ -195,7 +209,9 @@ impl Verdict {
     /// The body file of a static answer.
     pub fn body_file(&self) -> Option<&str> {
         match self {
-            Verdict::Static { body_file, .. } => Some(body_file),
+            Verdict::Static { body_file, .. } | Verdict::Maintenance { body_file, .. } => {
+                Some(body_file)
+            }
             _ => None,
         }
     }

@@ -305,9 +305,16 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
 
 /// The lines that set the client's address, when an access rule reads it.
 fn client_of(edge: &Edge, policies: &[PolicyRule]) -> Vec<String> {
-    let reads = policies
-        .iter()
-        .any(|p| matches!(p.action, PolicyAction::Deny { .. }));
+    let reads = policies.iter().any(|p| {
+        matches!(
+            p.action,
+            PolicyAction::Deny { .. }
+                | PolicyAction::Maintenance {
+                    bypass: Some(_),
+                    ..
+                }
+        )
+    });
     if reads {
         client_lines(!edge.trusted.is_empty())
     } else {

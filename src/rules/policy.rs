@@ -116,6 +116,21 @@ pub enum PolicyAction {
         /// True for a `deny` list, false for an `allow` list.
         inside: bool,
     },
+    /// Answer 503 with a maintenance page and `Retry-After`, unless the client is in the
+    /// bypass ACL's networks.
+    Maintenance {
+        /// The page's file on the box (`/etc/haproxy/errors/maintenance.ID.html`).
+        file: String,
+        /// The page.
+        #[serde(skip)]
+        page: crate::model::Body,
+        /// `Retry-After`, seconds.
+        retry_after: u32,
+        /// The client-network ACL of the bypass networks, when there are some.
+        bypass: Option<String>,
+        /// The rule's condition (`SCOPE !BYPASS`), as the template writes it.
+        when: String,
+    },
     /// Change a request header before the request goes on.
     RequestHeader(HeaderRule),
     /// Change a response header (proxied or haproxy's own answer).
@@ -126,8 +141,9 @@ impl PolicyAction {
     fn phase(&self) -> u8 {
         match self {
             PolicyAction::Deny { .. } => 0,
-            PolicyAction::RequestHeader(_) => 1,
-            PolicyAction::ResponseHeader(_) => 2,
+            PolicyAction::Maintenance { .. } => 1,
+            PolicyAction::RequestHeader(_) => 2,
+            PolicyAction::ResponseHeader(_) => 3,
         }
     }
 
@@ -296,6 +312,47 @@ impl Out<'_> {
                 push(PolicyAction::Deny { acl, inside }, line, words);
             }
         }
+        if let Some(m) = &rules.maintenance {
+            let bypass = (!m.bypass.is_empty()).then(|| {
+                let acl = format!("{id}.bypass");
+                if !self.acls.iter().any(|a| a.name == acl) {
+                    self.acls.push(Acl::new(
+                        acl.clone(),
+                        Test::Client {
+                            networks: m.bypass.iter().map(|n| n.to_string()).collect(),
+                        },
+                    ));
+                }
+                acl
+            });
+            let file = format!("{}/maintenance.{id}.html", super::ERRORS_DIR);
+            let when = match &bypass {
+                Some(acl) => format!("{cond} !{acl}"),
+                None => cond.clone(),
+            };
+            let line = maintenance_line(&file, m.retry_after, &when);
+            let words = format!(
+                "maintenance: 503, Retry-After {}{}",
+                m.retry_after,
+                if m.bypass.is_empty() {
+                    String::new()
+                } else {
+                    let nets: Vec<String> = m.bypass.iter().map(|n| n.to_string()).collect();
+                    format!(", but from {}", nets.join(" "))
+                }
+            );
+            push(
+                PolicyAction::Maintenance {
+                    file,
+                    page: m.page.clone(),
+                    retry_after: m.retry_after,
+                    bypass,
+                    when,
+                },
+                line,
+                words,
+            );
+        }
         for h in &rules.request_headers {
             push(
                 PolicyAction::RequestHeader(h.clone()),
@@ -330,6 +387,15 @@ fn preset(name: &str, value: &str) -> HeaderRule {
             value: crate::model::HeaderValue::preset(value),
         },
     }
+}
+
+/// The maintenance answer: `http-request return status 503 … file FILE hdr Retry-After N …`
+/// (`file` as the box has it; the template prefixes a staged tree's path).
+pub fn maintenance_line(file: &str, retry_after: u32, when: &str) -> String {
+    format!(
+        "http-request return status 503 content-type \"text/html; charset=utf-8\" file {file} \
+         hdr Retry-After {retry_after} hdr Cache-Control no-store if {when}"
+    )
 }
 
 /// `request header X-Env set "staging"`, `response header Server removed`.

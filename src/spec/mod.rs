@@ -22,7 +22,8 @@ use miette::{NamedSource, SourceSpan};
 
 pub use error::{Note, Problem, SpecError, Src};
 pub use policy::{
-    HeaderSpec, HeaderVerb, HstsSpec, PolicySpec, RedirectSpec, RulesSpec, SecuritySpec,
+    BypassSpec, HeaderSpec, HeaderVerb, HstsSpec, MaintenanceSpec, PolicySpec, RedirectSpec,
+    RulesSpec, SecuritySpec,
 };
 pub use read::{load, load_files};
 

@@ -49,6 +49,28 @@ pub struct RulesSpec {
     pub security_headers: Option<Spanned<SecuritySpec>>,
     /// `hsts …`.
     pub hsts: Option<Spanned<HstsSpec>>,
+    /// `maintenance …`.
+    pub maintenance: Option<Spanned<MaintenanceSpec>>,
+}
+
+/// A `bypass` entry of `maintenance`: a network, or `trusted` (the edge's trusted networks).
+#[derive(Debug, Clone)]
+pub enum BypassSpec {
+    /// A network.
+    Network(Network),
+    /// `trusted`.
+    Trusted,
+}
+
+/// `maintenance retry-after=SECONDS { page "…"; bypass NETWORK|"trusted"… }`.
+#[derive(Debug, Clone, Default)]
+pub struct MaintenanceSpec {
+    /// `page`.
+    pub page: Option<Spanned<crate::model::Body>>,
+    /// `retry-after=`, seconds.
+    pub retry_after: Option<Spanned<u32>>,
+    /// `bypass` entries.
+    pub bypass: Vec<Spanned<BypassSpec>>,
 }
 
 /// `request-header|response-header set|add|del NAME [VALUE]`.

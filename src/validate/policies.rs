@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 
 use super::{Checker, val};
 use crate::model::{
-    Access, Attached, Edge, FrameOptions, HSTS_PRELOAD_MIN_AGE, HeaderAction, HeaderRule, Hsts,
-    Ident, Policy, ReferrerPolicy, Rules, SecurityHeaders,
+    Access, Attached, Body, DEFAULT_MAINTENANCE_PAGE, Edge, FrameOptions, HSTS_PRELOAD_MIN_AGE,
+    HeaderAction, HeaderRule, Hsts, Ident, Maintenance, Network, Policy, ReferrerPolicy, Rules,
+    SecurityHeaders,
 };
-use crate::spec::{HeaderSpec, HeaderVerb, RulesSpec};
+use crate::spec::{BypassSpec, HeaderSpec, HeaderVerb, RulesSpec};
 
 /// The named policies, each name once.
 pub(super) fn named(c: &mut Checker<'_>, https: bool) -> BTreeMap<Ident, Policy> {
@@ -120,6 +121,7 @@ fn attached(
 fn rules(c: &mut Checker<'_>, spec: &RulesSpec, https: bool) -> Rules {
     Rules {
         access: access(c, spec),
+        maintenance: maintenance(c, spec),
         request_headers: spec.request_headers.iter().filter_map(header).collect(),
         response_headers: spec.response_headers.iter().filter_map(header).collect(),
         security_headers: spec.security_headers.as_ref().map(|s| SecurityHeaders {
@@ -152,6 +154,38 @@ fn access(c: &mut Checker<'_>, spec: &RulesSpec) -> Option<Access> {
     Some(Access {
         allow: spec.allow.iter().map(|n| n.value).collect(),
         deny: spec.deny.iter().map(|n| n.value).collect(),
+    })
+}
+
+/// `maintenance`: its page (or the default), `Retry-After` (default 300 s), and its bypass
+/// networks — `trusted` standing for the edge's, which must then trust some.
+fn maintenance(c: &mut Checker<'_>, spec: &RulesSpec) -> Option<Maintenance> {
+    let m = spec.maintenance.as_ref()?;
+    let trusted: Vec<Network> = c
+        .spec
+        .trusted
+        .as_ref()
+        .map(|t| t.value.iter().map(|n| n.value).collect())
+        .unwrap_or_default();
+    let mut bypass: Vec<Network> = Vec::new();
+    for b in &m.value.bypass {
+        match &b.value {
+            BypassSpec::Network(n) => bypass.push(*n),
+            BypassSpec::Trusted if trusted.is_empty() => c.conflict(
+                b.at,
+                "maintenance bypass names `trusted`, but the edge trusts no network",
+                "no trusted network",
+                "add `trusted \"10.0.10.0/24\"` at top level, or list the networks here",
+            ),
+            BypassSpec::Trusted => bypass.extend(trusted.iter().copied()),
+        }
+    }
+    bypass.dedup();
+    Some(Maintenance {
+        page: val(&m.value.page)
+            .unwrap_or_else(|| Body::parse(DEFAULT_MAINTENANCE_PAGE).expect("a valid body")),
+        retry_after: val(&m.value.retry_after).unwrap_or(300),
+        bypass,
     })
 }
 

@@ -42,6 +42,8 @@ pub struct Rules {
     security: Option<(bool, Option<usize>)>,
     /// max-age, include-subdomains, preload.
     hsts: Option<(usize, bool, bool)>,
+    /// A page of its own, bypass networks, Retry-After.
+    maintenance: Option<(bool, Vec<usize>, Option<u32>)>,
 }
 
 /// Every policy of an edge.
@@ -73,15 +75,26 @@ fn full() -> impl Strategy<Value = Rules> {
         prop::collection::vec(header(), 0..=2),
         prop::option::of((any::<bool>(), prop::option::of(0..REFERRERS.len()))),
         prop::option::of((0..AGES.len(), any::<bool>(), any::<bool>())),
+        prop::option::weighted(
+            0.3,
+            (
+                any::<bool>(),
+                prop::collection::vec(0..NETWORKS.len(), 0..=2),
+                prop::option::of(1u32..=86_400),
+            ),
+        ),
     )
-        .prop_map(|(allow, deny, request, response, security, hsts)| Rules {
-            allow,
-            deny,
-            request,
-            response,
-            security,
-            hsts,
-        })
+        .prop_map(
+            |(allow, deny, request, response, security, hsts, maintenance)| Rules {
+                allow,
+                deny,
+                request,
+                response,
+                security,
+                hsts,
+                maintenance,
+            },
+        )
 }
 
 /// Mostly none, sometimes some.
@@ -143,6 +156,22 @@ impl Rules {
                     a => format!("{indent}{node} {a} \"{name}\" \"{}\"\n", VALUES[*value]),
                 };
             }
+        }
+        if let Some((own_page, bypass, retry)) = &self.maintenance {
+            s += &format!("{indent}maintenance");
+            if let Some(r) = retry {
+                s += &format!(" retry-after={r}");
+            }
+            s += " {\n";
+            if *own_page {
+                s += &format!("{indent}    page \"<h1>Back soon</h1>\\n<p>100% sure</p>\\n\"\n");
+            }
+            let b = dedup(bypass);
+            if !b.is_empty() {
+                let n: Vec<String> = b.iter().map(|i| format!("\"{}\"", NETWORKS[*i])).collect();
+                s += &format!("{indent}    bypass {}\n", n.join(" "));
+            }
+            s += &format!("{indent}}}\n");
         }
         if let Some((deny_frames, referrer)) = self.security {
             s += &format!("{indent}security-headers");

@@ -4,10 +4,12 @@
 use super::envs::set_once;
 use super::*;
 use crate::model::{
-    FrameOptions, HeaderName, HeaderValue, REDIRECT_STATUSES, RedirectTo, ReferrerPolicy,
+    FrameOptions, HeaderName, HeaderValue, MAX_PAGE_BYTES, REDIRECT_STATUSES, RedirectTo,
+    ReferrerPolicy,
 };
 use crate::spec::policy::{
-    HeaderSpec, HeaderVerb, HstsSpec, PolicySpec, RedirectSpec, RulesSpec, SecuritySpec,
+    BypassSpec, HeaderSpec, HeaderVerb, HstsSpec, MaintenanceSpec, PolicySpec, RedirectSpec,
+    RulesSpec, SecuritySpec,
 };
 
 /// The rule nodes, wherever rules may stand.
@@ -19,6 +21,7 @@ pub(super) const RULE_NODES: &[&str] = &[
     "response-header",
     "security-headers",
     "hsts",
+    "maintenance",
 ];
 
 /// `known` and the rule nodes: the children of a node that takes rules.
@@ -126,6 +129,9 @@ impl Cx<'_> {
                 Some(cx.security_headers(ch))
             }),
             "hsts" => set_once(self, &mut rules.hsts, ch, |cx| Some(cx.hsts(ch))),
+            "maintenance" => set_once(self, &mut rules.maintenance, ch, |cx| {
+                Some(cx.maintenance(ch))
+            }),
             _ => {}
         }
     }
@@ -195,6 +201,39 @@ impl Cx<'_> {
         }
     }
 
+    /// `maintenance retry-after=SECONDS { page "…"; bypass NETWORK|"trusted"… }`.
+    fn maintenance(&mut self, ch: &KdlNode) -> Spanned<MaintenanceSpec> {
+        self.props(ch, &["retry-after"]);
+        self.max_args(ch, 0);
+        let mut m = MaintenanceSpec {
+            retry_after: self
+                .prop_int(ch, "retry-after", "600", 1, 86_400)
+                .map(|s| Spanned {
+                    value: s.value as u32,
+                    at: s.at,
+                }),
+            ..Default::default()
+        };
+        for k in self.child_nodes(ch, &["page", "bypass"], "in `maintenance`") {
+            if k.name().value() == "page" {
+                set_once(self, &mut m.page, k, |cx| {
+                    cx.single_child(k, "page", "page \"<h1>Back soon</h1>\"", page)
+                });
+            } else {
+                m.bypass.extend(self.list_child(
+                    k,
+                    "bypass",
+                    "bypass \"10.0.10.0/24\" \"trusted\"",
+                    bypass,
+                ));
+            }
+        }
+        Spanned {
+            value: m,
+            at: self.at(ch.name().span()),
+        }
+    }
+
     /// `hsts max-age=SECONDS include-subdomains=#true preload=#true`.
     fn hsts(&mut self, ch: &KdlNode) -> Spanned<HstsSpec> {
         const EXAMPLE: &str = "hsts max-age=31536000 include-subdomains=#true";
@@ -223,5 +262,49 @@ impl Cx<'_> {
             },
             at: self.at(ch.name().span()),
         }
+    }
+}
+
+/// A maintenance page: a [`Body`] of at most [`MAX_PAGE_BYTES`].
+fn page(s: &str) -> Result<Body, Invalid> {
+    if s.len() > MAX_PAGE_BYTES {
+        return Err(Invalid {
+            expected: "an HTML page of at most 4 KiB",
+            reason: format!("is {} bytes", s.len()),
+            unsafe_chars: false,
+        });
+    }
+    Body::parse(s)
+}
+
+/// A `bypass` entry: a network, or `trusted`.
+fn bypass(s: &str) -> Result<BypassSpec, Invalid> {
+    if s == "trusted" {
+        return Ok(BypassSpec::Trusted);
+    }
+    Network::parse(s).map(BypassSpec::Network).map_err(|e| Invalid {
+        expected: "an IP network (`10.0.10.0/24`), one address, or `trusted` (the edge's trusted networks)",
+        ..e
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_maintenance_page_fits_in_haproxys_buffer() {
+        assert!(page(&"x".repeat(MAX_PAGE_BYTES)).is_ok());
+        let e = page(&"x".repeat(MAX_PAGE_BYTES + 1)).unwrap_err();
+        assert!(e.reason.contains("4097 bytes"), "{e:?}");
+        assert!(page("<h1>a\u{7}</h1>").is_err());
+    }
+
+    #[test]
+    fn bypass_is_a_network_or_trusted() {
+        assert!(matches!(bypass("trusted"), Ok(BypassSpec::Trusted)));
+        assert!(matches!(bypass("10.0.0.0/8"), Ok(BypassSpec::Network(_))));
+        assert!(bypass("office").is_err());
+        assert!(bypass("10.0.0.1/8").is_err());
     }
 }

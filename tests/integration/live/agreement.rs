@@ -116,7 +116,7 @@ fn predict(ex: &Explanation, bodies: &BTreeMap<String, String>) -> Answer {
     match ex.outcome {
         Outcome::Redirect | Outcome::BadRequest | Outcome::Denied => {}
         Outcome::NoServer => a.body = Some(HAPROXY_NO_SERVER.to_string()),
-        Outcome::Static => {
+        Outcome::Static | Outcome::Maintenance => {
             let file = ex.body_file.as_deref().unwrap_or("?");
             a.body = Some(
                 bodies
@@ -461,7 +461,7 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
         let want = predict(&ex, &bodies);
         let got = observe(
             &send(&haproxy, &req, p.http2)?,
-            ex.outcome == Outcome::Static,
+            matches!(ex.outcome, Outcome::Static | Outcome::Maintenance),
             &want.headers,
         );
         Ok((ex, want, got))

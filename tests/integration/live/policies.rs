@@ -422,3 +422,95 @@ redirect "old" to="https://www.app.example.test" status=308 keep-path=#false {
     assert_eq!(statuses, ["308", "301", "200"], "{r:?}");
     assert!(r.body.contains("served-by: app/web/web-1"), "{r:?}");
 }
+
+/// Maintenance on an env: outsiders get 503 with the page and `Retry-After` (and the edge-wide
+/// headers), the team's network goes through to the app; another env is untouched. `route`
+/// predicts each.
+#[test]
+fn maintenance_answers_the_page_and_the_team_bypasses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = tmp.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(
+        specs.join("edge.kdl"),
+        r#"edge "maintenance-lab"
+listen http="*:80"
+admin-socket "/run/haproxy/admin.sock" mode="600"
+trusted "127.0.0.3"
+policy "secure" {
+    security-headers
+}
+policies "secure"
+policy "down" {
+    maintenance retry-after=120 {
+        page "<h1>Back at 14:00</h1>\n"
+        bypass "127.0.0.2" "trusted"
+    }
+}
+env "prod" {
+    hosts "prod.example.test"
+    policies "down"
+    component "web" port=8080 {
+        instance "web-1" color="blue" address="web-1.lxd"
+        instance "web-2" color="green" address="web-2.lxd"
+    }
+}
+env "staging" {
+    hosts "staging.example.test"
+    component "web" port=8080 {
+        instance "s-1" color="blue" address="s-1.lxd"
+        instance "s-2" color="green" address="s-2.lxd"
+    }
+}
+"#,
+    )
+    .unwrap();
+    let build = Build::of(&specs);
+    let h = Stage::new(&build, Mode::Live).start();
+    let page = build
+        .files
+        .get("etc/haproxy/errors/maintenance.policy.down.html")
+        .map(|f| String::from_utf8_lossy(&f.content).into_owned())
+        .expect("the page is rendered");
+    assert!(page.contains("<h1>Back at 14:00</h1>"), "{page}");
+    for (host, from, down) in [
+        ("prod.example.test", "127.0.0.1", true),
+        ("prod.example.test", "127.0.0.2", false),
+        ("prod.example.test", "127.0.0.3", false),
+        ("staging.example.test", "127.0.0.1", false),
+    ] {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--max-time", "30", "-D", "-", "--interface", from])
+            .arg("-H")
+            .arg(format!("Host: {host}"))
+            .arg(format!("http://127.0.0.1:{}/x", h.port("http")));
+        let r = curl_response(&mut cmd, host).unwrap();
+        let mut req =
+            edgeplan::route::Request::parse(&format!("http://{host}/x"), &[], &[]).unwrap();
+        req.from = Some(from.parse().unwrap());
+        let ex = edgeplan::route::explain(&build.routing, &req).unwrap();
+        assert_eq!(
+            ex.status.unwrap_or(200),
+            r.status,
+            "{host} from {from}: {r:?}"
+        );
+        if down {
+            assert_eq!(r.status, 503, "{r:?}");
+            assert_eq!(r.header("retry-after"), Some("120"), "{r:?}");
+            assert!(
+                r.header("content-type")
+                    .unwrap_or("")
+                    .starts_with("text/html")
+            );
+            assert_eq!(r.body, page, "{r:?}");
+            assert_eq!(
+                ex.body_file.as_deref(),
+                Some("/etc/haproxy/errors/maintenance.policy.down.html")
+            );
+            assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{r:?}");
+        } else {
+            assert_eq!(r.status, 200, "{host} from {from}: {r:?}");
+            assert!(r.served_by().is_some(), "{r:?}");
+        }
+    }
+}
