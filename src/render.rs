@@ -28,10 +28,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "static-body.txt.j2",
         include_str!("../templates/static-body.txt.j2"),
     ),
-    (
-        "maintenance-page.html.j2",
-        include_str!("../templates/maintenance-page.html.j2"),
-    ),
+    ("page.html.j2", include_str!("../templates/page.html.j2")),
     // Server state across reloads: see crate::server_state.
     (
         "server-identities.list.j2",
@@ -319,15 +316,27 @@ pub fn render(
             ctx,
         )?;
     }
-    // Maintenance pages, once each (a named policy used in several places shares its page).
+    // Maintenance and error pages, once each (a named policy used in several places shares
+    // its page).
     let mut pages = std::collections::BTreeSet::new();
+    for e in routing.backends.iter().flat_map(|b| &b.error_pages) {
+        if pages.insert(e.file.clone()) {
+            let ctx = minijinja::context! { page => e.page.as_str() };
+            one(
+                "page.html.j2",
+                e.file.trim_start_matches('/').to_string(),
+                0o644,
+                ctx,
+            )?;
+        }
+    }
     for p in routing.frontends.iter().flat_map(|f| &f.policies) {
         if let rules::PolicyAction::Maintenance { file, page, .. } = &p.action
             && pages.insert(file.clone())
         {
             let ctx = minijinja::context! { page => page.as_str() };
             one(
-                "maintenance-page.html.j2",
+                "page.html.j2",
                 file.trim_start_matches('/').to_string(),
                 0o644,
                 ctx,

@@ -357,6 +357,20 @@ pub struct Maintenance {
     pub bypass: Vec<Network>,
 }
 
+/// Statuses an error page may replace: the errors haproxy itself answers for a backend (500
+/// internal, 502 bad gateway, 503 no server, 504 gateway timeout).
+pub const ERROR_PAGE_STATUSES: [u16; 4] = [500, 502, 503, 504];
+
+/// A page haproxy answers instead of its own for an error status of the backends the rules
+/// guard (haproxy's `http-error`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorPage {
+    /// Status ([`ERROR_PAGE_STATUSES`]).
+    pub status: u16,
+    /// The page (HTML, at most [`MAX_PAGE_BYTES`]).
+    pub page: super::Body,
+}
+
 /// One set of rules, in the order they act: access, maintenance, then request headers (in spec
 /// order), then response headers (the security preset, then the rules in spec order, then HSTS).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -365,6 +379,8 @@ pub struct Rules {
     pub access: Option<Access>,
     /// Maintenance.
     pub maintenance: Option<Maintenance>,
+    /// Error pages, by status.
+    pub error_pages: Vec<ErrorPage>,
     /// Request header rules, in spec order.
     pub request_headers: Vec<HeaderRule>,
     /// Response header rules, in spec order.

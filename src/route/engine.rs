@@ -403,7 +403,17 @@ fn backend_decision(
         None => None,
     };
     if active.is_empty() {
-        return Ok(Verdict::NoServer { backend, role });
+        // haproxy's own 503, or the backend's error page for it (`http-error status 503`).
+        let page = be
+            .error_pages
+            .iter()
+            .find(|p| p.status == 503)
+            .map(|p| p.file.clone());
+        return Ok(Verdict::NoServer {
+            backend,
+            role,
+            page,
+        });
     }
     let server = match pinned {
         Some(s) => ServerChoice::Pinned(chosen(s)),

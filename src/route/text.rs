@@ -259,7 +259,7 @@ fn write_backend(o: &mut String, p: &Paint, ex: &Explanation) {
         | Verdict::Denied { .. }
         | Verdict::Maintenance { .. } => return,
         Verdict::Static { backend, .. } => (backend, "HAProxy answers itself".to_string()),
-        Verdict::NoServer { backend, role } | Verdict::Forward { backend, role, .. } => {
+        Verdict::NoServer { backend, role, .. } | Verdict::Forward { backend, role, .. } => {
             let what = match role {
                 Role::Pool { env, component } => {
                     format!("pool of env {env}, component {component}")
@@ -347,7 +347,14 @@ fn result(verdict: &Verdict) -> String {
         Verdict::Static {
             status, body_file, ..
         } => format!("HAProxy answers {status} with the body of {body_file}"),
-        Verdict::NoServer { .. } => "HAProxy answers 503: no server can take the request".into(),
+        Verdict::NoServer { page: None, .. } => {
+            "HAProxy answers 503: no server can take the request".into()
+        }
+        Verdict::NoServer {
+            page: Some(page), ..
+        } => format!(
+            "HAProxy answers 503 with the error page {page}: no server can take the request"
+        ),
         Verdict::BadRequest { reason } => format!("HAProxy answers 400: {reason}"),
         Verdict::Denied { status, by } => format!("HAProxy answers {status}: denied by {by}"),
         Verdict::Maintenance {

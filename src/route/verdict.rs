@@ -61,6 +61,8 @@ pub enum Verdict {
         backend: Reached,
         /// What it serves.
         role: Role,
+        /// The backend's error page for 503, when it has one (else haproxy's own).
+        page: Option<String>,
     },
     /// Forwarded to a server of the backend, which answers.
     Forward {
@@ -212,6 +214,7 @@ impl Verdict {
             Verdict::Static { body_file, .. } | Verdict::Maintenance { body_file, .. } => {
                 Some(body_file)
             }
+            Verdict::NoServer { page, .. } => page.as_deref(),
             _ => None,
         }
     }

@@ -349,6 +349,7 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
     }
     for o in edge.outside.values() {
         backends.push(Backend {
+            error_pages: Vec::new(),
             name: format!("{}_backend", o.name),
             role: Role::Outside {
                 check: o.health.clone().map(|path| Check {
@@ -372,6 +373,7 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
     }
     for r in edge.redirects.values() {
         backends.push(Backend {
+            error_pages: Vec::new(),
             name: format!("{}_backend", r.name),
             servers: Vec::new(),
             role: Role::Redirect {
@@ -393,6 +395,7 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
     }
     if let Some(acme) = &edge.acme {
         backends.push(Backend {
+            error_pages: Vec::new(),
             name: ACME_BACKEND.into(),
             role: Role::Acme,
             servers: vec![Server {
@@ -414,6 +417,23 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
         body_file(DEFAULT_BACKEND),
         StaticOf::Unmatched,
     ));
+    // Error pages: the edge's and the env's for its pools, the site's for an outside backend.
+    for b in &mut backends {
+        let place = match &b.role {
+            Role::Pool { env, .. } => edge
+                .envs
+                .values()
+                .find(|e| e.name.as_str() == env)
+                .map(|e| (&e.policy, format!("env.{env}"))),
+            Role::Outside { .. } => edge
+                .outside
+                .values()
+                .find(|o| format!("{}_backend", o.name) == b.name)
+                .map(|o| (&o.policy, format!("site.{}", o.name))),
+            _ => continue,
+        };
+        b.error_pages = error_pages(edge, place.as_ref().map(|(a, id)| (*a, id.as_str())));
+    }
     backends
 }
 
@@ -447,6 +467,7 @@ fn pool(
         .collect();
     let name = format!("{}_{}", env.name, comp.pool);
     Backend {
+        error_pages: Vec::new(),
         name: if preview {
             preview_backend(&name)
         } else {
@@ -504,6 +525,7 @@ fn canary_weights(comp: &Component, serving: Serving) -> (Serving, Vec<Option<u1
 
 fn static_backend(name: String, status: u16, body_file: String, of: StaticOf) -> Backend {
     Backend {
+        error_pages: Vec::new(),
         name,
         servers: Vec::new(),
         role: Role::Static {

@@ -417,3 +417,39 @@ fn header_line(ruleset: &str, h: &HeaderRule, cond: &str) -> String {
         HeaderAction::Del => format!("{ruleset} {verb} {} if {cond}", h.name),
     }
 }
+
+/// The error pages of a backend of `place` (an env's or an outside backend's rules, with the id
+/// of its inline rules: `env.NAME`, `site.NAME`): the edge's, then the place's — the later page
+/// of a status replacing the earlier — in status order.
+pub fn error_pages(edge: &Edge, place: Option<(&Attached, &str)>) -> Vec<super::ErrorPageView> {
+    let mut out: Vec<super::ErrorPageView> = Vec::new();
+    walk_pages(edge, &edge.policy, "edge", &mut out);
+    if let Some((attached, id)) = place {
+        walk_pages(edge, attached, id, &mut out);
+    }
+    out.sort_by_key(|p| p.status);
+    out
+}
+
+fn walk_pages(edge: &Edge, attached: &Attached, id: &str, out: &mut Vec<super::ErrorPageView>) {
+    for name in &attached.uses {
+        if let Some(p) = edge.policies.get(name) {
+            add_pages(&p.rules, &format!("policy.{name}"), out);
+        }
+    }
+    add_pages(&attached.inline, id, out);
+}
+
+fn add_pages(rules: &Rules, id: &str, out: &mut Vec<super::ErrorPageView>) {
+    for p in &rules.error_pages {
+        let view = super::ErrorPageView {
+            status: p.status,
+            file: format!("{}/error.{id}.{}.html", super::ERRORS_DIR, p.status),
+            page: p.page.clone(),
+        };
+        match out.iter_mut().find(|x| x.status == p.status) {
+            Some(x) => *x = view,
+            None => out.push(view),
+        }
+    }
+}

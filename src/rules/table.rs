@@ -222,6 +222,20 @@ pub struct Backend {
     /// What it is.
     #[serde(flatten)]
     pub role: Role,
+    /// Pages haproxy answers instead of its own for these statuses (`http-error`), by status.
+    pub error_pages: Vec<ErrorPageView>,
+}
+
+/// An error page of a backend: its status and its file on the box.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorPageView {
+    /// Status.
+    pub status: u16,
+    /// The page's file (`/etc/haproxy/errors/error.ID.STATUS.html`).
+    pub file: String,
+    /// The page.
+    #[serde(skip)]
+    pub page: crate::model::Body,
 }
 
 /// What a backend is, with what only that kind has. Serialised with a `kind` tag (`pool`,

@@ -22,8 +22,8 @@ use miette::{NamedSource, SourceSpan};
 
 pub use error::{Note, Problem, SpecError, Src};
 pub use policy::{
-    BypassSpec, HeaderSpec, HeaderVerb, HstsSpec, MaintenanceSpec, PolicySpec, RedirectSpec,
-    RulesSpec, SecuritySpec,
+    BypassSpec, ErrorPageSpec, HeaderSpec, HeaderVerb, HstsSpec, MaintenanceSpec, PolicySpec,
+    RedirectSpec, RulesSpec, SecuritySpec,
 };
 pub use read::{load, load_files};
 

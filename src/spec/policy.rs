@@ -51,6 +51,19 @@ pub struct RulesSpec {
     pub hsts: Option<Spanned<HstsSpec>>,
     /// `maintenance …`.
     pub maintenance: Option<Spanned<MaintenanceSpec>>,
+    /// `error-page …`, in order.
+    pub error_pages: Vec<ErrorPageSpec>,
+}
+
+/// `error-page STATUS… { page "…" }`.
+#[derive(Debug, Clone)]
+pub struct ErrorPageSpec {
+    /// The node's place.
+    pub at: At,
+    /// Statuses.
+    pub statuses: Vec<Spanned<u16>>,
+    /// The page.
+    pub page: Option<Spanned<crate::model::Body>>,
 }
 
 /// A `bypass` entry of `maintenance`: a network, or `trusted` (the edge's trusted networks).

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use super::{Checker, val};
 use crate::model::{
-    Access, Attached, Body, DEFAULT_MAINTENANCE_PAGE, Edge, FrameOptions, HSTS_PRELOAD_MIN_AGE,
-    HeaderAction, HeaderRule, Hsts, Ident, Maintenance, Network, Policy, ReferrerPolicy, Rules,
-    SecurityHeaders,
+    Access, Attached, Body, DEFAULT_MAINTENANCE_PAGE, Edge, ErrorPage, FrameOptions,
+    HSTS_PRELOAD_MIN_AGE, HeaderAction, HeaderRule, Hsts, Ident, Maintenance, Network, Policy,
+    ReferrerPolicy, Rules, SecurityHeaders,
 };
 use crate::spec::{BypassSpec, HeaderSpec, HeaderVerb, RulesSpec};
 
@@ -37,22 +37,18 @@ pub(super) fn named(c: &mut Checker<'_>, https: bool) -> BTreeMap<Ident, Policy>
 pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
     let spec = c.spec;
     let https = edge.listen.https.is_some();
-    let known: Vec<String> = edge.policies.keys().map(|k| k.to_string()).collect();
-    edge.policy = attached(c, &spec.rules, &known, https, "at top level");
+    let named = edge.policies.clone();
+    let known = &named;
+    edge.policy = attached(c, &spec.rules, known, https, "at top level", true);
     for e in &spec.envs {
         let Some(env) = edge.envs.get_mut(&e.name.value) else {
             continue;
         };
-        env.policy = attached(
-            c,
-            &e.rules,
-            &known,
-            https,
-            &format!("in env `{}`", env.name),
-        );
+        let context = format!("in env `{}`", env.name);
+        env.policy = attached(c, &e.rules, known, https, &context, true);
         for r in &e.routes {
             let context = format!("in route `{}` of env `{}`", r.name.value, env.name);
-            let rules = attached(c, &r.rules, &known, https, &context);
+            let rules = attached(c, &r.rules, known, https, &context, false);
             if let Some(route) = env.routes.iter_mut().find(|x| x.name == r.name.value) {
                 route.policy = rules;
             }
@@ -60,21 +56,21 @@ pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
     }
     for o in &spec.outside {
         let context = format!("in outside backend `{}`", o.name.value);
-        let rules = attached(c, &o.rules, &known, https, &context);
+        let rules = attached(c, &o.rules, known, https, &context, true);
         if let Some(site) = edge.outside.get_mut(&o.name.value) {
             site.policy = rules;
         }
     }
     for r in &spec.redirects {
         let context = format!("in redirect `{}`", r.name.value);
-        let rules = attached(c, &r.rules, &known, https, &context);
+        let rules = attached(c, &r.rules, known, https, &context, false);
         if let Some(site) = edge.redirects.get_mut(&r.name.value) {
             site.policy = rules;
         }
     }
     for p in &spec.placeholders {
         let context = format!("in placeholder `{}`", p.name.value);
-        let rules = attached(c, &p.rules, &known, https, &context);
+        let rules = attached(c, &p.rules, known, https, &context, false);
         if let Some(site) = edge.placeholders.get_mut(&p.name.value) {
             site.policy = rules;
         }
@@ -85,12 +81,15 @@ pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
 fn attached(
     c: &mut Checker<'_>,
     spec: &RulesSpec,
-    known: &[String],
+    named: &BTreeMap<Ident, Policy>,
     https: bool,
     context: &str,
+    pages: bool,
 ) -> Attached {
+    let known: Vec<String> = named.keys().map(|k| k.to_string()).collect();
     let mut uses: Vec<Ident> = Vec::new();
     let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
+    let known = &known;
     for u in &spec.uses {
         if !known.iter().any(|k| k == u.value.as_str()) {
             c.unknown(
@@ -108,7 +107,19 @@ fn attached(
                 "a policy applies once per place; remove the second use",
             );
         } else {
+            if !pages
+                && named
+                    .get(&u.value)
+                    .is_some_and(|p| !p.rules.error_pages.is_empty())
+            {
+                pages_misplaced(c, u.at, context);
+            }
             uses.push(u.value.clone());
+        }
+    }
+    if !pages {
+        for e in &spec.error_pages {
+            pages_misplaced(c, e.at, context);
         }
     }
     Attached {
@@ -117,11 +128,25 @@ fn attached(
     }
 }
 
+/// Error pages stand where a backend is the place's own: the edge, an env, an outside backend.
+fn pages_misplaced(c: &mut Checker<'_>, at: crate::spec::At, context: &str) {
+    c.conflict(
+        at,
+        format!(
+            "error pages {context}: they replace haproxy's answers for a backend, and only \
+                 the edge, an env or an outside backend has backends of its own"
+        ),
+        "no backend of its own",
+        "put the `error-page` in the env (or the edge-wide policies)",
+    )
+}
+
 /// One set of rules, checked.
 fn rules(c: &mut Checker<'_>, spec: &RulesSpec, https: bool) -> Rules {
     Rules {
         access: access(c, spec),
         maintenance: maintenance(c, spec),
+        error_pages: error_pages(c, spec),
         request_headers: spec.request_headers.iter().filter_map(header).collect(),
         response_headers: spec.response_headers.iter().filter_map(header).collect(),
         security_headers: spec.security_headers.as_ref().map(|s| SecurityHeaders {
@@ -187,6 +212,30 @@ fn maintenance(c: &mut Checker<'_>, spec: &RulesSpec) -> Option<Maintenance> {
         retry_after: val(&m.value.retry_after).unwrap_or(300),
         bypass,
     })
+}
+
+/// `error-page`s: each status once per place.
+fn error_pages(c: &mut Checker<'_>, spec: &RulesSpec) -> Vec<ErrorPage> {
+    let mut out: Vec<ErrorPage> = Vec::new();
+    for e in &spec.error_pages {
+        let Some(page) = &e.page else { continue };
+        for s in &e.statuses {
+            if out.iter().any(|p| p.status == s.value) {
+                c.conflict(
+                    s.at,
+                    format!("error page {} is given twice here", s.value),
+                    "again",
+                    "one page per status and place; remove one",
+                );
+                continue;
+            }
+            out.push(ErrorPage {
+                status: s.value,
+                page: page.value.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// A header rule, when its parts decoded (the decoder reported what is missing).

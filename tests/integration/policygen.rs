@@ -44,6 +44,8 @@ pub struct Rules {
     hsts: Option<(usize, bool, bool)>,
     /// A page of its own, bypass networks, Retry-After.
     maintenance: Option<(bool, Vec<usize>, Option<u32>)>,
+    /// Error pages: statuses (by position) of one page.
+    error_pages: Vec<usize>,
 }
 
 /// Every policy of an edge.
@@ -75,6 +77,7 @@ fn full() -> impl Strategy<Value = Rules> {
         prop::collection::vec(header(), 0..=2),
         prop::option::of((any::<bool>(), prop::option::of(0..REFERRERS.len()))),
         prop::option::of((0..AGES.len(), any::<bool>(), any::<bool>())),
+        prop::collection::vec(0..4usize, 0..=2),
         prop::option::weighted(
             0.3,
             (
@@ -85,7 +88,7 @@ fn full() -> impl Strategy<Value = Rules> {
         ),
     )
         .prop_map(
-            |(allow, deny, request, response, security, hsts, maintenance)| Rules {
+            |(allow, deny, request, response, security, hsts, error_pages, maintenance)| Rules {
                 allow,
                 deny,
                 request,
@@ -93,6 +96,7 @@ fn full() -> impl Strategy<Value = Rules> {
                 security,
                 hsts,
                 maintenance,
+                error_pages,
             },
         )
 }
@@ -125,6 +129,14 @@ pub fn policies() -> impl Strategy<Value = Policies> {
 }
 
 impl Rules {
+    /// These rules without error pages (for a place without backends of its own).
+    fn without_pages(&self) -> Rules {
+        Rules {
+            error_pages: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// The rule nodes, each line indented by `indent`; `https` when the edge has an https
     /// listener. Empty when there is no rule.
     fn text(&self, indent: &str, https: bool) -> String {
@@ -172,6 +184,17 @@ impl Rules {
                 s += &format!("{indent}    bypass {}\n", n.join(" "));
             }
             s += &format!("{indent}}}\n");
+        }
+        let statuses: Vec<String> = dedup(&self.error_pages)
+            .iter()
+            .map(|i| [500, 502, 503, 504][*i].to_string())
+            .collect();
+        if !statuses.is_empty() {
+            s += &format!(
+                "{indent}error-page {} {{\n{indent}    page \"<h1>{}</h1>\"\n{indent}}}\n",
+                statuses.join(" "),
+                statuses.join(",")
+            );
         }
         if let Some((deny_frames, referrer)) = self.security {
             s += &format!("{indent}security-headers");
@@ -259,7 +282,7 @@ impl Policies {
                 .and_then(|k| k.parse::<usize>().ok())
                 && let Some(r) = routes.get(k)
             {
-                out += &r.text("        ", https);
+                out += &r.without_pages().text("        ", https);
             }
         }
         out
@@ -292,7 +315,8 @@ impl Policies {
     /// `hosts`.
     pub fn sites_text(&self, text: &str, https: bool) -> String {
         let mut out = String::new();
-        let mut site: Option<usize> = None;
+        // The site, and whether it has a backend of its own (error pages need one).
+        let mut site: Option<(usize, bool)> = None;
         let mut count = 0;
         for line in text.lines() {
             out += line;
@@ -301,11 +325,13 @@ impl Policies {
                 .iter()
                 .any(|k| line.starts_with(k))
             {
-                site = Some(count);
+                site = Some((count, line.starts_with("outside ")));
                 count += 1;
             } else if line.starts_with("    hosts ")
-                && let Some(r) = site.take().and_then(|k| self.sites.get(k))
+                && let Some((k, own)) = site.take()
+                && let Some(r) = self.sites.get(k)
             {
+                let r = if own { r.clone() } else { r.without_pages() };
                 out += &r.text("    ", https);
             }
         }

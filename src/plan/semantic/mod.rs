@@ -292,6 +292,20 @@ fn policies(build: &Build) -> BTreeMap<String, Vec<String>> {
             .or_default()
             .push(rule.summary.clone());
     }
+    // Error pages, by the backend that answers them (a page's content by its hash).
+    for b in &routing.backends {
+        for p in &b.error_pages {
+            let hash = crate::hash::content_hash(p.page.as_str().as_bytes());
+            out.entry(format!("backend {}", b.name))
+                .or_default()
+                .push(format!(
+                    "error page {} ({} bytes, {})",
+                    p.status,
+                    p.page.as_str().len(),
+                    &hash[..hash.len().min(12)]
+                ));
+        }
+    }
     out
 }
 

@@ -364,6 +364,7 @@ fn pool_without_an_active_server_answers_503() {
                 env: "prod".into(),
                 component: "backend".into()
             },
+            page: None,
         }
     );
     assert_eq!((ex.outcome, ex.status), (Outcome::NoServer, Some(503)));

@@ -4,12 +4,12 @@
 use super::envs::set_once;
 use super::*;
 use crate::model::{
-    FrameOptions, HeaderName, HeaderValue, MAX_PAGE_BYTES, REDIRECT_STATUSES, RedirectTo,
-    ReferrerPolicy,
+    ERROR_PAGE_STATUSES, FrameOptions, HeaderName, HeaderValue, MAX_PAGE_BYTES, REDIRECT_STATUSES,
+    RedirectTo, ReferrerPolicy,
 };
 use crate::spec::policy::{
-    BypassSpec, HeaderSpec, HeaderVerb, HstsSpec, MaintenanceSpec, PolicySpec, RedirectSpec,
-    RulesSpec, SecuritySpec,
+    BypassSpec, ErrorPageSpec, HeaderSpec, HeaderVerb, HstsSpec, MaintenanceSpec, PolicySpec,
+    RedirectSpec, RulesSpec, SecuritySpec,
 };
 
 /// The rule nodes, wherever rules may stand.
@@ -22,6 +22,7 @@ pub(super) const RULE_NODES: &[&str] = &[
     "security-headers",
     "hsts",
     "maintenance",
+    "error-page",
 ];
 
 /// `known` and the rule nodes: the children of a node that takes rules.
@@ -132,6 +133,7 @@ impl Cx<'_> {
             "maintenance" => set_once(self, &mut rules.maintenance, ch, |cx| {
                 Some(cx.maintenance(ch))
             }),
+            "error-page" => rules.error_pages.extend(self.error_page(ch)),
             _ => {}
         }
     }
@@ -232,6 +234,50 @@ impl Cx<'_> {
             value: m,
             at: self.at(ch.name().span()),
         }
+    }
+
+    /// `error-page STATUS… { page "…" }`.
+    fn error_page(&mut self, ch: &KdlNode) -> Option<ErrorPageSpec> {
+        const EXAMPLE: &str = "error-page 502 503 504 { page \"<h1>Back soon</h1>\" }";
+        self.props(ch, &[]);
+        let mut statuses = Vec::new();
+        let entries: Vec<&KdlEntry> = Self::positional(ch).collect();
+        for e in entries {
+            let Some(n) = self.int_entry(e, "error-page", "503", 100, 599) else {
+                continue;
+            };
+            let code = n.value as u16;
+            if ERROR_PAGE_STATUSES.contains(&code) {
+                statuses.push(Spanned {
+                    value: code,
+                    at: n.at,
+                });
+            } else {
+                let inv = Invalid {
+                    expected: "a status haproxy answers for a backend: 500, 502, 503 or 504",
+                    reason: format!("is {code}"),
+                    unsafe_chars: false,
+                };
+                self.invalid(e.span(), "error-page", inv);
+            }
+        }
+        if Self::positional(ch).next().is_none() {
+            self.missing(ch, "error-page", "a status (502, 503, 504)", EXAMPLE);
+        }
+        let mut page_node = None;
+        for k in self.child_nodes(ch, &["page"], "in `error-page`") {
+            set_once(self, &mut page_node, k, |cx| {
+                cx.single_child(k, "page", "page \"<h1>Back soon</h1>\"", page)
+            });
+        }
+        if ch.children().is_none() {
+            self.missing(ch, "error-page", "a `page` child", EXAMPLE);
+        }
+        Some(ErrorPageSpec {
+            at: self.at(ch.name().span()),
+            statuses,
+            page: page_node,
+        })
     }
 
     /// `hsts max-age=SECONDS include-subdomains=#true preload=#true`.

@@ -115,7 +115,15 @@ fn predict(ex: &Explanation, bodies: &BTreeMap<String, String>) -> Answer {
     };
     match ex.outcome {
         Outcome::Redirect | Outcome::BadRequest | Outcome::Denied => {}
-        Outcome::NoServer => a.body = Some(HAPROXY_NO_SERVER.to_string()),
+        Outcome::NoServer => {
+            a.body = Some(match ex.body_file.as_deref() {
+                Some(file) => bodies
+                    .get(file.trim_start_matches('/'))
+                    .cloned()
+                    .unwrap_or_default(),
+                None => HAPROXY_NO_SERVER.to_string(),
+            })
+        }
         Outcome::Static | Outcome::Maintenance => {
             let file = ex.body_file.as_deref().unwrap_or("?");
             a.body = Some(

@@ -514,3 +514,91 @@ env "staging" {
         }
     }
 }
+
+/// Error pages: an env whose servers all fail their check answers 503 with the env's page (the
+/// env's replacing the edge's for that status), another env with the edge's; `route` names the
+/// page, and the body is the rendered file.
+#[test]
+fn error_pages_replace_haproxys_own_503() {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = tmp.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(
+        specs.join("edge.kdl"),
+        r#"edge "error-lab"
+listen http="*:80"
+admin-socket "/run/haproxy/admin.sock" mode="600"
+health interval="200ms" fall=1 rise=1
+policy "pages" {
+    error-page 502 503 504 {
+        page "<h1>The edge is fine; the app is not</h1>"
+    }
+}
+policies "pages"
+env "prod" {
+    hosts "prod.example.test"
+    error-page 503 {
+        page "<h1>prod is down</h1>"
+    }
+    component "web" port=8080 health-body="a string no stand-in sends" {
+        instance "web-1" color="blue" address="web-1.lxd"
+        instance "web-2" color="green" address="web-2.lxd"
+    }
+}
+env "staging" {
+    hosts "staging.example.test"
+    component "web" port=8080 health-body="a string no stand-in sends" {
+        instance "s-1" color="blue" address="s-1.lxd"
+        instance "s-2" color="green" address="s-2.lxd"
+    }
+}
+"#,
+    )
+    .unwrap();
+    let build = Build::of(&specs);
+    let h = Stage::new(&build, Mode::Live).start_unchecked();
+    for (host, page) in [
+        ("prod.example.test", "<h1>prod is down</h1>"),
+        (
+            "staging.example.test",
+            "<h1>The edge is fine; the app is not</h1>",
+        ),
+    ] {
+        let mut req =
+            edgeplan::route::Request::parse(&format!("http://{host}/x"), &[], &[]).unwrap();
+        req.from = Some("127.0.0.1".parse().unwrap());
+        // route knows the backend and its page; that every server is down only the checks
+        // find out (route takes configured servers as up).
+        let ex = edgeplan::route::explain(&build.routing, &req).unwrap();
+        let be = build
+            .routing
+            .backends
+            .iter()
+            .find(|b| Some(&b.name) == ex.backend.as_ref())
+            .unwrap();
+        let file = be
+            .error_pages
+            .iter()
+            .find(|p| p.status == 503)
+            .map(|p| p.file.clone())
+            .expect("the backend has a 503 page");
+        let rendered = String::from_utf8_lossy(&build.files[file.trim_start_matches('/')].content)
+            .into_owned();
+        assert!(rendered.contains(page), "{rendered}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let r = loop {
+            let r = h.request(super::Scheme::Http, host, "/x", &[]);
+            if r.status == 503 || std::time::Instant::now() > deadline {
+                break r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        assert_eq!(r.status, 503, "{host}: {r:?}");
+        assert_eq!(r.body, rendered, "{host}: {r:?}");
+        assert!(
+            r.header("content-type")
+                .unwrap_or("")
+                .starts_with("text/html")
+        );
+    }
+}
