@@ -297,6 +297,7 @@ pub fn render(
             status,
             body_file,
             of,
+            ..
         } = &b.role
         else {
             continue;

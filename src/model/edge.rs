@@ -360,6 +360,8 @@ pub struct Placeholder {
     pub status: u16,
     /// Body.
     pub body: Body,
+    /// The body is HTML (`text/html`), else text (`text/plain`).
+    pub html: bool,
     /// Rules for the requests to its hosts.
     pub policy: Attached,
 }

@@ -385,12 +385,20 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
     }
     for p in edge.placeholders.values() {
         let name = format!("{}_backend", p.name);
-        let file = body_file(&name);
-        backends.push(static_backend(
+        let (file, content_type) = if p.html {
+            (
+                format!("{ERRORS_DIR}/{name}.html"),
+                "text/html; charset=utf-8",
+            )
+        } else {
+            (body_file(&name), TEXT)
+        };
+        backends.push(static_backend_of(
             name,
             p.status,
             file,
             StaticOf::Placeholder(p.name.clone()),
+            content_type,
         ));
     }
     if let Some(acme) = &edge.acme {
@@ -524,6 +532,19 @@ fn canary_weights(comp: &Component, serving: Serving) -> (Serving, Vec<Option<u1
 }
 
 fn static_backend(name: String, status: u16, body_file: String, of: StaticOf) -> Backend {
+    static_backend_of(name, status, body_file, of, TEXT)
+}
+
+/// `Content-Type` of text answers.
+const TEXT: &str = "text/plain; charset=utf-8";
+
+fn static_backend_of(
+    name: String,
+    status: u16,
+    body_file: String,
+    of: StaticOf,
+    content_type: &'static str,
+) -> Backend {
     Backend {
         error_pages: Vec::new(),
         name,
@@ -531,6 +552,7 @@ fn static_backend(name: String, status: u16, body_file: String, of: StaticOf) ->
         role: Role::Static {
             status,
             body_file,
+            content_type,
             of,
         },
     }

@@ -270,6 +270,8 @@ pub enum Role {
         status: u16,
         /// Body file on the box.
         body_file: String,
+        /// `Content-Type` (`text/plain; charset=utf-8`, or `text/html` for an HTML placeholder).
+        content_type: &'static str,
         /// Whose answer it is.
         #[serde(skip)]
         of: StaticOf,

@@ -365,6 +365,8 @@ pub struct PlaceholderSpec {
     pub status: Option<Spanned<u16>>,
     /// Body.
     pub body: Option<Spanned<Body>>,
+    /// `html=`: the body is HTML.
+    pub html: Option<Spanned<bool>>,
     /// Its rules.
     pub rules: RulesSpec,
 }

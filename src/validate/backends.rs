@@ -76,6 +76,7 @@ impl Site for PlaceholderSpec {
             hosts: self.hosts.iter().map(|h| h.value.clone()).collect(),
             status: val(&self.status).unwrap_or(503),
             body: val(&self.body).unwrap_or_else(|| Body::parse("Service unavailable\n").unwrap()),
+            html: val(&self.html).unwrap_or(false),
             policy: Default::default(),
         })
     }

@@ -401,6 +401,12 @@ impl Plan {
             let h: Vec<&str> = hosts.iter().map(String::as_str).collect();
             // Without `status`, the default 503 and its default body.
             sites += &match status {
+                // Odd statuses answer HTML.
+                Some(st) if st % 2 == 1 => format!(
+                    "placeholder \"{name}\" status={} html=#true {{\n    hosts {}\n    body \"<h1>{name}</h1>\\n\"\n}}\n",
+                    [200, 404, 410, 503][*st],
+                    quoted(&h)
+                ),
                 Some(st) => format!(
                     "placeholder \"{name}\" status={} {{\n    hosts {}\n    body \"{name} is not here yet\\n\"\n}}\n",
                     [200, 404, 410, 503][*st],

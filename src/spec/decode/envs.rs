@@ -300,7 +300,7 @@ impl Cx<'_> {
     }
 
     pub(super) fn placeholder(&mut self, node: &KdlNode) -> Option<PlaceholderSpec> {
-        self.props(node, &["status"]);
+        self.props(node, &["status", "html"]);
         let name = self.named(
             node,
             "placeholder",
@@ -329,6 +329,7 @@ impl Cx<'_> {
             hosts: Vec::new(),
             status,
             body: None,
+            html: self.prop_bool(node, "html", "#true"),
             rules: Default::default(),
         };
         for ch in self.child_nodes(node, &with_rules(&["hosts", "body"]), "in `placeholder`") {

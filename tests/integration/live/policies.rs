@@ -332,6 +332,11 @@ acme email="ops@example.test" {
     certificate "app" hosts-of="app"
     certificate "www" hosts-of="www"
     certificate "old" hosts-of="old"
+    certificate "soon" hosts-of="soon"
+}
+placeholder "soon" status=503 html=#true {
+    hosts "soon.example.test"
+    body "<h1>Soon</h1>\n"
 }
 env "app" {
     hosts "app.example.test"
@@ -402,6 +407,15 @@ redirect "old" to="https://www.app.example.test" status=308 keep-path=#false {
             (Some(r.status), r.header("location"))
         );
     }
+    // An HTML placeholder answers its page as HTML.
+    let (r, ex) = ask(true, "soon.example.test", "/", false);
+    assert_eq!((r.status, ex.status), (503, Some(503)), "{r:?}");
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/html; charset=utf-8"),
+        "{r:?}"
+    );
+    assert_eq!(r.body, "<h1>Soon</h1>\n", "{r:?}");
     // Any other plain-HTTP host still goes to https on itself.
     let (r, ex) = ask(false, "app.example.test", "/x", false);
     assert_eq!(
