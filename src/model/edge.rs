@@ -317,13 +317,47 @@ pub const MAX_INSTANCES: u32 = 64;
 /// Largest server weight (HAProxy's limit).
 pub const MAX_WEIGHT: u16 = 256;
 
+/// Where a route sends what it takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RouteTarget {
+    /// A component of the env (`to=`).
+    Component {
+        /// The component.
+        name: Ident,
+    },
+    /// An outside backend (`outside=`).
+    Outside {
+        /// The outside backend.
+        name: Ident,
+    },
+    /// A redirect (`redirect=`): the matched prefix replaced by `to`, the rest of the path and
+    /// the query kept.
+    Redirect {
+        /// The new prefix.
+        to: PathPrefix,
+        /// Status (a redirect status, [`super::REDIRECT_STATUSES`]).
+        status: u16,
+    },
+}
+
+impl fmt::Display for RouteTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteTarget::Component { name } => write!(f, "{name}"),
+            RouteTarget::Outside { name } => write!(f, "outside {name}"),
+            RouteTarget::Redirect { to, status } => write!(f, "redirect {to} ({status})"),
+        }
+    }
+}
+
 /// A path route inside an env.
 #[derive(Debug, Clone, Serialize)]
 pub struct Route {
     /// Name (ACL `<env>_is_<name>`).
     pub name: Ident,
-    /// Target component.
-    pub to: Ident,
+    /// Where it sends what it takes.
+    pub to: RouteTarget,
     /// Path prefixes (any matches).
     pub prefixes: Vec<PathPrefix>,
     /// Path suffixes (any matches).

@@ -362,6 +362,23 @@ fn backend_decision(
         },
         rules::Role::Outside { .. } => Role::Outside,
         rules::Role::Acme => Role::Acme,
+        rules::Role::PathRedirect {
+            prefixes,
+            to,
+            status,
+        } => {
+            // The backend's rules in order: the first prefix the path begins with is replaced.
+            let uri = req.uri();
+            let Some(p) = prefixes.iter().find(|p| req.path.starts_with(p.as_str())) else {
+                return Err(RouteError::Internal {
+                    backend: be.name.clone(),
+                });
+            };
+            return Ok(Verdict::Redirect {
+                status: *status,
+                location: format!("{to}{}", &uri[p.len()..]),
+            });
+        }
         rules::Role::Redirect {
             to,
             status,

@@ -16,7 +16,7 @@ mod table;
 pub use policy::*;
 pub use table::*;
 
-use crate::model::{Balance, Component, Edge, PathPrefix};
+use crate::model::{Balance, Component, Edge, PathPrefix, RouteTarget};
 use crate::state::{ActiveColors, Serving};
 
 /// Headers that carry the client's identity ([`Identity`]).
@@ -40,6 +40,11 @@ pub fn body_file(name: &str) -> String {
 /// The preview pool of the pool backend `pool` (`staging_web_pool` → `staging_web_pool_preview`).
 pub fn preview_backend(pool: &str) -> String {
     format!("{pool}_preview")
+}
+
+/// The backend of a redirect route (`ENV_ROUTE_redirect`): haproxy answers the redirect.
+pub fn path_redirect_backend(env: &str, route: &crate::model::Ident) -> String {
+    format!("{env}_{route}_redirect")
 }
 
 /// The static 403 backend of env `env`'s preview host, for sources it does not trust.
@@ -124,10 +129,16 @@ fn host_rules(edge: &Edge) -> (Vec<Acl>, Vec<Switch>) {
                 acls.push(Acl::new(name.clone(), Test::PathEnd { suffixes }));
                 when.push(name);
             }
-            let comp = &env.components[&r.to];
+            let backend = match &r.to {
+                RouteTarget::Component { name } => {
+                    format!("{}_{}", env.name, env.components[name].pool)
+                }
+                RouteTarget::Outside { name } => format!("{name}_backend"),
+                RouteTarget::Redirect { .. } => path_redirect_backend(env.name.as_str(), &r.name),
+            };
             switches.push(Switch {
                 key: env_key(env.name.as_str(), Some(r.name.as_str()), false),
-                backend: format!("{}_{}", env.name, comp.pool),
+                backend,
                 when,
                 why: format!("env {} route {} -> {}", env.name, r.name, r.to),
             });
@@ -181,9 +192,19 @@ fn preview_rules(
             .map(|s| {
                 let mut when = vec![acl.clone(), TRUSTED_SRC_ACL.to_string()];
                 when.extend(s.when.iter().skip(1).cloned());
+                // The env's pools have a preview pool; an outside backend or a redirect is the
+                // same from the preview host.
+                let pool = env
+                    .components
+                    .values()
+                    .any(|c| s.backend == format!("{}_{}", env.name, c.pool));
                 Switch {
                     key: format!("{}@preview", s.key),
-                    backend: preview_backend(&s.backend),
+                    backend: if pool {
+                        preview_backend(&s.backend)
+                    } else {
+                        s.backend.clone()
+                    },
                     when,
                     why: format!("{}, preview of the idle colour", s.why),
                 }
@@ -370,6 +391,22 @@ fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
                 id: None,
             }],
         });
+    }
+    for env in edge.envs.values() {
+        for r in &env.routes {
+            if let RouteTarget::Redirect { to, status } = &r.to {
+                backends.push(Backend {
+                    error_pages: Vec::new(),
+                    name: path_redirect_backend(env.name.as_str(), &r.name),
+                    servers: Vec::new(),
+                    role: Role::PathRedirect {
+                        prefixes: r.prefixes.iter().map(|p| p.to_string()).collect(),
+                        to: to.to_string(),
+                        status: *status,
+                    },
+                });
+            }
+        }
     }
     for r in edge.redirects.values() {
         backends.push(Backend {

@@ -278,6 +278,16 @@ pub enum Role {
     },
     /// ACME challenges to certbot's standalone listener.
     Acme,
+    /// A redirect route: for the first of `prefixes` the path begins with, `http-request
+    /// redirect location TO%[pathq,bytes(LEN)] code STATUS` (the prefix replaced by `to`).
+    PathRedirect {
+        /// The route's prefixes, in order.
+        prefixes: Vec<String>,
+        /// What the matched prefix becomes.
+        to: String,
+        /// Status.
+        status: u16,
+    },
     /// A redirect site: `http-request redirect location TO[PATH?QUERY] code STATUS`.
     Redirect {
         /// The origin redirected to (`https://example.org`).
@@ -308,7 +318,7 @@ impl Backend {
             Role::Outside { .. } => BackendKind::Outside,
             Role::Static { .. } => BackendKind::Static,
             Role::Acme => BackendKind::Acme,
-            Role::Redirect { .. } => BackendKind::Redirect,
+            Role::Redirect { .. } | Role::PathRedirect { .. } => BackendKind::Redirect,
         }
     }
 

@@ -318,6 +318,12 @@ pub struct RouteSpec {
     pub name: Spanned<Ident>,
     /// Target component.
     pub to: Option<Spanned<Ident>>,
+    /// `outside=`: target outside backend.
+    pub outside: Option<Spanned<Ident>>,
+    /// `redirect=`: the prefix the matched one becomes in a redirect.
+    pub redirect: Option<Spanned<PathPrefix>>,
+    /// `status=` of a redirect.
+    pub status: Option<Spanned<u16>>,
     /// Prefixes.
     pub prefixes: Vec<Spanned<PathPrefix>>,
     /// Suffixes.

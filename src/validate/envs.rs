@@ -153,6 +153,18 @@ fn env(
         );
     }
     let routes = routes::routes(c, e, &comp_names);
+    for r in &routes {
+        if matches!(r.to, crate::model::RouteTarget::Redirect { .. })
+            && let Some(spec) = e.routes.iter().find(|s| s.name.value == r.name)
+        {
+            backends.claim(
+                c,
+                crate::rules::path_redirect_backend(env_name.as_str(), &r.name),
+                format!("env `{env_name}` redirect route `{}`", r.name),
+                spec.name.at,
+            );
+        }
+    }
     let probes = probes(c, e);
     if needs_pattern && pattern.is_none() {
         return None;

@@ -261,7 +261,7 @@ pub enum Problem {
     },
 
     /// Redirect sites that send a client round in a circle.
-    #[error("redirect `{site}` loops: {chain} comes back to its own host")]
+    #[error("redirect `{site}` loops: {chain} comes back to where it started")]
     #[diagnostic(
         code(edgeplan::validate::redirect_loop),
         help("one of these redirects must go to a host that answers (an env or a site), not back")

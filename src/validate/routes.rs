@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Ident, Route};
+use crate::model::{Ident, REDIRECT_STATUSES, Route, RouteTarget};
 use crate::reach::{Matchers, Unreachable};
-use crate::spec::{At, EnvSpec, Note};
+use crate::spec::{At, EnvSpec, Note, RouteSpec};
 
 use super::{Checker, Problem, ValidateError};
 
@@ -45,10 +45,10 @@ pub(super) fn routes(
                 "add a `prefix \"/api/\"` or `suffix \".m3u8\"` child",
             );
         }
-        if let Some(to) = &r.to {
+        if let Some(to) = target(c, env_name, r) {
             routes.push(Route {
                 name: r.name.value.clone(),
-                to: to.value.clone(),
+                to,
                 prefixes: r.prefixes.iter().map(|p| p.value.clone()).collect(),
                 suffixes: r.suffixes.iter().map(|p| p.value.clone()).collect(),
                 policy: Default::default(),
@@ -157,6 +157,109 @@ fn unreachable(c: &mut Checker<'_>, env_name: &Ident, e: &EnvSpec) -> Vec<usize>
     dead_routes
 }
 
+/// Where route `r` sends what it takes: one of `to=`, `outside=` (an outside backend of the
+/// spec) or `redirect=` (with prefixes to replace; `status=` a redirect status, 301 by
+/// default). `None` when that is missing or wrong (reported).
+fn target(c: &mut Checker<'_>, env_name: &Ident, r: &RouteSpec) -> Option<RouteTarget> {
+    let given = [r.to.is_some(), r.outside.is_some(), r.redirect.is_some()]
+        .iter()
+        .filter(|g| **g)
+        .count();
+    if given > 1 {
+        c.conflict(
+            r.name.at,
+            format!(
+                "route `{}` names more than one of `to=`, `outside=`, `redirect=`",
+                r.name.value
+            ),
+            "one target",
+            "a route sends what it takes to one place: keep one of them",
+        );
+        return None;
+    }
+    if let (Some(s), None) = (&r.status, &r.redirect) {
+        c.conflict(
+            s.at,
+            "`status=` without `redirect=`: only a redirect route answers a status",
+            "no redirect",
+            "remove `status=`, or make the route a `redirect=`",
+        );
+    }
+    if let Some(o) = &r.outside {
+        let spec = c.spec;
+        let known: Vec<&str> = spec.outside.iter().map(|o| o.name.value.as_str()).collect();
+        if !known.contains(&o.value.as_str()) {
+            c.unknown(
+                o.at,
+                "outside backend",
+                o.value.as_str(),
+                format!(" (route `{}` of env `{env_name}`)", r.name.value),
+                &known,
+            );
+            return None;
+        }
+        return Some(RouteTarget::Outside {
+            name: o.value.clone(),
+        });
+    }
+    if let Some(to) = &r.redirect {
+        if r.prefixes.is_empty() {
+            c.conflict(
+                to.at,
+                format!(
+                    "redirect route `{}` has no `prefix`: a redirect replaces the prefix it matched",
+                    r.name.value
+                ),
+                "nothing to replace",
+                "add a `prefix \"/old/\"` child",
+            );
+            return None;
+        }
+        // The redirected path begins with `to`: a prefix of the route that `to` begins with
+        // takes it again, for ever.
+        if let Some(p) = r
+            .prefixes
+            .iter()
+            .find(|p| to.value.as_str().starts_with(p.value.as_str()))
+        {
+            let notes = c.note(
+                p.at,
+                format!("`{}` takes the redirected path again", p.value),
+            );
+            c.errors.push(ValidateError::at(
+                c.src(to.at),
+                to.at.span,
+                Problem::RedirectLoop {
+                    site: format!("route {} of env {env_name}", r.name.value),
+                    chain: format!("{} → {}", p.value, to.value),
+                    notes,
+                },
+            ));
+            return None;
+        }
+        let status = match &r.status {
+            Some(s) if !REDIRECT_STATUSES.contains(&s.value) => {
+                c.conflict(
+                    s.at,
+                    format!("status {} is not a redirect status", s.value),
+                    "not 301, 302, 303, 307 or 308",
+                    "use 301 or 308 for a permanent move, 302, 303 or 307 for a temporary one",
+                );
+                return None;
+            }
+            Some(s) => s.value,
+            None => 301,
+        };
+        return Some(RouteTarget::Redirect {
+            to: to.value.clone(),
+            status,
+        });
+    }
+    r.to.as_ref().map(|t| RouteTarget::Component {
+        name: t.value.clone(),
+    })
+}
+
 /// Components of env `e` that get no request: reached are the default, the only component,
 /// and the targets of routes that can match (not those in `dead_routes`). Not while a route or
 /// the default names an unknown component (that is reported, and the rest would be noise).
@@ -168,7 +271,9 @@ fn unreached_components(c: &mut Checker<'_>, env_name: &Ident, e: &EnvSpec, dead
         .filter_map(|r| r.to.as_ref())
         .chain(e.default.as_ref())
         .any(|t| !names.contains(&t.value.as_str()))
-        || e.routes.iter().any(|r| r.to.is_none());
+        || e.routes
+            .iter()
+            .any(|r| r.to.is_none() && r.outside.is_none() && r.redirect.is_none());
     if unknown {
         return;
     }

@@ -64,10 +64,12 @@ pub struct Comp {
     instances: Instances,
 }
 
-/// A route: its component (by position, modulo) and matchers.
+/// A route: its component (by position, modulo), what it is (0–5: to the component; 6: an
+/// outside backend when there is one; 7: a redirect) and matchers.
 #[derive(Debug, Clone)]
 pub struct Route {
     to: usize,
+    kind: usize,
     prefixes: Vec<usize>,
     suffixes: Vec<usize>,
 }
@@ -160,11 +162,13 @@ fn comp() -> impl Strategy<Value = Comp> {
 fn route() -> impl Strategy<Value = Route> {
     (
         0..3usize,
+        0..8usize,
         prop::collection::vec(0..PREFIXES.len(), 0..=2),
         prop::collection::vec(0..SUFFIXES.len(), 0..=2),
     )
-        .prop_map(|(to, prefixes, suffixes)| Route {
+        .prop_map(|(to, kind, prefixes, suffixes)| Route {
             to,
+            kind,
             prefixes,
             suffixes,
         })
@@ -375,7 +379,7 @@ impl Plan {
 
         let mut owners: Vec<(String, Vec<String>)> = Vec::new();
         for (i, e) in self.envs.iter().enumerate() {
-            let (text, hosts) = env_text(ENVS[i], e);
+            let (text, hosts) = env_text(ENVS[i], e, self.outside.len());
             let text = self.policies.env_text(i, &text, self.https);
             owners.push((ENVS[i].to_string(), hosts));
             files.push((format!("env/{}.kdl", ENVS[i]), text));
@@ -464,7 +468,7 @@ impl Plan {
 }
 
 /// The text of env `name` and every host it serves (its preview included).
-fn env_text(name: &str, e: &Env) -> (String, Vec<String>) {
+fn env_text(name: &str, e: &Env, outside: usize) -> (String, Vec<String>) {
     let mut s = format!("env \"{name}\" {{\n");
     let mut hosts: Vec<String> = e
         .labels
@@ -494,19 +498,31 @@ fn env_text(name: &str, e: &Env) -> (String, Vec<String>) {
     }
     let comps: Vec<&str> = COMPS[..e.comps.len()].to_vec();
     // Routes in order; one an earlier route would shadow is not kept (`check` refuses those).
-    let mut routes: Vec<(&str, Vec<&str>, Vec<&str>)> = Vec::new();
+    // (component or "", prefixes, suffixes, the target's properties).
+    type R<'a> = (&'a str, Vec<&'a str>, Vec<&'a str>, String);
+    let mut routes: Vec<R<'_>> = Vec::new();
     for r in &e.routes {
         let mut p: Vec<&str> = r.prefixes.iter().map(|i| PREFIXES[*i]).collect();
         let sfx: Vec<&str> = r.suffixes.iter().map(|i| SUFFIXES[*i]).collect();
         p.dedup();
-        if p.is_empty() && sfx.is_empty() {
+        if p.is_empty() && (sfx.is_empty() || r.kind == 7) {
             p.push(PREFIXES[0]);
         }
+        let comp = comps[r.to % comps.len()];
+        // A redirect needs a prefix to replace, and none that takes its target again.
+        let target = match r.kind {
+            6 if outside > 0 => ("", format!("outside=\"{}\"", OUTSIDE[r.to % outside])),
+            7 if !p.iter().any(|x| "/moved/".starts_with(x)) => (
+                "",
+                format!("redirect=\"/moved/\" status={}", [301, 308][r.to % 2]),
+            ),
+            _ => (comp, format!("to=\"{comp}\"")),
+        };
         let mut candidate = routes.clone();
-        candidate.push((comps[r.to % comps.len()], p, sfx));
+        candidate.push((target.0, p, sfx, target.1));
         let matchers: Vec<edgeplan::reach::Matchers<'_>> = candidate
             .iter()
-            .map(|(_, p, s)| edgeplan::reach::Matchers {
+            .map(|(_, p, s, _)| edgeplan::reach::Matchers {
                 prefixes: p.clone(),
                 suffixes: s.clone(),
             })
@@ -583,7 +599,7 @@ fn env_text(name: &str, e: &Env) -> (String, Vec<String>) {
             }
         }
     }
-    for (r, (to, p, sfx)) in routes.iter().enumerate() {
+    for (r, (_, p, sfx, target)) in routes.iter().enumerate() {
         let mut body = String::new();
         if !p.is_empty() {
             body += &format!("        prefix {}\n", quoted(p));
@@ -591,7 +607,7 @@ fn env_text(name: &str, e: &Env) -> (String, Vec<String>) {
         if !sfx.is_empty() {
             body += &format!("        suffix {}\n", quoted(sfx));
         }
-        s += &format!("    route \"r{r}\" to=\"{to}\" {{\n{body}    }}\n");
+        s += &format!("    route \"r{r}\" {target} {{\n{body}    }}\n");
     }
     if let Some(d) = default {
         s += &format!("    default \"{d}\"\n");

@@ -182,24 +182,38 @@ impl Cx<'_> {
     }
 
     pub(super) fn route(&mut self, node: &KdlNode) -> Option<RouteSpec> {
-        self.props(node, &["to"]);
+        self.props(node, &["to", "outside", "redirect", "status"]);
         let name = self.named(
             node,
             "route",
             "route \"api\" to=\"backend\" { prefix \"/api/\" }",
         );
         let to = self.prop(node, "to", "\"backend\"", Ident::parse);
-        if Self::last_prop(node, "to").is_none() {
+        let outside = self.prop(node, "outside", "\"wiki\"", Ident::parse);
+        let redirect = self.prop(node, "redirect", "\"/blog/\"", PathPrefix::parse);
+        let status = self
+            .prop_int(node, "status", "308", 300, 399)
+            .map(|s| Spanned {
+                value: s.value as u16,
+                at: s.at,
+            });
+        if ["to", "outside", "redirect"]
+            .iter()
+            .all(|k| Self::last_prop(node, k).is_none())
+        {
             self.missing(
                 node,
                 "route",
-                "`to=` (the component)",
+                "`to=` (the component), `outside=` or `redirect=`",
                 "route \"api\" to=\"backend\" { prefix \"/api/\" }",
             );
         }
         let mut r = RouteSpec {
             name: name?,
             to,
+            outside,
+            redirect,
+            status,
             prefixes: Vec::new(),
             suffixes: Vec::new(),
             rules: Default::default(),

@@ -333,16 +333,26 @@ acme email="ops@example.test" {
     certificate "www" hosts-of="www"
     certificate "old" hosts-of="old"
     certificate "soon" hosts-of="soon"
+    certificate "wiki" hosts-of="wiki"
 }
 placeholder "soon" status=503 html=#true {
     hosts "soon.example.test"
     body "<h1>Soon</h1>\n"
+}
+outside "wiki" address="10.0.0.9:3000" {
+    hosts "wiki.example.test"
 }
 env "app" {
     hosts "app.example.test"
     component "web" port=8080 {
         instance "web-1" color="blue" address="web-1.lxd"
         instance "web-2" color="green" address="web-2.lxd"
+    }
+    route "news" redirect="/blog/" status=308 {
+        prefix "/news/" "/actu/"
+    }
+    route "docs" outside="wiki" {
+        prefix "/docs/"
     }
 }
 redirect "www" to="https://app.example.test" {
@@ -407,6 +417,30 @@ redirect "old" to="https://www.app.example.test" status=308 keep-path=#false {
             (Some(r.status), r.header("location"))
         );
     }
+    // A path redirect replaces the prefix it matched, the rest and the query kept; a route to
+    // an outside backend reaches it.
+    for (path, location) in [
+        ("/news/2026/x?p=2", "/blog/2026/x?p=2"),
+        ("/actu/", "/blog/"),
+    ] {
+        let (r, ex) = ask(true, "app.example.test", path, false);
+        assert_eq!(
+            (r.status, r.header("location")),
+            (308, Some(location)),
+            "{r:?}"
+        );
+        assert_eq!(
+            (ex.status, ex.location.as_deref()),
+            (Some(308), Some(location))
+        );
+    }
+    let (r, ex) = ask(true, "app.example.test", "/docs/x", false);
+    assert_eq!(
+        (r.status, r.served_by()),
+        (200, Some("wiki_backend/wiki")),
+        "{r:?}"
+    );
+    assert_eq!(ex.backend.as_deref(), Some("wiki_backend"));
     // An HTML placeholder answers its page as HTML.
     let (r, ex) = ask(true, "soon.example.test", "/", false);
     assert_eq!((r.status, ex.status), (503, Some(503)), "{r:?}");
