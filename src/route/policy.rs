@@ -28,6 +28,20 @@ pub struct PolicyResult {
     pub effect: Option<String>,
 }
 
+impl PolicyResult {
+    /// What rule `r` did: whether it `applies`, whether it `fired`, in words.
+    fn of(r: &PolicyRule, applies: bool, fired: bool, effect: Option<String>) -> PolicyResult {
+        PolicyResult {
+            origin: r.origin.clone(),
+            scope: r.scope.describe(),
+            haproxy: r.haproxy.clone(),
+            applies,
+            fired,
+            effect,
+        }
+    }
+}
+
 /// The client's address as access rules see it ([`crate::rules::CLIENT_VAR`]): the last
 /// `X-Forwarded-For` address when the connection comes from a trusted network and carries a
 /// valid one (haproxy's `req.hdr_ip(X-Forwarded-For,-1)`: the last value of the header's
@@ -66,20 +80,18 @@ pub(super) fn access<'a>(
         let who = client.map_or("the client (address not given)".to_string(), |c| {
             format!("client {c}")
         });
-        out.push(PolicyResult {
-            origin: r.origin.clone(),
-            scope: r.scope.describe(),
-            haproxy: r.haproxy.clone(),
+        out.push(PolicyResult::of(
+            r,
             applies,
             fired,
-            effect: fired.then(|| {
+            fired.then(|| {
                 if *inside {
                     format!("403: {who} is in a denied network")
                 } else {
                     format!("403: {who} is in no allowed network")
                 }
             }),
-        });
+        ));
         if fired {
             return Some(r);
         }
@@ -103,20 +115,18 @@ pub(super) fn maintenance<'a>(
         let applies = r.scope.holds(key);
         let bypassed = bypass.as_deref().is_some_and(is);
         let fired = applies && !bypassed;
-        out.push(PolicyResult {
-            origin: r.origin.clone(),
-            scope: r.scope.describe(),
-            haproxy: r.haproxy.clone(),
+        out.push(PolicyResult::of(
+            r,
             applies,
             fired,
-            effect: if fired {
+            if fired {
                 Some("503: down for maintenance".into())
             } else if applies {
                 Some("bypassed: the client is in a bypass network".into())
             } else {
                 None
             },
-        });
+        ));
         if fired {
             return Some(r);
         }
@@ -140,17 +150,15 @@ pub(super) fn headers(
         };
         let applies = r.scope.holds(key);
         let side = if response { "response" } else { "request" };
-        out.push(PolicyResult {
-            origin: r.origin.clone(),
-            scope: r.scope.describe(),
-            haproxy: r.haproxy.clone(),
+        out.push(PolicyResult::of(
+            r,
             applies,
-            fired: applies,
-            effect: applies.then(|| match &h.action {
+            applies,
+            applies.then(|| match &h.action {
                 HeaderAction::Set { value } => format!("{side} {}: {value}", h.name),
                 HeaderAction::Add { value } => format!("{side} {}: {value} (added)", h.name),
                 HeaderAction::Del => format!("{side} {} removed", h.name),
             }),
-        });
+        ));
     }
 }

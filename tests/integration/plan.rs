@@ -22,6 +22,15 @@ fn seeded() -> Edgebox {
     b
 }
 
+/// The `Summary:` paragraph of a plan's text.
+fn summary_of(stdout: &str) -> String {
+    stdout
+        .split("\n\n")
+        .find(|s| s.starts_with("Summary:"))
+        .unwrap()
+        .to_string()
+}
+
 fn plan(b: &Edgebox, extra: &[&str]) -> String {
     let mut args = vec!["plan"];
     args.extend(extra);
@@ -648,12 +657,7 @@ fn certificate_group_change_is_summarized() {
     let out = b.run(&["plan"]);
     assert_eq!(out.code, 0, "{}", out.folded());
     // The summary only: the certbot files themselves belong to the certbot tests.
-    let summary: String = out
-        .stdout
-        .split("\n\n")
-        .find(|s| s.starts_with("Summary:"))
-        .unwrap()
-        .to_string();
+    let summary = summary_of(&out.stdout);
     insta::assert_snapshot!(summary, @r"
     Summary:
       + env prod: host shop.veza.fr added
@@ -686,12 +690,7 @@ fn policy_changes_are_summarized() {
     ]);
     let out = b.run(&["plan"]);
     assert_eq!(out.code, 0, "{}", out.folded());
-    let summary: String = out
-        .stdout
-        .split("\n\n")
-        .find(|s| s.starts_with("Summary:"))
-        .unwrap()
-        .to_string();
+    let summary = summary_of(&out.stdout);
     insta::assert_snapshot!(summary, @r#"
     Summary:
       ~ policies of env prod: + response header X-Robots-Tag set "noindex"
@@ -711,12 +710,7 @@ fn a_redirect_site_is_summarized() {
     b.set_specs(&[("edge.kdl", edge.as_str()), ("env/prod.kdl", prod.as_str())]);
     let out = b.run(&["plan"]);
     assert_eq!(out.code, 0, "{}", out.folded());
-    let summary: String = out
-        .stdout
-        .split("\n\n")
-        .find(|s| s.starts_with("Summary:"))
-        .unwrap()
-        .to_string();
+    let summary = summary_of(&out.stdout);
     assert!(
         summary.contains("+ redirect old added: old.veza.fr -> https://veza.fr (308)"),
         "{summary}"

@@ -46,6 +46,16 @@ env "app" {
 }
 "#;
 
+/// The edge of `spec` (edge.kdl) in a temporary specs directory, rendered.
+fn lab(spec: &str) -> (tempfile::TempDir, Build) {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = tmp.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(specs.join("edge.kdl"), spec).unwrap();
+    let build = Build::of(&specs);
+    (tmp, build)
+}
+
 /// One HTTPS (or HTTP) request from `from` with extra raw `headers`.
 fn get(h: &Haproxy, tls: bool, from: &str, path: &str, headers: &[&str]) -> Response {
     let mut cmd = Command::new("curl");
@@ -153,11 +163,7 @@ fn agrees(build: &Build, r: &Response, tls: bool, from: &str, path: &str, sent: 
 
 #[test]
 fn access_headers_and_hsts_act_as_the_spec_says_and_route_predicts() {
-    let tmp = tempfile::tempdir().unwrap();
-    let specs = tmp.path().join("specs");
-    std::fs::create_dir_all(&specs).unwrap();
-    std::fs::write(specs.join("edge.kdl"), SPEC).unwrap();
-    let build = Build::of(&specs);
+    let (_tmp, build) = lab(SPEC);
     let h = Stage::new(&build, Mode::Live).start();
     let check = |tls: bool, from: &str, path: &str, headers: &[&str]| {
         let r = get(&h, tls, from, path, headers);
@@ -250,12 +256,7 @@ fn access_headers_and_hsts_act_as_the_spec_says_and_route_predicts() {
 /// runs. `route` says which (it once predicted the headers on both).
 #[test]
 fn a_parser_400_gets_no_policy_header_and_route_says_so() {
-    let tmp = tempfile::tempdir().unwrap();
-    let specs = tmp.path().join("specs");
-    std::fs::create_dir_all(&specs).unwrap();
-    std::fs::write(
-        specs.join("edge.kdl"),
-        r#"edge "parser-lab"
+    let (_tmp, build) = lab(r#"edge "parser-lab"
 listen http="*:80"
 admin-socket "/run/haproxy/admin.sock" mode="600"
 policy "secure" {
@@ -269,10 +270,7 @@ env "app" {
         instance "web-2" color="green" address="web-2.lxd"
     }
 }
-"#,
-    )
-    .unwrap();
-    let build = Build::of(&specs);
+"#);
     let h = Stage::new(&build, Mode::Live).start();
     let cases: [(&str, Option<&str>, &[&str], bool); 3] = [
         ("GET / HTTP/1.0\r\n\r\n", None, &[], true),
@@ -319,12 +317,7 @@ env "app" {
 /// redirects that curl follows to the env. Every answer is `route`'s prediction.
 #[test]
 fn redirect_sites_answer_in_one_hop_and_a_chain_ends_at_the_env() {
-    let tmp = tempfile::tempdir().unwrap();
-    let specs = tmp.path().join("specs");
-    std::fs::create_dir_all(&specs).unwrap();
-    std::fs::write(
-        specs.join("edge.kdl"),
-        r#"edge "redirect-lab"
+    let (_tmp, build) = lab(r#"edge "redirect-lab"
 listen http="*:80" https="*:443"
 tls cert-dir="/etc/haproxy/certs"
 admin-socket "/run/haproxy/admin.sock" mode="600"
@@ -361,10 +354,7 @@ redirect "www" to="https://app.example.test" {
 redirect "old" to="https://www.app.example.test" status=308 keep-path=#false {
     hosts "old.app.example.test"
 }
-"#,
-    )
-    .unwrap();
-    let build = Build::of(&specs);
+"#);
     let h = Stage::new(&build, Mode::Live).start();
     let (http, https) = (h.port("http"), h.port("https"));
     let ask = |tls: bool, host: &str, path: &str, follow: bool| {
@@ -476,12 +466,7 @@ redirect "old" to="https://www.app.example.test" status=308 keep-path=#false {
 /// predicts each.
 #[test]
 fn maintenance_answers_the_page_and_the_team_bypasses_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let specs = tmp.path().join("specs");
-    std::fs::create_dir_all(&specs).unwrap();
-    std::fs::write(
-        specs.join("edge.kdl"),
-        r#"edge "maintenance-lab"
+    let (_tmp, build) = lab(r#"edge "maintenance-lab"
 listen http="*:80"
 admin-socket "/run/haproxy/admin.sock" mode="600"
 trusted "127.0.0.3"
@@ -510,10 +495,7 @@ env "staging" {
         instance "s-2" color="green" address="s-2.lxd"
     }
 }
-"#,
-    )
-    .unwrap();
-    let build = Build::of(&specs);
+"#);
     let h = Stage::new(&build, Mode::Live).start();
     let page = build
         .files
@@ -568,12 +550,7 @@ env "staging" {
 /// page, and the body is the rendered file.
 #[test]
 fn error_pages_replace_haproxys_own_503() {
-    let tmp = tempfile::tempdir().unwrap();
-    let specs = tmp.path().join("specs");
-    std::fs::create_dir_all(&specs).unwrap();
-    std::fs::write(
-        specs.join("edge.kdl"),
-        r#"edge "error-lab"
+    let (_tmp, build) = lab(r#"edge "error-lab"
 listen http="*:80"
 admin-socket "/run/haproxy/admin.sock" mode="600"
 health interval="200ms" fall=1 rise=1
@@ -600,10 +577,7 @@ env "staging" {
         instance "s-2" color="green" address="s-2.lxd"
     }
 }
-"#,
-    )
-    .unwrap();
-    let build = Build::of(&specs);
+"#);
     let h = Stage::new(&build, Mode::Live).start_unchecked();
     for (host, page) in [
         ("prod.example.test", "<h1>prod is down</h1>"),
