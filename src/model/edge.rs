@@ -358,6 +358,9 @@ pub struct Route {
     pub name: Ident,
     /// Where it sends what it takes.
     pub to: RouteTarget,
+    /// The prefix the matched one becomes before the request goes upstream (`rewrite=`; not
+    /// for a redirect).
+    pub rewrite: Option<PathPrefix>,
     /// Path prefixes (any matches).
     pub prefixes: Vec<PathPrefix>,
     /// Path suffixes (any matches).

@@ -128,6 +128,7 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
 #[derive(Default)]
 struct Steps {
     route_key: Option<String>,
+    upstream_path: Option<String>,
     policies: Vec<super::policy::PolicyResult>,
     redirect: Option<Redirect>,
     switches: Vec<SwitchResult>,
@@ -158,6 +159,7 @@ fn assemble(
         redirect: steps.redirect,
         switches: steps.switches,
         route_key: steps.route_key,
+        upstream_path: steps.upstream_path,
         policies: steps.policies,
         default_backend: verdict.backend().is_some_and(|b| b.by_default),
         outcome: verdict.outcome(),
@@ -254,6 +256,8 @@ fn follow_rules(
             return Ok(verdict);
         }
     }
+    steps.upstream_path =
+        super::policy::rewrite(&fe.policies, key.as_deref(), req, &mut steps.policies);
     super::policy::headers(&fe.policies, false, key.as_deref(), &mut steps.policies);
     let reached = match chosen {
         Some(sw) => Reached {

@@ -72,8 +72,12 @@ pub struct Explanation {
     pub switches: Vec<SwitchResult>,
     /// The route the request took (`txn.route`): the chosen switch's key; `None`: none matched.
     pub route_key: Option<String>,
-    /// The policy rules haproxy reaches, in order: access, request headers, response headers.
+    /// The policy rules haproxy reaches, in order: access, maintenance, rewrite, request
+    /// headers, response headers.
     pub policies: Vec<PolicyResult>,
+    /// The path and query the upstream gets when a route's `rewrite=` changed them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_path: Option<String>,
     /// What happens in the end, with the data of that ending. Not in the JSON document, which
     /// spells it out in the fields below.
     #[serde(skip)]

@@ -134,6 +134,37 @@ pub(super) fn maintenance<'a>(
     None
 }
 
+/// The rewrite rules for a request with route key `key`, recorded in `out`: the path (and
+/// query) the upstream gets when one fires — the first prefix of the route the path begins
+/// with, replaced.
+pub(super) fn rewrite(
+    rules: &[PolicyRule],
+    key: Option<&str>,
+    req: &Request,
+    out: &mut Vec<PolicyResult>,
+) -> Option<String> {
+    let mut upstream = None;
+    for r in rules {
+        let PolicyAction::Rewrite { prefixes, to, .. } = &r.action else {
+            continue;
+        };
+        let applies = r.scope.holds(key);
+        let matched = prefixes.iter().find(|p| req.path.starts_with(p.as_str()));
+        let new = applies
+            .then_some(matched)
+            .flatten()
+            .map(|p| format!("{to}{}", &req.uri()[p.len()..]));
+        out.push(PolicyResult::of(
+            r,
+            applies,
+            new.is_some(),
+            new.as_ref().map(|n| format!("path upstream {n}")),
+        ));
+        upstream = upstream.or(new);
+    }
+    upstream
+}
+
 /// The header rules of one side (`response`) in order for a request with route key `key`,
 /// recorded in `out`.
 pub(super) fn headers(

@@ -23,6 +23,8 @@ use crate::model::{Attached, Edge, HeaderAction, HeaderRule, Policy, Rules};
 pub const ROUTE_VAR: &str = "txn.route";
 /// The variable holding the client's address, as access rules see it ([`client_lines`]).
 pub const CLIENT_VAR: &str = "txn.client";
+/// The variable naming the prefix a route's rewrite matched ([`PolicyAction::Rewrite`]).
+pub const REWRITE_VAR: &str = "txn.rewrite";
 /// The route key of ACME challenges, which no policy touches.
 pub const ACME_KEY: &str = "acme";
 
@@ -131,6 +133,17 @@ pub enum PolicyAction {
         /// The rule's condition (`SCOPE !BYPASS`), as the template writes it.
         when: String,
     },
+    /// A route's `rewrite=`: the first of its prefixes the path begins with becomes `to` before
+    /// the request goes upstream (after the route was chosen, so routing is not affected).
+    Rewrite {
+        /// The route's prefixes, in order.
+        prefixes: Vec<String>,
+        /// What the matched prefix becomes.
+        to: String,
+        /// The haproxy lines: which prefix matched (`set-var(txn.rewrite)`, first wins), then
+        /// one `set-path` per prefix.
+        lines: Vec<String>,
+    },
     /// Change a request header before the request goes on.
     RequestHeader(HeaderRule),
     /// Change a response header (proxied or haproxy's own answer).
@@ -142,8 +155,9 @@ impl PolicyAction {
         match self {
             PolicyAction::Deny { .. } => 0,
             PolicyAction::Maintenance { .. } => 1,
-            PolicyAction::RequestHeader(_) => 2,
-            PolicyAction::ResponseHeader(_) => 3,
+            PolicyAction::Rewrite { .. } => 2,
+            PolicyAction::RequestHeader(_) => 3,
+            PolicyAction::ResponseHeader(_) => 4,
         }
     }
 
@@ -217,6 +231,9 @@ pub fn policy_rules(edge: &Edge, https: bool) -> (Vec<Acl>, Vec<PolicyRule>) {
                 route: r.name.to_string(),
             };
             let whose = format!("route {} of env {}", r.name, env.name);
+            if let Some(to) = &r.rewrite {
+                out.rewrite(r, to, &scope, &whose, &format!("{}/{}", env.name, r.name));
+            }
             out.place(
                 &r.policy,
                 scope,
@@ -252,6 +269,46 @@ struct Out<'a> {
 }
 
 impl Out<'_> {
+    /// Route `r`'s rewrite to `to`; `id` tells its rules apart in [`REWRITE_VAR`].
+    fn rewrite(
+        &mut self,
+        r: &crate::model::Route,
+        to: &crate::model::PathPrefix,
+        scope: &Scope,
+        whose: &str,
+        id: &str,
+    ) {
+        let cond = scope.haproxy();
+        let prefixes: Vec<String> = r.prefixes.iter().map(|p| p.to_string()).collect();
+        let mut lines: Vec<String> = prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                format!(
+                    "http-request set-var({REWRITE_VAR}) str({id}:{i}) if {cond} \
+                     !{{ var({REWRITE_VAR}) -m found }} {{ path_beg {p} }}"
+                )
+            })
+            .collect();
+        lines.extend(prefixes.iter().enumerate().map(|(i, p)| {
+            format!(
+                "http-request set-path {to}%[path,bytes({})] if {{ var({REWRITE_VAR}) -m str {id}:{i} }}",
+                p.len()
+            )
+        }));
+        self.rules.push(PolicyRule {
+            origin: whose.to_string(),
+            scope: scope.clone(),
+            summary: format!("path {} rewritten to {to}", prefixes.join(" ")),
+            haproxy: lines.join("\n"),
+            action: PolicyAction::Rewrite {
+                prefixes,
+                to: to.to_string(),
+                lines,
+            },
+        });
+    }
+
     /// The rules attached at one place: its policies in order, then its inline rules (`id`
     /// names the inline rules' ACLs).
     fn place(&mut self, attached: &Attached, scope: Scope, whose: &str, id: &str) {

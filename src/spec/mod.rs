@@ -324,6 +324,8 @@ pub struct RouteSpec {
     pub redirect: Option<Spanned<PathPrefix>>,
     /// `status=` of a redirect.
     pub status: Option<Spanned<u16>>,
+    /// `rewrite=`: the prefix the matched one becomes upstream.
+    pub rewrite: Option<Spanned<PathPrefix>>,
     /// Prefixes.
     pub prefixes: Vec<Spanned<PathPrefix>>,
     /// Suffixes.

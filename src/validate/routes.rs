@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Ident, REDIRECT_STATUSES, Route, RouteTarget};
+use crate::model::{Ident, PathPrefix, REDIRECT_STATUSES, Route, RouteTarget};
 use crate::reach::{Matchers, Unreachable};
 use crate::spec::{At, EnvSpec, Note, RouteSpec};
 
@@ -46,9 +46,11 @@ pub(super) fn routes(
             );
         }
         if let Some(to) = target(c, env_name, r) {
+            let rewrite = rewrite(c, r, &to);
             routes.push(Route {
                 name: r.name.value.clone(),
                 to,
+                rewrite,
                 prefixes: r.prefixes.iter().map(|p| p.value.clone()).collect(),
                 suffixes: r.suffixes.iter().map(|p| p.value.clone()).collect(),
                 policy: Default::default(),
@@ -155,6 +157,33 @@ fn unreachable(c: &mut Checker<'_>, env_name: &Ident, e: &EnvSpec) -> Vec<usize>
         ));
     }
     dead_routes
+}
+
+/// `rewrite=`: for a route to a component or an outside backend, with prefixes to replace.
+fn rewrite(c: &mut Checker<'_>, r: &RouteSpec, to: &RouteTarget) -> Option<PathPrefix> {
+    let w = r.rewrite.as_ref()?;
+    if matches!(to, RouteTarget::Redirect { .. }) {
+        c.conflict(
+            w.at,
+            "`rewrite=` on a redirect route: the redirect's target is its new path",
+            "a redirect",
+            "remove `rewrite=`",
+        );
+        return None;
+    }
+    if r.prefixes.is_empty() {
+        c.conflict(
+            w.at,
+            format!(
+                "route `{}` rewrites but has no `prefix` to replace",
+                r.name.value
+            ),
+            "nothing to replace",
+            "add a `prefix \"/api/\"` child",
+        );
+        return None;
+    }
+    Some(w.value.clone())
 }
 
 /// Where route `r` sends what it takes: one of `to=`, `outside=` (an outside backend of the

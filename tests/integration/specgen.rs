@@ -518,6 +518,13 @@ fn env_text(name: &str, e: &Env, outside: usize) -> (String, Vec<String>) {
             ),
             _ => (comp, format!("to=\"{comp}\"")),
         };
+        // Some routes with prefixes rewrite them upstream.
+        let target =
+            if !p.is_empty() && !target.1.starts_with("redirect=") && (r.to + r.kind) % 3 == 0 {
+                (target.0, format!("{} rewrite=\"/internal/\"", target.1))
+            } else {
+                target
+            };
         let mut candidate = routes.clone();
         candidate.push((target.0, p, sfx, target.1));
         let matchers: Vec<edgeplan::reach::Matchers<'_>> = candidate

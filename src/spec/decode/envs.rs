@@ -182,7 +182,7 @@ impl Cx<'_> {
     }
 
     pub(super) fn route(&mut self, node: &KdlNode) -> Option<RouteSpec> {
-        self.props(node, &["to", "outside", "redirect", "status"]);
+        self.props(node, &["to", "outside", "redirect", "status", "rewrite"]);
         let name = self.named(
             node,
             "route",
@@ -191,6 +191,7 @@ impl Cx<'_> {
         let to = self.prop(node, "to", "\"backend\"", Ident::parse);
         let outside = self.prop(node, "outside", "\"wiki\"", Ident::parse);
         let redirect = self.prop(node, "redirect", "\"/blog/\"", PathPrefix::parse);
+        let rewrite = self.prop(node, "rewrite", "\"/v1/\"", PathPrefix::parse);
         let status = self
             .prop_int(node, "status", "308", 300, 399)
             .map(|s| Spanned {
@@ -214,6 +215,7 @@ impl Cx<'_> {
             outside,
             redirect,
             status,
+            rewrite,
             prefixes: Vec::new(),
             suffixes: Vec::new(),
             rules: Default::default(),

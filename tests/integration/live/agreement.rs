@@ -44,6 +44,8 @@ struct Answer {
     /// Every header a policy rule of the frontend names: `response NAME` (the values the client
     /// gets) and, when a server answers, `upstream NAME` (the values it got), in order.
     headers: Vec<(String, Vec<String>)>,
+    /// The path and query the upstream got, when a route's rewrite changed them.
+    upstream_path: Option<String>,
 }
 
 /// The headers the policy rules `ex` walked name, with their values after the rules that
@@ -112,6 +114,10 @@ fn predict(ex: &Explanation, bodies: &BTreeMap<String, String>) -> Answer {
         }),
         one_of: Vec::new(),
         headers: policy_headers(ex),
+        upstream_path: ex
+            .upstream_path
+            .clone()
+            .filter(|_| ex.outcome == Outcome::Forward),
     };
     match ex.outcome {
         Outcome::Redirect | Outcome::BadRequest | Outcome::Denied => {}
@@ -210,7 +216,12 @@ const HAPROXY_NO_SERVER: &str = "haproxy's own 503 page";
 
 /// What haproxy answered, in the terms of [`predict`]: the body of a static answer, and of
 /// every 503 (haproxy's own page, or a file's).
-fn observe(r: &Response, static_answer: bool, headers: &[(String, Vec<String>)]) -> Answer {
+fn observe(
+    r: &Response,
+    static_answer: bool,
+    headers: &[(String, Vec<String>)],
+    rewritten: bool,
+) -> Answer {
     Answer {
         status: r.status,
         location: r.header("location").map(str::to_string),
@@ -252,6 +263,9 @@ fn observe(r: &Response, static_answer: bool, headers: &[(String, Vec<String>)])
                 (key.clone(), values)
             })
             .collect(),
+        upstream_path: rewritten
+            .then(|| r.echoed("path").map(str::to_string))
+            .flatten(),
     }
 }
 
@@ -471,6 +485,7 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
             &send(&haproxy, &req, p.http2)?,
             matches!(ex.outcome, Outcome::Static | Outcome::Maintenance),
             &want.headers,
+            want.upstream_path.is_some(),
         );
         Ok((ex, want, got))
     };
@@ -524,6 +539,11 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
                 let key = match p.from {
                     Some(_) => format!("{key}, from a trusted source"),
                     None => key,
+                };
+                let key = if want.upstream_path.is_some() {
+                    format!("{key}, path rewritten")
+                } else {
+                    key
                 };
                 let key = if ex.policies.iter().any(|r| r.fired) {
                     format!("{key}, a policy acting")

@@ -347,6 +347,9 @@ env "app" {
     route "docs" outside="wiki" {
         prefix "/docs/"
     }
+    route "api" to="web" rewrite="/internal/" {
+        prefix "/api/v1/" "/api/"
+    }
 }
 redirect "www" to="https://app.example.test" {
     hosts "www.app.example.test"
@@ -431,6 +434,17 @@ redirect "old" to="https://www.app.example.test" status=308 keep-path=#false {
         "{r:?}"
     );
     assert_eq!(ex.backend.as_deref(), Some("wiki_backend"));
+    // A rewrite: the upstream gets the path with the first matching prefix replaced, the
+    // query kept; routing is decided before (the route is still the one of `/api/`).
+    for (path, upstream) in [
+        ("/api/v1/users?x=1", "/internal/users?x=1"),
+        ("/api/other", "/internal/other"),
+    ] {
+        let (r, ex) = ask(true, "app.example.test", path, false);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.echoed("path"), Some(upstream), "{path}: {r:?}");
+        assert_eq!(ex.upstream_path.as_deref(), Some(upstream), "{path}");
+    }
     // An HTML placeholder answers its page as HTML.
     let (r, ex) = ask(true, "soon.example.test", "/", false);
     assert_eq!((r.status, ex.status), (503, Some(503)), "{r:?}");
