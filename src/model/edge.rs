@@ -213,6 +213,8 @@ pub struct Env {
     pub preview: Option<Host>,
     /// Rules for every request to the env (its hosts and its preview host).
     pub policy: Attached,
+    /// Hosts also served over plain HTTP on an edge with TLS (no redirect to https).
+    pub plain_http: Vec<Host>,
 }
 
 /// A probe: after a reload, `GET path` with `Host: host` through the box's own haproxy must

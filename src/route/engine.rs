@@ -276,7 +276,15 @@ fn follow_rules(
         .ok_or_else(|| RouteError::Internal {
             backend: reached.name.clone(),
         })?;
-    backend_decision(routing, be, req, reached, steps)
+    // The backend sees the rewritten path (`balance uri` hashes it).
+    match steps.upstream_path.clone() {
+        Some(upstream) => {
+            let mut rewritten = req.clone();
+            rewritten.path = upstream.split('?').next().unwrap_or_default().to_string();
+            backend_decision(routing, be, &rewritten, reached, steps)
+        }
+        None => backend_decision(routing, be, req, reached, steps),
+    }
 }
 
 /// The http → https redirect rule `unless`, and the verdict when it fires (`applies`).

@@ -254,7 +254,7 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
             .keys()
             .map(|r| site_key(r.as_str()))
             .collect();
-        let http_switches: Vec<Switch> = acme_switch
+        let mut http_switches: Vec<Switch> = acme_switch
             .into_iter()
             .chain(
                 switches
@@ -269,6 +269,34 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
                 .filter(|a| http_switches.iter().any(|s| s.when.contains(&a.name)))
                 .cloned(),
         );
+        // Hosts served over plain HTTP too: the env's rules, on those hosts only.
+        for env in edge.envs.values().filter(|e| !e.plain_http.is_empty()) {
+            let (host_acl, plain_acl) =
+                (format!("host_{}", env.name), format!("plain_{}", env.name));
+            http_acls.push(Acl::new(
+                plain_acl.clone(),
+                Test::Host {
+                    hosts: env.plain_http.clone(),
+                },
+            ));
+            for s in switches
+                .iter()
+                .filter(|s| s.when.first() == Some(&host_acl))
+            {
+                let mut sw = s.clone();
+                sw.when[0] = plain_acl.clone();
+                for w in &sw.when[1..] {
+                    if let Some(a) = acls.iter().find(|a| &a.name == w)
+                        && !http_acls.iter().any(|x| x.name == a.name)
+                    {
+                        http_acls.push(a.clone());
+                    }
+                }
+                http_switches.push(sw);
+            }
+        }
+        let (http_policy_acls, http_policies) = policy_rules(edge, false);
+        http_acls.extend(http_policy_acls);
         let port = Some(https.port.get()).filter(|p| *p != 443);
         frontends.push(Frontend {
             name: "http".into(),
@@ -280,8 +308,8 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
             redirect: Some(redirect_rule(REDIRECT_UNLESS, port)),
             switches: http_switches,
             default_backend: DEFAULT_BACKEND.into(),
-            client: Vec::new(),
-            policies: Vec::new(),
+            client: client_of(edge, &http_policies),
+            policies: http_policies,
         });
         let (policy_acls, policies) = policy_rules(edge, true);
         frontends.push(Frontend {

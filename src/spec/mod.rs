@@ -246,6 +246,8 @@ pub struct EnvSpec {
     pub probes: Vec<ProbeSpec>,
     /// `preview HOST`: the host that reaches the env's idle colour, from trusted networks.
     pub preview: Option<Spanned<Host>>,
+    /// Hosts listed with `plain-http=#true`: served over plain HTTP too.
+    pub plain_http: Vec<Spanned<Host>>,
     /// Its rules.
     pub rules: RulesSpec,
 }

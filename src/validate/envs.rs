@@ -183,6 +183,7 @@ fn env(
         probes,
         preview: val(&e.preview),
         policy: Default::default(),
+        plain_http: e.plain_http.iter().map(|h| h.value.clone()).collect(),
     })
 }
 

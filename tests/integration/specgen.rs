@@ -476,7 +476,13 @@ fn env_text(name: &str, e: &Env, outside: usize) -> (String, Vec<String>) {
         .map(|l| format!("{}{name}.test", LABELS[*l]))
         .collect();
     let h: Vec<&str> = hosts.iter().map(String::as_str).collect();
-    s += &format!("    hosts {}\n", quoted(&h));
+    // About half the envs serve their hosts over plain HTTP too.
+    let plain = if e.cookie != e.green {
+        " plain-http=#true"
+    } else {
+        ""
+    };
+    s += &format!("    hosts {}{plain}\n", quoted(&h));
     if e.green {
         s += "    active-color \"green\"\n";
     }

@@ -33,6 +33,7 @@ impl Cx<'_> {
             default: None,
             probes: Vec::new(),
             preview: None,
+            plain_http: Vec::new(),
             rules: Default::default(),
         };
         if node.children().is_none() {
@@ -45,12 +46,15 @@ impl Cx<'_> {
         }
         for ch in self.child_nodes(node, &with_rules(KIDS), "in `env`") {
             match ch.name().value() {
-                "hosts" => env.hosts.extend(self.list_child(
-                    ch,
-                    "hosts",
-                    "hosts \"staging.example.org\"",
-                    Host::parse,
-                )),
+                "hosts" => {
+                    // `plain-http=#true`: these hosts are served over plain HTTP too.
+                    let plain = self.prop_bool(ch, "plain-http", "#true");
+                    let hosts = self.list_hosts(ch);
+                    if plain.is_some_and(|p| p.value) {
+                        env.plain_http.extend(hosts.iter().cloned());
+                    }
+                    env.hosts.extend(hosts);
+                }
                 "active-color" => set_once(self, &mut env.active_color, ch, |cx| {
                     cx.single_child(ch, "active-color", "active-color \"blue\"", Color::parse)
                 }),
@@ -97,6 +101,18 @@ impl Cx<'_> {
             }
         }
         name.map(|_| env)
+    }
+
+    /// An env's `hosts HOST… plain-http=BOOL`.
+    fn list_hosts(&mut self, ch: &KdlNode) -> Vec<Spanned<Host>> {
+        self.props(ch, &["plain-http"]);
+        self.no_children(ch);
+        let example = "hosts \"staging.example.org\"";
+        let v = self.args_of(ch, "hosts", example, Host::parse);
+        if Self::positional(ch).next().is_none() {
+            self.missing(ch, "hosts", "at least one value", example);
+        }
+        v
     }
 
     pub(super) fn component(&mut self, node: &KdlNode) -> Option<ComponentSpec> {

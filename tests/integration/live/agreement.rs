@@ -68,6 +68,9 @@ fn policy_headers(ex: &Explanation) -> Vec<(String, Vec<String>)> {
             words.next().unwrap_or_default(),
             words.next().unwrap_or_default(),
         );
+        if !["set-header", "add-header", "del-header"].contains(&verb) {
+            continue; // a rewrite's lines: compared by the upstream path
+        }
         let key = format!("{side} {}", name.to_ascii_lowercase());
         let at = match out.iter().position(|(k, _)| *k == key) {
             Some(at) => at,

@@ -337,6 +337,7 @@ outside "wiki" address="10.0.0.9:3000" {
 }
 env "app" {
     hosts "app.example.test"
+    hosts "plain.app.example.test" plain-http=#true
     component "web" port=8080 {
         instance "web-1" color="blue" address="web-1.lxd"
         instance "web-2" color="green" address="web-2.lxd"
@@ -454,6 +455,15 @@ redirect "old" to="https://www.app.example.test" status=308 keep-path=#false {
         "{r:?}"
     );
     assert_eq!(r.body, "<h1>Soon</h1>\n", "{r:?}");
+    // A host served over plain HTTP too: no redirect, the env's routes apply.
+    let (r, ex) = ask(false, "plain.app.example.test", "/api/v1/x", false);
+    assert_eq!(
+        (r.status, r.served_by()),
+        (200, Some("app/web/web-1")),
+        "{r:?}"
+    );
+    assert_eq!(r.echoed("path"), Some("/internal/x"), "{r:?}");
+    assert_eq!(ex.upstream_path.as_deref(), Some("/internal/x"));
     // Any other plain-HTTP host still goes to https on itself.
     let (r, ex) = ask(false, "app.example.test", "/x", false);
     assert_eq!(
