@@ -13,6 +13,7 @@
 
 mod decode;
 mod error;
+pub mod guard;
 pub mod policy;
 mod read;
 

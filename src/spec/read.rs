@@ -183,7 +183,36 @@ fn load_from(src: &dyn Source) -> Result<Spec, Vec<SpecError>> {
             };
             round.push((file, included_at));
         }
-        let texts: Vec<Arc<String>> = round.iter().map(|(f, _)| f.text.clone()).collect();
+        // A file the KDL parser would take exponential time on is not given to it.
+        let empty = Arc::new(String::new());
+        let texts: Vec<Arc<String>> = round
+            .iter()
+            .map(
+                |(f, _)| match super::guard::too_many_slashdashed_blocks(&f.text) {
+                    Some(span) => {
+                        errors.push(SpecError::at(
+                        f.named(),
+                        span,
+                        Problem::Syntax {
+                            message: format!(
+                                "more than {} slashdashed children blocks (`/-{{`) in one file",
+                                super::guard::MAX_SLASHDASHED_BLOCKS
+                            ),
+                            label: "one too many".into(),
+                            help: Some(
+                                "the KDL parser takes exponential time on nested ones; comment \
+                                 out the outer block only (`/-` on it hides everything inside), \
+                                 or delete what is commented out"
+                                    .into(),
+                            ),
+                        },
+                    ));
+                        empty.clone()
+                    }
+                    None => f.text.clone(),
+                },
+            )
+            .collect();
         let parsed = parse_all(&texts);
         for ((file, _), parsed) in round.into_iter().zip(parsed) {
             let index = spec.files.len();
