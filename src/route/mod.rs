@@ -15,13 +15,14 @@
 //!
 //! This file holds the [`Explanation`] (the JSON document of `--format json`) and its parts.
 //! The rest, one concept per file: `request` reads the request from the command line, `engine`
-//! walks the rules, `verdict` is how the walk ends ([`Verdict`]), `chash` is HAProxy's
+//! walks the rules (`backend` its backend part, `policy` the policy rules), `verdict` is how the walk ends ([`Verdict`]), `chash` is HAProxy's
 //! consistent hash, `text` prints an explanation, `error` the diagnostics.
 
 // Diagnostics carry their source text by design (as `large_enum_variant` in Cargo.toml says);
 // they are cold and returned once per run.
 #![allow(clippy::result_large_err)]
 
+mod backend;
 mod chash;
 mod engine;
 mod error;
