@@ -6,13 +6,15 @@
 //! when what is *live* differs from the build — so a file changed outside edgeplan is both
 //! reported as drift and planned back, never silently overwritten. Secret material is never
 //! fetched or shown: certificate paths and anything that looks like a private key are listed
-//! without content.
+//! without content, and the password hashes of haproxy.cfg are shown as fingerprints
+//! ([`secrets`]).
 //!
 //! [`show`] renders a plan as text, JSON or markdown; [`saved`] is the plan file that
 //! `apply FILE` applies exactly.
 
 mod compare;
 pub mod saved;
+pub mod secrets;
 pub mod semantic;
 pub mod show;
 

@@ -7,6 +7,7 @@ mod context;
 mod force_unlock;
 mod generations;
 mod hash;
+mod hash_password;
 mod plan;
 mod rollback;
 mod route;
@@ -63,6 +64,9 @@ pub enum Command {
     Build(build::Args),
     /// Print the input hash (specs, templates, version, active colours)
     Hash(hash::Args),
+    /// Hash a password for a `userlist` (sha512crypt): from the terminal without echo, or the
+    /// first line of standard input
+    HashPassword(hash_password::Args),
     /// Explain where a request lands: frontend, ACLs, rule, backend, server and cookie
     Route(route::Args),
     /// Show what `apply` would change on a target (files, hosts, certificates, drift)
@@ -159,6 +163,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(args, ui),
         Command::Build(args) => build::run(args, ui),
         Command::Hash(args) => hash::run(args, ui),
+        Command::HashPassword(args) => hash_password::run(args),
         Command::Route(args) => route::run(args, ui),
         Command::Plan(args) => plan::run(args, ui),
         Command::Apply(args) => apply::run(args, ui),

@@ -25,6 +25,11 @@ pub struct Args {
     #[arg(long = "header", value_name = "NAME=VALUE")]
     pub headers: Vec<String>,
 
+    /// Basic credentials the request carries, USER:PASSWORD (as `curl -u`; checked against the
+    /// userlist's hashes as haproxy checks them, never shown)
+    #[arg(long, value_name = "USER:PASSWORD", value_parser = user_password)]
+    pub user: Option<(String, String)>,
+
     /// Specs directory (holds edge.kdl and env/*.kdl)
     #[arg(long, default_value = "specs")]
     pub specs: PathBuf,
@@ -53,7 +58,14 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
     let explained = (|| {
         let mut colors = ActiveColors::from_specs(&edge);
         route::apply_colors(&edge, &mut colors, &args.colors)?;
-        let mut req = Request::parse(&args.url, &args.cookies, &args.headers)?;
+        let mut headers = args.headers.clone();
+        if let Some((user, password)) = &args.user {
+            headers.push(format!(
+                "Authorization={}",
+                route::Credentials::header(user, password)
+            ));
+        }
+        let mut req = Request::parse(&args.url, &args.cookies, &headers)?;
         req.from = args.from;
         route::explain(&rules::routing(&edge, &colors), &req)
     })();
@@ -68,4 +80,11 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     ExitCode::SUCCESS
+}
+
+/// `USER:PASSWORD`, split at the first `:` (RFC 7617: a user name holds no `:`).
+fn user_password(s: &str) -> Result<(String, String), String> {
+    s.split_once(':')
+        .map(|(u, p)| (u.to_string(), p.to_string()))
+        .ok_or_else(|| "write USER:PASSWORD (a `:` between them)".to_string())
 }

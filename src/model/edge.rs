@@ -47,6 +47,8 @@ pub struct Edge {
     pub targets: BTreeMap<Ident, Target>,
     /// Named policies by name.
     pub policies: BTreeMap<Ident, Policy>,
+    /// Userlists (of basic auth) by name.
+    pub userlists: BTreeMap<Ident, Userlist>,
     /// Rules for every request but ACME challenges (top-level `policies`).
     pub policy: Attached,
 }

@@ -10,7 +10,7 @@
 //! Files: [`names`] (checked text: hosts, identifiers, paths, e-mail, arguments), [`net`]
 //! (ports, networks, addresses, binds, socket modes), [`values`] (durations, statuses, colours
 //! and the other enumerations), [`policy`] (access, header and HSTS rules and the named
-//! policies that hold them), [`edge`] (the whole-edge aggregate and its parts).
+//! policies that hold them), [`auth`] (userlists, password hashes, basic auth), [`edge`] (the whole-edge aggregate and its parts).
 
 /// Longest string any spec field may hold; anything longer is refused as hostile or a mistake.
 pub const MAX_STRING: usize = 4096;
@@ -113,12 +113,14 @@ macro_rules! serialize_as_display {
     )*};
 }
 
+pub mod auth;
 pub mod edge;
 pub mod names;
 pub mod net;
 pub mod policy;
 pub mod values;
 
+pub use auth::*;
 pub use edge::*;
 pub use names::*;
 pub use net::*;

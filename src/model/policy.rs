@@ -371,7 +371,7 @@ pub struct ErrorPage {
     pub page: super::Body,
 }
 
-/// One set of rules, in the order they act: access, maintenance, then request headers (in spec
+/// One set of rules, in the order they act: access, basic auth, maintenance, then request headers (in spec
 /// order), then response headers (the security preset, then the rules in spec order, then HSTS).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Rules {
@@ -379,6 +379,8 @@ pub struct Rules {
     pub access: Option<Access>,
     /// Maintenance.
     pub maintenance: Option<Maintenance>,
+    /// Basic authentication.
+    pub basic_auth: Option<super::BasicAuth>,
     /// Error pages, by status.
     pub error_pages: Vec<ErrorPage>,
     /// Request header rules, in spec order.

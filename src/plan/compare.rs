@@ -117,7 +117,8 @@ pub(super) fn changes(
             sensitive,
             note,
             before: None,
-            after: (!sensitive).then(|| String::from_utf8_lossy(&file.content).into_owned()),
+            after: (!sensitive)
+                .then(|| super::secrets::mask(&String::from_utf8_lossy(&file.content))),
         });
     }
     for path in expected.keys() {
@@ -165,7 +166,7 @@ pub(super) fn fill_before(
                 c.sensitive = true;
                 c.after = None;
             } else {
-                c.before = Some(String::from_utf8_lossy(b).into_owned());
+                c.before = Some(super::secrets::mask(&String::from_utf8_lossy(b)));
             }
         }
         if c.action != Action::Delete && c.before.is_none() && !c.sensitive {

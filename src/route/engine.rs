@@ -207,7 +207,7 @@ fn acl_result(acl: &Acl, req: &Request, client: Option<std::net::IpAddr>) -> Acl
 }
 
 /// The frontend's rules after the 400 check: the route (the first switch that matches), the
-/// access rules, the redirect, the request headers, the `use_backend` of the route or
+/// access rules, basic auth, maintenance, the redirect, the request headers, the `use_backend` of the route or
 /// `default_backend`, then the backend's decision.
 fn follow_rules(
     routing: &Routing,
@@ -232,6 +232,15 @@ fn follow_rules(
     ) {
         return Ok(Verdict::Denied {
             status: rules::DENY_STATUS,
+            by: rule.origin.clone(),
+        });
+    }
+    if let Some(rule) =
+        super::policy::basic_auth(&fe.policies, key.as_deref(), &is, req, &mut steps.policies)
+        && let rules::PolicyAction::BasicAuth { realm, .. } = &rule.action
+    {
+        return Ok(Verdict::Unauthorized {
+            realm: realm.clone(),
             by: rule.origin.clone(),
         });
     }

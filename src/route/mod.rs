@@ -38,7 +38,7 @@ pub use chash::{chash_pick, full_hash, sdbm, uri_hash};
 pub use engine::{explain, haproxy_test, redirect_rule};
 pub use error::RouteError;
 pub use policy::{PolicyResult, client_address};
-pub use request::{HOST_VAR, NameValue, Request, apply_colors};
+pub use request::{Credentials, HOST_VAR, NameValue, Request, apply_colors};
 pub use text::render_text;
 pub use verdict::{Chosen, Pick, Reached, Role, ServerChoice, Verdict};
 
@@ -200,6 +200,8 @@ pub enum Outcome {
     Denied,
     /// A maintenance rule answers 503 with its page.
     Maintenance,
+    /// A basic-auth rule asks for credentials: HAProxy answers 401.
+    Unauthorized,
 }
 
 /// A server of the backend.

@@ -99,6 +99,71 @@ pub(super) fn access<'a>(
     None
 }
 
+/// The basic-auth rules in order for a request with route key `key`, then the removal of the
+/// `Authorization` header where one applies: each recorded in `out`; the first rule that asks for credentials (401: the
+/// client not in its bypass networks, the request without a user of its userlist and the
+/// right password) ends the walk and is returned.
+pub(super) fn basic_auth<'a>(
+    rules: &'a [PolicyRule],
+    key: Option<&str>,
+    is: &impl Fn(&str) -> bool,
+    req: &Request,
+    out: &mut Vec<PolicyResult>,
+) -> Option<&'a PolicyRule> {
+    for r in rules {
+        match &r.action {
+            PolicyAction::BasicAuth {
+                userlist, bypass, ..
+            } => {
+                let applies = r.scope.holds(key);
+                let bypassed = bypass.as_deref().is_some_and(is);
+                let good = applies
+                    && !bypassed
+                    && req
+                        .credentials
+                        .as_ref()
+                        .is_some_and(|c| userlist.check(&c.user, &c.password));
+                let fired = applies && !bypassed && !good;
+                let effect = if fired {
+                    Some(match &req.credentials {
+                        Some(c) => format!(
+                            "401: user {} with that password is not in userlist {}",
+                            c.user, userlist.name
+                        ),
+                        None => "401: the request carries no Basic credentials".into(),
+                    })
+                } else if good {
+                    let user = req.credentials.as_ref().map(|c| c.user.as_str());
+                    Some(format!(
+                        "authenticated as {} (userlist {})",
+                        user.unwrap_or_default(),
+                        userlist.name
+                    ))
+                } else if applies {
+                    Some("bypassed: the client is in a bypass network".into())
+                } else {
+                    None
+                };
+                out.push(PolicyResult::of(r, applies, fired, effect));
+                if fired {
+                    return Some(r);
+                }
+            }
+            PolicyAction::StripCredentials { scopes } => {
+                let fired = scopes.iter().any(|s| s.holds(key));
+                out.push(PolicyResult::of(
+                    r,
+                    true,
+                    fired,
+                    fired.then(|| format!("request {} removed", crate::rules::AUTHORIZATION)),
+                ));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The maintenance rules in order for a request with route key `key`: each recorded in `out`;
 /// the first that answers (the client not in its bypass networks) ends the walk and is
 /// returned.

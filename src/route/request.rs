@@ -35,15 +35,94 @@ pub struct Request {
     /// believed (the spec's `trusted` networks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<std::net::IpAddr>,
+    /// The Basic credentials of its first `Authorization` header, as haproxy's `http_auth`
+    /// reads them; never shown (the header's value in [`Self::headers`] is masked).
+    #[serde(skip)]
+    pub credentials: Option<Credentials>,
+}
+
+/// A user name and password from an `Authorization: Basic …` header (RFC 7617).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// User name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, (sensitive))", self.user)
+    }
+}
+
+impl Credentials {
+    /// Read `VALUE` of `Authorization: VALUE` as haproxy 2.6 does (`get_http_auth`): the scheme
+    /// `Basic` in any case, one space, standard base64 of `USER:PASSWORD` split at the first
+    /// `:`. `None` for anything else (haproxy then treats the request as unauthenticated).
+    /// Bytes that are not UTF-8 are read lossily (such a password then never matches here).
+    pub fn from_header(value: &str) -> Option<Credentials> {
+        use base64::Engine as _;
+        let (scheme, rest) = value.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()?;
+        let text = String::from_utf8_lossy(&raw);
+        let (user, password) = text.split_once(':')?;
+        Some(Credentials {
+            user: user.to_string(),
+            password: password.to_string(),
+        })
+    }
+
+    /// How output shows an `Authorization` header that carries `creds` (read by
+    /// [`Self::from_header`]): the user, never the password.
+    pub fn shown(creds: Option<&Credentials>) -> String {
+        match creds {
+            Some(c) => format!("Basic (user {}, password not shown)", c.user),
+            None => "(not Basic credentials; not shown)".into(),
+        }
+    }
+
+    /// The header value that carries them (`Basic BASE64`).
+    pub fn header(user: &str, password: &str) -> String {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    }
 }
 
 /// A name and a value (a cookie, a header).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameValue {
     /// Name.
     pub name: String,
-    /// Value.
+    /// Value, as sent.
     pub value: String,
+    /// What output shows instead of a secret value (`Authorization`'s): never the value.
+    pub masked: Option<String>,
+}
+
+impl NameValue {
+    /// The value as output may show it.
+    pub fn shown(&self) -> &str {
+        self.masked.as_deref().unwrap_or(&self.value)
+    }
+}
+
+impl Serialize for NameValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("NameValue", 2)?;
+        st.serialize_field("name", &self.name)?;
+        st.serialize_field("value", self.shown())?;
+        st.end()
+    }
 }
 
 /// A [`RouteError::BadUrl`] at bytes `at..at + len` of `url`.
@@ -109,6 +188,7 @@ impl Request {
             cookies: Vec::new(),
             headers: Vec::new(),
             from: None,
+            credentials: None,
         };
         for c in cookies {
             req.cookies.push(parse_cookie(c)?);
@@ -135,8 +215,28 @@ impl Request {
                 for pair in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
                     self.cookies.push(parse_cookie(pair)?);
                 }
+            } else if name.eq_ignore_ascii_case(crate::rules::AUTHORIZATION) {
+                // Only the first counts (haproxy reads the first); no value is ever shown.
+                let first = !self
+                    .headers
+                    .iter()
+                    .any(|h| h.name.eq_ignore_ascii_case(crate::rules::AUTHORIZATION));
+                let creds = Credentials::from_header(&value);
+                let masked = Some(Credentials::shown(creds.as_ref()));
+                if first {
+                    self.credentials = creds;
+                }
+                self.headers.push(NameValue {
+                    name,
+                    value,
+                    masked,
+                });
             } else {
-                self.headers.push(NameValue { name, value });
+                self.headers.push(NameValue {
+                    name,
+                    value,
+                    masked: None,
+                });
             }
         }
         Ok(())
@@ -398,6 +498,7 @@ fn parse_cookie(arg: &str) -> Result<NameValue, RouteError> {
     Ok(NameValue {
         name: name.to_string(),
         value: bare.to_string(),
+        masked: None,
     })
 }
 

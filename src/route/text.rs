@@ -130,7 +130,7 @@ fn write_request(o: &mut String, p: &Paint, r: &Request) {
         let _ = writeln!(o, "  cookie       {}={}", c.name, c.value);
     }
     for h in &r.headers {
-        let _ = writeln!(o, "  header       {}: {}", h.name, h.value);
+        let _ = writeln!(o, "  header       {}: {}", h.name, h.shown());
     }
 }
 
@@ -257,6 +257,7 @@ fn write_backend(o: &mut String, p: &Paint, ex: &Explanation) {
         Verdict::BadRequest { .. }
         | Verdict::Redirect { .. }
         | Verdict::Denied { .. }
+        | Verdict::Unauthorized { .. }
         | Verdict::Maintenance { .. } => return,
         Verdict::Static { backend, .. } => (backend, "HAProxy answers itself".to_string()),
         Verdict::NoServer { backend, role, .. } | Verdict::Forward { backend, role, .. } => {
@@ -357,6 +358,10 @@ fn result(verdict: &Verdict) -> String {
         ),
         Verdict::BadRequest { reason } => format!("HAProxy answers 400: {reason}"),
         Verdict::Denied { status, by } => format!("HAProxy answers {status}: denied by {by}"),
+        Verdict::Unauthorized { realm, by } => format!(
+            "HAProxy answers 401 (WWW-Authenticate: Basic realm=\"{realm}\"): credentials \
+             asked by {by}"
+        ),
         Verdict::Maintenance {
             body_file,
             retry_after,

@@ -27,6 +27,14 @@ pub enum Verdict {
         /// The rule's origin (`policy team-only (env staging)`).
         by: String,
     },
+    /// A basic-auth rule asks for credentials: HAProxy answers 401 with
+    /// `WWW-Authenticate: Basic realm="…"`, before maintenance, the redirect and `use_backend`.
+    Unauthorized {
+        /// The realm.
+        realm: String,
+        /// The rule's origin.
+        by: String,
+    },
     /// A maintenance rule answers 503 with its page and `Retry-After`, before the redirect and
     /// `use_backend`.
     Maintenance {
@@ -141,6 +149,7 @@ impl Verdict {
             Verdict::BadRequest { .. } => Outcome::BadRequest,
             Verdict::Denied { .. } => Outcome::Denied,
             Verdict::Maintenance { .. } => Outcome::Maintenance,
+            Verdict::Unauthorized { .. } => Outcome::Unauthorized,
             Verdict::Redirect { .. } => Outcome::Redirect,
             Verdict::Static { .. } => Outcome::Static,
             Verdict::NoServer { .. } => Outcome::NoServer,
@@ -156,6 +165,7 @@ impl Verdict {
             | Verdict::Static { status, .. }
             | Verdict::Denied { status, .. } => Some(*status),
             Verdict::NoServer { .. } | Verdict::Maintenance { .. } => Some(503),
+            Verdict::Unauthorized { .. } => Some(401),
             Verdict::Forward { .. } => None,
         }
     }
@@ -174,6 +184,7 @@ impl Verdict {
             Verdict::BadRequest { .. }
             | Verdict::Redirect { .. }
             | Verdict::Denied { .. }
+            | Verdict::Unauthorized { .. }
             | Verdict::Maintenance { .. } => None,
             Verdict::Static { backend, .. }
             | Verdict::NoServer { backend, .. }

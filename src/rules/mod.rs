@@ -72,6 +72,18 @@ pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
             trusted: edge.trusted.iter().map(|n| n.to_string()).collect(),
             headers: IDENTITY_HEADERS.to_vec(),
         },
+        userlists: edge
+            .userlists
+            .values()
+            .map(|l| UserlistSection {
+                name: l.name.to_string(),
+                users: l
+                    .users
+                    .iter()
+                    .map(|u| (u.name.to_string(), u.password.haproxy().to_string()))
+                    .collect(),
+            })
+            .collect(),
     }
 }
 
@@ -362,6 +374,10 @@ fn client_of(edge: &Edge, policies: &[PolicyRule]) -> Vec<String> {
             p.action,
             PolicyAction::Deny { .. }
                 | PolicyAction::Maintenance {
+                    bypass: Some(_),
+                    ..
+                }
+                | PolicyAction::BasicAuth {
                     bypass: Some(_),
                     ..
                 }

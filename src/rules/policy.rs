@@ -9,7 +9,8 @@
 //! that route takes, and a later change to the request cannot change where it goes.
 //!
 //! Evaluation order (documented in docs/spec.md, "Policies"): the route is chosen; access rules
-//! (403); the https redirect; request headers; `use_backend`; then, on the response — proxied or
+//! (403); basic auth (401), then the `Authorization` header removed wherever basic auth applies;
+//! maintenance (503); the https redirect; request headers; `use_backend`; then, on the response — proxied or
 //! answered by haproxy itself (`http-after-response`) — response headers and HSTS. Within a
 //! phase: the edge's rules, then the env's or site's, then the route's; at each place, the
 //! policies it uses in the order listed, then its inline rules.
@@ -25,6 +26,8 @@ pub const ROUTE_VAR: &str = "txn.route";
 pub const CLIENT_VAR: &str = "txn.client";
 /// The variable naming the prefix a route's rewrite matched ([`PolicyAction::Rewrite`]).
 pub const REWRITE_VAR: &str = "txn.rewrite";
+/// The header basic auth reads, removed before the request goes upstream.
+pub const AUTHORIZATION: &str = "Authorization";
 /// The route key of ACME challenges, which no policy touches.
 pub const ACME_KEY: &str = "acme";
 
@@ -118,6 +121,31 @@ pub enum PolicyAction {
         /// True for a `deny` list, false for an `allow` list.
         inside: bool,
     },
+    /// Answer 401 with `WWW-Authenticate: Basic realm="…"` unless the request carries the
+    /// credentials of a user of the userlist, or the client is in the bypass ACL's networks.
+    /// Only in the https frontend: validation refuses basic auth where a request could come
+    /// over plain HTTP, so the http frontend of a TLS edge redirects such requests first.
+    BasicAuth {
+        /// The userlist (its users, to check credentials as haproxy's `http_auth` does).
+        #[serde(skip)]
+        userlist: crate::model::Userlist,
+        /// Realm.
+        realm: String,
+        /// The client-network ACL of the bypass networks, when there are some.
+        bypass: Option<String>,
+        /// The variable set when the request's credentials are good (`txn.auth_N`): haproxy
+        /// runs `crypt(3)` once per rule and request, not once per line that asks.
+        var: String,
+        /// The haproxy lines: check the credentials, then ask for them.
+        lines: Vec<String>,
+    },
+    /// Remove the `Authorization` header of every request a basic-auth rule applies to
+    /// (after every such rule checked it; bypassed clients included), so no password goes
+    /// upstream.
+    StripCredentials {
+        /// The scopes of the basic-auth rules.
+        scopes: Vec<Scope>,
+    },
     /// Answer 503 with a maintenance page and `Retry-After`, unless the client is in the
     /// bypass ACL's networks.
     Maintenance {
@@ -154,10 +182,12 @@ impl PolicyAction {
     fn phase(&self) -> u8 {
         match self {
             PolicyAction::Deny { .. } => 0,
-            PolicyAction::Maintenance { .. } => 1,
-            PolicyAction::Rewrite { .. } => 2,
-            PolicyAction::RequestHeader(_) => 3,
-            PolicyAction::ResponseHeader(_) => 4,
+            PolicyAction::BasicAuth { .. } => 1,
+            PolicyAction::StripCredentials { .. } => 2,
+            PolicyAction::Maintenance { .. } => 3,
+            PolicyAction::Rewrite { .. } => 4,
+            PolicyAction::RequestHeader(_) => 5,
+            PolicyAction::ResponseHeader(_) => 6,
         }
     }
 
@@ -194,6 +224,8 @@ pub fn policy_rules(edge: &Edge, https: bool) -> (Vec<Acl>, Vec<PolicyRule>) {
         edge,
         acls: Vec::new(),
         rules: Vec::new(),
+        auth_scopes: Vec::new(),
+        auth_rules: 0,
     };
     out.place(&edge.policy, Scope::Edge, "the edge", "edge");
     for env in edge.envs.values() {
@@ -242,6 +274,27 @@ pub fn policy_rules(edge: &Edge, https: bool) -> (Vec<Acl>, Vec<PolicyRule>) {
             );
         }
     }
+    if !out.auth_scopes.is_empty() {
+        let scopes = std::mem::take(&mut out.auth_scopes);
+        let when: Vec<String> = scopes.iter().map(Scope::haproxy).collect();
+        out.rules.push(PolicyRule {
+            origin: "basic auth".into(),
+            scope: Scope::Edge,
+            haproxy: format!(
+                "http-request del-header {AUTHORIZATION} if {}",
+                when.join(" || ")
+            ),
+            summary: format!(
+                "request header {AUTHORIZATION} removed where basic auth applies ({})",
+                scopes
+                    .iter()
+                    .map(Scope::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            action: PolicyAction::StripCredentials { scopes },
+        });
+    }
     // Phase first, place order within a phase (a stable sort).
     out.rules.sort_by_key(|r| r.action.phase());
     (out.acls, out.rules)
@@ -266,6 +319,10 @@ struct Out<'a> {
     edge: &'a Edge,
     acls: Vec<Acl>,
     rules: Vec<PolicyRule>,
+    /// The scopes of the basic-auth rules so far (each once).
+    auth_scopes: Vec<Scope>,
+    /// How many basic-auth rules so far (numbers their variables).
+    auth_rules: usize,
 }
 
 impl Out<'_> {
@@ -345,18 +402,9 @@ impl Out<'_> {
                 (&access.deny, true, "deny"),
                 (&access.allow, false, "allow"),
             ] {
-                if list.is_empty() {
+                let Some(acl) = client_acl(&mut self.acls, &format!("{id}.{suffix}"), list) else {
                     continue;
-                }
-                let acl = format!("{id}.{suffix}");
-                if !self.acls.iter().any(|a| a.name == acl) {
-                    self.acls.push(Acl::new(
-                        acl.clone(),
-                        Test::Client {
-                            networks: list.iter().map(|n| n.to_string()).collect(),
-                        },
-                    ));
-                }
+                };
                 let not = if inside { "" } else { "!" };
                 let line =
                     format!("http-request deny deny_status {DENY_STATUS} if {cond} {not}{acl}");
@@ -369,19 +417,46 @@ impl Out<'_> {
                 push(PolicyAction::Deny { acl, inside }, line, words);
             }
         }
+        if let (Some(b), true) = (&rules.basic_auth, self.https)
+            && let Some(userlist) = self.edge.userlists.get(&b.userlist)
+        {
+            let bypass = client_acl(&mut self.acls, &format!("{id}.auth-bypass"), &b.bypass);
+            self.auth_rules += 1;
+            let var = format!("txn.auth_{}", self.auth_rules);
+            if !self.auth_scopes.contains(scope) {
+                self.auth_scopes.push(scope.clone());
+            }
+            let when = match &bypass {
+                Some(acl) => format!("{cond} !{acl}"),
+                None => cond.clone(),
+            };
+            let lines = vec![
+                format!(
+                    "http-request set-var({var}) bool(1) if {when} {{ http_auth({}) }}",
+                    b.userlist
+                ),
+                format!(
+                    "http-request auth realm \"{}\" if {when} !{{ var({var}) -m bool }}",
+                    b.realm
+                ),
+            ];
+            let words = format!(
+                "401 without the credentials of a user of userlist {} (realm \"{}\"){}",
+                b.userlist,
+                b.realm,
+                but_from(&b.bypass)
+            );
+            let action = PolicyAction::BasicAuth {
+                userlist: userlist.clone(),
+                realm: b.realm.to_string(),
+                bypass,
+                var,
+                lines: lines.clone(),
+            };
+            push(action, lines.join("\n"), words);
+        }
         if let Some(m) = &rules.maintenance {
-            let bypass = (!m.bypass.is_empty()).then(|| {
-                let acl = format!("{id}.bypass");
-                if !self.acls.iter().any(|a| a.name == acl) {
-                    self.acls.push(Acl::new(
-                        acl.clone(),
-                        Test::Client {
-                            networks: m.bypass.iter().map(|n| n.to_string()).collect(),
-                        },
-                    ));
-                }
-                acl
-            });
+            let bypass = client_acl(&mut self.acls, &format!("{id}.bypass"), &m.bypass);
             let file = format!("{}/maintenance.{id}.html", super::ERRORS_DIR);
             let when = match &bypass {
                 Some(acl) => format!("{cond} !{acl}"),
@@ -391,12 +466,7 @@ impl Out<'_> {
             let words = format!(
                 "maintenance: 503, Retry-After {}{}",
                 m.retry_after,
-                if m.bypass.is_empty() {
-                    String::new()
-                } else {
-                    let nets: Vec<String> = m.bypass.iter().map(|n| n.to_string()).collect();
-                    format!(", but from {}", nets.join(" "))
-                }
+                but_from(&m.bypass)
             );
             push(
                 PolicyAction::Maintenance {
@@ -433,6 +503,36 @@ impl Out<'_> {
             push(PolicyAction::ResponseHeader(h), line, words);
         }
     }
+}
+
+/// The client-network ACL `name` of `networks`, declared once in `acls`; `None` without
+/// networks.
+fn client_acl(
+    acls: &mut Vec<Acl>,
+    name: &str,
+    networks: &[crate::model::Network],
+) -> Option<String> {
+    if networks.is_empty() {
+        return None;
+    }
+    if !acls.iter().any(|a| a.name == name) {
+        acls.push(Acl::new(
+            name.to_string(),
+            Test::Client {
+                networks: networks.iter().map(|n| n.to_string()).collect(),
+            },
+        ));
+    }
+    Some(name.to_string())
+}
+
+/// `, but from NETWORK…` for a rule's bypass networks (empty without).
+fn but_from(bypass: &[crate::model::Network]) -> String {
+    if bypass.is_empty() {
+        return String::new();
+    }
+    let nets: Vec<String> = bypass.iter().map(|n| n.to_string()).collect();
+    format!(", but from {}", nets.join(" "))
 }
 
 /// A `set` rule the edge writes itself (a preset's or HSTS's header: names and values known

@@ -370,6 +370,19 @@ pub struct Routing {
     pub backends: Vec<Backend>,
     /// Who the client is: which headers carry it and whom they are believed from.
     pub identity: Identity,
+    /// The `userlist` sections basic auth reads.
+    pub userlists: Vec<UserlistSection>,
+}
+
+/// A `userlist` section as haproxy.cfg holds it: the template's input, and the only place the
+/// password hashes are spelled out ([`crate::model::PasswordHash::haproxy`]); the plan masks
+/// them ([`crate::plan::secrets::mask`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserlistSection {
+    /// Name.
+    pub name: String,
+    /// Users: name and password hash.
+    pub users: Vec<(String, String)>,
 }
 
 /// The headers that carry the client's identity, set by the edge from the connection in every

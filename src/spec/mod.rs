@@ -16,6 +16,7 @@ mod error;
 pub mod guard;
 pub mod policy;
 mod read;
+pub mod secret;
 
 use std::sync::Arc;
 
@@ -23,8 +24,8 @@ use miette::{NamedSource, SourceSpan};
 
 pub use error::{Note, Problem, SpecError, Src};
 pub use policy::{
-    BypassSpec, ErrorPageSpec, HeaderSpec, HeaderVerb, HstsSpec, MaintenanceSpec, PolicySpec,
-    RedirectSpec, RulesSpec, SecuritySpec,
+    BasicAuthSpec, BypassSpec, ErrorPageSpec, HeaderSpec, HeaderVerb, HstsSpec, MaintenanceSpec,
+    PolicySpec, RedirectSpec, RulesSpec, SecuritySpec, UserSpec, UserlistSpec,
 };
 pub use read::{load, load_files};
 
@@ -52,9 +53,15 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
-    /// A miette source for this file.
+    /// A miette source for this file, `password=` values masked ([`secret::mask`]): what
+    /// diagnostics quote.
     pub fn named(&self) -> Src {
-        NamedSource::new(self.shown.clone(), self.text.clone())
+        let text = if self.text.contains("password") {
+            Arc::new(secret::mask(&self.text))
+        } else {
+            self.text.clone()
+        };
+        NamedSource::new(self.shown.clone(), text)
     }
 }
 
@@ -103,6 +110,8 @@ pub struct Spec {
     pub trusted: Option<Spanned<Vec<Spanned<Network>>>>,
     /// `env` nodes.
     pub envs: Vec<EnvSpec>,
+    /// `base` nodes: shared definitions for envs (an env without hosts, colour or preview).
+    pub bases: Vec<EnvSpec>,
     /// `outside` nodes.
     pub outside: Vec<OutsideSpec>,
     /// `placeholder` nodes.
@@ -113,6 +122,8 @@ pub struct Spec {
     pub targets: Vec<TargetSpec>,
     /// `policy` nodes.
     pub policies: Vec<PolicySpec>,
+    /// `userlist` nodes.
+    pub userlists: Vec<UserlistSpec>,
     /// Top-level `policies`: the edge-wide rules.
     pub rules: RulesSpec,
 }
@@ -227,6 +238,8 @@ pub struct HealthSpec {
 /// `env NAME { … }`.
 #[derive(Debug, Clone)]
 pub struct EnvSpec {
+    /// `base=`: the shared definitions it starts from (`None` for a base itself).
+    pub base: Option<Spanned<Ident>>,
     /// Name and place of the node.
     pub name: Spanned<Ident>,
     /// Public hosts.

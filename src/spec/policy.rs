@@ -1,10 +1,43 @@
 //! The policy nodes as written: `policy NAME { … }` definitions, and the rules that may stand
 //! in a policy or inline in the edge's top level (`policies` only), an `env`, a `route`, an
 //! `outside` backend or a `placeholder`: `policies`, `allow`, `deny`, `request-header`,
-//! `response-header`, `security-headers`, `hsts`.
+//! `response-header`, `security-headers`, `hsts`, `maintenance`, `error-page`, `basic-auth`;
+//! and the `userlist NAME { user NAME password=HASH }` lists `basic-auth` names.
 
 use super::{At, Spanned};
-use crate::model::{FrameOptions, HeaderName, HeaderValue, Ident, Network, ReferrerPolicy};
+use crate::model::{
+    FrameOptions, HeaderName, HeaderValue, Ident, Network, PasswordHash, Realm, ReferrerPolicy,
+    UserName,
+};
+
+/// `userlist NAME { user NAME password=HASH … }`.
+#[derive(Debug, Clone)]
+pub struct UserlistSpec {
+    /// Name.
+    pub name: Spanned<Ident>,
+    /// `user` nodes, in order.
+    pub users: Vec<UserSpec>,
+}
+
+/// `user NAME password=HASH`.
+#[derive(Debug, Clone)]
+pub struct UserSpec {
+    /// Name.
+    pub name: Spanned<UserName>,
+    /// `password=` (a hash).
+    pub password: Option<Spanned<PasswordHash>>,
+}
+
+/// `basic-auth userlist=NAME realm="…" { bypass NETWORK|"trusted"… }`.
+#[derive(Debug, Clone, Default)]
+pub struct BasicAuthSpec {
+    /// `userlist=`.
+    pub userlist: Option<Spanned<Ident>>,
+    /// `realm=`.
+    pub realm: Option<Spanned<Realm>>,
+    /// `bypass` entries.
+    pub bypass: Vec<Spanned<BypassSpec>>,
+}
 
 /// `redirect NAME to=ORIGIN status=… keep-path=… { hosts …; rules… }`.
 #[derive(Debug, Clone)]
@@ -53,6 +86,8 @@ pub struct RulesSpec {
     pub maintenance: Option<Spanned<MaintenanceSpec>>,
     /// `error-page …`, in order.
     pub error_pages: Vec<ErrorPageSpec>,
+    /// `basic-auth …`.
+    pub basic_auth: Option<Spanned<BasicAuthSpec>>,
 }
 
 /// `error-page STATUS… { page "…" }`.
@@ -66,7 +101,7 @@ pub struct ErrorPageSpec {
     pub page: Option<Spanned<crate::model::Body>>,
 }
 
-/// A `bypass` entry of `maintenance`: a network, or `trusted` (the edge's trusted networks).
+/// A `bypass` entry of `maintenance` or `basic-auth`: a network, or `trusted` (the edge's trusted networks).
 #[derive(Debug, Clone)]
 pub enum BypassSpec {
     /// A network.

@@ -17,6 +17,8 @@
 //! - `certs`: `acme`, its certificate groups and their coverage of the served hosts;
 //! - `targets`: where the edge is deployed;
 //! - `policies`: the named policies and the rules attached to each place;
+//! - `auth`: userlists and basic auth;
+//! - `bases`: shared env definitions, merged into each env first;
 //! - `redirects`: redirect sites (checked as sites by `backends`) and redirect loops;
 //! - `hosts` (who serves each host) and `names` (names shared across parts: the site namespace,
 //!   backend names, generated ACL names), read and written by the parts above;
@@ -24,7 +26,9 @@
 //!
 //! [`crate::reach`] decides which routes can match; `routes` turns its answer into diagnostics.
 
+mod auth;
 mod backends;
+mod bases;
 mod certs;
 mod edge;
 mod envs;
@@ -181,6 +185,11 @@ pub fn validate(spec: &Spec) -> Result<Edge, Vec<ValidateError>> {
         spec,
         errors: Vec::new(),
     };
+    let merged = bases::merge(&mut c);
+    let mut c = Checker {
+        spec: merged.as_ref().unwrap_or(spec),
+        errors: c.errors,
+    };
     let edge = build(&mut c);
     if c.errors.is_empty() {
         names::acl_names_unique(&mut c, &edge);
@@ -219,6 +228,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
     certs::tls_has_certificates(c, tls.is_some(), acme.as_ref());
     edge::port_clashes(c, &listen, stats.as_ref(), acme.as_ref(), &admin);
     let targets = targets::targets(c);
+    let userlists = auth::userlists(c);
     let policies = policies::named(c, listen.https.is_some());
 
     let mut edge = Edge {
@@ -238,6 +248,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
         redirects,
         targets,
         policies,
+        userlists,
         policy: Default::default(),
     };
     policies::attach(c, &mut edge);

@@ -11,7 +11,7 @@ use crate::model::{
     HSTS_PRELOAD_MIN_AGE, HeaderAction, HeaderRule, Hsts, Ident, Maintenance, Network, Policy,
     ReferrerPolicy, Rules, SecurityHeaders,
 };
-use crate::spec::{BypassSpec, HeaderSpec, HeaderVerb, RulesSpec};
+use crate::spec::{BypassSpec, HeaderSpec, HeaderVerb, RulesSpec, Spanned};
 
 /// The named policies, each name once.
 pub(super) fn named(c: &mut Checker<'_>, https: bool) -> BTreeMap<Ident, Policy> {
@@ -39,15 +39,33 @@ pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
     let https = edge.listen.https.is_some();
     let named = edge.policies.clone();
     let known = &named;
+    // Where a request may come over plain HTTP, basic auth would send its password in clear.
+    let clear = |plain: Option<&str>| -> Option<String> {
+        if !https {
+            Some("the edge has no https listener".into())
+        } else {
+            plain
+                .map(|env| format!("env `{env}` serves hosts over plain HTTP (`plain-http=#true`)"))
+        }
+    };
+    let plain_env = edge
+        .envs
+        .values()
+        .find(|e| !e.plain_http.is_empty())
+        .map(|e| e.name.to_string());
+    no_auth_in_clear(c, &spec.rules, clear(plain_env.as_deref()));
     edge.policy = attached(c, &spec.rules, known, https, "at top level", true);
     for e in &spec.envs {
         let Some(env) = edge.envs.get_mut(&e.name.value) else {
             continue;
         };
         let context = format!("in env `{}`", env.name);
+        let plain = (!env.plain_http.is_empty()).then(|| env.name.to_string());
+        no_auth_in_clear(c, &e.rules, clear(plain.as_deref()));
         env.policy = attached(c, &e.rules, known, https, &context, true);
         for r in &e.routes {
             let context = format!("in route `{}` of env `{}`", r.name.value, env.name);
+            no_auth_in_clear(c, &r.rules, clear(plain.as_deref()));
             let rules = attached(c, &r.rules, known, https, &context, false);
             if let Some(route) = env.routes.iter_mut().find(|x| x.name == r.name.value) {
                 route.policy = rules;
@@ -55,6 +73,7 @@ pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
         }
     }
     for o in &spec.outside {
+        no_auth_in_clear(c, &o.rules, clear(None));
         let context = format!("in outside backend `{}`", o.name.value);
         let rules = attached(c, &o.rules, known, https, &context, true);
         if let Some(site) = edge.outside.get_mut(&o.name.value) {
@@ -62,6 +81,7 @@ pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
         }
     }
     for r in &spec.redirects {
+        no_auth_in_clear(c, &r.rules, clear(None));
         let context = format!("in redirect `{}`", r.name.value);
         let rules = attached(c, &r.rules, known, https, &context, false);
         if let Some(site) = edge.redirects.get_mut(&r.name.value) {
@@ -69,11 +89,20 @@ pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
         }
     }
     for p in &spec.placeholders {
+        no_auth_in_clear(c, &p.rules, clear(None));
         let context = format!("in placeholder `{}`", p.name.value);
         let rules = attached(c, &p.rules, known, https, &context, false);
         if let Some(site) = edge.placeholders.get_mut(&p.name.value) {
             site.policy = rules;
         }
+    }
+}
+
+/// Refuse the basic auth `spec` asks for (inline or by a policy it uses) when `clear` says
+/// why its requests may come over plain HTTP.
+fn no_auth_in_clear(c: &mut Checker<'_>, spec: &RulesSpec, clear: Option<String>) {
+    if let (Some(why), Some(at)) = (clear, super::auth::asked_at(c, spec)) {
+        super::auth::over_plain_http(c, at, &why);
     }
 }
 
@@ -146,6 +175,7 @@ fn rules(c: &mut Checker<'_>, spec: &RulesSpec, https: bool) -> Rules {
     Rules {
         access: access(c, spec),
         maintenance: maintenance(c, spec),
+        basic_auth: super::auth::basic_auth(c, spec),
         error_pages: error_pages(c, spec),
         request_headers: spec.request_headers.iter().filter_map(header).collect(),
         response_headers: spec.response_headers.iter().filter_map(header).collect(),
@@ -183,9 +213,24 @@ fn access(c: &mut Checker<'_>, spec: &RulesSpec) -> Option<Access> {
 }
 
 /// `maintenance`: its page (or the default), `Retry-After` (default 300 s), and its bypass
-/// networks — `trusted` standing for the edge's, which must then trust some.
+/// networks.
 fn maintenance(c: &mut Checker<'_>, spec: &RulesSpec) -> Option<Maintenance> {
     let m = spec.maintenance.as_ref()?;
+    Some(Maintenance {
+        page: val(&m.value.page)
+            .unwrap_or_else(|| Body::parse(DEFAULT_MAINTENANCE_PAGE).expect("a valid body")),
+        retry_after: val(&m.value.retry_after).unwrap_or(300),
+        bypass: bypass_networks(c, &m.value.bypass, "maintenance"),
+    })
+}
+
+/// The networks of a `bypass` list (of `rule`: `maintenance`, `basic-auth`), `trusted`
+/// standing for the edge's, which must then trust some.
+pub(super) fn bypass_networks(
+    c: &mut Checker<'_>,
+    list: &[Spanned<BypassSpec>],
+    rule: &str,
+) -> Vec<Network> {
     let trusted: Vec<Network> = c
         .spec
         .trusted
@@ -193,12 +238,12 @@ fn maintenance(c: &mut Checker<'_>, spec: &RulesSpec) -> Option<Maintenance> {
         .map(|t| t.value.iter().map(|n| n.value).collect())
         .unwrap_or_default();
     let mut bypass: Vec<Network> = Vec::new();
-    for b in &m.value.bypass {
+    for b in list {
         match &b.value {
             BypassSpec::Network(n) => bypass.push(*n),
             BypassSpec::Trusted if trusted.is_empty() => c.conflict(
                 b.at,
-                "maintenance bypass names `trusted`, but the edge trusts no network",
+                format!("{rule} bypass names `trusted`, but the edge trusts no network"),
                 "no trusted network",
                 "add `trusted \"10.0.10.0/24\"` at top level, or list the networks here",
             ),
@@ -206,12 +251,7 @@ fn maintenance(c: &mut Checker<'_>, spec: &RulesSpec) -> Option<Maintenance> {
         }
     }
     bypass.dedup();
-    Some(Maintenance {
-        page: val(&m.value.page)
-            .unwrap_or_else(|| Body::parse(DEFAULT_MAINTENANCE_PAGE).expect("a valid body")),
-        retry_after: val(&m.value.retry_after).unwrap_or(300),
-        bypass,
-    })
+    bypass
 }
 
 /// `error-page`s: each status once per place.

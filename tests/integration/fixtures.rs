@@ -5,7 +5,9 @@
 //! diagnostic codes the output must contain. Each case is copied into a temp dir as `specs/` and
 //! checked by the real binary (no colour, width 80); the folded output is a named insta snapshot
 //! (`snapshots/integration__fixtures__{valid,invalid}__<case>.snap`), and the `--format json`
-//! output is checked for shape. Every case runs, and every failing case is reported at the end.
+//! output is checked for shape; a case's optional `secret` file lists strings (passwords,
+//! hashes) that neither output may show. Every case runs, and every failing case is reported at
+//! the end.
 //!
 //! New case: create the directory (and `expect`), run
 //! `INSTA_UPDATE=always cargo test --test integration fixtures`, then review the new snapshot.
@@ -172,9 +174,21 @@ fn invalid_specs_fail_with_expected_codes() {
         if let Err(e) = snapshot(&format!("invalid__{name}"), &out.folded()) {
             problems.push(e);
         }
+        let text_out = out;
 
         let out = run(dir, true);
         problems.extend(no_panic(&out));
+        // A case's `secret` file lists what no output may show (passwords, their hashes).
+        for secret in std::fs::read_to_string(dir.join("secret"))
+            .unwrap_or_default()
+            .lines()
+        {
+            for (how, o) in [("text", &text_out), ("--format json", &out)] {
+                if o.stdout.contains(secret) || o.stderr.contains(secret) {
+                    problems.push(format!("{how}: the output shows the secret `{secret}`"));
+                }
+            }
+        }
         if out.code != 1 {
             problems.push(format!("--format json: exit {} instead of 1", out.code));
         }

@@ -2,6 +2,7 @@
 //! fixtures, and tests against real components (haproxy, sshd, certbot + pebble, incus, nix).
 
 mod apply;
+mod bases;
 mod box_acme;
 mod canary;
 mod certbot;

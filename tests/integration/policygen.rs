@@ -1,9 +1,10 @@
 //! The policy part of the spec generator ([`crate::specgen`]): named policies, the edge-wide
 //! `policies`, and rules on envs, routes, outside backends and placeholders — every rule kind
 //! (`allow`, `deny`, `request-header`/`response-header` with each action, `security-headers`,
-//! `hsts` with its flags), with the fix-ups that keep a spec valid (no allowed network inside a
+//! `hsts` with its flags, `maintenance`, `error-page`, `basic-auth` with the users of
+//! [`USERS`]), with the fix-ups that keep a spec valid (no allowed network inside a
 //! denied one, `hsts` only with https, `preload` only with a year and subdomains, no empty
-//! policy). Networks include the loopback sources the agreement test sends from, so its
+//! policy, basic auth only where no request comes over plain HTTP). Networks include the loopback sources the agreement test sends from, so its
 //! requests are allowed and denied; header names are ones the stand-ins echo or send.
 
 use proptest::prelude::*;
@@ -28,6 +29,21 @@ const ACTIONS: [&str; 3] = ["set", "add", "del"];
 const REFERRERS: [&str; 2] = ["no-referrer", "strict-origin-when-cross-origin"];
 const AGES: [u32; 3] = [300, 31_536_000, 63_072_000];
 
+/// The users of the generated `userlist "team"`: name, password, hash (cheap ones: sha512crypt
+/// of 1000 rounds, bcrypt of cost 4 — the agreement test checks hundreds of requests).
+pub const USERS: [(&str, &str, &str); 2] = [
+    (
+        "alice",
+        "alice-pw",
+        "$6$rounds=1000$CmJSODsd.ZcmxWU4$OYwp/A3X/Mkd6RooO6RIBtc5OQFbu3Df7ezy6WhVjXUN.fup6p1vuWh/ZLFuSACQ5BEhJGXIg1pAZciX0RhVb.",
+    ),
+    (
+        "bob",
+        "bob-pw",
+        "$2b$04$hZe7w78.khl9YFbIhEu4.OiSTa9p.OR8MwaSgbUOmHbxrJeiifRri",
+    ),
+];
+
 /// A header rule: action, name, value (by position).
 type Header = (usize, usize, usize);
 
@@ -46,6 +62,8 @@ pub struct Rules {
     maintenance: Option<(bool, Vec<usize>, Option<u32>)>,
     /// Error pages: statuses (by position) of one page.
     error_pages: Vec<usize>,
+    /// Basic auth: realm given, bypass networks.
+    basic_auth: Option<(bool, Vec<usize>)>,
 }
 
 /// Every policy of an edge.
@@ -86,17 +104,27 @@ fn full() -> impl Strategy<Value = Rules> {
                 prop::option::of(1u32..=86_400),
             ),
         ),
+        prop::option::weighted(
+            0.3,
+            (
+                any::<bool>(),
+                prop::collection::vec(0..NETWORKS.len(), 0..=1),
+            ),
+        ),
     )
         .prop_map(
-            |(allow, deny, request, response, security, hsts, error_pages, maintenance)| Rules {
-                allow,
-                deny,
-                request,
-                response,
-                security,
-                hsts,
-                maintenance,
-                error_pages,
+            |(allow, deny, request, response, security, hsts, error_pages, maintenance, auth)| {
+                Rules {
+                    allow,
+                    deny,
+                    request,
+                    response,
+                    security,
+                    hsts,
+                    maintenance,
+                    error_pages,
+                    basic_auth: auth,
+                }
             },
         )
 }
@@ -138,8 +166,9 @@ impl Rules {
     }
 
     /// The rule nodes, each line indented by `indent`; `https` when the edge has an https
-    /// listener. Empty when there is no rule.
-    fn text(&self, indent: &str, https: bool) -> String {
+    /// listener and `auth` when basic auth may stand here (no request of the place comes over
+    /// plain HTTP). Empty when there is no rule.
+    fn text(&self, indent: &str, https: bool, auth: bool) -> String {
         let net = |i: &usize| edgeplan::model::Network::parse(NETWORKS[*i]).unwrap();
         let deny: Vec<usize> = dedup(&self.deny);
         // An allowed network inside a denied one is refused by `check`.
@@ -196,6 +225,19 @@ impl Rules {
                 statuses.join(",")
             );
         }
+        if let (Some((realm, bypass)), true) = (&self.basic_auth, auth && https) {
+            s += &format!("{indent}basic-auth userlist=\"team\"");
+            if *realm {
+                s += " realm=\"Team (100% private)\"";
+            }
+            let b = dedup(bypass);
+            if b.is_empty() {
+                s += "\n";
+            } else {
+                let n: Vec<String> = b.iter().map(|i| format!("\"{}\"", NETWORKS[*i])).collect();
+                s += &format!(" {{\n{indent}    bypass {}\n{indent}}}\n", n.join(" "));
+            }
+        }
         if let Some((deny_frames, referrer)) = self.security {
             s += &format!("{indent}security-headers");
             if deny_frames {
@@ -248,11 +290,20 @@ fn uses_text(uses: &[usize], defs: usize, indent: &str) -> String {
 }
 
 impl Policies {
-    /// The definitions and the edge-wide `policies`, for edge.kdl.
-    pub fn edge_text(&self, https: bool) -> String {
+    /// The definitions and the edge-wide `policies`, for edge.kdl (with the userlist of
+    /// [`USERS`] on an https edge); `plain` when some env serves hosts over plain HTTP (no
+    /// policy may then ask for basic auth: the edge-wide ones apply there).
+    pub fn edge_text(&self, https: bool, plain: bool) -> String {
         let mut s = String::new();
+        if https {
+            s += "userlist \"team\" {\n";
+            for (name, _, hash) in USERS {
+                s += &format!("    user \"{name}\" password=\"{hash}\"\n");
+            }
+            s += "}\n";
+        }
         for (i, d) in self.defs.iter().enumerate() {
-            let mut body = d.text("    ", https);
+            let mut body = d.text("    ", https, !plain);
             if body.is_empty() {
                 // A policy needs a rule.
                 body = format!("    response-header set \"X-Policy\" \"p{i}\"\n");
@@ -269,10 +320,11 @@ impl Policies {
             return text.to_string();
         };
         let mut out = String::new();
+        let auth = !text.contains("plain-http=#true");
         for line in text.lines() {
             if line == "}" {
                 out += &uses_text(uses, self.defs.len(), "    ");
-                out += &inline.text("    ", https);
+                out += &inline.text("    ", https, auth);
             }
             out += line;
             out += "\n";
@@ -282,7 +334,7 @@ impl Policies {
                 .and_then(|k| k.parse::<usize>().ok())
                 && let Some(r) = routes.get(k)
             {
-                out += &r.without_pages().text("        ", https);
+                out += &r.without_pages().text("        ", https, auth);
             }
         }
         out
@@ -332,7 +384,7 @@ impl Policies {
                 && let Some(r) = self.sites.get(k)
             {
                 let r = if own { r.clone() } else { r.without_pages() };
-                out += &r.text("    ", https);
+                out += &r.text("    ", https, true);
             }
         }
         out

@@ -424,7 +424,8 @@ impl Plan {
         sites += &redirects;
         owners.extend(redirect_owners);
         let sites = self.policies.sites_text(&sites, self.https);
-        edge += &self.policies.edge_text(self.https);
+        let plain = files.iter().any(|(_, t)| t.contains("plain-http=#true"));
+        edge += &self.policies.edge_text(self.https, plain);
         if self.include && !sites.is_empty() {
             edge += "include \"sites/more.kdl\"\n";
             files.push(("sites/more.kdl".into(), sites));

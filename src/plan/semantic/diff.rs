@@ -70,6 +70,11 @@ pub fn diff(old: &ModelSummary, new: &ModelSummary) -> Vec<SemanticChange> {
             }
         }
     }
+    if let (Some(a), Some(b)) = (&old.userlists, &new.userlists) {
+        for name in keys(a, b) {
+            userlist(&mut out, name, a.get(name), b.get(name));
+        }
+    }
     for name in keys(&old.certificates, &new.certificates) {
         certificate(
             &mut out,
@@ -79,6 +84,47 @@ pub fn diff(old: &ModelSummary, new: &ModelSummary) -> Vec<SemanticChange> {
         );
     }
     out.0
+}
+
+/// A userlist's users added or removed, and whose credentials changed (never shown: the
+/// summary holds fingerprints, and says only that they changed).
+fn userlist(
+    out: &mut Out,
+    name: &str,
+    old: Option<&BTreeMap<String, String>>,
+    new: Option<&BTreeMap<String, String>>,
+) {
+    let subject = format!("userlist {name}");
+    let none = BTreeMap::new();
+    let (a, b) = (old.unwrap_or(&none), new.unwrap_or(&none));
+    let added: Vec<String> = b.keys().filter(|u| !a.contains_key(*u)).cloned().collect();
+    let removed: Vec<String> = a.keys().filter(|u| !b.contains_key(*u)).cloned().collect();
+    if !added.is_empty() || !removed.is_empty() {
+        out.push_sets(
+            "users_changed",
+            Marker::Change,
+            subject.clone(),
+            format!("{subject}: users {}", signed(&added, &removed)),
+            added,
+            removed,
+        );
+    }
+    let changed: Vec<&str> = b
+        .iter()
+        .filter(|(u, f)| a.get(*u).is_some_and(|g| g != *f))
+        .map(|(u, _)| u.as_str())
+        .collect();
+    if !changed.is_empty() {
+        out.push(
+            "credentials_changed",
+            Marker::Change,
+            subject.clone(),
+            format!(
+                "{subject}: credentials changed for {} (not shown)",
+                changed.join(", ")
+            ),
+        );
+    }
 }
 
 /// The names on either side, in order.

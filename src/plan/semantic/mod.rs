@@ -105,6 +105,11 @@ pub struct ModelSummary {
     /// versions (not compared then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirects: Option<BTreeMap<String, String>>,
+    /// Userlists: name → user → fingerprint of the password hash (what
+    /// [`crate::plan::secrets`] shows; never the hash). `None` in the `model.json` of older
+    /// versions (not compared then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userlists: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 fn strings<T: std::fmt::Display>(v: &[T]) -> Vec<String> {
@@ -231,6 +236,22 @@ impl ModelSummary {
                     })
                     .collect(),
             ),
+            userlists: Some(
+                edge.userlists
+                    .values()
+                    .map(|l| {
+                        let users = l
+                            .users
+                            .iter()
+                            .map(|u| {
+                                let print = crate::plan::secrets::fingerprint(u.password.haproxy());
+                                (u.name.to_string(), print)
+                            })
+                            .collect();
+                        (l.name.to_string(), users)
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -278,6 +299,7 @@ impl ModelSummary {
             certificates: BTreeMap::new(),
             policies: Some(BTreeMap::new()),
             redirects: Some(BTreeMap::new()),
+            userlists: Some(BTreeMap::new()),
         }
     }
 }

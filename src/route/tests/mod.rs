@@ -461,6 +461,7 @@ fn spelling_matches_the_rendered_config() {
     assert!(lines.contains(&"hash-type consistent"));
 }
 
+mod auth;
 mod preview;
 mod servers;
 

@@ -57,12 +57,14 @@ impl Cx<'_> {
                 self.singleton(&mut spec.trusted, v, "trusted", files);
             }
             "env" => spec.envs.extend(self.env(node)),
+            "base" => spec.bases.extend(self.base(node)),
             "outside" => spec.outside.extend(self.outside(node)),
             "placeholder" => spec.placeholders.extend(self.placeholder(node)),
             "target" => spec.targets.extend(self.target(node)),
             "policy" => spec.policies.extend(self.policy(node)),
             "redirect" => spec.redirects.extend(self.redirect(node)),
             "policies" => self.rule(node, &mut spec.rules),
+            "userlist" => spec.userlists.extend(self.userlist(node)),
             other => self.unknown_node(node, other, "at top level", TOP),
         }
     }

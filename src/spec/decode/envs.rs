@@ -6,6 +6,16 @@ use super::*;
 
 impl Cx<'_> {
     pub(super) fn env(&mut self, node: &KdlNode) -> Option<EnvSpec> {
+        self.env_or_base(node, false)
+    }
+
+    /// `base NAME { … }`: what envs that name it (`env "prod" base="NAME"`) have in common —
+    /// any env child but `hosts`, `active-color` and `preview`, which are each env's own.
+    pub(super) fn base(&mut self, node: &KdlNode) -> Option<EnvSpec> {
+        self.env_or_base(node, true)
+    }
+
+    fn env_or_base(&mut self, node: &KdlNode, is_base: bool) -> Option<EnvSpec> {
         const KIDS: &[&str] = &[
             "hosts",
             "active-color",
@@ -17,9 +27,22 @@ impl Cx<'_> {
             "probe",
             "preview",
         ];
-        self.props(node, &[]);
-        let name = self.named(node, "env", "env \"staging\" { … }");
+        const OWN: &[&str] = &["hosts", "active-color", "preview"];
+        let kind = if is_base { "base" } else { "env" };
+        self.props(node, if is_base { &[] } else { &["base"] });
+        let example = if is_base {
+            "base \"app\" { component \"web\" port=3000 }"
+        } else {
+            "env \"staging\" { … }"
+        };
+        let name = self.named(node, kind, example);
+        let base = if is_base {
+            None
+        } else {
+            self.prop(node, "base", "\"app\"", Ident::parse)
+        };
         let mut env = EnvSpec {
+            base,
             name: name.clone().unwrap_or(Spanned {
                 value: Ident::parse("invalid").ok()?,
                 at: self.at(node.span()),
@@ -36,7 +59,7 @@ impl Cx<'_> {
             plain_http: Vec::new(),
             rules: Default::default(),
         };
-        if node.children().is_none() {
+        if node.children().is_none() && !is_base {
             self.missing(
                 node,
                 "env",
@@ -44,7 +67,24 @@ impl Cx<'_> {
                 "env \"staging\" { hosts \"staging.example.org\"; … }",
             );
         }
-        for ch in self.child_nodes(node, &with_rules(KIDS), "in `env`") {
+        let context = if is_base { "in `base`" } else { "in `env`" };
+        for ch in self.child_nodes(node, &with_rules(KIDS), context) {
+            if is_base && OWN.contains(&ch.name().value()) {
+                self.errors.push(SpecError::at(
+                    self.src.clone(),
+                    ch.name().span(),
+                    Problem::UnknownNode {
+                        name: ch.name().value().to_string(),
+                        context: context.into(),
+                        help: format!(
+                            "`{}` is each env's own: put it in the envs that use the base \
+                             (`hosts`, `active-color` and `preview` never stand in a base)",
+                            ch.name().value()
+                        ),
+                    },
+                ));
+                continue;
+            }
             match ch.name().value() {
                 "hosts" => {
                     // `plain-http=#true`: these hosts are served over plain HTTP too.

@@ -20,6 +20,7 @@ use crate::model::{
 };
 use crate::model::{CheckString, HealthPath, StatusSet};
 
+mod auth;
 mod edge;
 mod entries;
 mod envs;
@@ -39,12 +40,14 @@ const TOP: &[&str] = &[
     "sticky-cookie",
     "trusted",
     "env",
+    "base",
     "outside",
     "placeholder",
     "redirect",
     "target",
     "policy",
     "policies",
+    "userlist",
 ];
 
 /// Decode one file into `spec`; returns the `include` paths it names.

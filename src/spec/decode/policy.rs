@@ -23,6 +23,7 @@ pub(super) const RULE_NODES: &[&str] = &[
     "hsts",
     "maintenance",
     "error-page",
+    "basic-auth",
 ];
 
 /// `known` and the rule nodes: the children of a node that takes rules.
@@ -134,6 +135,7 @@ impl Cx<'_> {
                 Some(cx.maintenance(ch))
             }),
             "error-page" => rules.error_pages.extend(self.error_page(ch)),
+            "basic-auth" => self.basic_auth_once(&mut rules.basic_auth, ch),
             _ => {}
         }
     }
@@ -324,7 +326,7 @@ fn page(s: &str) -> Result<Body, Invalid> {
 }
 
 /// A `bypass` entry: a network, or `trusted`.
-fn bypass(s: &str) -> Result<BypassSpec, Invalid> {
+pub(super) fn bypass(s: &str) -> Result<BypassSpec, Invalid> {
     if s == "trusted" {
         return Ok(BypassSpec::Trusted);
     }

@@ -6,7 +6,7 @@
 //! send a few hundred requests (every
 //! host of every env, upper-case and `:port` hosts, each path class, random paths, with and
 //! without each env's cookie and with stale and foreign ones, http and https over HTTP/1.1 and
-//! HTTP/2, unknown hosts) and check that the prediction of [`edgeplan::route::explain`] — status,
+//! HTTP/2, unknown hosts, with and without the credentials of a generated userlist) and check that the prediction of [`edgeplan::route::explain`] — status,
 //! backend and server, redirect location, cookie set, static body — is what haproxy answers, for
 //! every request.
 
@@ -77,6 +77,14 @@ fn policy_headers(ex: &Explanation) -> Vec<(String, Vec<String>)> {
             None => {
                 let untouched = if key == "response server" && forwarded {
                     vec!["stand-in".to_string()]
+                } else if side == "upstream" {
+                    // As the request sent it (`Authorization` as route shows it: masked).
+                    ex.request
+                        .headers
+                        .iter()
+                        .filter(|h| h.name.eq_ignore_ascii_case(name))
+                        .map(|h| h.shown().to_string())
+                        .collect()
                 } else {
                     Vec::new()
                 };
@@ -123,7 +131,7 @@ fn predict(ex: &Explanation, bodies: &BTreeMap<String, String>) -> Answer {
             .filter(|_| ex.outcome == Outcome::Forward),
     };
     match ex.outcome {
-        Outcome::Redirect | Outcome::BadRequest | Outcome::Denied => {}
+        Outcome::Redirect | Outcome::BadRequest | Outcome::Denied | Outcome::Unauthorized => {}
         Outcome::NoServer => {
             a.body = Some(match ex.body_file.as_deref() {
                 Some(file) => bodies
@@ -257,6 +265,14 @@ fn observe(
                         .into_iter()
                         .map(str::to_string)
                         .collect(),
+                    // `Authorization` as route shows it (the user, never the password).
+                    Some((_, "authorization")) => r
+                        .echoed("header.authorization")
+                        .map(|v| {
+                            let creds = route::Credentials::from_header(v);
+                            vec![route::Credentials::shown(creds.as_ref())]
+                        })
+                        .unwrap_or_default(),
                     Some((_, name)) => r
                         .echoed(&format!("header.{name}"))
                         .map(|v| v.split(" | ").map(str::to_string).collect())

@@ -31,6 +31,7 @@
 #![allow(dead_code)]
 
 mod agreement;
+mod auth;
 pub mod failover;
 mod health;
 mod identity;
@@ -848,11 +849,15 @@ fn serve(conn: TcpStream, id: &str, seen: &Mutex<Vec<Seen>>) {
                 .collect();
             text += &format!("{k}: {}\n", all.join(" | "));
         }
-        // Every other `x-` header, as `header.NAME: v1 | v2` (what policies add or remove).
+        // Every other `x-` header and `Authorization`, as `header.NAME: v1 | v2` (what policies
+        // add or remove).
         let mut others: Vec<&str> = headers
             .iter()
             .map(|(n, _)| n.as_str())
-            .filter(|n| n.starts_with("x-") && !text.contains(&format!("\n{n}: ")))
+            .filter(|n| {
+                (n.starts_with("x-") || *n == "authorization")
+                    && !text.contains(&format!("\n{n}: "))
+            })
             .collect();
         others.dedup();
         for k in others {

@@ -319,14 +319,26 @@ pub(super) fn probes(
                 }
             ),
             cookies: rng.pick(&cookies).clone(),
-            // A third claim to be someone else (issue 15, item 1).
-            headers: if rng.chance(30) {
-                vec![
-                    "X-Forwarded-For=6.6.6.6".to_string(),
-                    "X-Real-IP=6.6.6.6".to_string(),
-                ]
-            } else {
-                Vec::new()
+            // A third claim to be someone else (issue 15, item 1); some carry the credentials
+            // of a generated user, right or wrong.
+            headers: {
+                let mut h = if rng.chance(30) {
+                    vec![
+                        "X-Forwarded-For=6.6.6.6".to_string(),
+                        "X-Real-IP=6.6.6.6".to_string(),
+                    ]
+                } else {
+                    Vec::new()
+                };
+                if rng.chance(40) {
+                    let (user, password, _) = *rng.pick(&crate::policygen::USERS);
+                    let password = if rng.chance(25) { "wrong" } else { password };
+                    h.push(format!(
+                        "Authorization={}",
+                        edgeplan::route::Credentials::header(user, password)
+                    ));
+                }
+                h
             },
             http2: rng.chance(50),
             from: None,
