@@ -217,6 +217,17 @@ pub struct Env {
     pub policy: Attached,
     /// Hosts also served over plain HTTP on an edge with TLS (no redirect to https).
     pub plain_http: Vec<Host>,
+    /// Rules for the requests to some of its hosts (`hosts HOST… { rules… }`), in spec order.
+    pub host_policies: Vec<HostPolicy>,
+}
+
+/// Rules for the requests an env takes on some of its hosts.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostPolicy {
+    /// The hosts.
+    pub hosts: Vec<Host>,
+    /// The rules.
+    pub policy: Attached,
 }
 
 /// A probe: after a reload, `GET path` with `Host: host` through the box's own haproxy must
@@ -380,6 +391,8 @@ pub struct Outside {
     pub name: Ident,
     /// Hosts routed to it.
     pub hosts: Vec<Host>,
+    /// The hosts also served over plain HTTP on an edge with TLS (`plain-http=#true`).
+    pub plain_http: Vec<Host>,
     /// Where it lives.
     pub address: Address,
     /// Optional health-check URL.
@@ -397,6 +410,8 @@ pub struct Placeholder {
     pub name: Ident,
     /// Hosts.
     pub hosts: Vec<Host>,
+    /// The hosts also served over plain HTTP on an edge with TLS (`plain-http=#true`).
+    pub plain_http: Vec<Host>,
     /// HTTP status.
     pub status: u16,
     /// Body.

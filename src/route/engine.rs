@@ -87,13 +87,19 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
     };
     // On every response, proxied or haproxy's own (`http-after-response`) — but the parser's.
     let key = steps.route_key.clone();
+    let host = req.host_field();
+    let at = rules::Where {
+        key: key.as_deref(),
+        host: host.as_deref(),
+    };
     if !req.host_headers_differ() {
-        super::policy::headers(&fe.policies, true, key.as_deref(), &mut steps.policies);
+        super::policy::headers(&fe.policies, true, &at, &mut steps.policies);
     }
     if req.from.is_none()
-        && fe.policies.iter().any(|p| {
-            p.scope.holds(key.as_deref()) && matches!(p.action, rules::PolicyAction::Deny { .. })
-        })
+        && fe
+            .policies
+            .iter()
+            .any(|p| p.scope.holds(&at) && matches!(p.action, rules::PolicyAction::Deny { .. }))
     {
         steps.notes.push(
             "an access rule applies, and the client's address is not given: it was taken as in \
@@ -223,20 +229,18 @@ fn follow_rules(
     let chosen = switches(fe, &is, &mut steps.switches);
     steps.route_key = chosen.map(|sw| sw.key.clone());
     let key = steps.route_key.clone();
-    if let Some(rule) = super::policy::access(
-        &fe.policies,
-        key.as_deref(),
-        &is,
-        client,
-        &mut steps.policies,
-    ) {
+    let host = req.host_field();
+    let at = rules::Where {
+        key: key.as_deref(),
+        host: host.as_deref(),
+    };
+    if let Some(rule) = super::policy::access(&fe.policies, &at, &is, client, &mut steps.policies) {
         return Ok(Verdict::Denied {
             status: rules::DENY_STATUS,
             by: rule.origin.clone(),
         });
     }
-    if let Some(rule) =
-        super::policy::basic_auth(&fe.policies, key.as_deref(), &is, req, &mut steps.policies)
+    if let Some(rule) = super::policy::basic_auth(&fe.policies, &at, &is, req, &mut steps.policies)
         && let rules::PolicyAction::BasicAuth { realm, .. } = &rule.action
     {
         return Ok(Verdict::Unauthorized {
@@ -244,8 +248,7 @@ fn follow_rules(
             by: rule.origin.clone(),
         });
     }
-    if let Some(rule) =
-        super::policy::maintenance(&fe.policies, key.as_deref(), &is, &mut steps.policies)
+    if let Some(rule) = super::policy::maintenance(&fe.policies, &at, &is, &mut steps.policies)
         && let rules::PolicyAction::Maintenance {
             file, retry_after, ..
         } = &rule.action
@@ -263,9 +266,8 @@ fn follow_rules(
             return Ok(verdict);
         }
     }
-    steps.upstream_path =
-        super::policy::rewrite(&fe.policies, key.as_deref(), req, &mut steps.policies);
-    super::policy::headers(&fe.policies, false, key.as_deref(), &mut steps.policies);
+    steps.upstream_path = super::policy::rewrite(&fe.policies, &at, req, &mut steps.policies);
+    super::policy::headers(&fe.policies, false, &at, &mut steps.policies);
     let reached = match chosen {
         Some(sw) => Reached {
             name: sw.backend.clone(),

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::request::Request;
 use crate::model::HeaderAction;
-use crate::rules::{PolicyAction, PolicyRule, Routing};
+use crate::rules::{PolicyAction, PolicyRule, Routing, Where};
 
 /// One policy rule and what it did to the request.
 #[derive(Debug, Clone, Serialize)]
@@ -62,11 +62,11 @@ pub fn client_address(routing: &Routing, req: &Request) -> Option<IpAddr> {
     Some(forwarded.unwrap_or(from))
 }
 
-/// The access rules in order for a request with route key `key`: each recorded in `out`; the
+/// The access rules in order for a request standing `at`: each recorded in `out`; the
 /// first that denies ends the walk and is returned.
 pub(super) fn access<'a>(
     rules: &'a [PolicyRule],
-    key: Option<&str>,
+    at: &Where<'_>,
     is: &impl Fn(&str) -> bool,
     client: Option<IpAddr>,
     out: &mut Vec<PolicyResult>,
@@ -75,7 +75,7 @@ pub(super) fn access<'a>(
         let PolicyAction::Deny { acl, inside } = &r.action else {
             continue;
         };
-        let applies = r.scope.holds(key);
+        let applies = r.scope.holds(at);
         let fired = applies && is(acl) == *inside;
         let who = client.map_or("the client (address not given)".to_string(), |c| {
             format!("client {c}")
@@ -99,13 +99,13 @@ pub(super) fn access<'a>(
     None
 }
 
-/// The basic-auth rules in order for a request with route key `key`, then the removal of the
+/// The basic-auth rules in order for a request standing `at`, then the removal of the
 /// `Authorization` header where one applies: each recorded in `out`; the first rule that asks for credentials (401: the
 /// client not in its bypass networks, the request without a user of its userlist and the
 /// right password) ends the walk and is returned.
 pub(super) fn basic_auth<'a>(
     rules: &'a [PolicyRule],
-    key: Option<&str>,
+    at: &Where<'_>,
     is: &impl Fn(&str) -> bool,
     req: &Request,
     out: &mut Vec<PolicyResult>,
@@ -115,7 +115,7 @@ pub(super) fn basic_auth<'a>(
             PolicyAction::BasicAuth {
                 userlist, bypass, ..
             } => {
-                let applies = r.scope.holds(key);
+                let applies = r.scope.holds(at);
                 let bypassed = bypass.as_deref().is_some_and(is);
                 let good = applies
                     && !bypassed
@@ -150,7 +150,7 @@ pub(super) fn basic_auth<'a>(
                 }
             }
             PolicyAction::StripCredentials { scopes } => {
-                let fired = scopes.iter().any(|s| s.holds(key));
+                let fired = scopes.iter().any(|s| s.holds(at));
                 out.push(PolicyResult::of(
                     r,
                     true,
@@ -164,12 +164,12 @@ pub(super) fn basic_auth<'a>(
     None
 }
 
-/// The maintenance rules in order for a request with route key `key`: each recorded in `out`;
+/// The maintenance rules in order for a request standing `at`: each recorded in `out`;
 /// the first that answers (the client not in its bypass networks) ends the walk and is
 /// returned.
 pub(super) fn maintenance<'a>(
     rules: &'a [PolicyRule],
-    key: Option<&str>,
+    at: &Where<'_>,
     is: &impl Fn(&str) -> bool,
     out: &mut Vec<PolicyResult>,
 ) -> Option<&'a PolicyRule> {
@@ -177,7 +177,7 @@ pub(super) fn maintenance<'a>(
         let PolicyAction::Maintenance { bypass, .. } = &r.action else {
             continue;
         };
-        let applies = r.scope.holds(key);
+        let applies = r.scope.holds(at);
         let bypassed = bypass.as_deref().is_some_and(is);
         let fired = applies && !bypassed;
         out.push(PolicyResult::of(
@@ -199,12 +199,12 @@ pub(super) fn maintenance<'a>(
     None
 }
 
-/// The rewrite rules for a request with route key `key`, recorded in `out`: the path (and
+/// The rewrite rules for a request standing `at`, recorded in `out`: the path (and
 /// query) the upstream gets when one fires — the first prefix of the route the path begins
 /// with, replaced.
 pub(super) fn rewrite(
     rules: &[PolicyRule],
-    key: Option<&str>,
+    at: &Where<'_>,
     req: &Request,
     out: &mut Vec<PolicyResult>,
 ) -> Option<String> {
@@ -213,7 +213,7 @@ pub(super) fn rewrite(
         let PolicyAction::Rewrite { prefixes, to, .. } = &r.action else {
             continue;
         };
-        let applies = r.scope.holds(key);
+        let applies = r.scope.holds(at);
         let matched = prefixes.iter().find(|p| req.path.starts_with(p.as_str()));
         let new = applies
             .then_some(matched)
@@ -230,12 +230,12 @@ pub(super) fn rewrite(
     upstream
 }
 
-/// The header rules of one side (`response`) in order for a request with route key `key`,
+/// The header rules of one side (`response`) in order for a request standing `at`,
 /// recorded in `out`.
 pub(super) fn headers(
     rules: &[PolicyRule],
     response: bool,
-    key: Option<&str>,
+    at: &Where<'_>,
     out: &mut Vec<PolicyResult>,
 ) {
     for r in rules {
@@ -244,7 +244,7 @@ pub(super) fn headers(
             PolicyAction::ResponseHeader(h) if response => h,
             _ => continue,
         };
-        let applies = r.scope.holds(key);
+        let applies = r.scope.holds(at);
         let side = if response { "response" } else { "request" };
         out.push(PolicyResult::of(
             r,

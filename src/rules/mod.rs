@@ -310,6 +310,27 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
                 http_switches.push(sw);
             }
         }
+        // Sites served over plain HTTP too: their hosts there.
+        let plain_sites = edge
+            .outside
+            .values()
+            .map(|o| (&o.name, &o.plain_http))
+            .chain(edge.placeholders.values().map(|p| (&p.name, &p.plain_http)))
+            .filter(|(_, plain)| !plain.is_empty());
+        for (name, plain) in plain_sites {
+            let plain_acl = format!("plain_{name}");
+            http_acls.push(Acl::new(
+                plain_acl.clone(),
+                Test::Host {
+                    hosts: plain.clone(),
+                },
+            ));
+            if let Some(s) = switches.iter().find(|s| s.key == site_key(name.as_str())) {
+                let mut sw = s.clone();
+                sw.when = vec![plain_acl];
+                http_switches.push(sw);
+            }
+        }
         let (http_policy_acls, http_policies) = policy_rules(edge, false);
         http_acls.extend(http_policy_acls);
         let port = Some(https.port.get()).filter(|p| *p != 443);

@@ -12,7 +12,8 @@
 //! (403); basic auth (401), then the `Authorization` header removed wherever basic auth applies;
 //! maintenance (503); the https redirect; request headers; `use_backend`; then, on the response — proxied or
 //! answered by haproxy itself (`http-after-response`) — response headers and HSTS. Within a
-//! phase: the edge's rules, then the env's or site's, then the route's; at each place, the
+//! phase: the edge's rules, then the env's or site's, then its hosts', then the route's; at each
+//! place, the
 //! policies it uses in the order listed, then its inline rules.
 
 use serde::Serialize;
@@ -54,6 +55,23 @@ pub enum Scope {
         /// Site.
         site: String,
     },
+    /// What an env takes on some of its hosts (`hosts HOST… { rules… }`).
+    Hosts {
+        /// Env.
+        env: String,
+        /// The hosts (as [`super::HOST_VAR`] holds them: lower case, no port).
+        hosts: Vec<String>,
+    },
+}
+
+/// Where a request stands when a policy rule is evaluated: the route key it got (`None`: no
+/// rule took it) and its host as the edge routes by it ([`super::HOST_VAR`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Where<'a> {
+    /// Route key.
+    pub key: Option<&'a str>,
+    /// Host.
+    pub host: Option<&'a str>,
 }
 
 /// The route key of a site's hosts.
@@ -73,8 +91,9 @@ pub fn preview_denied_key(env: &str) -> String {
 }
 
 impl Scope {
-    /// Does a request whose route key is `key` (`None`: no rule took it) fall in the scope?
-    pub fn holds(&self, key: Option<&str>) -> bool {
+    /// Does a request that stands `at` fall in the scope?
+    pub fn holds(&self, at: &Where<'_>) -> bool {
+        let key = at.key;
         match self {
             Scope::Edge => key != Some(ACME_KEY),
             Scope::Env { env } => key.is_some_and(|k| k.starts_with(&format!("env/{env}/"))),
@@ -82,6 +101,10 @@ impl Scope {
                 k == env_key(env, Some(route), false) || k == env_key(env, Some(route), true)
             }),
             Scope::Site { site } => key == Some(site_key(site).as_str()),
+            Scope::Hosts { env, hosts } => {
+                key.is_some_and(|k| k.starts_with(&format!("env/{env}/")))
+                    && at.host.is_some_and(|h| hosts.iter().any(|x| x == h))
+            }
         }
     }
 
@@ -96,6 +119,11 @@ impl Scope {
                 env_key(env, Some(route), true)
             ),
             Scope::Site { site } => format!("{{ var({ROUTE_VAR}) -m str {} }}", site_key(site)),
+            Scope::Hosts { env, hosts } => format!(
+                "{{ var({ROUTE_VAR}) -m beg env/{env}/ }} {{ var({}) -m str {} }}",
+                super::HOST_VAR,
+                hosts.join(" ")
+            ),
         }
     }
 
@@ -106,6 +134,7 @@ impl Scope {
             Scope::Env { env } => format!("env {env}"),
             Scope::Route { env, route } => format!("route {route} of env {env}"),
             Scope::Site { site } => format!("site {site}"),
+            Scope::Hosts { env, hosts } => format!("hosts {} of env {env}", hosts.join(" ")),
         }
     }
 }
@@ -257,6 +286,21 @@ pub fn policy_rules(edge: &Edge, https: bool) -> (Vec<Acl>, Vec<PolicyRule>) {
         );
     }
     for env in edge.envs.values() {
+        for (i, hp) in env.host_policies.iter().enumerate() {
+            let scope = Scope::Hosts {
+                env: env.name.to_string(),
+                hosts: hp.hosts.iter().map(|h| h.to_string()).collect(),
+            };
+            let whose = format!("hosts {} of env {}", scope_hosts(&scope), env.name);
+            out.place(
+                &hp.policy,
+                scope,
+                &whose,
+                &format!("env.{}.hosts{i}", env.name),
+            );
+        }
+    }
+    for env in edge.envs.values() {
         for r in &env.routes {
             let scope = Scope::Route {
                 env: env.name.to_string(),
@@ -298,6 +342,14 @@ pub fn policy_rules(edge: &Edge, https: bool) -> (Vec<Acl>, Vec<PolicyRule>) {
     // Phase first, place order within a phase (a stable sort).
     out.rules.sort_by_key(|r| r.action.phase());
     (out.acls, out.rules)
+}
+
+/// The hosts of a [`Scope::Hosts`], space-separated (empty for other scopes).
+fn scope_hosts(scope: &Scope) -> String {
+    match scope {
+        Scope::Hosts { hosts, .. } => hosts.join(" "),
+        _ => String::new(),
+    }
 }
 
 /// The `http-request` lines that set [`CLIENT_VAR`]: the connection's source, or the last

@@ -262,6 +262,8 @@ pub struct EnvSpec {
     pub preview: Option<Spanned<Host>>,
     /// Hosts listed with `plain-http=#true`: served over plain HTTP too.
     pub plain_http: Vec<Spanned<Host>>,
+    /// `hosts HOST… { rules… }`: rules for the requests to those hosts.
+    pub host_rules: Vec<(Vec<Spanned<Host>>, RulesSpec)>,
     /// Its rules.
     pub rules: RulesSpec,
 }
@@ -357,6 +359,8 @@ pub struct OutsideSpec {
     pub name: Spanned<Ident>,
     /// Hosts.
     pub hosts: Vec<Spanned<Host>>,
+    /// Hosts listed with `plain-http=#true`: served over plain HTTP too.
+    pub plain_http: Vec<Spanned<Host>>,
     /// Address.
     pub address: Option<Spanned<Address>>,
     /// Health-check URL.
@@ -385,6 +389,8 @@ pub struct PlaceholderSpec {
     pub name: Spanned<Ident>,
     /// Hosts.
     pub hosts: Vec<Spanned<Host>>,
+    /// Hosts listed with `plain-http=#true`: served over plain HTTP too.
+    pub plain_http: Vec<Spanned<Host>>,
     /// Status.
     pub status: Option<Spanned<u16>>,
     /// Body.

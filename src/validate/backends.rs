@@ -50,6 +50,7 @@ impl Site for OutsideSpec {
         Some(Outside {
             name: self.name.value.clone(),
             hosts: self.hosts.iter().map(|h| h.value.clone()).collect(),
+            plain_http: self.plain_http.iter().map(|h| h.value.clone()).collect(),
             address: val(&self.address)?,
             health: val(&self.health),
             expect: expect_of(&self.expect),
@@ -74,6 +75,7 @@ impl Site for PlaceholderSpec {
         Some(Placeholder {
             name: self.name.value.clone(),
             hosts: self.hosts.iter().map(|h| h.value.clone()).collect(),
+            plain_http: self.plain_http.iter().map(|h| h.value.clone()).collect(),
             status: val(&self.status).unwrap_or(503),
             body: val(&self.body).unwrap_or_else(|| Body::parse("Service unavailable\n").unwrap()),
             html: val(&self.html).unwrap_or(false),

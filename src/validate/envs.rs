@@ -184,6 +184,7 @@ fn env(
         preview: val(&e.preview),
         policy: Default::default(),
         plain_http: e.plain_http.iter().map(|h| h.value.clone()).collect(),
+        host_policies: Vec::new(),
     })
 }
 

@@ -222,6 +222,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
     let placeholders = backends::sites(c, &mut hosts, &mut backends, &spec.placeholders);
     let redirects = backends::sites(c, &mut hosts, &mut backends, &spec.redirects);
     redirects::loops(c);
+    redirects::targets_served(c, &hosts, listen.https.is_some());
     names::site_names_unique(c);
 
     let acme = certs::acme(c, &hosts, tls.is_some());

@@ -44,25 +44,50 @@ pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
         if !https {
             Some("the edge has no https listener".into())
         } else {
-            plain
-                .map(|env| format!("env `{env}` serves hosts over plain HTTP (`plain-http=#true`)"))
+            plain.map(|who| format!("{who} serves hosts over plain HTTP (`plain-http=#true`)"))
         }
     };
-    let plain_env = edge
+    let plain_site = |kind: &str, name: &Ident, plain: &[crate::model::Host]| {
+        (!plain.is_empty()).then(|| format!("{kind} `{name}`"))
+    };
+    let plain_any = edge
         .envs
         .values()
-        .find(|e| !e.plain_http.is_empty())
-        .map(|e| e.name.to_string());
-    no_auth_in_clear(c, &spec.rules, clear(plain_env.as_deref()));
+        .find_map(|e| plain_site("env", &e.name, &e.plain_http))
+        .or_else(|| {
+            edge.outside
+                .values()
+                .find_map(|o| plain_site("outside backend", &o.name, &o.plain_http))
+        })
+        .or_else(|| {
+            edge.placeholders
+                .values()
+                .find_map(|p| plain_site("placeholder", &p.name, &p.plain_http))
+        });
+    no_auth_in_clear(c, &spec.rules, clear(plain_any.as_deref()));
     edge.policy = attached(c, &spec.rules, known, https, "at top level", true);
     for e in &spec.envs {
         let Some(env) = edge.envs.get_mut(&e.name.value) else {
             continue;
         };
         let context = format!("in env `{}`", env.name);
-        let plain = (!env.plain_http.is_empty()).then(|| env.name.to_string());
+        let plain = plain_site("env", &env.name, &env.plain_http);
         no_auth_in_clear(c, &e.rules, clear(plain.as_deref()));
         env.policy = attached(c, &e.rules, known, https, &context, true);
+        for (hosts, rules) in &e.host_rules {
+            let names: Vec<String> = hosts.iter().map(|h| h.value.to_string()).collect();
+            let context = format!("on hosts {} of env `{}`", names.join(" "), env.name);
+            let in_clear = hosts
+                .iter()
+                .find(|h| env.plain_http.contains(&h.value))
+                .map(|_| format!("env `{}`", env.name));
+            no_auth_in_clear(c, rules, clear(in_clear.as_deref()));
+            let policy = attached(c, rules, known, https, &context, false);
+            env.host_policies.push(crate::model::HostPolicy {
+                hosts: hosts.iter().map(|h| h.value.clone()).collect(),
+                policy,
+            });
+        }
         for r in &e.routes {
             let context = format!("in route `{}` of env `{}`", r.name.value, env.name);
             no_auth_in_clear(c, &r.rules, clear(plain.as_deref()));
@@ -73,7 +98,11 @@ pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
         }
     }
     for o in &spec.outside {
-        no_auth_in_clear(c, &o.rules, clear(None));
+        let plain = edge
+            .outside
+            .get(&o.name.value)
+            .and_then(|x| plain_site("outside backend", &x.name, &x.plain_http));
+        no_auth_in_clear(c, &o.rules, clear(plain.as_deref()));
         let context = format!("in outside backend `{}`", o.name.value);
         let rules = attached(c, &o.rules, known, https, &context, true);
         if let Some(site) = edge.outside.get_mut(&o.name.value) {
@@ -89,7 +118,11 @@ pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
         }
     }
     for p in &spec.placeholders {
-        no_auth_in_clear(c, &p.rules, clear(None));
+        let plain = edge
+            .placeholders
+            .get(&p.name.value)
+            .and_then(|x| plain_site("placeholder", &x.name, &x.plain_http));
+        no_auth_in_clear(c, &p.rules, clear(plain.as_deref()));
         let context = format!("in placeholder `{}`", p.name.value);
         let rules = attached(c, &p.rules, known, https, &context, false);
         if let Some(site) = edge.placeholders.get_mut(&p.name.value) {

@@ -35,6 +35,34 @@ impl Site for RedirectSpec {
     }
 }
 
+/// Refuse a redirect site that sends clients to `https://HOST` of a host this edge serves when
+/// the edge has no https listener: no certificate covers that host here, so the client lands on
+/// a port that does not speak TLS. (With TLS on, every served host must be covered already.)
+pub(super) fn targets_served(c: &mut Checker<'_>, hosts: &super::hosts::HostOwners, https: bool) {
+    if https {
+        return;
+    }
+    for r in &c.spec.redirects {
+        let Some(to) = &r.to else { continue };
+        if to.value.https && to.value.port.is_none() && hosts.is_served(&to.value.host) {
+            c.conflict(
+                to.at,
+                format!(
+                    "redirect `{}` sends clients to {}, a host this edge serves, but the edge \
+                     has no https listener: no certificate covers {} here",
+                    r.name.value, to.value, to.value.host
+                ),
+                "no certificate covers it",
+                format!(
+                    "redirect to `http://{}`, or add `https=` to `listen`, `tls` and a \
+                     certificate for it",
+                    to.value.host
+                ),
+            );
+        }
+    }
+}
+
 /// Refuse every redirect site whose chain of targets comes back to one of its own hosts.
 pub(super) fn loops(c: &mut Checker<'_>) {
     let spec = c.spec;

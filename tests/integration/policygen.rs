@@ -74,7 +74,8 @@ pub struct Policies {
     /// Top-level `policies` (by position in `defs`, modulo).
     edge: Vec<usize>,
     /// Per env (by position): policies used, inline rules, rules per route (by position).
-    envs: Vec<(Vec<usize>, Rules, Vec<Rules>)>,
+    /// The last: rules of its first `hosts` node (`hosts … { rules }`).
+    envs: Vec<(Vec<usize>, Rules, Vec<Rules>, Rules)>,
     /// Per site (outside backends, placeholders, then redirects, by position).
     sites: Vec<Rules>,
     /// Redirect sites `rK` (serving `rK.redirect.test`): target, status, keep-path.
@@ -142,7 +143,10 @@ pub fn policies() -> impl Strategy<Value = Policies> {
         2 => (
             prop::collection::vec(full(), 0..=2),
             uses(),
-            prop::collection::vec((uses(), rules(), prop::collection::vec(rules(), 4)), 3),
+            prop::collection::vec(
+                (uses(), rules(), prop::collection::vec(rules(), 4), rules()),
+                3,
+            ),
             prop::collection::vec(rules(), 6),
             prop::collection::vec((0..TARGETS.len(), 0..REDIRECT_STATUSES.len(), any::<bool>()), 0..=2),
         )
@@ -313,18 +317,27 @@ impl Policies {
         s + &uses_text(&self.edge, self.defs.len(), "")
     }
 
-    /// `text` of env number `env` with its rules: the env's before its closing `}`, each
-    /// route's (`route "rK"`) at the top of its block.
+    /// `text` of env number `env` with its rules: the env's before its closing `}`, its first
+    /// `hosts` node's in a block, each route's (`route "rK"`) at the top of its block.
     pub fn env_text(&self, env: usize, text: &str, https: bool) -> String {
-        let Some((uses, inline, routes)) = self.envs.get(env) else {
+        let Some((uses, inline, routes, on_hosts)) = self.envs.get(env) else {
             return text.to_string();
         };
         let mut out = String::new();
         let auth = !text.contains("plain-http=#true");
+        let mut first_hosts = true;
         for line in text.lines() {
             if line == "}" {
                 out += &uses_text(uses, self.defs.len(), "    ");
                 out += &inline.text("    ", https, auth);
+            }
+            // The first `hosts` node gets a block of rules for those hosts.
+            if line.starts_with("    hosts ") && std::mem::take(&mut first_hosts) {
+                let rules = on_hosts.without_pages().text("        ", https, auth);
+                if !rules.is_empty() {
+                    out += &format!("{line} {{\n{rules}    }}\n");
+                    continue;
+                }
             }
             out += line;
             out += "\n";
@@ -340,17 +353,20 @@ impl Policies {
         out
     }
 
-    /// The redirect sites, and their names and hosts (for certificates).
-    pub fn redirects_text(&self) -> (String, Vec<(String, Vec<String>)>) {
+    /// The redirect sites, and their names and hosts (for certificates). Targets this edge
+    /// serves are `https://` only when it has an https listener (else no certificate covers
+    /// them).
+    pub fn redirects_text(&self, https: bool) -> (String, Vec<(String, Vec<String>)>) {
         let mut s = String::new();
         let mut owners = Vec::new();
+        let own = if https { "https" } else { "http" };
         for (k, (target, status, keep)) in self.redirects.iter().enumerate() {
             let to = match TARGETS[*target] {
                 "next" if k + 1 < self.redirects.len() => {
-                    format!("https://r{}.redirect.test", k + 1)
+                    format!("{own}://r{}.redirect.test", k + 1)
                 }
                 "next" => "https://example.org".to_string(),
-                t => t.to_string(),
+                t => t.replace("https://app.alpha.test", &format!("{own}://app.alpha.test")),
             };
             let host = format!("r{k}.redirect.test");
             s += &format!(
@@ -384,7 +400,7 @@ impl Policies {
                 && let Some(r) = self.sites.get(k)
             {
                 let r = if own { r.clone() } else { r.without_pages() };
-                out += &r.text("    ", https, true);
+                out += &r.text("    ", https, !line.contains("plain-http=#true"));
             }
         }
         out

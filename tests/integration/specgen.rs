@@ -387,8 +387,14 @@ impl Plan {
         let mut sites = String::new();
         for (i, (health, octet)) in self.outside.iter().enumerate() {
             let name = OUTSIDE[i];
+            // Some over plain HTTP too.
+            let plain = if octet % 3 == 0 {
+                " plain-http=#true"
+            } else {
+                ""
+            };
             sites += &format!(
-                "outside \"{name}\" address=\"10.9.0.{octet}:3000\"{} {{\n    hosts \"{name}.tools.test\"\n}}\n",
+                "outside \"{name}\" address=\"10.9.0.{octet}:3000\"{} {{\n    hosts \"{name}.tools.test\"{plain}\n}}\n",
                 health.map_or(String::new(), |st| format!(
                     " health=\"/healthz\" health-status=\"{}\" health-timeout=\"2s\"",
                     STATUSES[st]
@@ -416,15 +422,19 @@ impl Plan {
                     [200, 404, 410, 503][*st],
                     quoted(&h)
                 ),
-                None => format!("placeholder \"{name}\" {{\n    hosts {}\n}}\n", quoted(&h)),
+                None => format!(
+                    "placeholder \"{name}\" {{\n    hosts {} plain-http=#true\n}}\n",
+                    quoted(&h)
+                ),
             };
             owners.push((name.into(), hosts));
         }
-        let (redirects, redirect_owners) = self.policies.redirects_text();
+        let (redirects, redirect_owners) = self.policies.redirects_text(self.https);
         sites += &redirects;
         owners.extend(redirect_owners);
         let sites = self.policies.sites_text(&sites, self.https);
-        let plain = files.iter().any(|(_, t)| t.contains("plain-http=#true"));
+        let plain = sites.contains("plain-http=#true")
+            || files.iter().any(|(_, t)| t.contains("plain-http=#true"));
         edge += &self.policies.edge_text(self.https, plain);
         if self.include && !sites.is_empty() {
             edge += "include \"sites/more.kdl\"\n";

@@ -462,6 +462,41 @@ mod tests {
     }
 
     #[test]
+    fn credentials_changes_say_whose_never_what() {
+        let users = |pairs: &[(&str, &str)]| {
+            let list: BTreeMap<String, String> = pairs
+                .iter()
+                .map(|(u, h)| (u.to_string(), crate::plan::secrets::fingerprint(h)))
+                .collect();
+            Some(BTreeMap::from([("team".to_string(), list)]))
+        };
+        let mut old = model();
+        old.userlists = users(&[("alice", "$6$a$old"), ("bob", "$6$b$same")]);
+        let mut new = model();
+        new.userlists = users(&[
+            ("alice", "$6$a$new"),
+            ("bob", "$6$b$same"),
+            ("carol", "$6$c"),
+        ]);
+        let msgs: Vec<String> = diff(&old, &new)
+            .iter()
+            .map(|c| format!("{} {} {}", c.kind, c.marker.symbol(), c.message))
+            .collect();
+        assert_eq!(
+            msgs,
+            [
+                "users_changed ~ userlist team: users + carol",
+                "credentials_changed ~ userlist team: credentials changed for alice (not shown)",
+            ]
+        );
+        let json = serde_json::to_string(&new).unwrap();
+        assert!(!json.contains("$6$"), "{json}");
+        // An older model.json (no userlists) compares nothing.
+        old.userlists = None;
+        assert!(diff(&old, &new).is_empty());
+    }
+
+    #[test]
     fn instance_changes_are_named() {
         let mut old = model();
         let web = |m: &mut ModelSummary| {

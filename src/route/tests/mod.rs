@@ -214,6 +214,30 @@ fn http_redirects_to_https() {
 }
 
 #[test]
+fn a_site_served_over_plain_http_is_not_redirected() {
+    let mut e = bundled();
+    let forgejo = e
+        .outside
+        .get_mut(&crate::model::Ident::parse("forgejo").unwrap())
+        .unwrap();
+    forgejo.plain_http = forgejo.hosts.clone();
+    let ex = explain(
+        &routing(&e, &ActiveColors::from_specs(&e)),
+        &Request::parse("http://forgejo.talas.group/x", &[], &[]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ex.outcome, Outcome::Forward, "{:?}", ex.verdict);
+    assert_eq!(ex.route_key.as_deref(), Some("site/forgejo"));
+    // Its other hosts (none here) and everything else still go to https.
+    let ex = explain(
+        &routing(&e, &ActiveColors::from_specs(&e)),
+        &Request::parse("http://veza.fr/x", &[], &[]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ex.status, Some(301));
+}
+
+#[test]
 fn acme_path_on_http_goes_to_certbot() {
     let ex = route("http://veza.fr/.well-known/acme-challenge/tok3n");
     assert_eq!(ex.outcome, Outcome::Forward);

@@ -3,6 +3,7 @@
 
 use super::policy::{RULE_NODES, with_rules};
 use super::*;
+use crate::spec::RulesSpec;
 
 impl Cx<'_> {
     pub(super) fn env(&mut self, node: &KdlNode) -> Option<EnvSpec> {
@@ -57,6 +58,7 @@ impl Cx<'_> {
             probes: Vec::new(),
             preview: None,
             plain_http: Vec::new(),
+            host_rules: Vec::new(),
             rules: Default::default(),
         };
         if node.children().is_none() && !is_base {
@@ -89,11 +91,14 @@ impl Cx<'_> {
                 "hosts" => {
                     // `plain-http=#true`: these hosts are served over plain HTTP too.
                     let plain = self.prop_bool(ch, "plain-http", "#true");
-                    let hosts = self.list_hosts(ch);
+                    let hosts = self.hosts_with_rules(ch);
                     if plain.is_some_and(|p| p.value) {
-                        env.plain_http.extend(hosts.iter().cloned());
+                        env.plain_http.extend(hosts.0.iter().cloned());
                     }
-                    env.hosts.extend(hosts);
+                    if let Some(rules) = hosts.1 {
+                        env.host_rules.push((hosts.0.clone(), rules));
+                    }
+                    env.hosts.extend(hosts.0);
                 }
                 "active-color" => set_once(self, &mut env.active_color, ch, |cx| {
                     cx.single_child(ch, "active-color", "active-color \"blue\"", Color::parse)
@@ -143,10 +148,36 @@ impl Cx<'_> {
         name.map(|_| env)
     }
 
-    /// An env's `hosts HOST… plain-http=BOOL`.
+    /// An env's `hosts HOST… plain-http=BOOL { rules… }`: the hosts, and the rules for the
+    /// requests to them when the node has a block.
+    fn hosts_with_rules(&mut self, ch: &KdlNode) -> (Vec<Spanned<Host>>, Option<RulesSpec>) {
+        let hosts = self.host_args(ch);
+        let rules = ch.children().map(|_| {
+            let mut rules = RulesSpec::default();
+            for k in self.child_nodes(ch, RULE_NODES, "in `hosts` (rules for these hosts)") {
+                self.rule(k, &mut rules);
+            }
+            rules
+        });
+        (hosts, rules)
+    }
+
+    /// A site's `hosts HOST… plain-http=BOOL`: the hosts, and whether they are served over
+    /// plain HTTP too.
+    fn site_hosts(&mut self, ch: &KdlNode) -> (Vec<Spanned<Host>>, bool) {
+        let plain = self.prop_bool(ch, "plain-http", "#true");
+        (self.list_hosts(ch), plain.is_some_and(|p| p.value))
+    }
+
+    /// An env's or a site's `hosts HOST… plain-http=BOOL`.
     fn list_hosts(&mut self, ch: &KdlNode) -> Vec<Spanned<Host>> {
-        self.props(ch, &["plain-http"]);
         self.no_children(ch);
+        self.host_args(ch)
+    }
+
+    /// The hosts of a `hosts` node (its `plain-http=` allowed).
+    fn host_args(&mut self, ch: &KdlNode) -> Vec<Spanned<Host>> {
+        self.props(ch, &["plain-http"]);
         let example = "hosts \"staging.example.org\"";
         let v = self.args_of(ch, "hosts", example, Host::parse);
         if Self::positional(ch).next().is_none() {
@@ -324,6 +355,7 @@ impl Cx<'_> {
             );
         }
         let mut o = OutsideSpec {
+            plain_http: Vec::new(),
             name: name?,
             hosts: Vec::new(),
             address,
@@ -336,8 +368,11 @@ impl Cx<'_> {
                 self.rule(ch, &mut o.rules);
                 continue;
             }
-            o.hosts
-                .extend(self.list_child(ch, "hosts", "hosts \"git.example.org\"", Host::parse));
+            let (hosts, plain) = self.site_hosts(ch);
+            if plain {
+                o.plain_http.extend(hosts.iter().cloned());
+            }
+            o.hosts.extend(hosts);
         }
         Some(o)
     }
@@ -397,6 +432,7 @@ impl Cx<'_> {
                 })
             });
         let mut p = PlaceholderSpec {
+            plain_http: Vec::new(),
             name: name?,
             hosts: Vec::new(),
             status,
@@ -408,8 +444,11 @@ impl Cx<'_> {
             if RULE_NODES.contains(&ch.name().value()) {
                 self.rule(ch, &mut p.rules);
             } else if ch.name().value() == "hosts" {
-                p.hosts
-                    .extend(self.list_child(ch, "hosts", "hosts \"example.org\"", Host::parse));
+                let (hosts, plain) = self.site_hosts(ch);
+                if plain {
+                    p.plain_http.extend(hosts.iter().cloned());
+                }
+                p.hosts.extend(hosts);
             } else {
                 set_once(self, &mut p.body, ch, |cx| {
                     cx.single_child(ch, "body", "body \"Coming soon\\n\"", Body::parse)

@@ -34,6 +34,7 @@ mod agreement;
 mod auth;
 pub mod failover;
 mod health;
+mod hosts;
 mod identity;
 mod policies;
 mod requests;

@@ -1,0 +1,96 @@
+//! Rules per host of an env and sites served over plain HTTP, under real haproxy (issue 20):
+//! `hosts "admin…" { allow …; response-header … }` guards only those hosts of the env; a
+//! placeholder with `plain-http=#true` answers over plain HTTP instead of redirecting. Every
+//! answer is also asked of `edgeplan route`.
+
+use std::process::Command;
+
+use super::{Build, Mode, Stage, curl_response};
+
+const SPEC: &str = r#"edge "hosts-lab"
+listen http="*:80" https="*:443"
+tls cert-dir="/etc/haproxy/certs"
+admin-socket "/run/haproxy/admin.sock" mode="600"
+acme email="ops@example.test" {
+    certificate "app.example.test" hosts-of="app"
+    certificate "soon.example.test" hosts-of="soon"
+}
+env "app" {
+    hosts "app.example.test"
+    hosts "admin.example.test" {
+        allow "127.0.0.2"
+        response-header set "X-Admin" "yes"
+    }
+    component "web" port=8080 {
+        instance "web-1" color="blue" address="web-1.lxd"
+        instance "web-2" color="green" address="web-2.lxd"
+    }
+}
+placeholder "soon" status=200 {
+    hosts "soon.example.test" plain-http=#true
+    body "soon\n"
+}
+"#;
+
+#[test]
+fn rules_of_some_hosts_and_plain_http_sites_act_as_route_predicts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = tmp.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(specs.join("edge.kdl"), SPEC).unwrap();
+    let build = Build::of(&specs);
+    let h = Stage::new(&build, Mode::Live).start();
+    // (scheme, host, from, status, X-Admin: response headers are set on haproxy's own answers
+    // too, the 403 included)
+    let cases = [
+        ("https", "app.example.test", "127.0.0.1", 200, None),
+        ("https", "admin.example.test", "127.0.0.1", 403, Some("yes")),
+        ("https", "admin.example.test", "127.0.0.2", 200, Some("yes")),
+        ("http", "soon.example.test", "127.0.0.1", 200, None),
+        ("https", "soon.example.test", "127.0.0.1", 200, None),
+        ("http", "app.example.test", "127.0.0.1", 301, None),
+    ];
+    for (scheme, host, from, status, admin) in cases {
+        let port = h.port(scheme);
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-sS",
+            "-k",
+            "--max-time",
+            "30",
+            "-D",
+            "-",
+            "--interface",
+            from,
+        ]);
+        cmd.arg("--resolve")
+            .arg(format!("{host}:{port}:127.0.0.1"))
+            .arg(format!("{scheme}://{host}:{port}/x"));
+        let r = curl_response(&mut cmd, host).unwrap_or_else(|e| panic!("{e}\n{}", h.log()));
+        let what = format!("{scheme}://{host} from {from}");
+        assert_eq!(r.status, status, "{what}: {r:?}");
+        assert_eq!(r.header("x-admin"), admin, "{what}: {r:?}");
+        let mut req =
+            edgeplan::route::Request::parse(&format!("{scheme}://{host}/x"), &[], &[]).unwrap();
+        req.from = Some(from.parse().unwrap());
+        let ex = edgeplan::route::explain(&build.routing, &req).unwrap();
+        assert_eq!(
+            ex.status.unwrap_or(200),
+            r.status,
+            "{what}: route disagrees"
+        );
+        let admin_rule_fired = ex
+            .policies
+            .iter()
+            .any(|p| p.fired && p.origin.starts_with("hosts admin.example.test"));
+        assert_eq!(
+            admin_rule_fired,
+            host.starts_with("admin."),
+            "{what}: {:?}",
+            ex.policies
+        );
+        if host.starts_with("soon.") {
+            assert_eq!(r.body, "soon\n", "{what}: {r:?}");
+        }
+    }
+}
