@@ -305,9 +305,6 @@ pub fn render(
         let body = match of {
             rules::StaticOf::Placeholder(p) => edge.placeholders[p].body.as_str().to_string(),
             rules::StaticOf::Unmatched => "No site is served at this address.\n".to_string(),
-            rules::StaticOf::PreviewDenied(_) => {
-                "This preview is open to trusted networks only.\n".to_string()
-            }
         };
         let ctx = minijinja::context! { body => body, status => status, backend => b.name };
         one(
@@ -332,6 +329,21 @@ pub fn render(
         }
     }
     for p in routing.frontends.iter().flat_map(|f| &f.policies) {
+        if let rules::PolicyAction::Deny {
+            file: Some(file),
+            body: Some(body),
+            ..
+        } = &p.action
+            && pages.insert(file.clone())
+        {
+            let ctx = minijinja::context! { body => body, status => 403, backend => p.origin };
+            one(
+                "static-body.txt.j2",
+                file.trim_start_matches('/').to_string(),
+                0o644,
+                ctx,
+            )?;
+        }
         if let rules::PolicyAction::Maintenance { file, page, .. } = &p.action
             && pages.insert(file.clone())
         {

@@ -235,9 +235,14 @@ fn follow_rules(
         host: host.as_deref(),
     };
     if let Some(rule) = super::policy::access(&fe.policies, &at, &is, client, &mut steps.policies) {
+        let body_file = match &rule.action {
+            rules::PolicyAction::Deny { file, .. } => file.clone(),
+            _ => None,
+        };
         return Ok(Verdict::Denied {
             status: rules::DENY_STATUS,
             by: rule.origin.clone(),
+            body_file,
         });
     }
     if let Some(rule) = super::policy::basic_auth(&fe.policies, &at, &is, req, &mut steps.policies)

@@ -72,7 +72,10 @@ pub(super) fn access<'a>(
     out: &mut Vec<PolicyResult>,
 ) -> Option<&'a PolicyRule> {
     for r in rules {
-        let PolicyAction::Deny { acl, inside } = &r.action else {
+        let PolicyAction::Deny {
+            acl, inside, file, ..
+        } = &r.action
+        else {
             continue;
         };
         let applies = r.scope.holds(at);
@@ -85,7 +88,9 @@ pub(super) fn access<'a>(
             applies,
             fired,
             fired.then(|| {
-                if *inside {
+                if file.is_some() {
+                    format!("403: {who} is not in a trusted network")
+                } else if *inside {
                     format!("403: {who} is in a denied network")
                 } else {
                     format!("403: {who} is in no allowed network")

@@ -357,7 +357,16 @@ fn result(verdict: &Verdict) -> String {
             "HAProxy answers 503 with the error page {page}: no server can take the request"
         ),
         Verdict::BadRequest { reason } => format!("HAProxy answers 400: {reason}"),
-        Verdict::Denied { status, by } => format!("HAProxy answers {status}: denied by {by}"),
+        Verdict::Denied {
+            status,
+            by,
+            body_file: None,
+        } => format!("HAProxy answers {status}: denied by {by}"),
+        Verdict::Denied {
+            status,
+            by,
+            body_file: Some(file),
+        } => format!("HAProxy answers {status} with the body of {file}: denied by {by}"),
         Verdict::Unauthorized { realm, by } => format!(
             "HAProxy answers 401 (WWW-Authenticate: Basic realm=\"{realm}\"): credentials \
              asked by {by}"

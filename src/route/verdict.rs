@@ -26,6 +26,8 @@ pub enum Verdict {
         status: u16,
         /// The rule's origin (`policy team-only (env staging)`).
         by: String,
+        /// Path of the page on the box, when not haproxy's own (a preview host's).
+        body_file: Option<String>,
     },
     /// A basic-auth rule asks for credentials: HAProxy answers 401 with
     /// `WWW-Authenticate: Basic realm="…"`, before maintenance, the redirect and `use_backend`.
@@ -226,6 +228,7 @@ impl Verdict {
                 Some(body_file)
             }
             Verdict::NoServer { page, .. } => page.as_deref(),
+            Verdict::Denied { body_file, .. } => body_file.as_deref(),
             _ => None,
         }
     }

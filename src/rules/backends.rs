@@ -21,14 +21,6 @@ pub(super) fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
             for comp in env.components.values() {
                 backends.push(pool(env, comp, canary_weights(comp, idle), true));
             }
-            let name = preview_denied_backend(env.name.as_str());
-            let file = body_file(&name);
-            backends.push(static_backend(
-                name,
-                403,
-                file,
-                StaticOf::PreviewDenied(env.name.clone()),
-            ));
         }
     }
     for o in edge.outside.values() {

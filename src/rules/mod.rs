@@ -50,10 +50,20 @@ pub fn path_redirect_backend(env: &str, route: &crate::model::Ident) -> String {
     format!("{env}_{route}_redirect")
 }
 
-/// The static 403 backend of env `env`'s preview host, for sources it does not trust.
+/// The name of the 403 page of env `env`'s preview host, for sources it does not trust
+/// ([`preview_denied_file`]); reserved among backend names so that its file is its own.
 pub fn preview_denied_backend(env: &str) -> String {
     format!("{env}_preview_denied")
 }
+
+/// The page haproxy answers the preview host of env `env` with, for sources it does not
+/// trust.
+pub fn preview_denied_file(env: &str) -> String {
+    body_file(&preview_denied_backend(env))
+}
+
+/// What that page says.
+pub const PREVIEW_DENIED_BODY: &str = "This preview is open to trusted networks only.\n";
 
 /// When the http → https redirect does not fire: a rule of the http frontend took the request
 /// (an ACME challenge, a redirect site).
@@ -175,9 +185,9 @@ fn host_rules(edge: &Edge) -> (Vec<Acl>, Vec<Switch>) {
     (acls, switches)
 }
 
-/// The preview host of `env`: from a trusted source, the env's routes and default to the preview
-/// pools (its idle colour), the path ACLs its routes already have reused; from anywhere else,
-/// a 403.
+/// The preview host of `env`: the env's routes and default to the preview pools (its idle
+/// colour), the path ACLs its routes already have reused. Who may reach it is a policy rule
+/// ([`PolicyAction::Deny`] scoped to [`Scope::Preview`]): 403 but from a trusted source.
 fn preview_rules(
     edge: &Edge,
     env: &crate::model::Env,
@@ -205,7 +215,7 @@ fn preview_rules(
             .iter()
             .filter(|s| s.when.first() == Some(&format!("host_{}", env.name)))
             .map(|s| {
-                let mut when = vec![acl.clone(), TRUSTED_SRC_ACL.to_string()];
+                let mut when = vec![acl.clone()];
                 when.extend(s.when.iter().skip(1).cloned());
                 // The env's pools have a preview pool; an outside backend or a redirect is the
                 // same from the preview host.
@@ -231,17 +241,11 @@ fn preview_rules(
             switches.push(Switch {
                 key: env_key(env.name.as_str(), None, true),
                 backend: DEFAULT_BACKEND.into(),
-                when: vec![acl.clone(), TRUSTED_SRC_ACL.to_string()],
+                when: vec![acl.clone()],
                 why: format!("env {} preview: no route matched", env.name),
             });
         }
     }
-    switches.push(Switch {
-        key: preview_denied_key(env.name.as_str()),
-        backend: preview_denied_backend(env.name.as_str()),
-        when: vec![acl],
-        why: format!("env {} preview from an untrusted source", env.name),
-    });
 }
 
 /// The frontends: with TLS, `http` (ACME challenges, a redirect for the rest) and `https` (the

@@ -55,6 +55,11 @@ pub enum Scope {
         /// Site.
         site: String,
     },
+    /// What an env takes on its preview host.
+    Preview {
+        /// Env.
+        env: String,
+    },
     /// What an env takes on some of its hosts (`hosts HOST… { rules… }`).
     Hosts {
         /// Env.
@@ -85,11 +90,6 @@ pub fn env_key(env: &str, route: Option<&str>, preview: bool) -> String {
     format!("env/{env}/{}{tag}", route.unwrap_or(""))
 }
 
-/// The route key of an env's preview host for a source it does not trust.
-pub fn preview_denied_key(env: &str) -> String {
-    format!("env/{env}/@denied")
-}
-
 impl Scope {
     /// Does a request that stands `at` fall in the scope?
     pub fn holds(&self, at: &Where<'_>) -> bool {
@@ -105,6 +105,8 @@ impl Scope {
                 key.is_some_and(|k| k.starts_with(&format!("env/{env}/")))
                     && at.host.is_some_and(|h| hosts.iter().any(|x| x == h))
             }
+            Scope::Preview { env } => key
+                .is_some_and(|k| k.starts_with(&format!("env/{env}/")) && k.ends_with("@preview")),
         }
     }
 
@@ -124,6 +126,9 @@ impl Scope {
                 super::HOST_VAR,
                 hosts.join(" ")
             ),
+            Scope::Preview { env } => format!(
+                "{{ var({ROUTE_VAR}) -m beg env/{env}/ }} {{ var({ROUTE_VAR}) -m end @preview }}"
+            ),
         }
     }
 
@@ -135,6 +140,7 @@ impl Scope {
             Scope::Route { env, route } => format!("route {route} of env {env}"),
             Scope::Site { site } => format!("site {site}"),
             Scope::Hosts { env, hosts } => format!("hosts {} of env {env}", hosts.join(" ")),
+            Scope::Preview { env } => format!("the preview host of env {env}"),
         }
     }
 }
@@ -149,6 +155,14 @@ pub enum PolicyAction {
         acl: String,
         /// True for a `deny` list, false for an `allow` list.
         inside: bool,
+        /// The rule's condition (`SCOPE [!]ACL`), as the template writes it.
+        when: String,
+        /// The page answered (a preview host's), when not haproxy's own 403: its file on the
+        /// box.
+        file: Option<String>,
+        /// That page's text.
+        #[serde(skip)]
+        body: Option<String>,
     },
     /// Answer 401 with `WWW-Authenticate: Basic realm="…"` unless the request carries the
     /// credentials of a user of the userlist, or the client is in the bypass ACL's networks.
@@ -257,6 +271,12 @@ pub fn policy_rules(edge: &Edge, https: bool) -> (Vec<Acl>, Vec<PolicyRule>) {
         auth_rules: 0,
     };
     out.place(&edge.policy, Scope::Edge, "the edge", "edge");
+    // The preview hosts exist in the frontend that routes them: the https one, or the only one.
+    if https || edge.listen.https.is_none() {
+        for env in edge.envs.values().filter(|e| e.preview.is_some()) {
+            out.preview_deny(env.name.as_str());
+        }
+    }
     for env in edge.envs.values() {
         let scope = Scope::Env {
             env: env.name.to_string(),
@@ -418,6 +438,29 @@ impl Out<'_> {
         });
     }
 
+    /// Who may reach env `env`'s preview host: the edge's trusted networks (the connection's
+    /// source, [`super::TRUSTED_SRC_ACL`]); anyone else gets 403 and a page saying so.
+    fn preview_deny(&mut self, env: &str) {
+        let scope = Scope::Preview { env: env.into() };
+        let when = format!("{} !{}", scope.haproxy(), super::TRUSTED_SRC_ACL);
+        let file = super::preview_denied_file(env);
+        self.rules.push(PolicyRule {
+            origin: format!("preview of env {env}"),
+            summary: format!(
+                "{DENY_STATUS} to the preview host of env {env} from outside the trusted networks"
+            ),
+            haproxy: deny_line(Some(&file), &when),
+            action: PolicyAction::Deny {
+                acl: super::TRUSTED_SRC_ACL.into(),
+                inside: false,
+                when,
+                file: Some(file),
+                body: Some(super::PREVIEW_DENIED_BODY.into()),
+            },
+            scope,
+        });
+    }
+
     /// The rules attached at one place: its policies in order, then its inline rules (`id`
     /// names the inline rules' ACLs).
     fn place(&mut self, attached: &Attached, scope: Scope, whose: &str, id: &str) {
@@ -458,15 +501,22 @@ impl Out<'_> {
                     continue;
                 };
                 let not = if inside { "" } else { "!" };
-                let line =
-                    format!("http-request deny deny_status {DENY_STATUS} if {cond} {not}{acl}");
+                let when = format!("{cond} {not}{acl}");
+                let line = deny_line(None, &when);
                 let nets: Vec<String> = list.iter().map(|n| n.to_string()).collect();
                 let words = format!(
                     "{DENY_STATUS} to clients {} {}",
                     if inside { "in" } else { "outside" },
                     nets.join(" ")
                 );
-                push(PolicyAction::Deny { acl, inside }, line, words);
+                let action = PolicyAction::Deny {
+                    acl,
+                    inside,
+                    when,
+                    file: None,
+                    body: None,
+                };
+                push(action, line, words);
             }
         }
         if let (Some(b), true) = (&rules.basic_auth, self.https)
@@ -595,6 +645,18 @@ fn preset(name: &str, value: &str) -> HeaderRule {
         action: HeaderAction::Set {
             value: crate::model::HeaderValue::preset(value),
         },
+    }
+}
+
+/// An access denial: haproxy's own 403 page, or the text `file` (as the box has it; the
+/// template prefixes a staged tree's path).
+pub fn deny_line(file: Option<&str>, when: &str) -> String {
+    match file {
+        None => format!("http-request deny deny_status {DENY_STATUS} if {when}"),
+        Some(file) => format!(
+            "http-request deny deny_status {DENY_STATUS} content-type \"text/plain; \
+             charset=utf-8\" file {file} hdr Cache-Control no-store if {when}"
+        ),
     }
 }
 

@@ -112,7 +112,7 @@ pub fn redirect_rule(unless: &str, port: Option<u16>) -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct Switch {
     /// The route key (unique in the frontend): `acme`, `site/NAME`, `env/ENV/ROUTE`,
-    /// `env/ENV/` (the default), `…@preview`, `env/ENV/@denied` ([`super::env_key`]).
+    /// `env/ENV/` (the default), `…@preview` ([`super::env_key`]).
     pub key: String,
     /// Backend name.
     pub backend: String,
@@ -306,8 +306,6 @@ pub enum StaticOf {
     Placeholder(crate::model::Ident),
     /// Requests nothing else matched ([`DEFAULT_BACKEND`]).
     Unmatched,
-    /// Requests for the preview host of an env from a source it does not trust.
-    PreviewDenied(crate::model::Ident),
 }
 
 impl Backend {

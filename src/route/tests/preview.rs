@@ -40,15 +40,28 @@ fn preview_from_trusted_untrusted_and_unknown_sources() {
         let text = render_text(&ex, false);
         assert!(text.contains("forwarded to green"), "{from}: {text}");
     }
-    let ex = explain_from(&e, url, Some("192.0.2.1"));
-    assert_eq!(backend(&ex), "staging_preview_denied");
-    assert!(render_text(&ex, false).contains("HAProxy answers 403"));
+    // Anyone else: the preview policy's 403 and its page, before any backend.
+    for from in [Some("192.0.2.1"), None] {
+        let ex = explain_from(&e, url, from);
+        assert_eq!(ex.outcome, Outcome::Denied, "{from:?}");
+        assert_eq!(ex.status, Some(403));
+        assert_eq!(
+            ex.body_file.as_deref(),
+            Some("/etc/haproxy/errors/staging_preview_denied.txt")
+        );
+        assert!(ex.backend.is_none());
+        let text = render_text(&ex, false);
+        assert!(
+            text.contains("HAProxy answers 403 with the body of")
+                && text.contains("preview of env staging"),
+            "{text}"
+        );
+    }
     let ex = explain_from(&e, url, None);
-    assert_eq!(backend(&ex), "staging_preview_denied");
     assert!(
         ex.notes
             .iter()
-            .any(|n| n.contains("tests the client's address, which is not given")),
+            .any(|n| n.contains("the client's address is not given")),
         "{:?}",
         ex.notes
     );
@@ -71,5 +84,5 @@ fn a_trusted_preview_request_no_route_takes_gets_the_public_answer() {
         "https://preview.staging.veza.fr/nothing",
         Some("192.0.2.1"),
     );
-    assert_eq!(backend(&ex), "staging_preview_denied");
+    assert_eq!(ex.outcome, Outcome::Denied);
 }
