@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Ident, PathPrefix, REDIRECT_STATUSES, Route, RouteTarget};
+use crate::model::{Ident, PathPrefix, Route, RouteTarget};
 use crate::reach::{Matchers, Unreachable};
 use crate::spec::{At, EnvSpec, Note, RouteSpec};
 
@@ -266,19 +266,8 @@ fn target(c: &mut Checker<'_>, env_name: &Ident, r: &RouteSpec) -> Option<RouteT
             ));
             return None;
         }
-        let status = match &r.status {
-            Some(s) if !REDIRECT_STATUSES.contains(&s.value) => {
-                c.conflict(
-                    s.at,
-                    format!("status {} is not a redirect status", s.value),
-                    "not 301, 302, 303, 307 or 308",
-                    "use 301 or 308 for a permanent move, 302, 303 or 307 for a temporary one",
-                );
-                return None;
-            }
-            Some(s) => s.value,
-            None => 301,
-        };
+        // The decoder refused anything but a redirect status.
+        let status = r.status.as_ref().map_or(301, |s| s.value);
         return Some(RouteTarget::Redirect {
             to: to.value.clone(),
             status,

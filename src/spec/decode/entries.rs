@@ -188,6 +188,34 @@ impl Cx<'_> {
         self.errors.push(SpecError::at(src, span, kind));
     }
 
+    /// An integer entry that must be one of `codes` (HTTP statuses): outside `lo..=hi` it is
+    /// `out_of_range`, inside but not one of them `invalid_value` saying `expected`.
+    pub(super) fn code_entry(
+        &mut self,
+        e: &KdlEntry,
+        field: &str,
+        example: &'static str,
+        (lo, hi): (i128, i128),
+        codes: &[u16],
+        expected: &'static str,
+    ) -> Option<Spanned<u16>> {
+        let n = self.int_entry(e, field, example, lo, hi)?;
+        let code = n.value as u16;
+        if codes.contains(&code) {
+            return Some(Spanned {
+                value: code,
+                at: n.at,
+            });
+        }
+        let inv = Invalid {
+            expected,
+            reason: format!("is {code}"),
+            unsafe_chars: false,
+        };
+        self.invalid(e.span(), field, inv);
+        None
+    }
+
     pub(super) fn int_entry(
         &mut self,
         e: &KdlEntry,

@@ -279,12 +279,16 @@ impl Cx<'_> {
         let outside = self.prop(node, "outside", "\"wiki\"", Ident::parse);
         let redirect = self.prop(node, "redirect", "\"/blog/\"", PathPrefix::parse);
         let rewrite = self.prop(node, "rewrite", "\"/v1/\"", PathPrefix::parse);
-        let status = self
-            .prop_int(node, "status", "308", 300, 399)
-            .map(|s| Spanned {
-                value: s.value as u16,
-                at: s.at,
-            });
+        let status = Self::last_prop(node, "status").and_then(|e| {
+            self.code_entry(
+                e,
+                "status",
+                "308",
+                (300, 399),
+                &crate::model::REDIRECT_STATUSES,
+                super::policy::REDIRECT_EXPECTED,
+            )
+        });
         if ["to", "outside", "redirect"]
             .iter()
             .all(|k| Self::last_prop(node, k).is_none())

@@ -12,6 +12,9 @@ use crate::spec::policy::{
     RedirectSpec, RulesSpec, SecuritySpec,
 };
 
+/// What a redirect's `status=` must be.
+pub(super) const REDIRECT_EXPECTED: &str = "a redirect status: 301, 302, 303, 307 or 308";
+
 /// The rule nodes, wherever rules may stand.
 pub(super) const RULE_NODES: &[&str] = &[
     "policies",
@@ -42,25 +45,16 @@ impl Cx<'_> {
         if Self::last_prop(node, "to").is_none() {
             self.missing(node, "redirect", "`to=` (where to)", EXAMPLE);
         }
-        let status = self
-            .prop_int(node, "status", "301", 300, 399)
-            .and_then(|s| {
-                let code = s.value as u16;
-                if REDIRECT_STATUSES.contains(&code) {
-                    Some(Spanned {
-                        value: code,
-                        at: s.at,
-                    })
-                } else {
-                    let inv = Invalid {
-                        expected: "a redirect status: 301, 302, 303, 307 or 308",
-                        reason: format!("is {code}"),
-                        unsafe_chars: false,
-                    };
-                    self.invalid(s.at.span, "status", inv);
-                    None
-                }
-            });
+        let status = Self::last_prop(node, "status").and_then(|e| {
+            self.code_entry(
+                e,
+                "status",
+                "301",
+                (300, 399),
+                &REDIRECT_STATUSES,
+                REDIRECT_EXPECTED,
+            )
+        });
         let mut r = RedirectSpec {
             name: name?,
             hosts: Vec::new(),
@@ -245,23 +239,14 @@ impl Cx<'_> {
         let mut statuses = Vec::new();
         let entries: Vec<&KdlEntry> = Self::positional(ch).collect();
         for e in entries {
-            let Some(n) = self.int_entry(e, "error-page", "503", 100, 599) else {
-                continue;
-            };
-            let code = n.value as u16;
-            if ERROR_PAGE_STATUSES.contains(&code) {
-                statuses.push(Spanned {
-                    value: code,
-                    at: n.at,
-                });
-            } else {
-                let inv = Invalid {
-                    expected: "a status haproxy answers for a backend: 500, 502, 503 or 504",
-                    reason: format!("is {code}"),
-                    unsafe_chars: false,
-                };
-                self.invalid(e.span(), "error-page", inv);
-            }
+            statuses.extend(self.code_entry(
+                e,
+                "error-page",
+                "503",
+                (100, 599),
+                &ERROR_PAGE_STATUSES,
+                "a status haproxy answers for a backend: 500, 502, 503 or 504",
+            ));
         }
         if Self::positional(ch).next().is_none() {
             self.missing(ch, "error-page", "a status (502, 503, 504)", EXAMPLE);
