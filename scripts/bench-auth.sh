@@ -62,7 +62,7 @@ frontend bench
     http-request set-var(txn.auth_1) bool(1) if { path_beg /auth/ } { http_auth(team) }
     http-request auth realm "bench" if { path_beg /auth/ } !{ var(txn.auth_1) -m bool }
     http-request del-header Authorization if { path_beg /auth/ }
-    http-request return status 200 content-type text/plain string ok
+    http-request return status 200
 CFG
   haproxy -db -f "$tmp/haproxy.cfg" > "$tmp/haproxy.log" 2>&1 &
   pids+=("$!")
@@ -88,7 +88,7 @@ timed() {
   for _ in $(seq "$n"); do urls+=("http://127.0.0.1:$port$path"); done
   curl -s -o /dev/null -w '%{http_code} %{time_total}\n' "$@" "${urls[@]}" > "$out"
   if grep -vq '^200 ' "$out"; then
-    echo "bench-auth.sh: a request of $path did not get 200" >&2; return 1
+    echo "bench-auth.sh: a request of $path did not get 200:" >&2; grep -v "^200 " "$out" | head -3 >&2; return 1
   fi
   awk '{print $2 * 1000}' "$out" | sort -n |
     awk '{v[NR]=$1} END {printf "%.3f %.3f", v[int((NR+1)/2)], v[int(NR*0.99 + 0.999)]}'

@@ -232,7 +232,7 @@ impl Rules {
         if let (Some((realm, bypass)), true) = (&self.basic_auth, auth && https) {
             s += &format!("{indent}basic-auth userlist=\"team\"");
             if *realm {
-                s += " realm=\"Team (100% private)\"";
+                s += " realm=\"Team (private), staging\"";
             }
             let b = dedup(bypass);
             if b.is_empty() {

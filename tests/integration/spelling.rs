@@ -40,8 +40,10 @@ pub fn spell(text: &str, syntax: u8) -> String {
     if bit(5) {
         // A node ended by `;` and the next one on the same line. (Not after a slashdashed node:
         // kdl-rs refuses `/-a; b`, kdl-org/kdl-rs#107; the loader says so in its help.)
+        // (A `hosts` node with a block of rules ends its line with `{`: nothing to end there.)
         if let Some(at) = out.find("\n    hosts ")
             && let Some(end) = out[at + 1..].find('\n').map(|e| at + 1 + e)
+            && !out[..end].ends_with('{')
         {
             out.replace_range(end..=end, "; ");
         }

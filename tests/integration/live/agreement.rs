@@ -564,6 +564,11 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
                 } else {
                     key
                 };
+                let key = if p.headers.iter().any(|h| h.starts_with("Authorization=")) {
+                    format!("{key}, with credentials")
+                } else {
+                    key
+                };
                 let key = if ex.policies.iter().any(|r| r.fired) {
                     format!("{key}, a policy acting")
                 } else {
