@@ -122,9 +122,24 @@ impl PasswordHash {
             (HashScheme::Sha512Crypt, 86)
         };
         let (rounds, rest) = match parts.get(2).and_then(|p| p.strip_prefix("rounds=")) {
+            // Plain decimal digits only: `+5000` or `05000` parse here but not in crypt(3).
+            Some(n)
+                if n.is_empty() || n.starts_with('0') || !n.bytes().all(|c| c.is_ascii_digit()) =>
+            {
+                return Err(bad());
+            }
             Some(n) => (n.parse::<u32>().map_err(|_| bad())?, &parts[3..]),
             None => (5000, &parts[2..]),
         };
+        if rounds < 1000 {
+            return Err(Invalid::new(
+                Self::E,
+                format!(
+                    "has {rounds} rounds: below the minimum of 1000, which crypt(3) \
+                     implementations treat differently (edgeplan could not predict haproxy)"
+                ),
+            ));
+        }
         let [salt, hash] = rest else {
             return Err(bad());
         };
@@ -143,7 +158,7 @@ impl PasswordHash {
         Ok(PasswordHash {
             text: s.to_string(),
             scheme,
-            cost: rounds.max(1000),
+            cost: rounds,
         })
     }
 
@@ -153,7 +168,7 @@ impl PasswordHash {
         let [_, _, cost, rest] = parts else {
             return Err(bad());
         };
-        let cost: u32 = (cost.len() == 2)
+        let cost: u32 = (cost.len() == 2 && cost.bytes().all(|c| c.is_ascii_digit()))
             .then(|| cost.parse().ok())
             .flatten()
             .filter(|c| (4..=31).contains(c))
@@ -385,6 +400,10 @@ mod tests {
             (costly_bcrypt.as_str(), "cost 7"),
             ("$6$rounds=20000$saltsalt$x", "malformed"),
             ("$6$saltsalt$short", "malformed"),
+            (
+                "$2b$+5$abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyza",
+                "malformed",
+            ),
         ];
         for (s, why) in cases {
             let e = PasswordHash::parse(s).unwrap_err();
@@ -398,6 +417,14 @@ mod tests {
         let long = format!("$6$rounds=20000$saltsalt${}", "a".repeat(86));
         let e = PasswordHash::parse(&long).unwrap_err();
         assert!(e.reason.contains("20000 rounds"), "{}", e.reason);
+        for rounds in ["+5000", "05000", "", "5x"] {
+            let h = format!("$6$rounds={rounds}$saltsalt${}", "a".repeat(86));
+            let e = PasswordHash::parse(&h).unwrap_err();
+            assert!(e.reason.contains("malformed"), "{rounds}: {}", e.reason);
+        }
+        let low = format!("$6$rounds=500$saltsalt${}", "a".repeat(86));
+        let e = PasswordHash::parse(&low).unwrap_err();
+        assert!(e.reason.contains("below the minimum"), "{}", e.reason);
     }
 
     #[test]

@@ -28,12 +28,15 @@ fn mask_line(line: &str) -> std::borrow::Cow<'_, str> {
         return line.into();
     }
     let words: Vec<&str> = body.split_whitespace().collect();
-    let Some(i) = words
-        .iter()
-        .position(|w| *w == "password" || *w == "insecure-password")
-    else {
+    // `user NAME password HASH …`: the keyword is the third word (a user may be named
+    // `password`).
+    let i = 2;
+    if !words
+        .get(i)
+        .is_some_and(|w| *w == "password" || *w == "insecure-password")
+    {
         return line.into();
-    };
+    }
     let Some(secret) = words.get(i + 1) else {
         return line.into();
     };
@@ -62,5 +65,11 @@ mod tests {
         assert_eq!(m, mask(cfg));
         assert_ne!(m, mask(&cfg.replace("abc", "abd")));
         assert_eq!(mask("no secrets\n"), "no secrets\n");
+        // A user named like the keyword.
+        let m = mask("    user password password $6$x$secret\n");
+        assert!(
+            !m.contains("$6$x$secret") && m.starts_with("    user password password ("),
+            "{m}"
+        );
     }
 }

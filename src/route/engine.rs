@@ -96,14 +96,26 @@ pub fn explain(routing: &Routing, req: &Request) -> Result<Explanation, RouteErr
         super::policy::headers(&fe.policies, true, &at, &mut steps.policies);
     }
     if req.from.is_none()
-        && fe
-            .policies
-            .iter()
-            .any(|p| p.scope.holds(&at) && matches!(p.action, rules::PolicyAction::Deny { .. }))
+        && fe.policies.iter().any(|p| {
+            p.scope.holds(&at)
+                && matches!(
+                    p.action,
+                    rules::PolicyAction::Deny { .. }
+                        | rules::PolicyAction::BasicAuth {
+                            bypass: Some(_),
+                            ..
+                        }
+                        | rules::PolicyAction::Maintenance {
+                            bypass: Some(_),
+                            ..
+                        }
+                )
+        })
     {
         steps.notes.push(
-            "an access rule applies, and the client's address is not given: it was taken as in \
-             no network; `--from ADDR` says what a given client gets"
+            "a rule that tests the client's network applies (access, or a bypass of basic auth \
+             or maintenance), and the client's address is not given: it was taken as in no \
+             network; `--from ADDR` says what a given client gets"
                 .into(),
         );
     }

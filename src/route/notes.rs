@@ -19,7 +19,18 @@ pub(super) fn header_notes(routing: &Routing, req: &Request) -> Vec<String> {
             let appended = ["X-Forwarded-For", "Forwarded"]
                 .iter()
                 .any(|a| a.eq_ignore_ascii_case(&h.name));
-            if !identity {
+            // A header a policy rule names (basic auth's `Authorization`, a header rule's).
+            let named = routing.frontends.iter().flat_map(|f| &f.policies).any(|p| {
+                p.haproxy
+                    .to_ascii_lowercase()
+                    .contains(&format!(" {} ", h.name.to_ascii_lowercase()))
+            });
+            if !identity && named {
+                format!(
+                    "header `{}` is read or changed by a policy rule (see the policies above)",
+                    h.name
+                )
+            } else if !identity {
                 format!(
                     "header `{}` is forwarded; no rule of the edge reads it",
                     h.name

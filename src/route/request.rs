@@ -57,20 +57,28 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// Read `VALUE` of `Authorization: VALUE` as haproxy 2.6 does (`get_http_auth`): the scheme
-    /// `Basic` in any case, one space, standard base64 of `USER:PASSWORD` split at the first
-    /// `:`. `None` for anything else (haproxy then treats the request as unauthenticated).
-    /// Bytes that are not UTF-8 are read lossily (such a password then never matches here).
+    /// Read `VALUE` of `Authorization: VALUE` as haproxy 2.6 does (`get_http_auth` in
+    /// src/http_fetch.c): the header's first comma-separated element; its scheme, up to the
+    /// first space, any non-empty case-insensitive prefix of `Basic`; the rest, as is,
+    /// standard base64 of `USER:PASSWORD`, read as a C string (up to a NUL byte) and split at
+    /// the first `:`. `None` for anything else (haproxy then treats the request as
+    /// unauthenticated). Bytes that are not UTF-8 are read lossily (such a password then never
+    /// matches here).
     pub fn from_header(value: &str) -> Option<Credentials> {
         use base64::Engine as _;
-        let (scheme, rest) = value.split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("basic") {
+        let first = value.split(',').next()?.trim_matches([' ', '\t']);
+        let (scheme, data) = first.split_once(' ')?;
+        let basic = !scheme.is_empty()
+            && scheme.len() <= 5
+            && "basic".starts_with(&scheme.to_ascii_lowercase());
+        if !basic {
             return None;
         }
         let raw = base64::engine::general_purpose::STANDARD
-            .decode(rest.trim())
+            .decode(data)
             .ok()?;
-        let text = String::from_utf8_lossy(&raw);
+        let c_string = raw.split(|b| *b == 0).next().unwrap_or_default();
+        let text = String::from_utf8_lossy(c_string);
         let (user, password) = text.split_once(':')?;
         Some(Credentials {
             user: user.to_string(),

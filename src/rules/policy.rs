@@ -312,12 +312,9 @@ pub fn policy_rules(edge: &Edge, https: bool) -> (Vec<Acl>, Vec<PolicyRule>) {
                 hosts: hp.hosts.iter().map(|h| h.to_string()).collect(),
             };
             let whose = format!("hosts {} of env {}", scope_hosts(&scope), env.name);
-            out.place(
-                &hp.policy,
-                scope,
-                &whose,
-                &format!("env.{}.hosts{i}", env.name),
-            );
+            // `:` cannot be in a route's name, so no route's rules share these ids.
+            let id = format!("env.{}:hosts{i}", env.name);
+            out.place(&hp.policy, scope, &whose, &id);
         }
     }
     for env in edge.envs.values() {

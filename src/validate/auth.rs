@@ -92,7 +92,10 @@ pub(super) fn asked_at(c: &Checker<'_>, spec: &RulesSpec) -> Option<At> {
 pub(super) fn over_plain_http(c: &mut Checker<'_>, at: At, why: &str) {
     c.conflict(
         at,
-        format!("basic auth where {why}: the password would cross the network in clear"),
+        format!(
+            "basic auth where {why}: a password would cross the network in clear, or those \
+             requests go unguarded"
+        ),
         "credentials over plain HTTP",
         "serve these hosts over HTTPS only (add `https=` to `listen` and `tls`, drop \
          `plain-http=#true`), or guard them with `allow` networks instead",

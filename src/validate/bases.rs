@@ -32,6 +32,7 @@ pub(super) fn merge(c: &mut Checker<'_>) -> Option<Spec> {
         }
     }
     let known: Vec<&str> = bases.keys().copied().collect();
+    shared_servers(c, &bases);
     let mut merged = spec.clone();
     for env in &mut merged.envs {
         let Some(name) = env.base.clone() else {
@@ -49,6 +50,70 @@ pub(super) fn merge(c: &mut Checker<'_>) -> Option<Spec> {
         }
     }
     Some(merged)
+}
+
+/// Refuse a base whose servers two envs would share: a container pattern without `{env}`, or
+/// `instance` children (their addresses are fixed), in a base that two or more envs use
+/// without replacing them — prod would send its traffic to staging's containers.
+fn shared_servers(c: &mut Checker<'_>, bases: &BTreeMap<&str, &EnvSpec>) {
+    let spec = c.spec;
+    for (name, base) in bases {
+        let users: Vec<&EnvSpec> = spec
+            .envs
+            .iter()
+            .filter(|e| e.base.as_ref().is_some_and(|b| b.value.as_str() == *name))
+            .collect();
+        let list = |v: &[&EnvSpec]| {
+            v.iter()
+                .map(|e| format!("`{}`", e.name.value))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(p) = &base.container_pattern {
+            let sharing: Vec<&EnvSpec> = users
+                .iter()
+                .copied()
+                .filter(|e| e.container_pattern.is_none())
+                .collect();
+            if sharing.len() > 1 && !p.value.as_str().contains("{env}") {
+                c.conflict(
+                    p.at,
+                    format!(
+                        "base `{name}`'s container pattern has no `{{env}}`, and envs {} use it: \
+                         they would share their servers",
+                        list(&sharing)
+                    ),
+                    "the same containers for every env",
+                    "put `{env}` in the pattern (`app-{env}-{component}-{color}.lxd`), or give \
+                     each env its own `container-pattern`",
+                );
+            }
+        }
+        for comp in &base.components {
+            let Some(first) = comp.instance_list.first() else {
+                continue;
+            };
+            let sharing: Vec<&EnvSpec> = users
+                .iter()
+                .copied()
+                .filter(|e| !e.components.iter().any(|x| x.name.value == comp.name.value))
+                .collect();
+            if sharing.len() > 1 {
+                c.conflict(
+                    first.name.at,
+                    format!(
+                        "component `{}` of base `{name}` lists its instances, and envs {} use \
+                         it: they would share those servers",
+                        comp.name.value,
+                        list(&sharing)
+                    ),
+                    "the same servers for every env",
+                    "let the base's container pattern name them (`instances=N` with `{index}`), \
+                     or define the component in each env",
+                );
+            }
+        }
+    }
 }
 
 /// `env` over `base`.
@@ -74,11 +139,17 @@ fn by_name<T: Clone>(base: &[T], env: &[T], name: impl Fn(&T) -> &str) -> Vec<T>
         .iter()
         .map(|b| env.iter().find(|e| name(e) == name(b)).unwrap_or(b).clone())
         .collect();
-    out.extend(
-        env.iter()
-            .filter(|e| !base.iter().any(|b| name(b) == name(e)))
-            .cloned(),
-    );
+    // The env's others: new names, and any second definition of a name (validation reports it
+    // as a duplicate, as it would without a base).
+    let mut used: Vec<&str> = Vec::new();
+    for e in env {
+        let replaces = base.iter().any(|b| name(b) == name(e));
+        if replaces && !used.contains(&name(e)) {
+            used.push(name(e));
+        } else {
+            out.push(e.clone());
+        }
+    }
     out
 }
 

@@ -110,7 +110,13 @@ pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
         }
     }
     for r in &spec.redirects {
-        no_auth_in_clear(c, &r.rules, clear(None));
+        // A redirect site answers plain-HTTP requests itself (one hop to its target), so basic
+        // auth could only ever guard its https side.
+        let why = format!(
+            "redirect site `{}` answers plain-HTTP requests too (one hop to its target)",
+            r.name.value
+        );
+        no_auth_in_clear(c, &r.rules, Some(why));
         let context = format!("in redirect `{}`", r.name.value);
         let rules = attached(c, &r.rules, known, https, &context, false);
         if let Some(site) = edge.redirects.get_mut(&r.name.value) {

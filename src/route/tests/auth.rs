@@ -99,9 +99,35 @@ fn plain_http_never_asks_it_redirects_first() {
 
 #[test]
 fn a_malformed_authorization_header_is_no_credentials() {
-    for v in ["Bearer abc", "Basic !!!", "Basic YWxpY2U=", "basic"] {
-        assert_eq!(Credentials::from_header(v), None, "{v}");
+    // As haproxy's get_http_auth: two spaces, another scheme, bad base64, no `:`.
+    let good = Credentials::header("alice", "pw");
+    let data = good.strip_prefix("Basic ").unwrap();
+    for v in [
+        "Bearer abc".to_string(),
+        "Basic !!!".into(),
+        "Basic YWxpY2U=".into(),
+        "basic".into(),
+        format!("Basic  {data}"),
+        format!("Basicx {data}"),
+    ] {
+        assert_eq!(Credentials::from_header(&v), None, "{v}");
     }
+    // A prefix of the scheme, the first of several values, a NUL ending the C string.
+    for v in [
+        format!("Ba {data}"),
+        format!("BASIC {data}, Bearer x"),
+        format!(" basic {data}"),
+    ] {
+        let c = Credentials::from_header(&v).unwrap_or_else(|| panic!("{v}"));
+        assert_eq!(
+            (c.user.as_str(), c.password.as_str()),
+            ("alice", "pw"),
+            "{v}"
+        );
+    }
+    let with_nul = Credentials::header("alice", "pw\0rest");
+    let c = Credentials::from_header(&with_nul).unwrap();
+    assert_eq!(c.password, "pw");
     let c = Credentials::from_header(&Credentials::header("alice", "a:b c")).unwrap();
     assert_eq!((c.user.as_str(), c.password.as_str()), ("alice", "a:b c"));
     let lower = Credentials::header("alice", "x").replacen("Basic", "bAsIc", 1);
