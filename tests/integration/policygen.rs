@@ -384,7 +384,9 @@ impl Policies {
     pub fn sites_text(&self, text: &str, https: bool) -> String {
         let mut out = String::new();
         // The site, and whether it has a backend of its own (error pages need one).
-        let mut site: Option<(usize, bool)> = None;
+        // The site, whether it has a backend of its own (error pages need one), and whether
+        // basic auth may stand there (not on a redirect site, nor over plain HTTP).
+        let mut site: Option<(usize, bool, bool)> = None;
         let mut count = 0;
         for line in text.lines() {
             out += line;
@@ -393,14 +395,16 @@ impl Policies {
                 .iter()
                 .any(|k| line.starts_with(k))
             {
-                site = Some((count, line.starts_with("outside ")));
+                let redirect = line.starts_with("redirect ");
+                site = Some((count, line.starts_with("outside "), !redirect));
                 count += 1;
             } else if line.starts_with("    hosts ")
-                && let Some((k, own)) = site.take()
+                && let Some((k, own, auth)) = site.take()
                 && let Some(r) = self.sites.get(k)
             {
                 let r = if own { r.clone() } else { r.without_pages() };
-                out += &r.text("    ", https, !line.contains("plain-http=#true"));
+                let auth = auth && !line.contains("plain-http=#true");
+                out += &r.text("    ", https, auth);
             }
         }
         out
