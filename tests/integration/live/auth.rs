@@ -4,12 +4,10 @@
 //! answer (401 and its `WWW-Authenticate`, or the upstream's 200 without the `Authorization`
 //! header) is compared with `edgeplan route`'s prediction for the same request.
 
-use std::process::Command;
-
 use edgeplan::model::PasswordHash;
 use edgeplan::route::Credentials;
 
-use super::{Build, Mode, Response, Stage, curl_response};
+use super::{Build, Mode, Response, Stage};
 
 fn spec(alice: &str, bob: &str) -> String {
     format!(
@@ -60,27 +58,12 @@ fn basic_auth_asks_checks_and_strips_credentials_as_route_predicts() {
     let build = Build::of(&specs);
     let h = Stage::new(&build, Mode::Live).start();
 
-    let send = |host: &str, from: &str, creds: Option<(&str, &str)>| -> Response {
-        let port = h.port("https");
-        let mut cmd = Command::new("curl");
-        cmd.args([
-            "-sS",
-            "-k",
-            "--max-time",
-            "30",
-            "-D",
-            "-",
-            "--interface",
-            from,
-        ]);
-        if let Some((u, p)) = creds {
-            cmd.arg("-H")
-                .arg(format!("Authorization: {}", Credentials::header(u, p)));
-        }
-        cmd.arg("--resolve")
-            .arg(format!("{host}:{port}:127.0.0.1"))
-            .arg(format!("https://{host}:{port}/x"));
-        curl_response(&mut cmd, host).unwrap_or_else(|e| panic!("{e}\n{}", h.log()))
+    let send = |host: &str, from: &str, creds: Creds| -> Response {
+        let headers: Vec<String> = creds
+            .map(|(u, p)| format!("Authorization: {}", Credentials::header(u, p)))
+            .into_iter()
+            .collect();
+        super::request_from(&h, "https", host, from, "/x", &headers)
     };
     let cases: [(&str, &str, Creds, bool); 9] = [
         ("app.example.test", "127.0.0.1", None, false),

@@ -3,9 +3,7 @@
 //! placeholder with `plain-http=#true` answers over plain HTTP instead of redirecting. Every
 //! answer is also asked of `edgeplan route`.
 
-use std::process::Command;
-
-use super::{Build, Mode, Stage, curl_response};
+use super::{Build, Mode, Stage};
 
 const SPEC: &str = r#"edge "hosts-lab"
 listen http="*:80" https="*:443"
@@ -51,22 +49,7 @@ fn rules_of_some_hosts_and_plain_http_sites_act_as_route_predicts() {
         ("http", "app.example.test", "127.0.0.1", 301, None),
     ];
     for (scheme, host, from, status, admin) in cases {
-        let port = h.port(scheme);
-        let mut cmd = Command::new("curl");
-        cmd.args([
-            "-sS",
-            "-k",
-            "--max-time",
-            "30",
-            "-D",
-            "-",
-            "--interface",
-            from,
-        ]);
-        cmd.arg("--resolve")
-            .arg(format!("{host}:{port}:127.0.0.1"))
-            .arg(format!("{scheme}://{host}:{port}/x"));
-        let r = curl_response(&mut cmd, host).unwrap_or_else(|e| panic!("{e}\n{}", h.log()));
+        let r = super::request_from(&h, scheme, host, from, "/x", &[]);
         let what = format!("{scheme}://{host} from {from}");
         assert_eq!(r.status, status, "{what}: {r:?}");
         assert_eq!(r.header("x-admin"), admin, "{what}: {r:?}");

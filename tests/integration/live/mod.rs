@@ -1199,6 +1199,39 @@ fn curl(
     curl_response(&mut cmd, &format!("{host}{path}"))
 }
 
+/// One request to `SCHEME://HOST/PATH` on haproxy's frontend of that scheme (the host resolved
+/// to loopback), sent from the loopback address `from` with the extra raw `headers`
+/// (`Name: value`).
+pub fn request_from(
+    h: &Haproxy,
+    scheme: &str,
+    host: &str,
+    from: &str,
+    path: &str,
+    headers: &[String],
+) -> Response {
+    let port = h.port(scheme);
+    let mut cmd = Command::new("curl");
+    // --max-time: a hang guard, no claim about speed.
+    cmd.args([
+        "-sS",
+        "-k",
+        "--max-time",
+        "30",
+        "-D",
+        "-",
+        "--interface",
+        from,
+    ]);
+    for x in headers {
+        cmd.arg("-H").arg(x);
+    }
+    cmd.arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .arg(format!("{scheme}://{host}:{port}{path}"));
+    curl_response(&mut cmd, host).unwrap_or_else(|e| panic!("{e}\n{}", h.log()))
+}
+
 /// Run a prepared `curl -D - …` command and parse its status, headers and body.
 pub fn curl_response(cmd: &mut Command, what: &str) -> Result<Response, String> {
     let out = cmd.output().map_err(|e| format!("cannot run curl: {e}"))?;

@@ -58,31 +58,9 @@ fn lab(spec: &str) -> (tempfile::TempDir, Build) {
 
 /// One HTTPS (or HTTP) request from `from` with extra raw `headers`.
 fn get(h: &Haproxy, tls: bool, from: &str, path: &str, headers: &[&str]) -> Response {
-    let mut cmd = Command::new("curl");
-    // --max-time: a hang guard, no claim about speed.
-    cmd.args([
-        "-sS",
-        "-k",
-        "--max-time",
-        "30",
-        "-D",
-        "-",
-        "--interface",
-        from,
-    ]);
-    for x in headers {
-        cmd.arg("-H").arg(x);
-    }
-    if tls {
-        let port = h.port("https");
-        cmd.arg("--resolve")
-            .arg(format!("app.example.test:{port}:127.0.0.1"))
-            .arg(format!("https://app.example.test:{port}{path}"));
-    } else {
-        cmd.arg("-H").arg("Host: app.example.test");
-        cmd.arg(format!("http://127.0.0.1:{}{path}", h.port("http")));
-    }
-    curl_response(&mut cmd, path).unwrap_or_else(|e| panic!("{e}\n{}", h.log()))
+    let headers: Vec<String> = headers.iter().map(|x| x.to_string()).collect();
+    let scheme = if tls { "https" } else { "http" };
+    super::request_from(h, scheme, "app.example.test", from, path, &headers)
 }
 
 /// `edgeplan route`'s explanation of the same request.
