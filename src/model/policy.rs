@@ -371,6 +371,55 @@ pub struct ErrorPage {
     pub page: super::Body,
 }
 
+string_newtype!(
+    /// A media type compression applies to (`text/html`, `application/json`): `TYPE/SUBTYPE` of
+    /// lower-case letters, digits and `.+-_`, at most 127 characters (RFC 6838 section 4.2,
+    /// without the characters that mean something in haproxy.cfg).
+    MediaType
+);
+
+impl MediaType {
+    /// Check `s` (lower-cased: media types compare without case).
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid`] for anything but `TYPE/SUBTYPE` of those characters.
+    pub fn parse(s: &str) -> Result<MediaType, Invalid> {
+        const E: &str = "a media type (`text/html`, `application/json`)";
+        check_chars(s, E, |c| c.is_ascii_alphanumeric() || ".+-_/".contains(c))?;
+        let lower = s.to_ascii_lowercase();
+        let ok = lower.len() <= 127
+            && lower
+                .split_once('/')
+                .is_some_and(|(t, st)| !t.is_empty() && !st.is_empty() && !st.contains('/'));
+        if !ok {
+            return Err(Invalid::new(E, "is not TYPE/SUBTYPE"));
+        }
+        Ok(MediaType(lower))
+    }
+}
+
+/// The media types compressed when the spec lists none: text and the text-like formats
+/// browsers fetch (HTML, CSS, JavaScript, JSON, SVG, XML, plain text).
+pub const DEFAULT_COMPRESSED_TYPES: &[&str] = &[
+    "text/html",
+    "text/plain",
+    "text/css",
+    "text/javascript",
+    "application/javascript",
+    "application/json",
+    "image/svg+xml",
+    "application/xml",
+];
+
+/// gzip compression of responses of these media types, to clients that accept it (haproxy's
+/// built-in compression: `compression algo gzip`, `compression type …`, per backend).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Compression {
+    /// Media types compressed.
+    pub types: Vec<MediaType>,
+}
+
 /// One set of rules, in the order they act: access, basic auth, maintenance, then request headers (in spec
 /// order), then response headers (the security preset, then the rules in spec order, then HSTS).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -383,6 +432,8 @@ pub struct Rules {
     pub basic_auth: Option<super::BasicAuth>,
     /// Error pages, by status.
     pub error_pages: Vec<ErrorPage>,
+    /// Compression of the responses of the place's backends.
+    pub compression: Option<Compression>,
     /// Request header rules, in spec order.
     pub request_headers: Vec<HeaderRule>,
     /// Response header rules, in spec order.

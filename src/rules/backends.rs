@@ -26,6 +26,7 @@ pub(super) fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
     for o in edge.outside.values() {
         backends.push(Backend {
             error_pages: Vec::new(),
+            compression: None,
             name: format!("{}_backend", o.name),
             role: Role::Outside {
                 check: o.health.clone().map(|path| Check {
@@ -52,6 +53,7 @@ pub(super) fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
             if let RouteTarget::Redirect { to, status } = &r.to {
                 backends.push(Backend {
                     error_pages: Vec::new(),
+                    compression: None,
                     name: path_redirect_backend(env.name.as_str(), &r.name),
                     servers: Vec::new(),
                     role: Role::PathRedirect {
@@ -66,6 +68,7 @@ pub(super) fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
     for r in edge.redirects.values() {
         backends.push(Backend {
             error_pages: Vec::new(),
+            compression: None,
             name: format!("{}_backend", r.name),
             servers: Vec::new(),
             role: Role::Redirect {
@@ -96,6 +99,7 @@ pub(super) fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
     if let Some(acme) = &edge.acme {
         backends.push(Backend {
             error_pages: Vec::new(),
+            compression: None,
             name: ACME_BACKEND.into(),
             role: Role::Acme,
             servers: vec![Server {
@@ -117,7 +121,8 @@ pub(super) fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
         body_file(DEFAULT_BACKEND),
         StaticOf::Unmatched,
     ));
-    // Error pages: the edge's and the env's for its pools, the site's for an outside backend.
+    // Error pages and compression: the edge's and the env's for its pools, the site's for an
+    // outside backend.
     for b in &mut backends {
         let place = match &b.role {
             Role::Pool { env, .. } => edge
@@ -133,6 +138,7 @@ pub(super) fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
             _ => continue,
         };
         b.error_pages = error_pages(edge, place.as_ref().map(|(a, id)| (*a, id.as_str())));
+        b.compression = super::per_backend::compression(edge, place.as_ref().map(|(a, _)| *a));
     }
     backends
 }
@@ -168,6 +174,7 @@ fn pool(
     let name = format!("{}_{}", env.name, comp.pool);
     Backend {
         error_pages: Vec::new(),
+        compression: None,
         name: if preview {
             preview_backend(&name)
         } else {
@@ -239,6 +246,7 @@ fn static_backend_of(
 ) -> Backend {
     Backend {
         error_pages: Vec::new(),
+        compression: None,
         name,
         servers: Vec::new(),
         role: Role::Static {

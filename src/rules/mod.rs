@@ -11,10 +11,14 @@
 //! (`policy`: access, headers, HSTS) apply by that route.
 
 mod backends;
+mod per_backend;
 mod policy;
+mod scope;
 mod table;
 
+pub use per_backend::*;
 pub use policy::*;
+pub use scope::*;
 pub use table::*;
 
 use crate::model::{Edge, PathPrefix, RouteTarget};

@@ -13,12 +13,13 @@
 //! maintenance (503); the https redirect; request headers; `use_backend`; then, on the response — proxied or
 //! answered by haproxy itself (`http-after-response`) — response headers and HSTS. Within a
 //! phase: the edge's rules, then the env's or site's, then its hosts', then the route's; at each
-//! place, the
-//! policies it uses in the order listed, then its inline rules.
+//! place, the policies it uses in the order listed, then its inline rules. Which requests a rule
+//! applies to is [`super::Scope`]; what backends carry (error pages, compression) is
+//! [`super::per_backend`].
 
 use serde::Serialize;
 
-use super::{Acl, Test};
+use super::{Acl, Scope, Test};
 use crate::model::{Attached, Edge, HeaderAction, HeaderRule, Policy, Rules};
 
 /// The variable holding the key of the rule that takes the request ([`super::Switch::key`]).
@@ -31,119 +32,6 @@ pub const REWRITE_VAR: &str = "txn.rewrite";
 pub const AUTHORIZATION: &str = "Authorization";
 /// The route key of ACME challenges, which no policy touches.
 pub const ACME_KEY: &str = "acme";
-
-/// The requests a policy rule applies to, by the route key they got.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Scope {
-    /// Every request but ACME challenges (no route, the default 503, included).
-    Edge,
-    /// What an env takes: its routes and default, on its hosts and its preview host.
-    Env {
-        /// Env.
-        env: String,
-    },
-    /// What one route of an env takes, on the env's hosts and its preview host.
-    Route {
-        /// Env.
-        env: String,
-        /// Route.
-        route: String,
-    },
-    /// An outside backend's or a placeholder's hosts.
-    Site {
-        /// Site.
-        site: String,
-    },
-    /// What an env takes on its preview host.
-    Preview {
-        /// Env.
-        env: String,
-    },
-    /// What an env takes on some of its hosts (`hosts HOST… { rules… }`).
-    Hosts {
-        /// Env.
-        env: String,
-        /// The hosts (as [`super::HOST_VAR`] holds them: lower case, no port).
-        hosts: Vec<String>,
-    },
-}
-
-/// Where a request stands when a policy rule is evaluated: the route key it got (`None`: no
-/// rule took it) and its host as the edge routes by it ([`super::HOST_VAR`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Where<'a> {
-    /// Route key.
-    pub key: Option<&'a str>,
-    /// Host.
-    pub host: Option<&'a str>,
-}
-
-/// The route key of a site's hosts.
-pub fn site_key(site: &str) -> String {
-    format!("site/{site}")
-}
-
-/// The route key of an env's route (`None`: its default), public or on its preview host.
-pub fn env_key(env: &str, route: Option<&str>, preview: bool) -> String {
-    let tag = if preview { "@preview" } else { "" };
-    format!("env/{env}/{}{tag}", route.unwrap_or(""))
-}
-
-impl Scope {
-    /// Does a request that stands `at` fall in the scope?
-    pub fn holds(&self, at: &Where<'_>) -> bool {
-        let key = at.key;
-        match self {
-            Scope::Edge => key != Some(ACME_KEY),
-            Scope::Env { env } => key.is_some_and(|k| k.starts_with(&format!("env/{env}/"))),
-            Scope::Route { env, route } => key.is_some_and(|k| {
-                k == env_key(env, Some(route), false) || k == env_key(env, Some(route), true)
-            }),
-            Scope::Site { site } => key == Some(site_key(site).as_str()),
-            Scope::Hosts { env, hosts } => {
-                key.is_some_and(|k| k.starts_with(&format!("env/{env}/")))
-                    && at.host.is_some_and(|h| hosts.iter().any(|x| x == h))
-            }
-            Scope::Preview { env } => key
-                .is_some_and(|k| k.starts_with(&format!("env/{env}/")) && k.ends_with("@preview")),
-        }
-    }
-
-    /// The scope as an haproxy condition on [`ROUTE_VAR`].
-    pub fn haproxy(&self) -> String {
-        match self {
-            Scope::Edge => format!("!{{ var({ROUTE_VAR}) -m str {ACME_KEY} }}"),
-            Scope::Env { env } => format!("{{ var({ROUTE_VAR}) -m beg env/{env}/ }}"),
-            Scope::Route { env, route } => format!(
-                "{{ var({ROUTE_VAR}) -m str {} {} }}",
-                env_key(env, Some(route), false),
-                env_key(env, Some(route), true)
-            ),
-            Scope::Site { site } => format!("{{ var({ROUTE_VAR}) -m str {} }}", site_key(site)),
-            Scope::Hosts { env, hosts } => format!(
-                "{{ var({ROUTE_VAR}) -m beg env/{env}/ }} {{ var({}) -m str {} }}",
-                super::HOST_VAR,
-                hosts.join(" ")
-            ),
-            Scope::Preview { env } => format!(
-                "{{ var({ROUTE_VAR}) -m beg env/{env}/ }} {{ var({ROUTE_VAR}) -m end @preview }}"
-            ),
-        }
-    }
-
-    /// In words: `every request`, `env staging`, `route api of env staging`, `site git`.
-    pub fn describe(&self) -> String {
-        match self {
-            Scope::Edge => "every request".into(),
-            Scope::Env { env } => format!("env {env}"),
-            Scope::Route { env, route } => format!("route {route} of env {env}"),
-            Scope::Site { site } => format!("site {site}"),
-            Scope::Hosts { env, hosts } => format!("hosts {} of env {env}", hosts.join(" ")),
-            Scope::Preview { env } => format!("the preview host of env {env}"),
-        }
-    }
-}
 
 /// What a policy rule does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -683,41 +571,5 @@ fn header_line(ruleset: &str, h: &HeaderRule, cond: &str) -> String {
             format!("{ruleset} {verb} {} {} if {cond}", h.name, value.haproxy())
         }
         HeaderAction::Del => format!("{ruleset} {verb} {} if {cond}", h.name),
-    }
-}
-
-/// The error pages of a backend of `place` (an env's or an outside backend's rules, with the id
-/// of its inline rules: `env.NAME`, `site.NAME`): the edge's, then the place's — the later page
-/// of a status replacing the earlier — in status order.
-pub fn error_pages(edge: &Edge, place: Option<(&Attached, &str)>) -> Vec<super::ErrorPageView> {
-    let mut out: Vec<super::ErrorPageView> = Vec::new();
-    walk_pages(edge, &edge.policy, "edge", &mut out);
-    if let Some((attached, id)) = place {
-        walk_pages(edge, attached, id, &mut out);
-    }
-    out.sort_by_key(|p| p.status);
-    out
-}
-
-fn walk_pages(edge: &Edge, attached: &Attached, id: &str, out: &mut Vec<super::ErrorPageView>) {
-    for name in &attached.uses {
-        if let Some(p) = edge.policies.get(name) {
-            add_pages(&p.rules, &format!("policy.{name}"), out);
-        }
-    }
-    add_pages(&attached.inline, id, out);
-}
-
-fn add_pages(rules: &Rules, id: &str, out: &mut Vec<super::ErrorPageView>) {
-    for p in &rules.error_pages {
-        let view = super::ErrorPageView {
-            status: p.status,
-            file: format!("{}/error.{id}.{}.html", super::ERRORS_DIR, p.status),
-            page: p.page.clone(),
-        };
-        match out.iter_mut().find(|x| x.status == p.status) {
-            Some(x) => *x = view,
-            None => out.push(view),
-        }
     }
 }

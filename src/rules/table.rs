@@ -224,6 +224,8 @@ pub struct Backend {
     pub role: Role,
     /// Pages haproxy answers instead of its own for these statuses (`http-error`), by status.
     pub error_pages: Vec<ErrorPageView>,
+    /// The media types whose responses it gzips (`compression type …`), when it compresses.
+    pub compression: Option<Vec<String>>,
 }
 
 /// An error page of a backend: its status and its file on the box.

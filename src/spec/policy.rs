@@ -88,6 +88,8 @@ pub struct RulesSpec {
     pub error_pages: Vec<ErrorPageSpec>,
     /// `basic-auth …`.
     pub basic_auth: Option<Spanned<BasicAuthSpec>>,
+    /// `compression TYPE…` (the node's place; its media types, none: the default list).
+    pub compression: Option<Spanned<Vec<Spanned<crate::model::MediaType>>>>,
 }
 
 /// `error-page STATUS… { page "…" }`.

@@ -9,7 +9,8 @@
 //! - `probe`: the base's, then the env's;
 //! - rules: the policies used add up (each once); list rules (`allow`, `deny`,
 //!   `request-header`, `response-header`) add up, the base's first; `error-page` by status and
-//!   single rules (`security-headers`, `hsts`, `maintenance`, `basic-auth`): the env's, else the
+//!   single rules (`security-headers`, `hsts`, `maintenance`, `basic-auth`, `compression`): the
+//!   env's, else the
 //!   base's.
 
 use std::collections::BTreeMap;
@@ -197,5 +198,6 @@ fn rules(base: &RulesSpec, env: &RulesSpec) -> RulesSpec {
         maintenance: env.maintenance.clone().or_else(|| base.maintenance.clone()),
         error_pages,
         basic_auth: env.basic_auth.clone().or_else(|| base.basic_auth.clone()),
+        compression: env.compression.clone().or_else(|| base.compression.clone()),
     }
 }

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use super::{Checker, val};
 use crate::model::{
-    Access, Attached, Body, DEFAULT_MAINTENANCE_PAGE, Edge, ErrorPage, FrameOptions,
-    HSTS_PRELOAD_MIN_AGE, HeaderAction, HeaderRule, Hsts, Ident, Maintenance, Network, Policy,
-    ReferrerPolicy, Rules, SecurityHeaders,
+    Access, Attached, Body, Compression, DEFAULT_COMPRESSED_TYPES, DEFAULT_MAINTENANCE_PAGE, Edge,
+    ErrorPage, FrameOptions, HSTS_PRELOAD_MIN_AGE, HeaderAction, HeaderRule, Hsts, Ident,
+    Maintenance, MediaType, Network, Policy, ReferrerPolicy, Rules, SecurityHeaders,
 };
 use crate::spec::{BypassSpec, HeaderSpec, HeaderVerb, RulesSpec, Spanned};
 
@@ -176,9 +176,9 @@ fn attached(
             );
         } else {
             if !pages
-                && named
-                    .get(&u.value)
-                    .is_some_and(|p| !p.rules.error_pages.is_empty())
+                && named.get(&u.value).is_some_and(|p| {
+                    !p.rules.error_pages.is_empty() || p.rules.compression.is_some()
+                })
             {
                 pages_misplaced(c, u.at, context);
             }
@@ -188,6 +188,9 @@ fn attached(
     if !pages {
         for e in &spec.error_pages {
             pages_misplaced(c, e.at, context);
+        }
+        if let Some(z) = &spec.compression {
+            pages_misplaced(c, z.at, context);
         }
     }
     Attached {
@@ -201,11 +204,11 @@ fn pages_misplaced(c: &mut Checker<'_>, at: crate::spec::At, context: &str) {
     c.conflict(
         at,
         format!(
-            "error pages {context}: they replace haproxy's answers for a backend, and only \
+            "error pages or compression {context}: haproxy sets them per backend, and only \
                  the edge, an env or an outside backend has backends of its own"
         ),
         "no backend of its own",
-        "put the `error-page` in the env (or the edge-wide policies)",
+        "put the `error-page` or `compression` in the env (or the edge-wide policies)",
     )
 }
 
@@ -215,6 +218,18 @@ fn rules(c: &mut Checker<'_>, spec: &RulesSpec, https: bool) -> Rules {
         access: access(c, spec),
         maintenance: maintenance(c, spec),
         basic_auth: super::auth::basic_auth(c, spec),
+        compression: spec.compression.as_ref().map(|t| Compression {
+            types: if t.value.is_empty() {
+                DEFAULT_COMPRESSED_TYPES
+                    .iter()
+                    .map(|m| MediaType::parse(m).expect("a valid media type"))
+                    .collect()
+            } else {
+                let mut types: Vec<MediaType> = t.value.iter().map(|m| m.value.clone()).collect();
+                types.dedup();
+                types
+            },
+        }),
         error_pages: error_pages(c, spec),
         request_headers: spec.request_headers.iter().filter_map(header).collect(),
         response_headers: spec.response_headers.iter().filter_map(header).collect(),

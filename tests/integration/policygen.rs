@@ -44,6 +44,13 @@ pub const USERS: [(&str, &str, &str); 2] = [
     ),
 ];
 
+/// Media types a generated `compression` lists (the stand-ins answer `text/plain`).
+const COMPRESSED: [&str; 3] = [
+    "\"text/plain\"",
+    "\"application/json\" \"text/html\"",
+    "\"image/svg+xml\" \"text/plain\" \"text/css\"",
+];
+
 /// A header rule: action, name, value (by position).
 type Header = (usize, usize, usize);
 
@@ -64,6 +71,8 @@ pub struct Rules {
     error_pages: Vec<usize>,
     /// Basic auth: realm given, bypass networks.
     basic_auth: Option<(bool, Vec<usize>)>,
+    /// Compression: of the default types, or of a listed set (by position).
+    compression: Option<Option<usize>>,
 }
 
 /// Every policy of an edge.
@@ -112,9 +121,21 @@ fn full() -> impl Strategy<Value = Rules> {
                 prop::collection::vec(0..NETWORKS.len(), 0..=1),
             ),
         ),
+        prop::option::weighted(0.2, prop::option::of(0..COMPRESSED.len())),
     )
         .prop_map(
-            |(allow, deny, request, response, security, hsts, error_pages, maintenance, auth)| {
+            |(
+                allow,
+                deny,
+                request,
+                response,
+                security,
+                hsts,
+                error_pages,
+                maintenance,
+                auth,
+                gzip,
+            )| {
                 Rules {
                     allow,
                     deny,
@@ -125,6 +146,7 @@ fn full() -> impl Strategy<Value = Rules> {
                     maintenance,
                     error_pages,
                     basic_auth: auth,
+                    compression: gzip,
                 }
             },
         )
@@ -161,10 +183,12 @@ pub fn policies() -> impl Strategy<Value = Policies> {
 }
 
 impl Rules {
-    /// These rules without error pages (for a place without backends of its own).
+    /// These rules without error pages and compression (for a place without backends of its
+    /// own).
     fn without_pages(&self) -> Rules {
         Rules {
             error_pages: Vec::new(),
+            compression: None,
             ..self.clone()
         }
     }
@@ -241,6 +265,11 @@ impl Rules {
                 let n: Vec<String> = b.iter().map(|i| format!("\"{}\"", NETWORKS[*i])).collect();
                 s += &format!(" {{\n{indent}    bypass {}\n{indent}}}\n", n.join(" "));
             }
+        }
+        match self.compression {
+            Some(None) => s += &format!("{indent}compression\n"),
+            Some(Some(k)) => s += &format!("{indent}compression {}\n", COMPRESSED[k]),
+            None => {}
         }
         if let Some((deny_frames, referrer)) = self.security {
             s += &format!("{indent}security-headers");

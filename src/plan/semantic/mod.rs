@@ -314,8 +314,14 @@ fn policies(build: &Build) -> BTreeMap<String, Vec<String>> {
             .or_default()
             .push(rule.summary.clone());
     }
-    // Error pages, by the backend that answers them (a page's content by its hash).
+    // Compression and error pages, by the backend that answers them (a page's content by its
+    // hash).
     for b in &routing.backends {
+        if let Some(types) = &b.compression {
+            out.entry(format!("backend {}", b.name))
+                .or_default()
+                .push(format!("gzip compression of {}", types.join(" ")));
+        }
         for p in &b.error_pages {
             let hash = crate::hash::content_hash(p.page.as_str().as_bytes());
             out.entry(format!("backend {}", b.name))

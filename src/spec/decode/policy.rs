@@ -27,6 +27,7 @@ pub(super) const RULE_NODES: &[&str] = &[
     "maintenance",
     "error-page",
     "basic-auth",
+    "compression",
 ];
 
 /// `known` and the rule nodes: the children of a node that takes rules.
@@ -130,6 +131,20 @@ impl Cx<'_> {
             }),
             "error-page" => rules.error_pages.extend(self.error_page(ch)),
             "basic-auth" => self.basic_auth_once(&mut rules.basic_auth, ch),
+            "compression" => set_once(self, &mut rules.compression, ch, |cx| {
+                cx.props(ch, &[]);
+                cx.no_children(ch);
+                let types = cx.args_of(
+                    ch,
+                    "compression",
+                    "compression \"text/html\" \"application/json\"",
+                    crate::model::MediaType::parse,
+                );
+                Some(Spanned {
+                    value: types,
+                    at: cx.at(ch.name().span()),
+                })
+            }),
             _ => {}
         }
     }

@@ -32,6 +32,7 @@
 
 mod agreement;
 mod auth;
+mod compression;
 pub mod failover;
 mod health;
 mod hosts;
@@ -1216,6 +1217,8 @@ pub fn request_from(
     cmd.args([
         "-sS",
         "-k",
+        // --compressed: a gzipped answer is decoded (its headers stay as sent).
+        "--compressed",
         "--max-time",
         "30",
         "-D",
