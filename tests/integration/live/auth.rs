@@ -7,7 +7,7 @@
 use edgeplan::model::PasswordHash;
 use edgeplan::route::Credentials;
 
-use super::{Build, Mode, Response, Stage};
+use super::{Mode, Response, Stage};
 
 fn spec(alice: &str, bob: &str) -> String {
     format!(
@@ -51,11 +51,7 @@ type Creds<'a> = Option<(&'a str, &'a str)>;
 fn basic_auth_asks_checks_and_strips_credentials_as_route_predicts() {
     let alice = PasswordHash::sha512("correct horse").unwrap();
     let bob = bcrypt::hash("b0b's pass:word", 5).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let specs = tmp.path().join("specs");
-    std::fs::create_dir_all(&specs).unwrap();
-    std::fs::write(specs.join("edge.kdl"), spec(alice.haproxy(), &bob)).unwrap();
-    let build = Build::of(&specs);
+    let (_tmp, build) = super::lab(&spec(alice.haproxy(), &bob));
     let h = Stage::new(&build, Mode::Live).start();
 
     let send = |host: &str, from: &str, creds: Creds| -> Response {

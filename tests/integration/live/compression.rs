@@ -4,7 +4,7 @@
 //! applies where an env says nothing. The answers are decoded (`curl --compressed`), so the
 //! stand-in's identity is still read.
 
-use super::{Build, Mode, Stage};
+use super::{Mode, Stage};
 
 const SPEC: &str = r#"edge "compression-lab"
 listen http="*:80"
@@ -39,11 +39,7 @@ env "plain" {
 
 #[test]
 fn responses_are_gzipped_where_the_spec_says_and_the_client_accepts() {
-    let tmp = tempfile::tempdir().unwrap();
-    let specs = tmp.path().join("specs");
-    std::fs::create_dir_all(&specs).unwrap();
-    std::fs::write(specs.join("edge.kdl"), SPEC).unwrap();
-    let build = Build::of(&specs);
+    let (_tmp, build) = super::lab(SPEC);
     let cfg = String::from_utf8_lossy(&build.files["etc/haproxy/haproxy.cfg"].content).into_owned();
     assert!(
         cfg.contains("compression type text/plain text/html"),

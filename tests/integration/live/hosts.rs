@@ -3,7 +3,7 @@
 //! placeholder with `plain-http=#true` answers over plain HTTP instead of redirecting. Every
 //! answer is also asked of `edgeplan route`.
 
-use super::{Build, Mode, Stage};
+use super::{Mode, Stage};
 
 const SPEC: &str = r#"edge "hosts-lab"
 listen http="*:80" https="*:443"
@@ -32,11 +32,7 @@ placeholder "soon" status=200 {
 
 #[test]
 fn rules_of_some_hosts_and_plain_http_sites_act_as_route_predicts() {
-    let tmp = tempfile::tempdir().unwrap();
-    let specs = tmp.path().join("specs");
-    std::fs::create_dir_all(&specs).unwrap();
-    std::fs::write(specs.join("edge.kdl"), SPEC).unwrap();
-    let build = Build::of(&specs);
+    let (_tmp, build) = super::lab(SPEC);
     let h = Stage::new(&build, Mode::Live).start();
     // (scheme, host, from, status, X-Admin: response headers are set on haproxy's own answers
     // too, the 403 included)

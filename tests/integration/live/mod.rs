@@ -1200,6 +1200,17 @@ fn curl(
     curl_response(&mut cmd, &format!("{host}{path}"))
 }
 
+/// The edge of `spec` (edge.kdl) in a temporary specs directory, rendered (the directory lives
+/// as long as the returned guard).
+pub fn lab(spec: &str) -> (tempfile::TempDir, Build) {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = tmp.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(specs.join("edge.kdl"), spec).unwrap();
+    let build = Build::of(&specs);
+    (tmp, build)
+}
+
 /// One request to `SCHEME://HOST/PATH` on haproxy's frontend of that scheme (the host resolved
 /// to loopback), sent from the loopback address `from` with the extra raw `headers`
 /// (`Name: value`).

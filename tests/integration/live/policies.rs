@@ -10,7 +10,7 @@ use std::process::Command;
 
 use edgeplan::route::Explanation;
 
-use super::{Build, Haproxy, Mode, Response, Stage, curl_response};
+use super::{Build, Haproxy, Mode, Response, Stage, curl_response, lab};
 
 const SPEC: &str = r#"edge "policy-lab"
 listen http="*:80" https="*:443"
@@ -45,16 +45,6 @@ env "app" {
     }
 }
 "#;
-
-/// The edge of `spec` (edge.kdl) in a temporary specs directory, rendered.
-fn lab(spec: &str) -> (tempfile::TempDir, Build) {
-    let tmp = tempfile::tempdir().unwrap();
-    let specs = tmp.path().join("specs");
-    std::fs::create_dir_all(&specs).unwrap();
-    std::fs::write(specs.join("edge.kdl"), spec).unwrap();
-    let build = Build::of(&specs);
-    (tmp, build)
-}
 
 /// One HTTPS (or HTTP) request from `from` with extra raw `headers`.
 fn get(h: &Haproxy, tls: bool, from: &str, path: &str, headers: &[&str]) -> Response {
