@@ -31,6 +31,9 @@ pub struct Edge {
     pub health: HealthDefaults,
     /// Base name of sticky cookies; each env appends `_<env>` unless it names its own.
     pub sticky_cookie: CookieName,
+    /// A unique id per request, in this header: set by the edge (a trusted proxy's kept),
+    /// passed upstream, returned to the client and logged (`request-id`).
+    pub request_id: Option<RequestId>,
     /// Networks that may front the edge (a load balancer, the HA pair's peer, a PROXY protocol
     /// sender): the only sources whose client-identity headers (`X-Forwarded-For`, `Forwarded`,
     /// `X-Real-IP`, `X-Forwarded-Host`, `X-Forwarded-Port`) are believed. Empty: nobody.
@@ -51,6 +54,13 @@ pub struct Edge {
     pub userlists: BTreeMap<Ident, Userlist>,
     /// Rules for every request but ACME challenges (top-level `policies`).
     pub policy: Attached,
+}
+
+/// The request-id header (`request-id header=NAME`, default `X-Request-ID`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestId {
+    /// The header.
+    pub header: HeaderName,
 }
 
 /// Public listeners.

@@ -106,6 +106,8 @@ pub struct Spec {
     pub health: Option<Spanned<HealthSpec>>,
     /// `sticky-cookie`.
     pub sticky_cookie: Option<Spanned<CookieName>>,
+    /// `request-id header=NAME` (the node's place; the header, when given).
+    pub request_id: Option<Spanned<Option<Spanned<crate::model::HeaderName>>>>,
     /// `trusted NETWORK…` (its networks; the node's place).
     pub trusted: Option<Spanned<Vec<Spanned<Network>>>>,
     /// `env` nodes.

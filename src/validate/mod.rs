@@ -242,6 +242,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
         timeouts,
         health,
         sticky_cookie,
+        request_id: policies::request_id(c),
         trusted: edge::trusted(spec),
         envs,
         outside,

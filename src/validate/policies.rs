@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use super::{Checker, val};
 use crate::model::{
     Access, Attached, Body, Compression, DEFAULT_COMPRESSED_TYPES, DEFAULT_MAINTENANCE_PAGE, Edge,
-    ErrorPage, FrameOptions, HSTS_PRELOAD_MIN_AGE, HeaderAction, HeaderRule, Hsts, Ident,
-    Maintenance, MediaType, Network, Policy, ReferrerPolicy, Rules, SecurityHeaders,
+    ErrorPage, FrameOptions, HSTS_PRELOAD_MIN_AGE, HeaderAction, HeaderName, HeaderRule, Hsts,
+    Ident, Maintenance, MediaType, Network, Policy, ReferrerPolicy, Rules, SecurityHeaders,
 };
 use crate::spec::{BypassSpec, HeaderSpec, HeaderVerb, RulesSpec, Spanned};
 
@@ -390,4 +390,37 @@ fn hsts(c: &mut Checker<'_>, spec: &RulesSpec, https: bool) -> Option<Hsts> {
         include_subdomains: include,
         preload: preload.is_some(),
     })
+}
+
+/// `request-id`: its header (default `X-Request-ID`), which no header rule may touch — the
+/// edge sets it.
+pub(super) fn request_id(c: &mut Checker<'_>) -> Option<crate::model::RequestId> {
+    let spec = c.spec;
+    let r = spec.request_id.as_ref()?;
+    let header = val(&r.value).unwrap_or_else(|| HeaderName::preset("X-Request-ID"));
+    let lower = header.lower();
+    let places = std::iter::once(&spec.rules)
+        .chain(spec.policies.iter().map(|p| &p.rules))
+        .chain(spec.envs.iter().flat_map(|e| {
+            std::iter::once(&e.rules)
+                .chain(e.routes.iter().map(|r| &r.rules))
+                .chain(e.host_rules.iter().map(|(_, r)| r))
+        }))
+        .chain(spec.outside.iter().map(|o| &o.rules))
+        .chain(spec.placeholders.iter().map(|p| &p.rules))
+        .chain(spec.redirects.iter().map(|r| &r.rules));
+    let clashes: Vec<crate::spec::At> = places
+        .flat_map(|rules| rules.request_headers.iter().chain(&rules.response_headers))
+        .filter(|h| h.name.value.lower() == lower)
+        .map(|h| h.name.at)
+        .collect();
+    for at in clashes {
+        c.conflict(
+            at,
+            format!("a header rule names `{header}`, the request-id header the edge sets itself"),
+            "set by `request-id`",
+            "remove this rule, or give `request-id` another `header=`",
+        );
+    }
+    Some(crate::model::RequestId { header })
 }

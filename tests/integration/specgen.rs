@@ -369,6 +369,10 @@ impl Plan {
         if !trusted.is_empty() {
             edge += &format!("trusted {}\n", quoted(&trusted));
         }
+        // A request id on some edges (which edges: by the target drawn).
+        if self.target % 2 == 1 {
+            edge += "request-id header=\"X-Request-ID\"\n";
+        }
         edge += &match self.target {
             0 => "target \"box\" {\n    local root=\"box\"\n}\n".to_string(),
             1 => "target \"edge\" {\n    ssh host=\"edge.example.org\" user=\"root\" port=22\n    reload-timeout \"1m\"\n}\n".to_string(),

@@ -52,6 +52,21 @@ impl Cx<'_> {
                     self.singleton(&mut spec.sticky_cookie, v, "sticky-cookie", files);
                 }
             }
+            "request-id" => {
+                self.props(node, &["header"]);
+                self.max_args(node, 0);
+                self.no_children(node);
+                let v = Spanned {
+                    value: self.prop(
+                        node,
+                        "header",
+                        "\"X-Request-ID\"",
+                        crate::model::HeaderName::parse,
+                    ),
+                    at: self.at(node.name().span()),
+                };
+                self.singleton(&mut spec.request_id, v, "request-id", files);
+            }
             "trusted" => {
                 let v = self.trusted(node);
                 self.singleton(&mut spec.trusted, v, "trusted", files);

@@ -38,6 +38,7 @@ const TOP: &[&str] = &[
     "timeouts",
     "health",
     "sticky-cookie",
+    "request-id",
     "trusted",
     "env",
     "base",

@@ -38,6 +38,7 @@ mod health;
 mod hosts;
 mod identity;
 mod policies;
+mod request_id;
 mod requests;
 mod routing;
 
@@ -990,6 +991,19 @@ impl Haproxy {
     /// What haproxy printed so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The log once `done` says it holds what is awaited (haproxy writes a request's line
+    /// after the response); after 30 s, as it is (a hang guard, no claim about speed).
+    pub fn wait_log(&self, done: impl Fn(&str) -> bool) -> String {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if done(&log) || std::time::Instant::now() > until {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// haproxy's log records (RFC 5424, from the `log` rule) whose message contains `needle`,
