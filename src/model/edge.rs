@@ -260,6 +260,10 @@ pub const PROBE_TRIES: u32 = 3;
 /// One component of an env (backend, stream, web).
 #[derive(Debug, Clone, Serialize)]
 pub struct Component {
+    /// Its `timeout server`, when not the edge's.
+    pub timeout_server: Option<Duration>,
+    /// Its `timeout tunnel`, when not the edge's.
+    pub timeout_tunnel: Option<Duration>,
     /// Name.
     pub name: Ident,
     /// Port the component listens on in its container.

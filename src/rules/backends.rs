@@ -182,6 +182,8 @@ fn pool(
         },
         servers,
         role: Role::Pool {
+            timeout_server: comp.timeout_server.map(|t| t.to_string()),
+            timeout_tunnel: comp.timeout_tunnel.map(|t| t.to_string()),
             env: env.name.to_string(),
             component: comp.name.to_string(),
             balance: comp.balance,

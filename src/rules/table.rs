@@ -260,6 +260,10 @@ pub enum Role {
         /// The env's preview pool: the idle colour's servers, for `preview` requests from
         /// trusted networks ([`super::preview_backend`]).
         preview: bool,
+        /// The component's `timeout server`, when not the edge's (`30s`).
+        timeout_server: Option<String>,
+        /// The component's `timeout tunnel`, when not the edge's.
+        timeout_tunnel: Option<String>,
     },
     /// An outside backend.
     Outside {

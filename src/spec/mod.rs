@@ -289,6 +289,10 @@ pub struct ProbeSpec {
 /// `component NAME port=… health=… balance=… sticky=… pool=…`.
 #[derive(Debug, Clone)]
 pub struct ComponentSpec {
+    /// `timeout-server=`: how long its servers may take to answer (haproxy `timeout server`).
+    pub timeout_server: Option<Spanned<Duration>>,
+    /// `timeout-tunnel=`: how long a WebSocket or other tunnel may stay idle.
+    pub timeout_tunnel: Option<Spanned<Duration>>,
     /// Name.
     pub name: Spanned<Ident>,
     /// Port.

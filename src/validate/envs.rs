@@ -330,7 +330,23 @@ fn component(
     }
     // Without `port=`, explicit instances gave theirs: the component's is the first one's.
     let port = val(&comp.port).or_else(|| instances.first().map(|i| i.port))?;
+    for t in [&comp.timeout_server, &comp.timeout_tunnel]
+        .into_iter()
+        .flatten()
+    {
+        if t.value.millis() == 0 {
+            c.conflict(
+                t.at,
+                format!("a timeout of component `{}` is zero", comp.name.value),
+                "zero",
+                "HAProxy reads a zero timeout as none at all, which leaks connections; give a \
+                 real duration such as `30s`",
+            );
+        }
+    }
     Some(Component {
+        timeout_server: val(&comp.timeout_server).filter(|t| t.millis() > 0),
+        timeout_tunnel: val(&comp.timeout_tunnel).filter(|t| t.millis() > 0),
         name: comp.name.value.clone(),
         port,
         health: val(&comp.health).unwrap_or_else(|| HealthPath::parse("/").unwrap()),

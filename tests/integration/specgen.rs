@@ -587,6 +587,12 @@ fn env_text(name: &str, e: &Env, outside: usize) -> (String, Vec<String>) {
         }
         if let Some(t) = plan.timeout {
             line += &format!(" health-timeout=\"{}\"", ["2s", "500ms"][t]);
+            // The component's own server and tunnel timeouts, on the same draw.
+            line += &format!(
+                " timeout-server=\"{}\" timeout-tunnel=\"{}\"",
+                ["2m", "90s"][t],
+                ["1h", "30m"][t]
+            );
         }
         if plan.sticky && balance != "uri" {
             line += " sticky=#true";

@@ -471,6 +471,14 @@ fn component_changes(a: &ComponentSummary, b: &ComponentSummary) -> Vec<String> 
     if a.pool != b.pool {
         v.push(format!("pool {} -> {}", a.pool, b.pool));
     }
+    if a.timeouts != b.timeouts {
+        let show = |t: &Option<String>| t.clone().unwrap_or_else(|| "the edge's".into());
+        v.push(format!(
+            "timeouts {} -> {}",
+            show(&a.timeouts),
+            show(&b.timeouts)
+        ));
+    }
     if let (Some(x), Some(y)) = (&a.instances, &b.instances)
         && x != y
     {

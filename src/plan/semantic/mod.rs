@@ -39,6 +39,10 @@ pub struct ComponentSummary {
     pub health_expect: Option<String>,
     /// Pool (backend name suffix).
     pub pool: String,
+    /// Its own timeouts (`server 2m, tunnel 2h`), when it has some. `None` also in the
+    /// `model.json` of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<String>,
     /// Its servers: `NAME (COLOR) HOST`, then `:PORT` when it is not the component's port and
     /// ` weight N` when set. `None` in the `model.json` of older versions (not compared then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,6 +146,16 @@ impl ModelSummary {
                                 health: c.health.to_string(),
                                 health_expect: expect_summary(&c.expect),
                                 pool: c.pool.to_string(),
+                                timeouts: {
+                                    let t: Vec<String> = [
+                                        c.timeout_server.map(|d| format!("server {d}")),
+                                        c.timeout_tunnel.map(|d| format!("tunnel {d}")),
+                                    ]
+                                    .into_iter()
+                                    .flatten()
+                                    .collect();
+                                    (!t.is_empty()).then(|| t.join(", "))
+                                },
                                 instances: Some(
                                     c.instances
                                         .iter()
@@ -416,6 +430,7 @@ mod tests {
                         health_expect: None,
                         health: "/".into(),
                         pool: "web_pool".into(),
+                        timeouts: None,
                         instances: None,
                     },
                 )]),
@@ -465,6 +480,25 @@ mod tests {
         );
         assert_eq!(hosts_disappearing(&old, &new), ["talas.fr"]);
         assert!(diff(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn a_components_own_timeouts_are_named() {
+        let old = model();
+        let mut new = model();
+        let web = new
+            .envs
+            .get_mut("prod")
+            .unwrap()
+            .components
+            .get_mut("web")
+            .unwrap();
+        web.timeouts = Some("tunnel 2h".into());
+        let msgs: Vec<String> = diff(&old, &new).iter().map(|c| c.message.clone()).collect();
+        assert_eq!(
+            msgs,
+            ["env prod: component web: timeouts the edge's -> tunnel 2h"]
+        );
     }
 
     #[test]

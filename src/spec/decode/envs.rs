@@ -199,6 +199,8 @@ impl Cx<'_> {
                 "sticky",
                 "pool",
                 "instances",
+                "timeout-server",
+                "timeout-tunnel",
             ],
         );
         let name = self.named(node, "component", "component \"web\" port=3000");
@@ -218,6 +220,8 @@ impl Cx<'_> {
             .children()
             .is_some_and(|d| d.nodes().iter().any(|n| n.name().value() == "instance"));
         let c = ComponentSpec {
+            timeout_server: self.prop(node, "timeout-server", "\"2m\"", Duration::parse),
+            timeout_tunnel: self.prop(node, "timeout-tunnel", "\"1h\"", Duration::parse),
             name: name?,
             port: self.prop_port(node, "port", "8080"),
             health: self.prop(node, "health", "\"/health\"", HealthPath::parse),
