@@ -24,6 +24,7 @@
 
 mod backend;
 mod chash;
+mod credentials;
 mod engine;
 mod error;
 mod notes;
@@ -35,10 +36,11 @@ mod verdict;
 use serde::Serialize;
 
 pub use chash::{chash_pick, full_hash, sdbm, uri_hash};
+pub use credentials::Credentials;
 pub use engine::{explain, haproxy_test, redirect_rule};
 pub use error::RouteError;
 pub use policy::{PolicyResult, client_address};
-pub use request::{Credentials, HOST_VAR, NameValue, Request, apply_colors};
+pub use request::{HOST_VAR, NameValue, Request, apply_colors};
 pub use text::render_text;
 pub use verdict::{Chosen, Pick, Reached, Role, ServerChoice, Verdict};
 

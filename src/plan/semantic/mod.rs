@@ -412,6 +412,14 @@ fn expect_summary(e: &crate::model::HealthExpect) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Component web of env prod in `m`.
+    fn prod_web(m: &mut ModelSummary) -> &mut ComponentSummary {
+        m.envs
+            .get_mut("prod")
+            .and_then(|e| e.components.get_mut("web"))
+            .unwrap()
+    }
+
     fn model() -> ModelSummary {
         let mut m = ModelSummary::empty();
         m.edge = "e".into();
@@ -486,14 +494,7 @@ mod tests {
     fn a_components_own_timeouts_are_named() {
         let old = model();
         let mut new = model();
-        let web = new
-            .envs
-            .get_mut("prod")
-            .unwrap()
-            .components
-            .get_mut("web")
-            .unwrap();
-        web.timeouts = Some("tunnel 2h".into());
+        prod_web(&mut new).timeouts = Some("tunnel 2h".into());
         let msgs: Vec<String> = diff(&old, &new).iter().map(|c| c.message.clone()).collect();
         assert_eq!(
             msgs,
@@ -540,27 +541,14 @@ mod tests {
     fn instance_changes_are_named() {
         let mut old = model();
         let web = |m: &mut ModelSummary| {
-            m.envs
-                .get_mut("prod")
-                .unwrap()
-                .components
-                .get_mut("web")
-                .unwrap()
-                .instances = Some(vec!["blue (blue) web-blue.lxd".into()]);
+            prod_web(m).instances = Some(vec!["blue (blue) web-blue.lxd".into()]);
         };
         web(&mut old);
         let mut new = old.clone();
         // A model.json of an older version knows no instances: nothing to compare.
         let unknown = model();
         assert!(diff(&unknown, &new).is_empty());
-        let i = new
-            .envs
-            .get_mut("prod")
-            .unwrap()
-            .components
-            .get_mut("web")
-            .unwrap();
-        i.instances = Some(vec![
+        prod_web(&mut new).instances = Some(vec![
             "blue-1 (blue) web-blue-1.lxd".into(),
             "blue-2 (blue) web-blue-2.lxd weight 2".into(),
         ]);
