@@ -72,18 +72,16 @@ pub fn tree_hash<'a>(files: impl IntoIterator<Item = (&'a str, u32, &'a str)>) -
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
     use crate::model::{Color, Ident};
 
     fn file(rel: &str, text: &str) -> SourceFile {
-        SourceFile {
-            rel: rel.into(),
-            shown: format!("/somewhere/{rel}"),
-            bytes: Arc::new(text.as_bytes().to_vec()),
-            text: Arc::new(text.into()),
-        }
+        SourceFile::new(
+            rel.into(),
+            format!("/somewhere/{rel}"),
+            text.as_bytes().to_vec(),
+        )
     }
 
     #[test]

@@ -50,18 +50,33 @@ pub struct SourceFile {
     pub bytes: Arc<Vec<u8>>,
     /// Text.
     pub text: Arc<String>,
+    /// What diagnostics quote: the text with its secrets masked ([`secret::mask`]), made once
+    /// (the same text when it holds none).
+    quoted: Arc<String>,
 }
 
 impl SourceFile {
-    /// A miette source for this file, `password=` values masked ([`secret::mask`]): what
-    /// diagnostics quote.
-    pub fn named(&self) -> Src {
-        let text = if self.text.contains("password") {
-            Arc::new(secret::mask(&self.text))
+    /// The file `rel` (shown as `shown`) of `bytes`, read as text (lossily).
+    pub fn new(rel: String, shown: String, bytes: Vec<u8>) -> SourceFile {
+        let text = Arc::new(String::from_utf8_lossy(&bytes).into_owned());
+        let masked = secret::mask(&text);
+        let quoted = if masked == *text {
+            text.clone()
         } else {
-            self.text.clone()
+            Arc::new(masked)
         };
-        NamedSource::new(self.shown.clone(), text)
+        SourceFile {
+            rel,
+            shown,
+            bytes: Arc::new(bytes),
+            text,
+            quoted,
+        }
+    }
+
+    /// A miette source for this file, its secrets masked: what diagnostics quote.
+    pub fn named(&self) -> Src {
+        NamedSource::new(self.shown.clone(), self.quoted.clone())
     }
 }
 

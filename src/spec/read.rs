@@ -174,13 +174,7 @@ fn load_from(src: &dyn Source) -> Result<Spec, Vec<SpecError>> {
                     continue;
                 }
             };
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let file = SourceFile {
-                rel,
-                shown,
-                bytes: Arc::new(bytes),
-                text: Arc::new(text),
-            };
+            let file = SourceFile::new(rel, shown, bytes);
             round.push((file, included_at));
         }
         // A file the KDL parser would take exponential time on is not given to it.
