@@ -252,6 +252,8 @@ pub fn render(
     // `tree` prefixes every path of a file of this generation: empty for the files, the
     // placeholder for their check copies.
     env.add_global("tree", "");
+    env.add_global("local_peer", rules::LOCAL_PEER);
+    env.add_global("peers_section", rules::PEERS_SECTION);
     let mut check_env = env.clone();
     check_env.add_global("tree", crate::layout::TREE_PLACEHOLDER);
     let routing = rules::routing(edge, colors);

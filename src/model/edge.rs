@@ -34,6 +34,13 @@ pub struct Edge {
     /// A unique id per request, in this header: set by the edge (a trusted proxy's kept),
     /// passed upstream, returned to the client and logged (`request-id`).
     pub request_id: Option<RequestId>,
+    /// The local peer carrying stick tables across reloads (rendered when a rate limit
+    /// needs one).
+    pub peers: super::Peers,
+    /// The Prometheus metrics listener.
+    pub metrics: Option<super::Metrics>,
+    /// The access log.
+    pub access_log: super::AccessLog,
     /// Networks that may front the edge (a load balancer, the HA pair's peer, a PROXY protocol
     /// sender): the only sources whose client-identity headers (`X-Forwarded-For`, `Forwarded`,
     /// `X-Real-IP`, `X-Forwarded-Host`, `X-Forwarded-Port`) are believed. Empty: nobody.
@@ -482,6 +489,27 @@ pub enum Transport {
 }
 
 impl Edge {
+    /// Does any place's rules (a used policy or inline) limit the request rate? Then the
+    /// stick tables and the local peer are rendered.
+    pub fn rate_limited(&self) -> bool {
+        let places = std::iter::once(&self.policy)
+            .chain(self.envs.values().flat_map(|e| {
+                std::iter::once(&e.policy)
+                    .chain(e.host_policies.iter().map(|h| &h.policy))
+                    .chain(e.routes.iter().map(|r| &r.policy))
+            }))
+            .chain(self.outside.values().map(|o| &o.policy))
+            .chain(self.placeholders.values().map(|p| &p.policy))
+            .chain(self.redirects.values().map(|r| &r.policy));
+        places.into_iter().any(|a| {
+            a.inline.rate_limit.is_some()
+                || a.uses
+                    .iter()
+                    .filter_map(|n| self.policies.get(n))
+                    .any(|p| p.rules.rate_limit.is_some())
+        })
+    }
+
     /// Every public host and what serves it, in a stable order.
     pub fn public_hosts(&self) -> BTreeMap<&Host, String> {
         let mut out = BTreeMap::new();

@@ -115,15 +115,19 @@ macro_rules! serialize_as_display {
 
 pub mod auth;
 pub mod edge;
+pub mod limits;
 pub mod names;
 pub mod net;
+pub mod observe;
 pub mod policy;
 pub mod values;
 
 pub use auth::*;
 pub use edge::*;
+pub use limits::*;
 pub use names::*;
 pub use net::*;
+pub use observe::*;
 pub use policy::*;
 pub use values::*;
 

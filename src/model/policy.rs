@@ -420,12 +420,16 @@ pub struct Compression {
     pub types: Vec<MediaType>,
 }
 
-/// One set of rules, in the order they act: access, basic auth, maintenance, then request headers (in spec
-/// order), then response headers (the security preset, then the rules in spec order, then HSTS).
+/// One set of rules, in the order they act: access, the rate limit, the body limit, basic auth,
+/// maintenance, then request headers (in spec order), then response headers (the security preset, then the rules in spec order, then HSTS).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Rules {
     /// Access by client network.
     pub access: Option<Access>,
+    /// Requests per period per client address.
+    pub rate_limit: Option<super::RateLimit>,
+    /// The largest request body.
+    pub body_limit: Option<super::BodyLimit>,
     /// Maintenance.
     pub maintenance: Option<Maintenance>,
     /// Basic authentication.

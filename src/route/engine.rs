@@ -225,7 +225,7 @@ fn acl_result(acl: &Acl, req: &Request, client: Option<std::net::IpAddr>) -> Acl
 }
 
 /// The frontend's rules after the 400 check: the route (the first switch that matches), the
-/// access rules, basic auth, maintenance, the redirect, the request headers, the `use_backend` of the route or
+/// access rules, rate and body limits, basic auth, maintenance, the redirect, the request headers, the `use_backend` of the route or
 /// `default_backend`, then the backend's decision.
 fn follow_rules(
     routing: &Routing,
@@ -255,6 +255,15 @@ fn follow_rules(
             status: rules::DENY_STATUS,
             by: rule.origin.clone(),
             body_file,
+        });
+    }
+    if let Some((rule, status, reason)) =
+        super::policy::limits(&fe.policies, &at, req, &mut steps.policies)
+    {
+        return Ok(Verdict::BodyRefused {
+            status,
+            by: rule.origin.clone(),
+            reason,
         });
     }
     if let Some(rule) = super::policy::basic_auth(&fe.policies, &at, &is, req, &mut steps.policies)

@@ -202,6 +202,8 @@ pub enum Outcome {
     Denied,
     /// A maintenance rule answers 503 with its page.
     Maintenance,
+    /// A body limit refuses the request: 413 (too large) or 411 (chunked refused).
+    BodyRefused,
     /// A basic-auth rule asks for credentials: HAProxy answers 401.
     Unauthorized,
 }

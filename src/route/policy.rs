@@ -104,6 +104,84 @@ pub(super) fn access<'a>(
     None
 }
 
+/// The rate and body limits in order for a request standing `at`, each recorded in `out`: a
+/// rate limit is counted, never decided here (it depends on the client's earlier requests);
+/// the first body limit that refuses (a `Content-Length` over it: 413; a chunked body where
+/// those are refused: 411) ends the walk and is returned with its status and reason.
+pub(super) fn limits<'a>(
+    rules: &'a [PolicyRule],
+    at: &Where<'_>,
+    req: &Request,
+    out: &mut Vec<PolicyResult>,
+) -> Option<(&'a PolicyRule, u16, String)> {
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.trim().to_string())
+    };
+    for r in rules {
+        match &r.action {
+            PolicyAction::RateLimit {
+                requests,
+                period,
+                retry_after,
+                ..
+            } => {
+                let applies = r.scope.holds(at);
+                out.push(PolicyResult::of(
+                    r,
+                    applies,
+                    false,
+                    applies.then(|| {
+                        format!(
+                            "counted: over {requests} requests per {period} from one client                              address, 429 (Retry-After {retry_after})"
+                        )
+                    }),
+                ));
+            }
+            PolicyAction::BodyLimit { max, chunked, .. } => {
+                let applies = r.scope.holds(at);
+                let length = header("content-length").and_then(|v| v.parse::<u64>().ok());
+                let chunked_body = header("transfer-encoding").is_some();
+                let refused = if !applies {
+                    None
+                } else if length.is_some_and(|l| l > *max) {
+                    Some((
+                        crate::model::BODY_TOO_LARGE,
+                        format!(
+                            "413: Content-Length {} is over the limit of {max} bytes",
+                            length.unwrap_or_default()
+                        ),
+                    ))
+                } else if chunked_body && *chunked == crate::model::Chunked::Refuse {
+                    Some((
+                        crate::model::LENGTH_REQUIRED,
+                        "411: a chunked body, and chunked bodies are refused here".to_string(),
+                    ))
+                } else {
+                    None
+                };
+                let effect = match (&refused, applies) {
+                    (Some((_, why)), _) => Some(why.clone()),
+                    (None, true) if chunked_body => Some(
+                        "a chunked body: forwarded, its size unchecked (the upstream's limit holds)"
+                            .to_string(),
+                    ),
+                    (None, true) => Some(format!("a body of at most {max} bytes passes")),
+                    (None, false) => None,
+                };
+                out.push(PolicyResult::of(r, applies, refused.is_some(), effect));
+                if let Some((status, why)) = refused {
+                    return Some((r, status, why));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The basic-auth rules in order for a request standing `at`, then the removal of the
 /// `Authorization` header where one applies: each recorded in `out`; the first rule that asks for credentials (401: the
 /// client not in its bypass networks, the request without a user of its userlist and the

@@ -257,6 +257,7 @@ fn write_backend(o: &mut String, p: &Paint, ex: &Explanation) {
         Verdict::BadRequest { .. }
         | Verdict::Redirect { .. }
         | Verdict::Denied { .. }
+        | Verdict::BodyRefused { .. }
         | Verdict::Unauthorized { .. }
         | Verdict::Maintenance { .. } => return,
         Verdict::Static { backend, .. } => (backend, "HAProxy answers itself".to_string()),
@@ -367,6 +368,9 @@ fn result(verdict: &Verdict) -> String {
             by,
             body_file: Some(file),
         } => format!("HAProxy answers {status} with the body of {file}: denied by {by}"),
+        Verdict::BodyRefused { status, by, reason } => {
+            format!("HAProxy answers {status}, before any of the body goes on ({reason}): {by}")
+        }
         Verdict::Unauthorized { realm, by } => format!(
             "HAProxy answers 401 (WWW-Authenticate: Basic realm=\"{realm}\"): credentials \
              asked by {by}"

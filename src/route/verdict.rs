@@ -29,6 +29,17 @@ pub enum Verdict {
         /// Path of the page on the box, when not haproxy's own (a preview host's).
         body_file: Option<String>,
     },
+    /// A body limit refuses the request before its body is forwarded: 413 for a declared
+    /// length over the limit, 411 for a chunked body where those are refused
+    /// ([`crate::rules::PolicyAction::BodyLimit`]).
+    BodyRefused {
+        /// HTTP status (413 or 411).
+        status: u16,
+        /// The rule's origin.
+        by: String,
+        /// Why, in words.
+        reason: String,
+    },
     /// A basic-auth rule asks for credentials: HAProxy answers 401 with
     /// `WWW-Authenticate: Basic realm="…"`, before maintenance, the redirect and `use_backend`.
     Unauthorized {
@@ -150,6 +161,7 @@ impl Verdict {
         match self {
             Verdict::BadRequest { .. } => Outcome::BadRequest,
             Verdict::Denied { .. } => Outcome::Denied,
+            Verdict::BodyRefused { .. } => Outcome::BodyRefused,
             Verdict::Maintenance { .. } => Outcome::Maintenance,
             Verdict::Unauthorized { .. } => Outcome::Unauthorized,
             Verdict::Redirect { .. } => Outcome::Redirect,
@@ -165,7 +177,8 @@ impl Verdict {
             Verdict::BadRequest { .. } => Some(400),
             Verdict::Redirect { status, .. }
             | Verdict::Static { status, .. }
-            | Verdict::Denied { status, .. } => Some(*status),
+            | Verdict::Denied { status, .. }
+            | Verdict::BodyRefused { status, .. } => Some(*status),
             Verdict::NoServer { .. } | Verdict::Maintenance { .. } => Some(503),
             Verdict::Unauthorized { .. } => Some(401),
             Verdict::Forward { .. } => None,
@@ -186,6 +199,7 @@ impl Verdict {
             Verdict::BadRequest { .. }
             | Verdict::Redirect { .. }
             | Verdict::Denied { .. }
+            | Verdict::BodyRefused { .. }
             | Verdict::Unauthorized { .. }
             | Verdict::Maintenance { .. } => None,
             Verdict::Static { backend, .. }

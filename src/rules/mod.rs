@@ -11,11 +11,17 @@
 //! (`policy`: access, headers, HSTS) apply by that route.
 
 mod backends;
+mod limits;
+mod lines;
+mod observe;
 mod per_backend;
 mod policy;
 mod scope;
 mod table;
 
+pub use limits::*;
+pub use lines::{deny_line, maintenance_line};
+pub use observe::*;
 pub use per_backend::*;
 pub use policy::*;
 pub use scope::*;
@@ -79,8 +85,11 @@ pub const TRUSTED_SRC_ACL: &str = "trusted_src";
 /// Build the routing table of `edge` with `colors` active.
 pub fn routing(edge: &Edge, colors: &ActiveColors) -> Routing {
     let (acls, switches) = host_rules(edge);
+    let frontends = frontends(edge, acls, switches);
     Routing {
-        frontends: frontends(edge, acls, switches),
+        stick_tables: stick_tables(&frontends),
+        log: log_view(edge),
+        frontends,
         backends: backends(edge, colors),
         identity: Identity {
             trusted: edge.trusted.iter().map(|n| n.to_string()).collect(),
@@ -402,6 +411,7 @@ fn client_of(edge: &Edge, policies: &[PolicyRule]) -> Vec<String> {
         matches!(
             p.action,
             PolicyAction::Deny { .. }
+                | PolicyAction::RateLimit { .. }
                 | PolicyAction::Maintenance {
                     bypass: Some(_),
                     ..

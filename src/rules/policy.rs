@@ -9,7 +9,7 @@
 //! that route takes, and a later change to the request cannot change where it goes.
 //!
 //! Evaluation order (documented in docs/spec.md, "Policies"): the route is chosen; access rules
-//! (403); basic auth (401), then the `Authorization` header removed wherever basic auth applies;
+//! (403); rate limits (429); body limits (413, 411); basic auth (401), then the `Authorization` header removed wherever basic auth applies;
 //! maintenance (503); the https redirect; request headers; `use_backend`; then, on the response — proxied or
 //! answered by haproxy itself (`http-after-response`) — response headers and HSTS. Within a
 //! phase: the edge's rules, then the env's or site's, then its hosts', then the route's; at each
@@ -19,8 +19,9 @@
 
 use serde::Serialize;
 
+use super::lines::{but_from, deny_line, header_line, header_words, maintenance_line, preset};
 use super::{Acl, Scope, Test};
-use crate::model::{Attached, Edge, HeaderAction, HeaderRule, Policy, Rules};
+use crate::model::{Attached, Edge, HeaderRule, Policy, Rules};
 
 /// The variable holding the key of the rule that takes the request ([`super::Switch::key`]).
 pub const ROUTE_VAR: &str = "txn.route";
@@ -103,6 +104,32 @@ pub enum PolicyAction {
         /// one `set-path` per prefix.
         lines: Vec<String>,
     },
+    /// Count the request in its place's stick table (by client address) and answer 429 with
+    /// `Retry-After` when the client's rate is over the limit ([`super::limits`]).
+    RateLimit {
+        /// The stick table ([`super::table_name`]).
+        table: String,
+        /// The stick counter tracking it ([`super::counter`]).
+        counter: u8,
+        /// Requests allowed per period.
+        requests: u32,
+        /// The period (haproxy duration).
+        period: String,
+        /// `Retry-After`, seconds.
+        retry_after: u64,
+        /// The haproxy lines: track, then deny.
+        lines: Vec<String>,
+    },
+    /// Answer 413 to a request declaring a body over `max` bytes, and 411 to a chunked one
+    /// where those are refused.
+    BodyLimit {
+        /// Largest body, bytes.
+        max: u64,
+        /// Chunked bodies.
+        chunked: crate::model::Chunked,
+        /// The haproxy lines.
+        lines: Vec<String>,
+    },
     /// Change a request header before the request goes on.
     RequestHeader(HeaderRule),
     /// Change a response header (proxied or haproxy's own answer).
@@ -113,12 +140,14 @@ impl PolicyAction {
     fn phase(&self) -> u8 {
         match self {
             PolicyAction::Deny { .. } => 0,
-            PolicyAction::BasicAuth { .. } => 1,
-            PolicyAction::StripCredentials { .. } => 2,
-            PolicyAction::Maintenance { .. } => 3,
-            PolicyAction::Rewrite { .. } => 4,
-            PolicyAction::RequestHeader(_) => 5,
-            PolicyAction::ResponseHeader(_) => 6,
+            PolicyAction::RateLimit { .. } => 1,
+            PolicyAction::BodyLimit { .. } => 2,
+            PolicyAction::BasicAuth { .. } => 3,
+            PolicyAction::StripCredentials { .. } => 4,
+            PolicyAction::Maintenance { .. } => 5,
+            PolicyAction::Rewrite { .. } => 6,
+            PolicyAction::RequestHeader(_) => 7,
+            PolicyAction::ResponseHeader(_) => 8,
         }
     }
 
@@ -404,6 +433,9 @@ impl Out<'_> {
                 push(action, line, words);
             }
         }
+        for (action, line, words) in super::limits::limit_actions(rules, scope, &cond) {
+            push(action, line, words);
+        }
         if let (Some(b), true) = (&rules.basic_auth, self.https)
             && let Some(userlist) = self.edge.userlists.get(&b.userlist)
         {
@@ -511,65 +543,4 @@ fn client_acl(
         ));
     }
     Some(name.to_string())
-}
-
-/// `, but from NETWORK…` for a rule's bypass networks (empty without).
-fn but_from(bypass: &[crate::model::Network]) -> String {
-    if bypass.is_empty() {
-        return String::new();
-    }
-    let nets: Vec<String> = bypass.iter().map(|n| n.to_string()).collect();
-    format!(", but from {}", nets.join(" "))
-}
-
-/// A `set` rule the edge writes itself (a preset's or HSTS's header: names and values known
-/// good, built without the spec's checks).
-fn preset(name: &str, value: &str) -> HeaderRule {
-    HeaderRule {
-        name: crate::model::HeaderName::preset(name),
-        action: HeaderAction::Set {
-            value: crate::model::HeaderValue::preset(value),
-        },
-    }
-}
-
-/// An access denial: haproxy's own 403 page, or the text `file` (as the box has it; the
-/// template prefixes a staged tree's path).
-pub fn deny_line(file: Option<&str>, when: &str) -> String {
-    match file {
-        None => format!("http-request deny deny_status {DENY_STATUS} if {when}"),
-        Some(file) => format!(
-            "http-request deny deny_status {DENY_STATUS} content-type \"text/plain; \
-             charset=utf-8\" file {file} hdr Cache-Control no-store if {when}"
-        ),
-    }
-}
-
-/// The maintenance answer: `http-request return status 503 … file FILE hdr Retry-After N …`
-/// (`file` as the box has it; the template prefixes a staged tree's path).
-pub fn maintenance_line(file: &str, retry_after: u32, when: &str) -> String {
-    format!(
-        "http-request return status 503 content-type \"text/html; charset=utf-8\" file {file} \
-         hdr Retry-After {retry_after} hdr Cache-Control no-store if {when}"
-    )
-}
-
-/// `request header X-Env set "staging"`, `response header Server removed`.
-fn header_words(side: &str, h: &HeaderRule) -> String {
-    match &h.action {
-        HeaderAction::Set { value } => format!("{side} header {} set \"{value}\"", h.name),
-        HeaderAction::Add { value } => format!("{side} header {} add \"{value}\"", h.name),
-        HeaderAction::Del => format!("{side} header {} removed", h.name),
-    }
-}
-
-/// `RULESET set-header NAME "VALUE" if COND` (or `add-header`, `del-header NAME`).
-fn header_line(ruleset: &str, h: &HeaderRule, cond: &str) -> String {
-    let verb = h.action.verb();
-    match &h.action {
-        HeaderAction::Set { value } | HeaderAction::Add { value } => {
-            format!("{ruleset} {verb} {} {} if {cond}", h.name, value.haproxy())
-        }
-        HeaderAction::Del => format!("{ruleset} {verb} {} if {cond}", h.name),
-    }
 }

@@ -376,6 +376,10 @@ pub struct Routing {
     pub identity: Identity,
     /// The `userlist` sections basic auth reads.
     pub userlists: Vec<UserlistSection>,
+    /// The stick tables the rate limits count in (each a backend of its own).
+    pub stick_tables: Vec<super::StickTable>,
+    /// The access log.
+    pub log: super::LogView,
 }
 
 /// A `userlist` section as haproxy.cfg holds it: the template's input, and the only place the

@@ -25,7 +25,8 @@ use miette::{NamedSource, SourceSpan};
 pub use error::{Note, Problem, SpecError, Src};
 pub use policy::{
     BasicAuthSpec, BypassSpec, ErrorPageSpec, HeaderSpec, HeaderVerb, HstsSpec, MaintenanceSpec,
-    PolicySpec, RedirectSpec, RulesSpec, SecuritySpec, UserSpec, UserlistSpec,
+    MaxBodySpec, PolicySpec, RateLimitSpec, RedirectSpec, RulesSpec, SecuritySpec, UserSpec,
+    UserlistSpec,
 };
 pub use read::{load, load_files};
 
@@ -125,6 +126,12 @@ pub struct Spec {
     pub request_id: Option<Spanned<Option<Spanned<crate::model::HeaderName>>>>,
     /// `trusted NETWORK…` (its networks; the node's place).
     pub trusted: Option<Spanned<Vec<Spanned<Network>>>>,
+    /// `peers bind=…`.
+    pub peers: Option<Spanned<PeersSpec>>,
+    /// `metrics bind=… path=… { allow … }`.
+    pub metrics: Option<Spanned<MetricsSpec>>,
+    /// `access-log format=… target=… facility=…`.
+    pub access_log: Option<Spanned<AccessLogSpec>>,
     /// `env` nodes.
     pub envs: Vec<EnvSpec>,
     /// `base` nodes: shared definitions for envs (an env without hosts, colour or preview).
@@ -205,6 +212,35 @@ pub struct StatsSpec {
     pub bind: Option<Spanned<Bind>>,
     /// Page URI.
     pub uri: Option<Spanned<PathPrefix>>,
+}
+
+/// `peers bind=…`.
+#[derive(Debug, Clone, Default)]
+pub struct PeersSpec {
+    /// Listen address.
+    pub bind: Option<Spanned<Bind>>,
+}
+
+/// `metrics bind=… path=… { allow NETWORK|"trusted"… }`.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSpec {
+    /// Listen address.
+    pub bind: Option<Spanned<Bind>>,
+    /// Path.
+    pub path: Option<Spanned<PathPrefix>>,
+    /// `allow` entries.
+    pub allow: Vec<Spanned<BypassSpec>>,
+}
+
+/// `access-log format=… target=… facility=…`.
+#[derive(Debug, Clone, Default)]
+pub struct AccessLogSpec {
+    /// `format=`.
+    pub format: Option<Spanned<crate::model::LogFormat>>,
+    /// `target=`.
+    pub target: Option<Spanned<crate::model::LogTarget>>,
+    /// `facility=`.
+    pub facility: Option<Spanned<String>>,
 }
 
 /// `admin-socket PATH mode=…`.

@@ -1,7 +1,8 @@
 //! The policy nodes as written: `policy NAME { … }` definitions, and the rules that may stand
 //! in a policy or inline in the edge's top level (`policies` only), an `env`, a `route`, an
 //! `outside` backend or a `placeholder`: `policies`, `allow`, `deny`, `request-header`,
-//! `response-header`, `security-headers`, `hsts`, `maintenance`, `error-page`, `basic-auth`;
+//! `response-header`, `security-headers`, `hsts`, `maintenance`, `error-page`, `basic-auth`,
+//! `compression`, `max-body`, `rate-limit`;
 //! and the `userlist NAME { user NAME password=HASH }` lists `basic-auth` names.
 
 use super::{At, Spanned};
@@ -90,6 +91,28 @@ pub struct RulesSpec {
     pub basic_auth: Option<Spanned<BasicAuthSpec>>,
     /// `compression TYPE…` (the node's place; its media types, none: the default list).
     pub compression: Option<Spanned<Vec<Spanned<crate::model::MediaType>>>>,
+    /// `max-body SIZE chunked=pass|refuse`.
+    pub max_body: Option<Spanned<MaxBodySpec>>,
+    /// `rate-limit requests=N period=DURATION`.
+    pub rate_limit: Option<Spanned<RateLimitSpec>>,
+}
+
+/// `max-body SIZE chunked="pass"|"refuse"`.
+#[derive(Debug, Clone, Default)]
+pub struct MaxBodySpec {
+    /// The size.
+    pub max: Option<Spanned<crate::model::ByteSize>>,
+    /// `chunked=`.
+    pub chunked: Option<Spanned<crate::model::Chunked>>,
+}
+
+/// `rate-limit requests=N period=DURATION`.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitSpec {
+    /// `requests=` (zero is kept, for validation to refuse with its reason).
+    pub requests: Option<Spanned<u64>>,
+    /// `period=`.
+    pub period: Option<Spanned<crate::model::Duration>>,
 }
 
 /// `error-page STATUS… { page "…" }`.

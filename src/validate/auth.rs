@@ -69,7 +69,7 @@ pub(super) fn basic_auth(c: &mut Checker<'_>, spec: &RulesSpec) -> Option<BasicA
         userlist: userlist.value.clone(),
         realm: val(&b.value.realm)
             .unwrap_or_else(|| Realm::parse(DEFAULT_REALM).expect("a valid realm")),
-        bypass: super::policies::bypass_networks(c, &b.value.bypass, "basic-auth"),
+        bypass: super::policies::bypass_networks(c, &b.value.bypass, "basic-auth bypass"),
     })
 }
 

@@ -199,5 +199,7 @@ fn rules(base: &RulesSpec, env: &RulesSpec) -> RulesSpec {
         error_pages,
         basic_auth: env.basic_auth.clone().or_else(|| base.basic_auth.clone()),
         compression: env.compression.clone().or_else(|| base.compression.clone()),
+        max_body: env.max_body.clone().or_else(|| base.max_body.clone()),
+        rate_limit: env.rate_limit.clone().or_else(|| base.rate_limit.clone()),
     }
 }

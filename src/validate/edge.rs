@@ -6,8 +6,8 @@
 //! listen on loopback: they are reached through an ssh tunnel, never from outside.
 
 use crate::model::{
-    AbsPath, Acme, AdminEndpoint, AdminSocket, Bind, Duration, HealthDefaults, Listen, Network,
-    PathPrefix, Port, SocketMode, Stats, Timeouts, Tls,
+    AbsPath, Acme, AdminEndpoint, AdminSocket, Bind, Duration, Edge, HealthDefaults, Listen,
+    Network, PathPrefix, Port, SocketMode, Stats, Timeouts, Tls,
 };
 use crate::spec::{At, Spec};
 
@@ -211,15 +211,30 @@ fn default_admin_path() -> AbsPath {
 /// Two of the sockets edgeplan's processes bind on the box (listeners, stats, the ACME
 /// challenge responder, a TCP admin socket) on one port. Each port is placed where the spec
 /// sets it, or at its block when it is a default.
-pub(super) fn port_clashes(
-    c: &mut Checker<'_>,
-    listen: &Listen,
-    stats: Option<&Stats>,
-    acme: Option<&Acme>,
-    admin: &AdminSocket,
-) {
+pub(super) fn port_clashes(c: &mut Checker<'_>, edge: &Edge) {
     let spec = c.spec;
-    let ports = bound_ports(spec, listen, stats, acme, admin);
+    let mut ports = bound_ports(
+        spec,
+        &edge.listen,
+        edge.stats.as_ref(),
+        edge.acme.as_ref(),
+        &edge.admin,
+    );
+    if let (Some(m), Some(sm)) = (&edge.metrics, &spec.metrics) {
+        let at = sm.value.bind.as_ref().map_or(sm.at, |b| b.at);
+        ports.push((m.bind.port.get(), "the metrics listener".into(), at));
+    }
+    if edge.rate_limited() {
+        let at = spec
+            .peers
+            .as_ref()
+            .map_or(top(), |p| p.value.bind.as_ref().map_or(p.at, |b| b.at));
+        ports.push((
+            edge.peers.bind.port.get(),
+            "the local peer (stick tables)".into(),
+            at,
+        ));
+    }
     for i in 0..ports.len() {
         for j in 0..i {
             if ports[i].0 == ports[j].0 {

@@ -35,7 +35,9 @@ mod envs;
 mod error;
 mod hosts;
 mod instances;
+mod limits;
 mod names;
+mod observe;
 mod policies;
 mod redirects;
 mod routes;
@@ -227,7 +229,6 @@ fn build(c: &mut Checker<'_>) -> Edge {
 
     let acme = certs::acme(c, &hosts, tls.is_some());
     certs::tls_has_certificates(c, tls.is_some(), acme.as_ref());
-    edge::port_clashes(c, &listen, stats.as_ref(), acme.as_ref(), &admin);
     let targets = targets::targets(c);
     let userlists = auth::userlists(c);
     let policies = policies::named(c, listen.https.is_some());
@@ -243,6 +244,9 @@ fn build(c: &mut Checker<'_>) -> Edge {
         health,
         sticky_cookie,
         request_id: policies::request_id(c),
+        peers: observe::peers(c),
+        metrics: observe::metrics(c),
+        access_log: observe::access_log(c),
         trusted: edge::trusted(spec),
         envs,
         outside,
@@ -254,5 +258,6 @@ fn build(c: &mut Checker<'_>) -> Edge {
         policy: Default::default(),
     };
     policies::attach(c, &mut edge);
+    edge::port_clashes(c, &edge);
     edge
 }

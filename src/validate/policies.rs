@@ -82,6 +82,7 @@ pub(super) fn attach(c: &mut Checker<'_>, edge: &mut Edge) {
                 .find(|h| env.plain_http.contains(&h.value))
                 .map(|_| format!("env `{}`", env.name));
             no_auth_in_clear(c, rules, clear(in_clear.as_deref()));
+            super::limits::no_rate_limit_on_hosts(c, rules, known, &context);
             let policy = attached(c, rules, known, https, &context, false);
             env.host_policies.push(crate::model::HostPolicy {
                 hosts: hosts.iter().map(|h| h.value.clone()).collect(),
@@ -185,6 +186,7 @@ fn attached(
             uses.push(u.value.clone());
         }
     }
+    super::limits::one_rate_limit(c, spec, named, context);
     if !pages {
         for e in &spec.error_pages {
             pages_misplaced(c, e.at, context);
@@ -216,6 +218,8 @@ fn pages_misplaced(c: &mut Checker<'_>, at: crate::spec::At, context: &str) {
 fn rules(c: &mut Checker<'_>, spec: &RulesSpec, https: bool) -> Rules {
     Rules {
         access: access(c, spec),
+        rate_limit: super::limits::rate_limit(c, spec),
+        body_limit: super::limits::body_limit(spec),
         maintenance: maintenance(c, spec),
         basic_auth: super::auth::basic_auth(c, spec),
         compression: spec.compression.as_ref().map(|t| Compression {
@@ -274,11 +278,12 @@ fn maintenance(c: &mut Checker<'_>, spec: &RulesSpec) -> Option<Maintenance> {
         page: val(&m.value.page)
             .unwrap_or_else(|| Body::parse(DEFAULT_MAINTENANCE_PAGE).expect("a valid body")),
         retry_after: val(&m.value.retry_after).unwrap_or(300),
-        bypass: bypass_networks(c, &m.value.bypass, "maintenance"),
+        bypass: bypass_networks(c, &m.value.bypass, "maintenance bypass"),
     })
 }
 
-/// The networks of a `bypass` list (of `rule`: `maintenance`, `basic-auth`), `trusted`
+/// The networks of a list of networks or `trusted` (`rule`: `maintenance bypass`,
+/// `basic-auth bypass`, `metrics allow`), `trusted`
 /// standing for the edge's, which must then trust some.
 pub(super) fn bypass_networks(
     c: &mut Checker<'_>,
@@ -297,7 +302,7 @@ pub(super) fn bypass_networks(
             BypassSpec::Network(n) => bypass.push(*n),
             BypassSpec::Trusted if trusted.is_empty() => c.conflict(
                 b.at,
-                format!("{rule} bypass names `trusted`, but the edge trusts no network"),
+                format!("{rule} names `trusted`, but the edge trusts no network"),
                 "no trusted network",
                 "add `trusted \"10.0.10.0/24\"` at top level, or list the networks here",
             ),

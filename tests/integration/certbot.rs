@@ -343,8 +343,12 @@ impl Live {
                 let rest = rest.split_once(' ').map_or("", |(_, r)| r);
                 format!("    stats socket {d}/admin.sock {rest}")
             } else if let Some(rest) = t.strip_prefix("log /dev/log ") {
-                // Request logs on haproxy's stdout, into the test's log file.
-                format!("    log stdout format raw {rest}")
+                // Request logs on haproxy's stdout, into the test's log file (`format` after
+                // `len N`, haproxy's order).
+                match rest.strip_prefix("len ").and_then(|r| r.split_once(' ')) {
+                    Some((len, rest)) => format!("    log stdout len {len} format raw {rest}"),
+                    None => format!("    log stdout format raw {rest}"),
+                }
             } else if t.starts_with("server-state-file ") {
                 format!("    server-state-file {d}/server-state")
             } else {

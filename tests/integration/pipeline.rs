@@ -168,3 +168,22 @@ fn generated_specs_build_deterministically_and_haproxy_accepts_them() {
         panic!("seed {seed}: {e}");
     }
 }
+
+/// The bundled specs and the examples' edges are configs haproxy accepts, as the box runs them
+/// (paths staged, addresses kept).
+#[test]
+fn haproxy_accepts_the_bundled_and_example_edges() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["specs", "examples/veza-team/specs"] {
+        let checked = Stage::new(&Build::of(&root.join(dir)), Mode::PathsOnly).check_offline();
+        assert!(checked.ok, "{dir}: haproxy -c refused:\n{}", checked.output);
+        // Offline, container names do not resolve (a colour joins when its container
+        // appears); anything else haproxy warns about is a defect.
+        let other: Vec<&String> = checked
+            .warnings
+            .iter()
+            .filter(|w| !w.contains("could not resolve address") && !w.contains("nameserver"))
+            .collect();
+        assert!(other.is_empty(), "{dir}: {other:?}");
+    }
+}

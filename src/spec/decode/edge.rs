@@ -71,6 +71,18 @@ impl Cx<'_> {
                 let v = self.trusted(node);
                 self.singleton(&mut spec.trusted, v, "trusted", files);
             }
+            "peers" => {
+                let v = self.peers(node);
+                self.singleton(&mut spec.peers, v, "peers", files);
+            }
+            "metrics" => {
+                let v = self.metrics(node);
+                self.singleton(&mut spec.metrics, v, "metrics", files);
+            }
+            "access-log" => {
+                let v = self.access_log(node);
+                self.singleton(&mut spec.access_log, v, "access-log", files);
+            }
             "env" => spec.envs.extend(self.env(node)),
             "base" => spec.bases.extend(self.base(node)),
             "outside" => spec.outside.extend(self.outside(node)),

@@ -24,6 +24,7 @@ mod auth;
 mod edge;
 mod entries;
 mod envs;
+mod observe;
 mod policy;
 mod target;
 
@@ -40,6 +41,9 @@ const TOP: &[&str] = &[
     "sticky-cookie",
     "request-id",
     "trusted",
+    "peers",
+    "metrics",
+    "access-log",
     "env",
     "base",
     "outside",

@@ -4,12 +4,12 @@
 use super::envs::set_once;
 use super::*;
 use crate::model::{
-    ERROR_PAGE_STATUSES, FrameOptions, HeaderName, HeaderValue, MAX_PAGE_BYTES, REDIRECT_STATUSES,
-    RedirectTo, ReferrerPolicy,
+    ByteSize, Chunked, Duration, ERROR_PAGE_STATUSES, FrameOptions, HeaderName, HeaderValue,
+    MAX_PAGE_BYTES, REDIRECT_STATUSES, RedirectTo, ReferrerPolicy,
 };
 use crate::spec::policy::{
-    BypassSpec, ErrorPageSpec, HeaderSpec, HeaderVerb, HstsSpec, MaintenanceSpec, PolicySpec,
-    RedirectSpec, RulesSpec, SecuritySpec,
+    BypassSpec, ErrorPageSpec, HeaderSpec, HeaderVerb, HstsSpec, MaintenanceSpec, MaxBodySpec,
+    PolicySpec, RateLimitSpec, RedirectSpec, RulesSpec, SecuritySpec,
 };
 
 /// What a redirect's `status=` must be.
@@ -28,6 +28,8 @@ pub(super) const RULE_NODES: &[&str] = &[
     "error-page",
     "basic-auth",
     "compression",
+    "max-body",
+    "rate-limit",
 ];
 
 /// `known` and the rule nodes: the children of a node that takes rules.
@@ -145,7 +147,61 @@ impl Cx<'_> {
                     at: cx.at(ch.name().span()),
                 })
             }),
+            "max-body" => set_once(self, &mut rules.max_body, ch, |cx| Some(cx.max_body(ch))),
+            "rate-limit" => set_once(self, &mut rules.rate_limit, ch, |cx| {
+                Some(cx.rate_limit(ch))
+            }),
             _ => {}
+        }
+    }
+
+    /// `max-body SIZE chunked="pass"|"refuse"`.
+    fn max_body(&mut self, ch: &KdlNode) -> Spanned<MaxBodySpec> {
+        const EXAMPLE: &str = "max-body \"10m\" chunked=\"refuse\"";
+        self.props(ch, &["chunked"]);
+        self.max_args(ch, 1);
+        self.no_children(ch);
+        Spanned {
+            value: MaxBodySpec {
+                max: self.required_arg(
+                    ch,
+                    "max-body",
+                    "a size (`10m`, `512k`)",
+                    EXAMPLE,
+                    ByteSize::parse,
+                ),
+                chunked: self.prop(ch, "chunked", "\"refuse\"", Chunked::parse),
+            },
+            at: self.at(ch.name().span()),
+        }
+    }
+
+    /// `rate-limit requests=N period=DURATION`.
+    fn rate_limit(&mut self, ch: &KdlNode) -> Spanned<RateLimitSpec> {
+        const EXAMPLE: &str = "rate-limit requests=10 period=\"1m\"";
+        self.props(ch, &["requests", "period"]);
+        self.max_args(ch, 0);
+        self.no_children(ch);
+        let requests = self
+            .prop_int(ch, "requests", "10", 0, i128::from(u32::MAX))
+            .map(|s| Spanned {
+                value: s.value as u64,
+                at: s.at,
+            });
+        for (key, what) in [
+            ("requests", "`requests=` (how many per period)"),
+            ("period", "`period=` (`10s`, `1m`)"),
+        ] {
+            if Self::last_prop(ch, key).is_none() {
+                self.missing(ch, "rate-limit", what, EXAMPLE);
+            }
+        }
+        Spanned {
+            value: RateLimitSpec {
+                requests,
+                period: self.prop(ch, "period", "\"1m\"", Duration::parse),
+            },
+            at: self.at(ch.name().span()),
         }
     }
 

@@ -131,7 +131,11 @@ fn predict(ex: &Explanation, bodies: &BTreeMap<String, String>) -> Answer {
             .filter(|_| ex.outcome == Outcome::Forward),
     };
     match ex.outcome {
-        Outcome::Redirect | Outcome::BadRequest | Outcome::Denied | Outcome::Unauthorized => {}
+        Outcome::Redirect
+        | Outcome::BadRequest
+        | Outcome::Denied
+        | Outcome::BodyRefused
+        | Outcome::Unauthorized => {}
         Outcome::NoServer => {
             a.body = Some(match ex.body_file.as_deref() {
                 Some(file) => bodies

@@ -12,7 +12,8 @@
 //! | `stats socket PATH\|ADDR` | a temp unix socket (or a free loopback port)                 |
 //! | `server-state-file PATH`  | an empty state file in the temp dir                          |
 //! | `/etc/haproxy/errors/…`   | the rendered error bodies, written to the temp dir           |
-//! | `log /dev/log …`          | `log stderr format rfc5424 …` (the log file, µs timestamps)  |
+//! | `log /SOCKET …`           | `log stderr format rfc5424 …` (the log file, µs timestamps)  |
+//! | `peer NAME ADDR`          | `peer NAME 127.0.0.1:<free port>` (stick tables on reloads)  |
 //!
 //! Addresses are only substituted in [`Mode::Live`]; [`Mode::PathsOnly`] keeps the box's binds
 //! and server names for `haproxy -c`. Everything else, `chroot`/`user`/`group` included, is
@@ -37,6 +38,8 @@ pub mod failover;
 mod health;
 mod hosts;
 mod identity;
+mod limits;
+mod observe;
 mod policies;
 mod request_id;
 mod requests;
@@ -154,6 +157,7 @@ struct Rules {
     state_file: Rule,
     errors_dir: Rule,
     log: Rule,
+    peer: Rule,
 }
 
 /// A substituted config in a temp dir, with its certificates, error bodies and (in
@@ -222,6 +226,9 @@ impl Stage {
         if build.edge.stats.is_some() {
             schemes.insert("stats".into(), Scheme::Http);
         }
+        if build.edge.metrics.is_some() {
+            schemes.insert("metrics".into(), Scheme::Http);
+        }
         let has_servers = build.routing.backends.iter().any(|b| !b.servers.is_empty());
         let mut rules = Rules {
             bind: Rule::new("bind ADDR", true),
@@ -230,7 +237,14 @@ impl Stage {
             stats_socket: Rule::new("stats socket PATH|ADDR", true),
             state_file: Rule::new("server-state-file PATH", true),
             errors_dir: Rule::new(rules::ERRORS_DIR, true),
-            log: Rule::new("log /dev/log", true),
+            log: Rule::new(
+                "log SOCKET",
+                matches!(
+                    build.edge.access_log.target,
+                    edgeplan::model::LogTarget::Socket(_)
+                ),
+            ),
+            peer: Rule::new("peer NAME ADDR", build.edge.rate_limited()),
         };
         let mut stage = Stage {
             cfg_path: dir.path().join("haproxy.cfg"),
@@ -266,6 +280,7 @@ impl Stage {
             &rules.state_file,
             &rules.errors_dir,
             &rules.log,
+            &rules.peer,
         ];
         for r in all {
             assert!(
@@ -386,9 +401,24 @@ impl Stage {
             }
             // The box's syslog socket: haproxy's own stderr (its log file here), in RFC 5424
             // for microsecond timestamps (`Haproxy::events`).
-            Some("log") if toks.get(1).map(String::as_str) == Some("/dev/log") => {
+            Some("log") if toks.get(1).is_some_and(|t| t.starts_with('/')) => {
                 rules.log.hits += 1;
-                toks.splice(1..2, ["stderr", "format", "rfc5424"].map(String::from));
+                toks[1] = "stderr".into();
+                // `format` stands after `len N` (haproxy's order).
+                let at = if toks.get(2).map(String::as_str) == Some("len") {
+                    4
+                } else {
+                    2
+                };
+                toks.splice(at..at, ["format", "rfc5424"].map(String::from));
+            }
+            // The local peer: a free loopback port, so stick tables cross this harness's
+            // reloads as they cross the box's.
+            Some("peer") if section.0 == "peers" => {
+                rules.peer.hits += 1;
+                if live {
+                    toks[2] = format!("127.0.0.1:{}", free_port());
+                }
             }
             Some("server-state-file") => {
                 rules.state_file.hits += 1;
@@ -792,20 +822,26 @@ fn serve(conn: TcpStream, id: &str, seen: &Mutex<Vec<Seen>>) {
     };
     let mut reader = BufReader::new(conn);
     loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        // Lines as bytes: a header may carry bytes that are not UTF-8 (shown lossily).
+        let line_of = |reader: &mut BufReader<TcpStream>| -> Option<String> {
+            let mut raw = Vec::new();
+            match reader.read_until(b'\n', &mut raw) {
+                Ok(0) | Err(_) => None,
+                Ok(_) => Some(String::from_utf8_lossy(&raw).into_owned()),
+            }
+        };
+        let Some(request_line) = line_of(&mut reader) else {
             return;
-        }
+        };
         let mut parts = request_line.split_whitespace();
         let method = parts.next().unwrap_or_default().to_string();
         let path = parts.next().unwrap_or_default().to_string();
         let version = parts.next().unwrap_or_default().to_string();
         let mut headers: Vec<(String, String)> = Vec::new();
         loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+            let Some(h) = line_of(&mut reader) else {
                 return;
-            }
+            };
             let h = h.trim_end();
             if h.is_empty() {
                 break;
@@ -822,6 +858,28 @@ fn serve(conn: TcpStream, id: &str, seen: &Mutex<Vec<Seen>>) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        // A chunked body (RFC 9112 section 7.1): sizes in hex, then the chunk and CRLF, until
+        // a zero size and the (empty) trailer section.
+        if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            loop {
+                let mut size = String::new();
+                if reader.read_line(&mut size).unwrap_or(0) == 0 {
+                    return;
+                }
+                let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                    .unwrap_or(0);
+                let mut chunk = vec![0; n + 2];
+                if n == 0 {
+                    let mut end = String::new();
+                    let _ = reader.read_line(&mut end);
+                    break;
+                }
+                if reader.read_exact(&mut chunk).is_err() {
+                    return;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        }
         let close = version != "HTTP/1.1"
             || get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let s = Seen {
@@ -837,6 +895,7 @@ fn serve(conn: TcpStream, id: &str, seen: &Mutex<Vec<Seen>>) {
             s.cookie.clone().unwrap_or_default(),
             get("x-forwarded-proto").unwrap_or_default(),
         );
+        text += &format!("body-bytes: {}\n", body.len());
         // Client-identity headers: every line of each, in order, joined by ` | `.
         for k in [
             "x-forwarded-for",
@@ -1027,6 +1086,12 @@ impl Haproxy {
     /// One command on the admin (stats) socket; its whole answer.
     pub fn admin(&self, cmd: &str) -> String {
         talk(&self.stage.admin, cmd).unwrap_or_else(|e| panic!("admin socket: {e}\n{}", self.log()))
+    }
+
+    /// One command on the master CLI socket, or why it could not be sent (while the master
+    /// re-executes itself on a reload, its socket refuses connections).
+    pub fn try_master(&self, cmd: &str) -> Result<String, String> {
+        talk(&AdminAddr::Unix(self.master.clone()), cmd)
     }
 
     /// One command on the master CLI socket (`show proc`, `reload`).
@@ -1288,7 +1353,7 @@ pub fn raw_response(port: u16, request: &str) -> Result<Response, String> {
 
 /// A response as curl's `-D -` prints it (or as it came off the wire): status line, headers,
 /// blank line, body.
-fn parse_response(text: &str) -> Result<Response, String> {
+pub fn parse_response(text: &str) -> Result<Response, String> {
     let (head, body) = text
         .split_once("\r\n\r\n")
         .ok_or_else(|| format!("no header block in curl output: {text:?}"))?;
