@@ -77,6 +77,10 @@ pub struct Listen {
     pub http: Bind,
     /// HTTPS, present exactly when TLS is on.
     pub https: Option<Bind>,
+    /// More addresses of the HTTP listener, on its port (`[::]:80` beside `*:80`).
+    pub http_more: Vec<Bind>,
+    /// More addresses of the HTTPS listener, on its port.
+    pub https_more: Vec<Bind>,
 }
 
 /// TLS settings.

@@ -355,6 +355,7 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
             name: "http".into(),
             scheme: Scheme::Http,
             bind: edge.listen.http.to_string(),
+            binds: bind_lines(&edge.listen.http, &edge.listen.http_more),
             acls: http_acls,
             redirect_unless: Some(REDIRECT_UNLESS.into()),
             redirect_port: port,
@@ -369,6 +370,7 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
             name: "https".into(),
             scheme: Scheme::Https,
             bind: https.to_string(),
+            binds: bind_lines(https, &edge.listen.https_more),
             client: client_of(edge, &policies),
             acls: acls.into_iter().chain(policy_acls).collect(),
             redirect_unless: None,
@@ -391,6 +393,7 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
             name: "http".into(),
             scheme: Scheme::Http,
             bind: edge.listen.http.to_string(),
+            binds: bind_lines(&edge.listen.http, &edge.listen.http_more),
             client: client_of(edge, &policies),
             acls: all_acls,
             redirect_unless: None,
@@ -403,6 +406,21 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
     }
 
     frontends
+}
+
+/// A listener's bind addresses with their options ([`Frontend::binds`]).
+fn bind_lines(first: &crate::model::Bind, more: &[crate::model::Bind]) -> Vec<String> {
+    let all: Vec<&crate::model::Bind> = std::iter::once(first).chain(more).collect();
+    let v4_wildcard = all.iter().any(|b| b.ip == "*" || b.ip == "0.0.0.0");
+    all.iter()
+        .map(|b| {
+            if b.ip == "[::]" && v4_wildcard {
+                format!("{b} v6only")
+            } else {
+                b.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The lines that set the client's address, when an access rule reads it.

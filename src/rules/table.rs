@@ -139,8 +139,12 @@ pub struct Frontend {
     pub name: String,
     /// Scheme.
     pub scheme: Scheme,
-    /// Bind address (`:80`, `127.0.0.1:80`).
+    /// Bind address (`:80`, `127.0.0.1:80`): the listener's first.
     pub bind: String,
+    /// Every bind line's address and options, the first one first (`:443`,
+    /// `[::]:443 v6only`): an IPv6 wildcard beside an IPv4 one is `v6only`, so each family
+    /// has its own socket whatever the box's `net.ipv6.bindv6only`.
+    pub binds: Vec<String>,
     /// ACLs.
     pub acls: Vec<Acl>,
     /// When set: redirect to https with 301 unless this condition holds (HTTP with TLS on:

@@ -166,6 +166,10 @@ pub struct ListenSpec {
     pub http: Option<Spanned<Bind>>,
     /// HTTPS listener.
     pub https: Option<Spanned<Bind>>,
+    /// More addresses of the HTTP listener (`listen { http A B… }`: all but the first).
+    pub http_more: Vec<Spanned<Bind>>,
+    /// More addresses of the HTTPS listener.
+    pub https_more: Vec<Spanned<Bind>>,
 }
 
 /// `tls cert-dir=… min-version=…`.

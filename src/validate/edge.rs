@@ -52,11 +52,70 @@ pub(super) fn listen(c: &mut Checker<'_>) -> (Listen, Option<Tls>) {
         }
         (None, None) => None,
     };
+    let http_more = more_binds(c, "http", &http, &listen_spec.http_more);
+    let https_more = match &https {
+        Some(h) => more_binds(c, "https", h, &listen_spec.https_more),
+        None => Vec::new(),
+    };
     let listen = Listen {
         http,
         https: tls.as_ref().and(https),
+        http_more,
+        https_more: if tls.is_some() {
+            https_more
+        } else {
+            Vec::new()
+        },
     };
     (listen, tls)
+}
+
+/// The further addresses of listener `name` (`http`, `https`) besides `first`: on its port,
+/// each address once, none inside another's wildcard (`*` holds every IPv4 address, `[::]`
+/// every IPv6 one).
+fn more_binds(
+    c: &mut Checker<'_>,
+    name: &str,
+    first: &Bind,
+    more: &[crate::spec::Spanned<Bind>],
+) -> Vec<Bind> {
+    let family = |b: &Bind| if b.ip.starts_with('[') { 6 } else { 4 };
+    let wildcard = |b: &Bind| b.ip == "*" || b.ip == "0.0.0.0" || b.ip == "[::]";
+    let mut seen: Vec<Bind> = vec![first.clone()];
+    for b in more {
+        if b.value.port != first.port {
+            c.conflict(
+                b.at,
+                format!(
+                    "the {name} listener's addresses are on ports {} and {}",
+                    first.port, b.value.port
+                ),
+                "another port",
+                "a listener has one port and any number of addresses (`*:443` and \
+                 `[::]:443`); a second port would be a second listener",
+            );
+            continue;
+        }
+        let clash = seen.iter().find(|s| {
+            s.ip == b.value.ip
+                || (family(s) == family(&b.value) && (wildcard(s) || wildcard(&b.value)))
+        });
+        if let Some(s) = clash {
+            c.conflict(
+                b.at,
+                format!(
+                    "two binds of the {name} listener on one address: `{}` and `{}`",
+                    s, b.value
+                ),
+                "already bound",
+                "`*` already holds every IPv4 address and `[::]` every IPv6 one; list each \
+                 address once",
+            );
+            continue;
+        }
+        seen.push(b.value.clone());
+    }
+    seen.split_off(1)
 }
 
 /// The proxy timeouts, with their defaults; a zero timeout is refused.

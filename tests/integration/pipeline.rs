@@ -174,7 +174,11 @@ fn generated_specs_build_deterministically_and_haproxy_accepts_them() {
 #[test]
 fn haproxy_accepts_the_bundled_and_example_edges() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in ["specs", "examples/veza-team/specs"] {
+    for dir in [
+        "specs",
+        "examples/veza-team/specs",
+        "tests/specs/valid/listen_dual_stack",
+    ] {
         let checked = Stage::new(&Build::of(&root.join(dir)), Mode::PathsOnly).check_offline();
         assert!(checked.ok, "{dir}: haproxy -c refused:\n{}", checked.output);
         // Offline, container names do not resolve (a colour joins when its container

@@ -185,14 +185,48 @@ impl Cx<'_> {
         }
     }
 
+    /// `listen http=ADDR https=ADDR`, or with several addresses per listener
+    /// `listen { http ADDR…; https ADDR… }` (`*:443` and `[::]:443`).
     pub(super) fn listen(&mut self, node: &KdlNode) -> Spanned<ListenSpec> {
         self.props(node, &["http", "https"]);
         self.max_args(node, 0);
-        self.no_children(node);
-        let v = ListenSpec {
+        let mut v = ListenSpec {
             http: self.prop(node, "http", "\"*:80\"", Bind::parse),
             https: self.prop(node, "https", "\"*:443\"", Bind::parse),
+            ..Default::default()
         };
+        for ch in self.child_nodes(node, &["http", "https"], "in `listen`") {
+            let name = ch.name().value();
+            let example = if name == "http" {
+                "http \"*:80\" \"[::]:80\""
+            } else {
+                "https \"*:443\" \"[::]:443\""
+            };
+            self.props(ch, &[]);
+            self.no_children(ch);
+            let mut binds = self.args_of(ch, name, example, Bind::parse).into_iter();
+            if Self::positional(ch).next().is_none() {
+                self.missing(ch, name, "an address (`*:80`)", example);
+            }
+            let (first, more) = if name == "http" {
+                (&mut v.http, &mut v.http_more)
+            } else {
+                (&mut v.https, &mut v.https_more)
+            };
+            if first.is_some() {
+                self.errors.push(SpecError::at(
+                    self.src.clone(),
+                    ch.name().span(),
+                    Problem::DuplicateNode {
+                        node: format!("listen {name}"),
+                        first: Vec::new(),
+                    },
+                ));
+                continue;
+            }
+            *first = binds.next();
+            more.extend(binds);
+        }
         Spanned {
             value: v,
             at: self.at(node.name().span()),

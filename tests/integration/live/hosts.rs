@@ -73,3 +73,59 @@ fn rules_of_some_hosts_and_plain_http_sites_act_as_route_predicts() {
         }
     }
 }
+
+/// An edge listening on IPv4 and IPv6 (`listen { http "*:80" "[::]:80" }`): a client over
+/// IPv6 on `[::1]` is routed like one over IPv4, and its IPv6 address is what the upstream
+/// is told (`X-Forwarded-For`, `Forwarded: for="[…]"`).
+#[test]
+fn an_ipv6_client_on_the_second_bind_is_served_and_named_by_its_v6_address() {
+    let (_tmp, build) = super::lab(
+        r#"edge "v6-lab"
+listen {
+    http "*:80" "[::]:80"
+}
+admin-socket "/run/haproxy/admin.sock" mode="600"
+env "app" {
+    hosts "app.example.test"
+    component "web" port=8080 {
+        instance "w-1" color="blue" address="w-1.lxd"
+        instance "w-2" color="green" address="w-2.lxd"
+    }
+}
+"#,
+    );
+    let cfg = build.cfg();
+    assert!(
+        cfg.contains("    bind :80\n    bind [::]:80 v6only\n"),
+        "{cfg}"
+    );
+    let h = super::Stage::new(&build, super::Mode::Live).start();
+    let v6 = h.more_binds("http");
+    assert_eq!(v6.len(), 1, "{v6:?}");
+    assert!(v6[0].is_ipv6());
+    let mut cmd = std::process::Command::new("curl");
+    // --max-time: a hang guard, no claim about speed.
+    cmd.args([
+        "-sS",
+        "-6",
+        "--max-time",
+        "30",
+        "-D",
+        "-",
+        "-H",
+        "Host: app.example.test",
+    ])
+    .arg(format!("http://[::1]:{}/x", v6[0].port()));
+    let r = super::curl_response(&mut cmd, "over IPv6").unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.served_by(), Some("app/web/w-1"));
+    assert_eq!(r.echoed("x-forwarded-for"), Some("::1"));
+    assert!(
+        r.echoed("forwarded")
+            .is_some_and(|f| f.starts_with("for=\"[::1]\"")),
+        "{r:?}"
+    );
+    // And over IPv4 on the first bind, as before.
+    let r4 = super::request_from(&h, "http", "app.example.test", "127.0.0.1", "/x", &[]);
+    assert_eq!(r4.status, 200);
+}

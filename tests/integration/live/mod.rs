@@ -173,6 +173,8 @@ pub struct Stage {
     pub mode: Mode,
     /// Frontend name → loopback port (live mode).
     pub ports: BTreeMap<String, u16>,
+    /// Further bind addresses of a frontend, by frontend (an IPv6 one on `[::1]`).
+    pub more_binds: BTreeMap<String, Vec<std::net::SocketAddr>>,
     /// Frontend name → scheme (from the routing table; `stats` is plain http).
     pub schemes: BTreeMap<String, Scheme>,
     /// Stand-ins by `(backend, server)` (live mode).
@@ -251,6 +253,7 @@ impl Stage {
             cfg: String::new(),
             mode,
             ports: BTreeMap::new(),
+            more_binds: BTreeMap::new(),
             schemes,
             stand_ins: BTreeMap::new(),
             admin: AdminAddr::Unix(PathBuf::new()),
@@ -289,10 +292,17 @@ impl Stage {
                 r.name
             );
         }
+        let binds = build
+            .routing
+            .frontends
+            .iter()
+            .map(|f| f.binds.len())
+            .sum::<usize>()
+            + stage.schemes.len()
+            - build.routing.frontends.len();
         assert_eq!(
-            rules.bind.hits,
-            stage.schemes.len(),
-            "expected one bind line per frontend ({:?})\n{original}",
+            rules.bind.hits, binds,
+            "expected one bind line per address of each frontend ({:?})\n{original}",
             stage.schemes
         );
         let servers: usize = build.routing.backends.iter().map(|b| b.servers.len()).sum();
@@ -342,7 +352,23 @@ impl Stage {
                     "`{addr}` is not a listen address (IP:port, *:port, :port)\n  {line}"
                 );
                 assert_eq!(section.0, "frontend", "bind outside a frontend\n  {line}");
-                if live {
+                if live && self.ports.contains_key(&section.1) {
+                    // A further address of the listener: an IPv6 one on [::1] (so a client
+                    // reaches it over IPv6), an IPv4 one on loopback.
+                    let ip = if addr.starts_with('[') {
+                        "::1"
+                    } else {
+                        "127.0.0.1"
+                    };
+                    let l = crate::ports::listener_at(ip);
+                    let at = l.local_addr().unwrap();
+                    self.reserved.push(l);
+                    self.more_binds
+                        .entry(section.1.clone())
+                        .or_default()
+                        .push(at);
+                    toks[1] = at.to_string();
+                } else if live {
                     let l = crate::ports::listener();
                     let port = l.local_addr().unwrap().port();
                     self.reserved.push(l);
@@ -601,6 +627,11 @@ impl Stage {
             let fresh = free_port();
             moved.push((format!("127.0.0.1:{port}"), format!("127.0.0.1:{fresh}")));
             *port = fresh;
+        }
+        for addr in self.more_binds.values_mut().flatten() {
+            let fresh = std::net::SocketAddr::new(addr.ip(), free_port());
+            moved.push((addr.to_string(), fresh.to_string()));
+            *addr = fresh;
         }
         if let AdminAddr::Tcp(port) = &mut self.admin {
             let fresh = free_port();
@@ -1020,6 +1051,11 @@ impl Response {
 }
 
 impl Haproxy {
+    /// The further bind addresses of frontend `name` (after its first), as staged.
+    pub fn more_binds(&self, name: &str) -> Vec<std::net::SocketAddr> {
+        self.stage.more_binds.get(name).cloned().unwrap_or_default()
+    }
+
     /// Port of frontend `name`.
     pub fn port(&self, frontend: &str) -> u16 {
         *self
