@@ -73,7 +73,17 @@ pub struct Rules {
     basic_auth: Option<(bool, Vec<usize>)>,
     /// Compression: of the default types, or of a listed set (by position).
     compression: Option<Option<usize>>,
+    /// Body limit: size (by position in [`BODY_LIMITS`]), chunked bodies refused.
+    max_body: Option<(usize, bool)>,
+    /// Rate limit: period (by position in [`RATE_PERIODS`]), of a rate the agreement test
+    /// never reaches (429 is live-tested on its own: a count depends on the order of requests).
+    rate_limit: Option<usize>,
 }
+
+/// Body limits (the agreement test's bodies are 50, 500 and 5000 bytes).
+const BODY_LIMITS: [&str; 3] = ["100", "1k", "1m"];
+/// Rate-limit periods.
+const RATE_PERIODS: [&str; 3] = ["1s", "1m", "1d"];
 
 /// Every policy of an edge.
 #[derive(Debug, Clone, Default)]
@@ -121,7 +131,11 @@ fn full() -> impl Strategy<Value = Rules> {
                 prop::collection::vec(0..NETWORKS.len(), 0..=1),
             ),
         ),
-        prop::option::weighted(0.2, prop::option::of(0..COMPRESSED.len())),
+        (
+            prop::option::weighted(0.2, prop::option::of(0..COMPRESSED.len())),
+            prop::option::weighted(0.5, (0..BODY_LIMITS.len(), any::<bool>())),
+            prop::option::weighted(0.2, 0..RATE_PERIODS.len()),
+        ),
     )
         .prop_map(
             |(
@@ -134,7 +148,7 @@ fn full() -> impl Strategy<Value = Rules> {
                 error_pages,
                 maintenance,
                 auth,
-                gzip,
+                (gzip, max_body, rate_limit),
             )| {
                 Rules {
                     allow,
@@ -147,6 +161,8 @@ fn full() -> impl Strategy<Value = Rules> {
                     error_pages,
                     basic_auth: auth,
                     compression: gzip,
+                    max_body,
+                    rate_limit,
                 }
             },
         )
@@ -189,6 +205,15 @@ impl Rules {
         Rules {
             error_pages: Vec::new(),
             compression: None,
+            ..self.clone()
+        }
+    }
+
+    /// These rules without a rate limit (for a named policy, which could meet a second one
+    /// where it is used, and a `hosts` block, where none may stand).
+    fn without_rate(&self) -> Rules {
+        Rules {
+            rate_limit: None,
             ..self.clone()
         }
     }
@@ -266,6 +291,20 @@ impl Rules {
                 s += &format!(" {{\n{indent}    bypass {}\n{indent}}}\n", n.join(" "));
             }
         }
+        if let Some((size, refuse)) = self.max_body {
+            s += &format!("{indent}max-body \"{}\"", BODY_LIMITS[size]);
+            s += if refuse {
+                " chunked=\"refuse\"\n"
+            } else {
+                "\n"
+            };
+        }
+        if let Some(period) = self.rate_limit {
+            s += &format!(
+                "{indent}rate-limit requests=1000000 period=\"{}\"\n",
+                RATE_PERIODS[period]
+            );
+        }
         match self.compression {
             Some(None) => s += &format!("{indent}compression\n"),
             Some(Some(k)) => s += &format!("{indent}compression {}\n", COMPRESSED[k]),
@@ -336,7 +375,7 @@ impl Policies {
             s += "}\n";
         }
         for (i, d) in self.defs.iter().enumerate() {
-            let mut body = d.text("    ", https, !plain);
+            let mut body = d.without_rate().text("    ", https, !plain);
             if body.is_empty() {
                 // A policy needs a rule.
                 body = format!("    response-header set \"X-Policy\" \"p{i}\"\n");
@@ -362,7 +401,10 @@ impl Policies {
             }
             // The first `hosts` node gets a block of rules for those hosts.
             if line.starts_with("    hosts ") && std::mem::take(&mut first_hosts) {
-                let rules = on_hosts.without_pages().text("        ", https, auth);
+                let rules = on_hosts
+                    .without_pages()
+                    .without_rate()
+                    .text("        ", https, auth);
                 if !rules.is_empty() {
                     out += &format!("{line} {{\n{rules}    }}\n");
                     continue;

@@ -348,8 +348,25 @@ fn send(h: &Haproxy, req: &Request, http2: bool) -> Result<Response, String> {
             .collect();
         cmd.arg("-H").arg(format!("Cookie: {}", c.join("; ")));
     }
+    // A body: `Content-Length=N` is N bytes (curl declares the length), `Transfer-Encoding=
+    // chunked` a small chunked one (over HTTP/1.1 only: HTTP/2 has no chunked encoding).
+    // `Expect:` off, so an upstream that does not answer 100 costs no wait.
+    let mut body = None;
     for hd in &req.headers {
+        if hd.name.eq_ignore_ascii_case("content-length") {
+            body = Some(hd.value.trim().parse::<usize>().unwrap_or(0));
+            continue;
+        }
+        if hd.name.eq_ignore_ascii_case("transfer-encoding") {
+            body = Some(body.unwrap_or(10));
+        }
         cmd.arg("-H").arg(format!("{}: {}", hd.name, hd.value));
+    }
+    if let Some(n) = body {
+        cmd.arg("-H")
+            .arg("Expect:")
+            .arg("--data-binary")
+            .arg("a".repeat(n));
     }
     if let Some(from) = req.from {
         cmd.arg("--interface").arg(from.to_string());
@@ -570,6 +587,13 @@ fn agree_on(name: &str, specs: &Path, flip: Flip, rng: &mut Rng, count: usize, t
                 };
                 let key = if p.headers.iter().any(|h| h.starts_with("Authorization=")) {
                     format!("{key}, with credentials")
+                } else {
+                    key
+                };
+                let key = if p.headers.iter().any(|h| {
+                    h.starts_with("Content-Length=") || h.starts_with("Transfer-Encoding=")
+                }) {
+                    format!("{key}, with a body")
                 } else {
                     key
                 };
