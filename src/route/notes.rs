@@ -20,10 +20,15 @@ pub(super) fn header_notes(routing: &Routing, req: &Request) -> Vec<String> {
                 .iter()
                 .any(|a| a.eq_ignore_ascii_case(&h.name));
             // A header a policy rule names (basic auth's `Authorization`, a header rule's).
+            // A body limit reads the framing headers.
+            let framing = ["content-length", "transfer-encoding"]
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(&h.name));
             let named = routing.frontends.iter().flat_map(|f| &f.policies).any(|p| {
                 p.haproxy
                     .to_ascii_lowercase()
                     .contains(&format!(" {} ", h.name.to_ascii_lowercase()))
+                    || (framing && matches!(p.action, crate::rules::PolicyAction::BodyLimit { .. }))
             });
             if !identity && named {
                 format!(

@@ -135,7 +135,8 @@ pub(super) fn limits<'a>(
                     false,
                     applies.then(|| {
                         format!(
-                            "counted: over {requests} requests per {period} from one client                              address, 429 (Retry-After {retry_after})"
+                            "counted: over {requests} requests per {period} from one client \
+                             address, 429 (Retry-After {retry_after})"
                         )
                     }),
                 ));
@@ -150,20 +151,20 @@ pub(super) fn limits<'a>(
                     Some((
                         crate::model::BODY_TOO_LARGE,
                         format!(
-                            "413: Content-Length {} is over the limit of {max} bytes",
+                            "Content-Length {} is over the limit of {max} bytes",
                             length.unwrap_or_default()
                         ),
                     ))
                 } else if chunked_body && *chunked == crate::model::Chunked::Refuse {
                     Some((
                         crate::model::LENGTH_REQUIRED,
-                        "411: a chunked body, and chunked bodies are refused here".to_string(),
+                        "a chunked body, and chunked bodies are refused here".to_string(),
                     ))
                 } else {
                     None
                 };
                 let effect = match (&refused, applies) {
-                    (Some((_, why)), _) => Some(why.clone()),
+                    (Some((status, why)), _) => Some(format!("{status}: {why}")),
                     (None, true) if chunked_body => Some(
                         "a chunked body: forwarded, its size unchecked (the upstream's limit holds)"
                             .to_string(),

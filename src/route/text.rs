@@ -369,7 +369,7 @@ fn result(verdict: &Verdict) -> String {
             body_file: Some(file),
         } => format!("HAProxy answers {status} with the body of {file}: denied by {by}"),
         Verdict::BodyRefused { status, by, reason } => {
-            format!("HAProxy answers {status}, before any of the body goes on ({reason}): {by}")
+            format!("HAProxy answers {status} before any of the body goes on, {reason}: {by}")
         }
         Verdict::Unauthorized { realm, by } => format!(
             "HAProxy answers 401 (WWW-Authenticate: Basic realm=\"{realm}\"): credentials \

@@ -6,6 +6,7 @@
 //!
 //! Covered: every top-level node (`edge`, `include`, `listen` with or without https, `tls`,
 //! `acme` with certificates by `domains` or `hosts-of`, `stats`, `admin-socket`, `timeouts`,
+//! `access-log`, `metrics`, `listen` with several addresses per listener,
 //! `health`, `sticky-cookie`, `trusted`, `env`, `outside`, `placeholder`, `target` of each
 //! transport) and every env child (`hosts`, `active-color`, `container-pattern`, `cookie`,
 //! `component` with every property, numbered (`instances=`) and listed instances with weights
@@ -102,6 +103,8 @@ type Probe = (
 pub struct Plan {
     https: bool,
     binds: usize,
+    /// Access log and metrics: none, or one of the variants of [`Plan::files`].
+    observe: usize,
     tls_min: Option<bool>,
     acme: Option<(usize, usize, u16, bool)>,
     stats: Option<bool>,
@@ -216,7 +219,7 @@ fn env() -> impl Strategy<Value = Env> {
 /// A valid spec.
 pub fn plan() -> impl Strategy<Value = Plan> {
     let edge = (
-        (any::<bool>(), 0..3usize),
+        (any::<bool>(), 0..4usize, 0..6usize),
         prop::option::of(any::<bool>()),
         prop::option::of((0..3usize, 0..2usize, 8800u16..=8899, any::<bool>())),
         prop::option::of(any::<bool>()),
@@ -236,12 +239,23 @@ pub fn plan() -> impl Strategy<Value = Plan> {
     );
     (edge, sites, policygen::policies()).prop_map(
         |(
-            ((https, binds), tls_min, acme, stats, admin, timeouts, health, sticky_cookie, trusted),
+            (
+                (https, binds, observe),
+                tls_min,
+                acme,
+                stats,
+                admin,
+                timeouts,
+                health,
+                sticky_cookie,
+                trusted,
+            ),
             (envs, outside, placeholders, include, target, syntax),
             policies,
         )| Plan {
             https,
             binds,
+            observe,
             tls_min,
             acme,
             stats,
@@ -302,11 +316,31 @@ impl Plan {
             ("*:80", "*:443"),
             ("0.0.0.0:8080", "0.0.0.0:8443"),
             ("[::]:80", "[::]:443"),
+            ("*:80", "*:443"),
         ][self.binds];
-        edge += &if self.https {
-            format!("listen http=\"{http}\" https=\"{tls}\"\n")
-        } else {
-            format!("listen http=\"{http}\"\n")
+        edge += &match (self.https, self.binds) {
+            // Dual stack: several addresses per listener.
+            (true, 3) => {
+                "listen {\n    http \"*:80\" \"[::]:80\"\n    https \"*:443\" \"[::]:443\"\n}\n"
+                    .to_string()
+            }
+            (false, 3) => "listen {\n    http \"*:80\" \"[::]:80\"\n}\n".to_string(),
+            (true, _) => format!("listen http=\"{http}\" https=\"{tls}\"\n"),
+            (false, _) => format!("listen http=\"{http}\"\n"),
+        };
+        edge += match self.observe {
+            1 => "access-log format=\"json\"\n",
+            2 => "access-log format=\"json\" target=\"stderr\" facility=\"local3\"\n",
+            3 => {
+                "access-log format=\"httplog\" target=\"/dev/log\"\nmetrics bind=\"127.0.0.1:8405\"\n"
+            }
+            4 => {
+                "metrics bind=\"10.0.20.1:8405\" path=\"/_metrics\" {\n    allow \"10.0.20.50\" \"127.0.0.2\"\n}\n"
+            }
+            5 => {
+                "access-log format=\"json\"\nmetrics bind=\"[::1]:8405\" {\n    allow \"::1\"\n}\n"
+            }
+            _ => "",
         };
         if self.https {
             edge += "tls cert-dir=\"/etc/haproxy/certs\"";

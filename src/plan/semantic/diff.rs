@@ -70,6 +70,9 @@ pub fn diff(old: &ModelSummary, new: &ModelSummary) -> Vec<SemanticChange> {
             }
         }
     }
+    if let (Some(a), Some(b)) = (&old.settings, &new.settings) {
+        out.0.extend(super::settings::diff(a, b));
+    }
     if let (Some(a), Some(b)) = (&old.userlists, &new.userlists) {
         for name in keys(a, b) {
             userlist(&mut out, name, a.get(name), b.get(name));

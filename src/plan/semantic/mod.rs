@@ -1,6 +1,6 @@
 //! The semantic summary of a plan: what changes for the edge, not for its files — hosts added
-//! or removed per env, colour and component changes, outside backends, placeholders, and
-//! certificate groups whose domain set changes (and will therefore be re-issued).
+//! or removed per env, colour and component changes, outside backends, placeholders, edge-wide
+//! settings ([`settings`]), and certificate groups whose domain set changes (and will therefore be re-issued).
 //!
 //! The old side comes from a small [`ModelSummary`] that apply stores on the box next to the
 //! manifest (`model.json` of the active generation); the new side from the build.
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::Build;
 
 mod diff;
+mod settings;
 
 pub use diff::{diff, hosts_disappearing};
 
@@ -114,6 +115,10 @@ pub struct ModelSummary {
     /// versions (not compared then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userlists: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Edge-wide settings: name → value in words ([`settings::settings`]). `None` in the
+    /// `model.json` of older versions (not compared then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<BTreeMap<String, String>>,
 }
 
 fn strings<T: std::fmt::Display>(v: &[T]) -> Vec<String> {
@@ -235,6 +240,7 @@ impl ModelSummary {
                 .map(|(n, d)| (n.to_string(), strings(d)))
                 .collect(),
             policies: Some(policies(build)),
+            settings: Some(settings::settings(build)),
             redirects: Some(
                 edge.redirects
                     .values()
@@ -314,6 +320,7 @@ impl ModelSummary {
             policies: Some(BTreeMap::new()),
             redirects: Some(BTreeMap::new()),
             userlists: Some(BTreeMap::new()),
+            settings: Some(BTreeMap::new()),
         }
     }
 }
