@@ -49,6 +49,8 @@ fn fresh_box_plans_every_file() {
     Summary:
       + env prod added: veza.fr, www.veza.fr (active blue), components web
       + placeholder talas added: talas.fr answer 503
+      + access log: httplog to /dev/log (local0)
+      + listener http: 127.0.0.1:8080
 
     edgeplan will perform the following actions:
 
