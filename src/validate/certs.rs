@@ -65,16 +65,12 @@ fn challenge(c: &mut Checker<'_>, a: &AcmeSpec) -> (Port, String) {
     if let Some(addr) = &a.challenge_address
         && !addr.value.is_loopback()
     {
-        let e = ValidateError::at(
-            c.src(addr.at),
-            addr.at.span,
-            Problem::NotLoopback {
-                what: "the ACME challenge responder",
-                address: addr.value.to_string(),
-                extra: "",
-            },
+        c.not_loopback(
+            addr.at,
+            "the ACME challenge responder",
+            addr.value.to_string(),
+            "",
         );
-        c.errors.push(e);
     }
     if let (Some(p), Some(addr)) = (&a.challenge_port, &a.challenge_address)
         && p.value != addr.value.port

@@ -197,16 +197,7 @@ pub(super) fn stats(c: &mut Checker<'_>) -> Option<Stats> {
         return None;
     };
     if !bind.value.is_loopback() {
-        let e = ValidateError::at(
-            c.src(bind.at),
-            bind.at.span,
-            Problem::NotLoopback {
-                what: "the stats listener",
-                address: bind.value.to_string(),
-                extra: "",
-            },
-        );
-        c.errors.push(e);
+        c.not_loopback(bind.at, "the stats listener", bind.value.to_string(), "");
     }
     Some(Stats {
         bind: bind.value.clone(),
@@ -226,16 +217,12 @@ pub(super) fn admin(c: &mut Checker<'_>) -> AdminSocket {
         (Some(p), None) => AdminEndpoint::Unix(p.value.clone()),
         (None, Some(addr)) => {
             if !addr.value.is_loopback() {
-                let e = ValidateError::at(
-                    c.src(addr.at),
-                    addr.at.span,
-                    Problem::NotLoopback {
-                        what: "the admin socket",
-                        address: addr.value.to_string(),
-                        extra: ", or better a unix socket path",
-                    },
+                c.not_loopback(
+                    addr.at,
+                    "the admin socket",
+                    addr.value.to_string(),
+                    ", or better a unix socket path",
                 );
-                c.errors.push(e);
             }
             AdminEndpoint::Tcp(addr.value.clone())
         }

@@ -106,6 +106,21 @@ impl Checker<'_> {
         self.errors.push(e);
     }
 
+    /// Report a management endpoint (`what`) listening at `address` off loopback; `extra`
+    /// adds to the help.
+    fn not_loopback(&mut self, at: At, what: &'static str, address: String, extra: &'static str) {
+        let e = ValidateError::at(
+            self.src(at),
+            at.span,
+            Problem::NotLoopback {
+                what,
+                address,
+                extra,
+            },
+        );
+        self.errors.push(e);
+    }
+
     /// Report a second definition of a name.
     fn unique<T: std::fmt::Display>(
         &mut self,

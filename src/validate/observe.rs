@@ -2,7 +2,7 @@
 //! (a `bind=`; off loopback only with an `allow` list, so the exporter is never open to the
 //! internet by accident), and the access log's format, target and facility.
 
-use super::{Checker, Problem, ValidateError, val};
+use super::{Checker, val};
 use crate::model::{AccessLog, Bind, LogFormat, LogTarget, Metrics, PathPrefix, Peers, Port};
 
 /// The default local peer address.
@@ -21,16 +21,12 @@ pub(super) fn peers(c: &mut Checker<'_>) -> Peers {
         };
     };
     if !b.value.is_loopback() {
-        let e = ValidateError::at(
-            c.src(b.at),
-            b.at.span,
-            Problem::NotLoopback {
-                what: "the local peer (stick tables across reloads)",
-                address: b.value.to_string(),
-                extra: "",
-            },
+        c.not_loopback(
+            b.at,
+            "the local peer (stick tables across reloads)",
+            b.value.to_string(),
+            "",
         );
-        c.errors.push(e);
     }
     Peers { bind: b.value }
 }
