@@ -74,13 +74,17 @@ impl Serialize for ByteSize {
 }
 
 /// What a body limit does with a request body of no declared length (HTTP/1.1
-/// `Transfer-Encoding: chunked`), whose size haproxy cannot know before forwarding it.
+/// `Transfer-Encoding: chunked`; over HTTP/2, no `content-length`), whose size haproxy cannot
+/// know before forwarding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Chunked {
     /// Forward it: the upstream enforces its own limit (the default: streaming clients work).
     Pass,
-    /// Answer 411 Length Required (RFC 9110 section 15.5.12) before forwarding any of it.
+    /// Answer 411 Length Required (RFC 9110 section 15.5.12) before forwarding any of it:
+    /// an HTTP/1.1 chunked body, and an HTTP/2 `POST`, `PUT` or `PATCH` without
+    /// `content-length` (haproxy 2.6 cannot tell such a request with a body from one without,
+    /// so both are refused).
     Refuse,
 }
 
@@ -102,8 +106,7 @@ impl Chunked {
 /// The largest request body: a request that declares a longer one (`Content-Length`, in
 /// HTTP/1.1 and HTTP/2) is answered 413 before any of its body is forwarded — a client that
 /// sent `Expect: 100-continue` never sends it. A body of no declared length is [`Chunked`]'s
-/// decision; HTTP/2 requests without `content-length` are forwarded either way (haproxy 2.6
-/// has no fetch that tells them apart; docs/policies.md, "Body size").
+/// decision (docs/policies.md, "`max-body`").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BodyLimit {
     /// Largest body.

@@ -188,12 +188,28 @@ impl Bind {
         })
     }
 
+    /// The address bound: `None` for `*` (every IPv4 address).
+    pub fn addr(&self) -> Option<std::net::IpAddr> {
+        self.ip
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()
+    }
+
+    /// Is it IPv6 (`[…]`)? `*` is IPv4, as haproxy binds it.
+    pub fn is_v6(&self) -> bool {
+        self.addr().is_some_and(|a| a.is_ipv6())
+    }
+
+    /// Does it bind every address of its family (`*`, `0.0.0.0`, `[::]`, `[::0]`)?
+    pub fn is_wildcard(&self) -> bool {
+        self.addr().is_none_or(|a| a.is_unspecified())
+    }
+
     /// True for 127.0.0.0/8 and ::1.
     pub fn is_loopback(&self) -> bool {
-        let bare = self.ip.trim_start_matches('[').trim_end_matches(']');
-        bare.parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
+        self.addr().is_some_and(|a| a.is_loopback())
     }
 }
 

@@ -60,8 +60,8 @@ impl LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "at", rename_all = "lowercase")]
 pub enum LogTarget {
-    /// A syslog unix socket on the box (default `/dev/log`, which haproxy opens before its
-    /// chroot).
+    /// A syslog unix socket on the box (default `/dev/log`; haproxy sends to it from inside
+    /// its chroot, so on Debian it is `/var/lib/haproxy/dev/log`, which rsyslog creates).
     Socket(AbsPath),
     /// A syslog server over UDP (`IP:PORT`).
     Udp(std::net::SocketAddr),

@@ -126,9 +126,10 @@ pub(super) fn limits<'a>(
                 requests,
                 period,
                 retry_after,
+                routed_only,
                 ..
             } => {
-                let applies = r.scope.holds(at);
+                let applies = r.scope.holds(at) && !(*routed_only && at.key.is_none());
                 out.push(PolicyResult::of(
                     r,
                     applies,
@@ -143,8 +144,12 @@ pub(super) fn limits<'a>(
             }
             PolicyAction::BodyLimit { max, chunked, .. } => {
                 let applies = r.scope.holds(at);
-                let length = header("content-length").and_then(|v| v.parse::<u64>().ok());
                 let chunked_body = header("transfer-encoding").is_some();
+                // With both, Transfer-Encoding frames the body and haproxy drops
+                // Content-Length (RFC 9112 section 6.3).
+                let length = header("content-length")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .filter(|_| !chunked_body);
                 let refused = if !applies {
                     None
                 } else if length.is_some_and(|l| l > *max) {

@@ -25,7 +25,7 @@ pub const PEERS_SECTION: &str = "edgeplan";
 /// Entries a rate-limit table holds (client addresses; about 50 bytes each, so ~5 MB).
 pub const TABLE_SIZE: &str = "100k";
 /// The body of a 411 answer.
-pub const LENGTH_REQUIRED_TEXT: &str = "Length Required: this edge takes request bodies of a declared length only (no chunked uploads).";
+pub const LENGTH_REQUIRED_TEXT: &str = "Length Required: this edge takes request bodies of a declared length only (send Content-Length).";
 
 /// A stick table counting one place's request rate per client address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,16 +59,25 @@ pub fn table_name(scope: &Scope) -> String {
     }
 }
 
-/// The limit actions of `rules` at `scope` (`cond`: the scope's condition): the rate limit,
-/// then the body limit; each with its haproxy lines and its words for the plan.
+/// The limit actions of `rules` at `scope` (`cond`: the scope's condition) in a frontend
+/// that is (`redirecting`) or is not the http listener of a TLS edge: the rate limit, then the
+/// body limit; each with its haproxy lines and its words for the plan.
 pub(super) fn limit_actions(
     rules: &Rules,
     scope: &Scope,
     cond: &str,
+    redirecting: bool,
 ) -> Vec<(PolicyAction, String, String)> {
     let mut out = Vec::new();
     if let Some(r) = &rules.rate_limit {
-        out.push(rate_action(r, scope, cond));
+        // Only the edge's scope holds requests that no rule took (they are redirected).
+        let routed_only = redirecting && *scope == Scope::Edge;
+        let cond = if routed_only {
+            format!("{cond} {{ var({}) -m found }}", super::ROUTE_VAR)
+        } else {
+            cond.to_string()
+        };
+        out.push(rate_action(r, scope, &cond, routed_only));
     }
     if let Some(b) = &rules.body_limit {
         out.push(body_action(b, cond));
@@ -76,7 +85,12 @@ pub(super) fn limit_actions(
     out
 }
 
-fn rate_action(r: &RateLimit, scope: &Scope, cond: &str) -> (PolicyAction, String, String) {
+fn rate_action(
+    r: &RateLimit,
+    scope: &Scope,
+    cond: &str,
+    routed_only: bool,
+) -> (PolicyAction, String, String) {
     let n = counter(scope);
     let table = table_name(scope);
     let retry_after = r.retry_after();
@@ -100,6 +114,7 @@ fn rate_action(r: &RateLimit, scope: &Scope, cond: &str) -> (PolicyAction, Strin
         requests: r.requests,
         period: r.period.to_string(),
         retry_after,
+        routed_only,
         lines: lines.clone(),
     };
     (action, lines.join("\n"), words)
@@ -111,10 +126,16 @@ fn body_action(b: &BodyLimit, cond: &str) -> (PolicyAction, String, String) {
         "http-request deny deny_status {BODY_TOO_LARGE} if {cond} {{ req.hdr_val(content-length) gt {max} }}"
     )];
     if b.chunked == Chunked::Refuse {
-        lines.push(format!(
+        let deny = format!(
             "http-request deny deny_status {LENGTH_REQUIRED} content-type \"text/plain; \
-             charset=utf-8\" string \"{LENGTH_REQUIRED_TEXT}\" if {cond} \
-             {{ req.hdr(transfer-encoding) -m found }}"
+             charset=utf-8\" string \"{LENGTH_REQUIRED_TEXT}\" if {cond}"
+        );
+        // HTTP/1.1 chunked; HTTP/2 sends no Transfer-Encoding, and a body without
+        // content-length cannot be told from none: a method that carries one is refused.
+        lines.push(format!("{deny} {{ req.hdr(transfer-encoding) -m found }}"));
+        lines.push(format!(
+            "{deny} {{ req.ver 2.0 }} !{{ req.hdr(content-length) -m found }} \
+             {{ method POST PUT PATCH }}"
         ));
     }
     let words = format!(
@@ -122,7 +143,9 @@ fn body_action(b: &BodyLimit, cond: &str) -> (PolicyAction, String, String) {
         b.max,
         match b.chunked {
             Chunked::Pass => "passed to the upstream".to_string(),
-            Chunked::Refuse => format!("refused ({LENGTH_REQUIRED})"),
+            Chunked::Refuse => format!(
+                "refused ({LENGTH_REQUIRED}), and HTTP/2 POST, PUT, PATCH without content-length"
+            ),
         }
     );
     let action = PolicyAction::BodyLimit {

@@ -408,13 +408,15 @@ fn frontends(edge: &Edge, acls: Vec<Acl>, switches: Vec<Switch>) -> Vec<Frontend
     frontends
 }
 
-/// A listener's bind addresses with their options ([`Frontend::binds`]).
-fn bind_lines(first: &crate::model::Bind, more: &[crate::model::Bind]) -> Vec<String> {
+/// A listener's bind addresses with their options ([`Frontend::binds`]): an IPv6 wildcard
+/// beside any IPv4 address is `v6only` — else, dual-stack, it would take IPv4 connections to
+/// every address, not only the listed ones.
+pub fn bind_lines(first: &crate::model::Bind, more: &[crate::model::Bind]) -> Vec<String> {
     let all: Vec<&crate::model::Bind> = std::iter::once(first).chain(more).collect();
-    let v4_wildcard = all.iter().any(|b| b.ip == "*" || b.ip == "0.0.0.0");
+    let v4 = all.iter().any(|b| !b.is_v6());
     all.iter()
         .map(|b| {
-            if b.ip == "[::]" && v4_wildcard {
+            if b.is_v6() && b.is_wildcard() && v4 {
                 format!("{b} v6only")
             } else {
                 b.to_string()

@@ -5,22 +5,24 @@
 //! never with the `+E` log-format option: `+E` escapes `"` and `\` but also turns `]` into
 //! `\]`, which JSON rejects, and passes control bytes raw (measured with haproxy 2.6.12;
 //! `%{+json}` is ignored by 2.6). `json(utf8s)` writes JSON string escapes (`\"`, `\\`,
-//! `\u0001`) and drops bytes that are not UTF-8. Values are cut before escaping (URI 1024
-//! bytes, headers 256), so that a line — at most six bytes per escaped byte — stays inside
-//! the log line length ([`LOG_LEN`]) and is never truncated into invalid JSON. The other
-//! fields are haproxy's numbers and its own names.
+//! `\u0001`) and drops bytes that are not UTF-8. Values are cut before escaping (URI 640
+//! bytes, headers 128), so that a line — at most six bytes per escaped byte — stays inside
+//! the log line length ([`LOG_LEN`]) and is never truncated into invalid JSON. Headers are read
+//! whole (`req.fhdr`: `req.hdr` would keep only what follows a User-Agent's last comma). The
+//! other fields are haproxy's numbers and its own names.
 
 use serde::Serialize;
 
 use crate::model::{AccessLog, Edge, LogFormat, LogTarget};
 
-/// Longest log line haproxy sends (`log … len`), bytes: a JSON line of the longest cut values,
-/// every byte escaped, fits.
-pub const LOG_LEN: u32 = 16384;
+/// Longest log line haproxy sends (`log … len`), bytes: rsyslog's default message size, which a
+/// JSON line of the longest cut values, every byte escaped (six bytes at most), stays under:
+/// 640 × 6 + 3 × 128 × 6 + 64 × 6 + about 500 of names and numbers ≈ 7 KiB.
+pub const LOG_LEN: u32 = 8192;
 /// Bytes of the URI kept in a JSON log line.
-pub const LOG_URI_BYTES: u32 = 1024;
-/// Bytes of a header kept in a JSON log line.
-pub const LOG_HEADER_BYTES: u32 = 256;
+pub const LOG_URI_BYTES: u32 = 640;
+/// Bytes of a header kept in a JSON log line (`Host`, `User-Agent`, `Referer`).
+pub const LOG_HEADER_BYTES: u32 = 128;
 
 /// The access log as the template writes it.
 #[derive(Debug, Clone, Serialize)]
@@ -61,7 +63,7 @@ pub fn log_view(edge: &Edge) -> LogView {
                 .iter()
                 .map(|(var, h)| {
                     format!(
-                        "http-request set-var(txn.{var}) req.hdr({h}),bytes(0,{LOG_HEADER_BYTES})"
+                        "http-request set-var(txn.{var}) req.fhdr({h}),bytes(0,{LOG_HEADER_BYTES})"
                     )
                 })
                 .collect()
@@ -86,7 +88,9 @@ pub fn json_format(request_id: bool) -> String {
             "uri",
             s(&format!("capture.req.uri,bytes(0,{LOG_URI_BYTES})")),
         ),
-        ("version", s("capture.req.ver")),
+        // haproxy's own spelling of the version (`HTTP/2.0` too: capture.req.ver says
+        // HTTP/1.1 for HTTP/2).
+        ("version", "\"%HV\"".into()),
         (
             "host",
             s(&format!("var(txn.host),bytes(0,{LOG_HEADER_BYTES})")),

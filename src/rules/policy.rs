@@ -117,6 +117,9 @@ pub enum PolicyAction {
         period: String,
         /// `Retry-After`, seconds.
         retry_after: u64,
+        /// Only requests a rule took (`txn.route` set): the edge's limit in the http listener
+        /// of a TLS edge, whose other requests are redirected to https and counted there.
+        routed_only: bool,
         /// The haproxy lines: track, then deny.
         lines: Vec<String>,
     },
@@ -433,7 +436,11 @@ impl Out<'_> {
                 push(action, line, words);
             }
         }
-        for (action, line, words) in super::limits::limit_actions(rules, scope, &cond) {
+        // The http listener of a TLS edge redirects what no rule took: such a request is
+        // counted once, on https.
+        let redirecting = !self.https && self.edge.listen.https.is_some();
+        for (action, line, words) in super::limits::limit_actions(rules, scope, &cond, redirecting)
+        {
             push(action, line, words);
         }
         if let (Some(b), true) = (&rules.basic_auth, self.https)

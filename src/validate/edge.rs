@@ -79,8 +79,8 @@ fn more_binds(
     first: &Bind,
     more: &[crate::spec::Spanned<Bind>],
 ) -> Vec<Bind> {
-    let family = |b: &Bind| if b.ip.starts_with('[') { 6 } else { 4 };
-    let wildcard = |b: &Bind| b.ip == "*" || b.ip == "0.0.0.0" || b.ip == "[::]";
+    let family = |b: &Bind| b.is_v6();
+    let wildcard = |b: &Bind| b.is_wildcard();
     let mut seen: Vec<Bind> = vec![first.clone()];
     for b in more {
         if b.value.port != first.port {
@@ -97,7 +97,7 @@ fn more_binds(
             continue;
         }
         let clash = seen.iter().find(|s| {
-            s.ip == b.value.ip
+            s.addr() == b.value.addr()
                 || (family(s) == family(&b.value) && (wildcard(s) || wildcard(&b.value)))
         });
         if let Some(s) = clash {

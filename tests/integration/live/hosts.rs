@@ -129,3 +129,78 @@ env "app" {
     let r4 = super::request_from(&h, "http", "app.example.test", "127.0.0.1", "/x", &[]);
     assert_eq!(r4.status, 200);
 }
+
+/// `[::]` beside an IPv4 address is `v6only`: on one port, the IPv6 wildcard takes IPv6
+/// clients only, so an IPv4 address that is not listed stays closed. The rendered bind lines
+/// run in haproxy as they are, on one free port (the harness would give each its own).
+#[test]
+fn an_ipv6_wildcard_beside_an_ipv4_address_takes_no_ipv4_client() {
+    let (_tmp, build) = super::lab(
+        r#"edge "v6only-lab"
+listen {
+    http "127.0.0.2:80" "[::]:80"
+}
+env "app" {
+    hosts "app.example.test"
+    container-pattern "app-{component}-{color}.lxd"
+    component "web" port=8080
+}
+"#,
+    );
+    let binds = &build.routing.frontends[0].binds;
+    assert_eq!(binds, &["127.0.0.2:80", "[::]:80 v6only"]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::ports::free_port();
+    let mut cfg = String::from(
+        "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    \
+         timeout connect 1s\nfrontend f\n",
+    );
+    for b in binds {
+        cfg += &format!("    bind {}\n", b.replacen(":80", &format!(":{port}"), 1));
+    }
+    cfg += "    http-request return status 200 content-type text/plain lf-string \"%[src]\"\n";
+    let path = dir.path().join("haproxy.cfg");
+    std::fs::write(&path, &cfg).unwrap();
+    let mut child = std::process::Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let get = |url: &str| {
+        std::process::Command::new("curl")
+            // --max-time: a hang guard, no claim about speed.
+            .args([
+                "-sS",
+                "-g",
+                "--max-time",
+                "10",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .arg(url)
+            .output()
+            .unwrap()
+    };
+    // Wait until it listens (a hang guard of 10 s, no claim about speed).
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while get(&format!("http://127.0.0.2:{port}/")).stdout != b"200" {
+        assert!(
+            std::time::Instant::now() < until,
+            "haproxy did not start:\n{cfg}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let v6 = get(&format!("http://[::1]:{port}/"));
+    let other_v4 = get(&format!("http://127.0.0.1:{port}/"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(v6.stdout, b"200", "IPv6 on the wildcard");
+    assert_ne!(
+        other_v4.stdout, b"200",
+        "127.0.0.1 is not listed: the IPv6 wildcard must not take it"
+    );
+}

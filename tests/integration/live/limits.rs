@@ -191,3 +191,138 @@ fn wait_new_worker(h: &Haproxy, before: &str) {
     }
     wait_synced(h);
 }
+
+/// Both `Content-Length` and `Transfer-Encoding` (a smuggling shape): the latter frames the
+/// body and haproxy drops the former (RFC 9112 section 6.3) — a chunked body, refused where
+/// chunked bodies are, whatever length it claims; `route` says the same.
+#[test]
+fn a_request_with_both_framing_headers_is_a_chunked_one() {
+    let (_tmp, build) = super::lab(SPEC);
+    let h = Stage::new(&build, Mode::Live).start();
+    let port = h.port("http");
+    for (path, length, status) in [
+        ("/upload/a", 10, 411),
+        ("/upload/a", 5000, 411),
+        ("/x", 5000, 200),
+    ] {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: {length}\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        );
+        let r = super::raw_response(port, &req).unwrap();
+        assert_eq!(r.status, status, "{path}, Content-Length {length}: {r:?}");
+        let ex = edgeplan::route::explain(
+            &build.routing,
+            &edgeplan::route::Request::parse(
+                &format!("http://app.example.test{path}"),
+                &[],
+                &[
+                    format!("Content-Length={length}"),
+                    "Transfer-Encoding=chunked".into(),
+                ],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(ex.status.unwrap_or(200), status, "route, {path} {length}");
+    }
+}
+
+/// Over HTTP/2 a body of no declared length has no `Transfer-Encoding`: where chunked bodies
+/// are refused, a POST/PUT/PATCH without `content-length` is refused; where they pass, it
+/// reaches the upstream whole; a declared one over the limit is refused. A refusal while the
+/// client is still sending reaches it, with haproxy 2.6, as a stream reset (RST_STREAM CANCEL,
+/// curl's exit 92) rather than the status: either way nothing reaches the upstream.
+#[test]
+fn an_http2_upload_without_a_declared_length_follows_the_chunked_choice() {
+    let (_tmp, build) = super::lab(
+        r#"edge "limits-h2-lab"
+listen http="*:80" https="*:443"
+tls cert-dir="/etc/haproxy/certs"
+acme email="ops@example.org" directory="staging" {
+    certificate "app.example.test" hosts-of="app"
+}
+admin-socket "/run/haproxy/admin.sock" mode="600"
+env "app" {
+    hosts "app.example.test"
+    max-body "4k"
+    component "web" port=8080 {
+        instance "w-1" color="blue" address="w-1.lxd"
+        instance "w-2" color="green" address="w-2.lxd"
+    }
+    route "upload" to="web" {
+        prefix "/upload/"
+        max-body "1k" chunked="refuse"
+    }
+}
+"#,
+    );
+    let h = Stage::new(&build, Mode::Live).start();
+    let port = h.port("https");
+    let upstream = || h.stand_in("app_web_pool", "w-1").client_requests().len();
+    // (path, bytes, streamed without a length, status)
+    for (path, bytes, streamed, status) in [
+        ("/upload/a", 10, true, 411),
+        ("/upload/a", 200_000, false, 413),
+        ("/upload/a", 500, false, 200),
+        ("/upload/a", 500, true, 411),
+        ("/other", 20_000, true, 200),
+    ] {
+        let before = upstream();
+        let mut cmd = Command::new("curl");
+        // --max-time: a hang guard, no claim about speed.
+        cmd.args([
+            "-sS",
+            "-k",
+            "--http2",
+            "--max-time",
+            "30",
+            "-D",
+            "-",
+            "-w",
+            "%{http_version}",
+        ])
+        .arg("--resolve")
+        .arg(format!("app.example.test:{port}:127.0.0.1"));
+        // `-T -` streams stdin without a length (PUT); `--data-binary @-` declares it (POST).
+        cmd.args(if streamed {
+            ["-T", "-"]
+        } else {
+            ["--data-binary", "@-"]
+        });
+        cmd.arg(format!("https://app.example.test:{port}{path}"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        {
+            use std::io::Write;
+            let _ = child.stdin.take().unwrap().write_all(&vec![b'a'; bytes]);
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        let what = format!("{path}, {bytes} bytes, streamed: {streamed}");
+        if status == 200 {
+            assert!(text.ends_with('2'), "{what}: not over HTTP/2: {text}{err}");
+            let r = super::parse_response(text.trim_end_matches('2')).unwrap();
+            assert_eq!(r.status, status, "{what}: {r:?}");
+            assert_eq!(
+                r.echoed("body-bytes"),
+                Some(bytes.to_string().as_str()),
+                "{what}"
+            );
+            continue;
+        }
+        assert_eq!(upstream(), before, "{what}: refused, nothing goes upstream");
+        if out.status.success() {
+            let r = super::parse_response(text.trim_end_matches('2')).unwrap();
+            assert_eq!(r.status, status, "{what}: {r:?}");
+        } else {
+            assert!(
+                out.status.code() == Some(92) && err.contains("CANCEL"),
+                "{what}: neither the status nor a stream reset: {err}"
+            );
+        }
+    }
+}

@@ -12,7 +12,11 @@ use super::{Mode, Stage};
 fn spec(log_target: &str) -> String {
     format!(
         r#"edge "observe-lab"
-listen http="*:80"
+listen http="*:80" https="*:443"
+tls cert-dir="/etc/haproxy/certs"
+acme email="ops@example.org" directory="staging" {{
+    certificate "app.example.test" hosts-of="app"
+}}
 admin-socket "/run/haproxy/admin.sock" mode="600"
 request-id header="X-Request-ID"
 access-log format="json"{log_target}
@@ -20,7 +24,7 @@ metrics bind="127.0.0.1:8405" path="/metrics" {{
     allow "127.0.0.2/32"
 }}
 env "app" {{
-    hosts "app.example.test"
+    hosts "app.example.test" plain-http=#true
     component "web" port=8080 {{
         instance "w-1" color="blue" address="w-1.lxd"
         instance "w-2" color="green" address="w-2.lxd"
@@ -145,7 +149,7 @@ fn json_log_lines_parse_whatever_the_request_carries() {
     let port = h.port("http");
     let long_referer = "\"".repeat(5000);
     let long_path = format!("/{}", "\\".repeat(3000));
-    let hostile_ua: &[u8] = b"a\"b\\c]d\x01e\te{f}|g\xc3\xa9h\xff";
+    let hostile_ua: &[u8] = b"a\"b\\c]d\x01e\te{f}|g\xc3\xa9h\xff (KHTML, like Gecko)";
     let mut requests: Vec<Vec<u8>> = vec![
         [
             b"GET /p\"a]th?x=\\y HTTP/1.1\r\nHost: app.example.test\r\nUser-Agent: ".as_slice(),
@@ -174,20 +178,48 @@ fn json_log_lines_parse_whatever_the_request_carries() {
             .to_string();
         ids.push(id);
     }
+    // And one over HTTP/2 (https).
+    let h2 = {
+        let port = h.port("https");
+        let mut cmd = std::process::Command::new("curl");
+        // --max-time: a hang guard, no claim about speed.
+        cmd.args(["-sS", "-k", "--http2", "--max-time", "30", "-D", "-"])
+            .arg("--resolve")
+            .arg(format!("app.example.test:{port}:127.0.0.1"))
+            .arg(format!("https://app.example.test:{port}/over-h2"));
+        super::curl_response(&mut cmd, "over HTTP/2").unwrap()
+    };
+    assert_eq!(h2.status, 200);
+    ids.push(h2.header("x-request-id").unwrap_or_default().to_string());
+    let count = requests.len() + 1;
     let lines = |log: &str| -> Vec<String> {
         log.lines()
             .filter_map(|l| l.find("{\"time\":").map(|i| l[i..].to_string()))
             .collect()
     };
-    let log = h.wait_log(|l| lines(l).len() >= requests.len());
+    let log = h.wait_log(|l| lines(l).len() >= count);
     let parsed: Vec<serde_json::Value> = lines(&log)
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}):\n{l}")))
         .collect();
-    assert_eq!(parsed.len(), requests.len(), "{log}");
+    assert_eq!(parsed.len(), count, "{log}");
+    for l in lines(&log) {
+        assert!(
+            l.len() <= edgeplan::rules::LOG_LEN as usize,
+            "{} bytes: {l}",
+            l.len()
+        );
+    }
     let field = |i: usize, k: &str| parsed[i][k].as_str().unwrap_or_default().to_string();
     // Bytes that are not UTF-8 are dropped; everything else is kept, escaped.
-    assert_eq!(field(0, "user_agent"), "a\"b\\c]d\u{1}e\te{f}|g\u{e9}h");
+    // Commas kept (a header read whole, not split as a list).
+    assert_eq!(
+        field(0, "user_agent"),
+        "a\"b\\c]d\u{1}e\te{f}|g\u{e9}h (KHTML, like Gecko)"
+    );
+    assert_eq!(field(0, "version"), "HTTP/1.1");
+    assert_eq!(field(4, "version"), "HTTP/2.0");
+    assert_eq!(field(4, "uri"), "/over-h2");
     assert_eq!(field(0, "uri"), "/p\"a]th?x=\\y");
     assert_eq!(field(0, "method"), "GET");
     assert_eq!(field(0, "host"), "app.example.test");
@@ -198,18 +230,9 @@ fn json_log_lines_parse_whatever_the_request_carries() {
         assert_eq!(&field(i, "request_id"), id, "line {i}");
         assert_ne!(id, "forged\"]");
     }
-    // Long values are cut (headers 256 bytes, URI 1024), the line stays whole JSON.
-    assert_eq!(field(1, "referer"), "\"".repeat(256));
-    // haproxy itself keeps the first 1024 bytes of the request line (`tune.http.logurilen`),
-    // the method's included.
-    let uri = field(2, "uri");
-    assert!(
-        uri.starts_with('/')
-            && uri[1..].chars().all(|c| c == '\\')
-            && (1000..=1024).contains(&uri.len()),
-        "{} bytes: {uri}",
-        uri.len()
-    );
+    // Long values are cut (headers 128 bytes, URI 640), the line stays whole JSON.
+    assert_eq!(field(1, "referer"), "\"".repeat(128));
+    assert_eq!(field(2, "uri"), format!("/{}", "\\".repeat(639)));
     assert_eq!(field(3, "referer"), "-", "an absent header");
 }
 
