@@ -195,15 +195,6 @@ pub fn read_manifest(out: &Path) -> Option<Manifest> {
     Manifest::parse(&text).ok()
 }
 
-/// Is `out` already the tree of `input_hash`, every file intact? (Then nothing needs rendering.)
-pub fn is_current(out: &Path, input_hash: &str) -> bool {
-    read_manifest(out).is_some_and(|m| {
-        m.input_hash == input_hash
-            && m.edgeplan_version == env!("CARGO_PKG_VERSION")
-            && m.files.iter().all(|f| intact(&out.join(&f.path), f))
-    })
-}
-
 /// Does `path` hold exactly this content and mode?
 fn intact(path: &Path, entry: &FileEntry) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else {

@@ -56,12 +56,10 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
         Err(p) => return ui.fail(&p, args.format),
     };
     let out_shown = args.out.display().to_string();
-    // The fast path: inputs unchanged and the tree intact, nothing to render or write.
-    if output::is_current(&args.out, &prepared.input_hash) {
-        let short = &prepared.input_hash[..16];
-        println!("{out_shown} is up to date (input {short})");
-        return ExitCode::SUCCESS;
-    }
+    // Always rendered, never trusted from the manifest's input hash: the hash covers the
+    // specs, templates and edgeplan's version, not its code, so a renderer change within one
+    // version would otherwise pass `--check` with a stale tree. Rendering takes milliseconds;
+    // an unchanged tree is not written again.
     let build = match prepared.render() {
         Ok(b) => b,
         Err(p) => return ui.fail(&p, args.format),
