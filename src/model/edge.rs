@@ -53,6 +53,8 @@ pub struct Edge {
     pub placeholders: BTreeMap<Ident, Placeholder>,
     /// Redirect sites by name.
     pub redirects: BTreeMap<Ident, Redirect>,
+    /// TCP services by name.
+    pub tcp: BTreeMap<Ident, super::TcpService>,
     /// Deployment targets by name.
     pub targets: BTreeMap<Ident, Target>,
     /// Named policies by name.

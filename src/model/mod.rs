@@ -120,6 +120,7 @@ pub mod names;
 pub mod net;
 pub mod observe;
 pub mod policy;
+pub mod tcp;
 pub mod values;
 
 pub use auth::*;
@@ -129,6 +130,7 @@ pub use names::*;
 pub use net::*;
 pub use observe::*;
 pub use policy::*;
+pub use tcp::*;
 pub use values::*;
 
 #[cfg(test)]

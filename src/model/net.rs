@@ -188,6 +188,11 @@ impl Bind {
         })
     }
 
+    /// As the spec writes it (`*:22`; haproxy's spelling, the `Display`, is `:22`).
+    pub fn written(&self) -> String {
+        format!("{}:{}", self.ip, self.port)
+    }
+
     /// The address bound: `None` for `*` (every IPv4 address).
     pub fn addr(&self) -> Option<std::net::IpAddr> {
         self.ip

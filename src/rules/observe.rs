@@ -39,6 +39,8 @@ pub struct LogView {
     pub notices: bool,
     /// The JSON `log-format`, when the format is JSON (else `option httplog`).
     pub json: Option<String>,
+    /// The JSON `log-format` of TCP services, when the format is JSON (else `option tcplog`).
+    pub tcp_json: Option<String>,
     /// The `http-request` lines that keep what the JSON line reads from the request.
     pub vars: Vec<String>,
 }
@@ -58,6 +60,7 @@ pub fn log_view(edge: &Edge) -> LogView {
         len: LOG_LEN,
         notices: matches!(target, LogTarget::Socket(_)),
         json: json.then(|| json_format(edge.request_id.is_some())),
+        tcp_json: json.then(tcp_json_format),
         vars: if json {
             [("user_agent", "user-agent"), ("referer", "referer")]
                 .iter()
@@ -71,6 +74,28 @@ pub fn log_view(edge: &Edge) -> LogView {
             Vec::new()
         },
     }
+}
+
+/// The JSON log-format of a TCP service: one object per connection, haproxy's own values
+/// only (nothing of the stream is read).
+pub fn tcp_json_format() -> String {
+    let fields = [
+        ("time", "%Ts.%ms"),
+        ("client", "\"%ci\""),
+        ("client_port", "%cp"),
+        ("frontend", "\"%f\""),
+        ("backend", "\"%b\""),
+        ("server", "\"%s\""),
+        ("bytes_in", "%U"),
+        ("bytes_out", "%B"),
+        // The whole session (`%Ta` is HTTP's).
+        ("time_total_ms", "%Tt"),
+        ("time_queue_ms", "%Tw"),
+        ("time_connect_ms", "%Tc"),
+        ("termination", "\"%ts\""),
+    ];
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    format!("{{{}}}", body.join(","))
 }
 
 /// The JSON log-format: one object per request (field names in docs/observability.md).

@@ -142,6 +142,8 @@ pub struct Spec {
     pub placeholders: Vec<PlaceholderSpec>,
     /// `redirect` nodes.
     pub redirects: Vec<RedirectSpec>,
+    /// `tcp` nodes.
+    pub tcp: Vec<TcpSpec>,
     /// `target` nodes.
     pub targets: Vec<TargetSpec>,
     /// `policy` nodes.
@@ -216,6 +218,36 @@ pub struct StatsSpec {
     pub bind: Option<Spanned<Bind>>,
     /// Page URI.
     pub uri: Option<Spanned<PathPrefix>>,
+}
+
+/// `tcp NAME bind=… balance=… maxconn=N timeout=… send-proxy=… { server ADDR…; check … }`.
+#[derive(Debug, Clone)]
+pub struct TcpSpec {
+    /// Name.
+    pub name: Spanned<Ident>,
+    /// `bind=`.
+    pub bind: Option<Spanned<Bind>>,
+    /// `server` entries.
+    pub servers: Vec<Spanned<Address>>,
+    /// `check send=… expect=…`.
+    pub check: Option<Spanned<TcpCheckSpec>>,
+    /// `balance=`.
+    pub balance: Option<Spanned<crate::model::TcpBalance>>,
+    /// `maxconn=`.
+    pub maxconn: Option<Spanned<u32>>,
+    /// `timeout=`.
+    pub timeout: Option<Spanned<Duration>>,
+    /// `send-proxy=`.
+    pub send_proxy: Option<Spanned<crate::model::ProxyVersion>>,
+}
+
+/// `check send="…" expect="…"` of a TCP service.
+#[derive(Debug, Clone, Default)]
+pub struct TcpCheckSpec {
+    /// `send=`.
+    pub send: Option<Spanned<CheckString>>,
+    /// `expect=`.
+    pub expect: Option<Spanned<CheckString>>,
 }
 
 /// `peers bind=…`.

@@ -105,7 +105,8 @@ fn more_binds(
                 b.at,
                 format!(
                     "two binds of the {name} listener on one address: `{}` and `{}`",
-                    s, b.value
+                    s.written(),
+                    b.value.written()
                 ),
                 "already bound",
                 "`*` already holds every IPv4 address and `[::]` every IPv6 one; list each \
@@ -269,6 +270,14 @@ pub(super) fn port_clashes(c: &mut Checker<'_>, edge: &Edge) {
     if let (Some(m), Some(sm)) = (&edge.metrics, &spec.metrics) {
         let at = sm.value.bind.as_ref().map_or(sm.at, |b| b.at);
         ports.push((m.bind.port.get(), "the metrics listener".into(), at));
+    }
+    for (t, spec_t) in edge.tcp.values().zip(spec.tcp.iter().filter(|s| {
+        edge.tcp
+            .get(&s.name.value)
+            .is_some_and(|t| t.name == s.name.value)
+    })) {
+        let at = spec_t.bind.as_ref().map_or(spec_t.name.at, |b| b.at);
+        ports.push((t.bind.port.get(), format!("tcp service {}", t.name), at));
     }
     if edge.rate_limited() {
         let at = spec

@@ -42,6 +42,7 @@ mod policies;
 mod redirects;
 mod routes;
 mod targets;
+mod tcp;
 
 use std::collections::BTreeMap;
 
@@ -238,6 +239,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
     let outside = backends::sites(c, &mut hosts, &mut backends, &spec.outside);
     let placeholders = backends::sites(c, &mut hosts, &mut backends, &spec.placeholders);
     let redirects = backends::sites(c, &mut hosts, &mut backends, &spec.redirects);
+    let tcp = tcp::services(c, &mut backends);
     redirects::loops(c);
     redirects::targets_served(c, &hosts, listen.https.is_some());
     names::site_names_unique(c);
@@ -245,6 +247,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
     let acme = certs::acme(c, &hosts, tls.is_some());
     certs::tls_has_certificates(c, tls.is_some(), acme.as_ref());
     let targets = targets::targets(c);
+    tcp::not_on_the_box_sshd(c, &tcp, &targets);
     let userlists = auth::userlists(c);
     let policies = policies::named(c, listen.https.is_some());
 
@@ -267,6 +270,7 @@ fn build(c: &mut Checker<'_>) -> Edge {
         outside,
         placeholders,
         redirects,
+        tcp,
         targets,
         policies,
         userlists,

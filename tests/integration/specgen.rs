@@ -6,7 +6,7 @@
 //!
 //! Covered: every top-level node (`edge`, `include`, `listen` with or without https, `tls`,
 //! `acme` with certificates by `domains` or `hosts-of`, `stats`, `admin-socket`, `timeouts`,
-//! `access-log`, `metrics`, `listen` with several addresses per listener,
+//! `access-log`, `metrics`, `tcp`, `listen` with several addresses per listener,
 //! `health`, `sticky-cookie`, `trusted`, `env`, `outside`, `placeholder`, `target` of each
 //! transport) and every env child (`hosts`, `active-color`, `container-pattern`, `cookie`,
 //! `component` with every property, numbered (`instances=`) and listed instances with weights
@@ -105,6 +105,9 @@ pub struct Plan {
     binds: usize,
     /// Access log and metrics: none, or one of the variants of [`Plan::files`].
     observe: usize,
+    /// A TCP service: balance (by position), a banner check, PROXY protocol v2. Not in the
+    /// live form (its servers are outside).
+    tcp: Option<(usize, bool, bool)>,
     tls_min: Option<bool>,
     acme: Option<(usize, usize, u16, bool)>,
     stats: Option<bool>,
@@ -236,6 +239,7 @@ pub fn plan() -> impl Strategy<Value = Plan> {
         any::<bool>(),
         0..5usize,
         any::<u8>(),
+        prop::option::weighted(0.3, (0..4usize, any::<bool>(), any::<bool>())),
     );
     (edge, sites, policygen::policies()).prop_map(
         |(
@@ -250,12 +254,13 @@ pub fn plan() -> impl Strategy<Value = Plan> {
                 sticky_cookie,
                 trusted,
             ),
-            (envs, outside, placeholders, include, target, syntax),
+            (envs, outside, placeholders, include, target, syntax, tcp),
             policies,
         )| Plan {
             https,
             binds,
             observe,
+            tcp,
             tls_min,
             acme,
             stats,
@@ -295,6 +300,7 @@ impl Plan {
             }
         }
         p.health = Some((0, 1, 1, p.health.is_none_or(|h| h.3)));
+        p.tcp = None;
         p.trust_loopback = true;
         p
     }
@@ -342,6 +348,23 @@ impl Plan {
             }
             _ => "",
         };
+        if let Some((balance, check, proxy)) = self.tcp {
+            // Port 2222: the generated ssh targets reach the box on 22.
+            edge += &format!(
+                "tcp \"git-ssh\" bind=\"*:2222\" balance=\"{}\"{} {{\n    server \"10.0.20.105:22\"\n    server \"10.0.20.106:22\"\n{}}}\n",
+                ["leastconn", "roundrobin", "source", "first"][balance],
+                if proxy {
+                    " send-proxy=\"v2\" maxconn=100"
+                } else {
+                    ""
+                },
+                if check {
+                    "    check expect=\"SSH-\"\n"
+                } else {
+                    ""
+                }
+            );
+        }
         if self.https {
             edge += "tls cert-dir=\"/etc/haproxy/certs\"";
             if let Some(v13) = self.tls_min {

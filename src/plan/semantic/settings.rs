@@ -1,6 +1,6 @@
 //! The edge-wide settings a reviewer reads in a plan — listeners, trusted networks, the
-//! request id, the access log, the metrics listener, the local peer — one line each, and their
-//! changes ([`diff`]).
+//! request id, the access log, the metrics listener, the local peer, the TCP services — one
+//! line each, and their changes ([`diff`]).
 
 use std::collections::BTreeMap;
 
@@ -43,6 +43,24 @@ pub fn settings(build: &Build) -> BTreeMap<String, String> {
             format!("from {}", nets.join(" "))
         };
         out.insert("metrics".into(), format!("{}{}, {who}", m.bind, m.path));
+    }
+    for t in edge.tcp.values() {
+        let servers: Vec<String> = t.servers.iter().map(|s| s.to_string()).collect();
+        let mut words = format!("{} -> {} ({}", t.bind, servers.join(" "), t.balance);
+        match (&t.check.send, &t.check.expect) {
+            (_, Some(e)) => words += &format!(", check expects \"{e}\""),
+            (Some(_), None) => words += ", check sends a line",
+            (None, None) => words += ", check connects",
+        }
+        if let Some(m) = t.maxconn {
+            words += &format!(", maxconn {m}");
+        }
+        words += &format!(", idle {}", t.timeout);
+        if let Some(p) = t.send_proxy {
+            words += &format!(", {}", p.keyword());
+        }
+        words += ")";
+        out.insert(format!("tcp {}", t.name), words);
     }
     if !routing.stick_tables.is_empty() {
         out.insert("local peer".into(), edge.peers.bind.to_string());

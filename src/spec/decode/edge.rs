@@ -90,6 +90,7 @@ impl Cx<'_> {
             "target" => spec.targets.extend(self.target(node)),
             "policy" => spec.policies.extend(self.policy(node)),
             "redirect" => spec.redirects.extend(self.redirect(node)),
+            "tcp" => spec.tcp.extend(self.tcp(node)),
             "policies" => self.rule(node, &mut spec.rules),
             "userlist" => spec.userlists.extend(self.userlist(node)),
             other => self.unknown_node(node, other, "at top level", TOP),

@@ -27,6 +27,7 @@ mod envs;
 mod observe;
 mod policy;
 mod target;
+mod tcp;
 
 const TOP: &[&str] = &[
     "edge",
@@ -49,6 +50,7 @@ const TOP: &[&str] = &[
     "outside",
     "placeholder",
     "redirect",
+    "tcp",
     "target",
     "policy",
     "policies",

@@ -8,7 +8,7 @@
 //! |---------------------------|--------------------------------------------------------------|
 //! | `bind ADDR …`             | `bind 127.0.0.1:<free port> …` (one per frontend)            |
 //! | `… crt CERT_DIR/ …`       | a temp dir with one self-signed PEM per certificate group    |
-//! | `server NAME HOST:PORT …` | `server NAME 127.0.0.1:<stand-in port> …`                    |
+//! | `server NAME HOST:PORT …` | `server NAME 127.0.0.1:<stand-in port> …` (a TCP service's: kept, loopback) |
 //! | `stats socket PATH\|ADDR` | a temp unix socket (or a free loopback port)                 |
 //! | `server-state-file PATH`  | an empty state file in the temp dir                          |
 //! | `/etc/haproxy/errors/…`   | the rendered error bodies, written to the temp dir           |
@@ -44,6 +44,7 @@ mod policies;
 mod request_id;
 mod requests;
 mod routing;
+mod tcp;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -299,7 +300,8 @@ impl Stage {
             .map(|f| f.binds.len())
             .sum::<usize>()
             + stage.schemes.len()
-            - build.routing.frontends.len();
+            - build.routing.frontends.len()
+            + build.edge.tcp.len();
         assert_eq!(
             rules.bind.hits, binds,
             "expected one bind line per address of each frontend ({:?})\n{original}",
@@ -388,6 +390,15 @@ impl Stage {
                     );
                     toks[i + 1] = format!("{}/", self.dir.path().join("certs").display());
                 }
+            }
+            // A TCP service's servers are the test's own (a real sshd): kept as written, on
+            // loopback.
+            Some("server") if section.0 == "backend" && section.1.starts_with("tcp_") => {
+                let addr = toks[2].clone();
+                assert!(
+                    !live || addr.starts_with("127.") || addr.starts_with("[::1]"),
+                    "a TCP service's server `{addr}` is not on loopback\n  {line}"
+                );
             }
             Some("server") if section.0 == "backend" => {
                 rules.server.hits += 1;
