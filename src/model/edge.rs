@@ -83,6 +83,10 @@ pub struct Listen {
     pub http_more: Vec<Bind>,
     /// More addresses of the HTTPS listener, on its port.
     pub https_more: Vec<Bind>,
+    /// Connections from the `trusted` networks start with a PROXY protocol header (v1 or v2:
+    /// haproxy's `expect-proxy layer4`), whose client address then is the connection's
+    /// source; from anywhere else a PROXY header is not read (and fails as HTTP, 400).
+    pub accept_proxy: bool,
 }
 
 /// TLS settings.

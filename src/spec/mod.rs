@@ -172,6 +172,8 @@ pub struct ListenSpec {
     pub http_more: Vec<Spanned<Bind>>,
     /// More addresses of the HTTPS listener.
     pub https_more: Vec<Spanned<Bind>>,
+    /// `accept-proxy=`: a PROXY protocol header is read from trusted sources.
+    pub accept_proxy: Option<Spanned<bool>>,
 }
 
 /// `tls cert-dir=… min-version=…`.

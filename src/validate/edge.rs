@@ -57,7 +57,21 @@ pub(super) fn listen(c: &mut Checker<'_>) -> (Listen, Option<Tls>) {
         Some(h) => more_binds(c, "https", h, &listen_spec.https_more),
         None => Vec::new(),
     };
+    let accept_proxy = val(&listen_spec.accept_proxy).unwrap_or(false);
+    if let (true, Some(at)) = (
+        accept_proxy && spec.trusted.as_ref().is_none_or(|t| t.value.is_empty()),
+        listen_spec.accept_proxy.as_ref().map(|a| a.at),
+    ) {
+        c.conflict(
+            at,
+            "`accept-proxy` but no network is trusted",
+            "from whom?",
+            "a PROXY header says who the client is, so it is read only from the balancers in \
+             front of the edge: list them (`trusted \"10.0.0.2\"`), or drop `accept-proxy`",
+        );
+    }
     let listen = Listen {
+        accept_proxy,
         http,
         https: tls.as_ref().and(https),
         http_more,

@@ -15,6 +15,12 @@ pub fn settings(build: &Build) -> BTreeMap<String, String> {
     for fe in &routing.frontends {
         out.insert(format!("listener {}", fe.name), fe.binds.join(" "));
     }
+    if edge.listen.accept_proxy {
+        out.insert(
+            "proxy protocol".into(),
+            "accepted from the trusted networks".into(),
+        );
+    }
     if !edge.trusted.is_empty() {
         let nets: Vec<String> = edge.trusted.iter().map(|n| n.to_string()).collect();
         out.insert("trusted networks".into(), nets.join(" "));

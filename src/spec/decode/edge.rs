@@ -189,11 +189,12 @@ impl Cx<'_> {
     /// `listen http=ADDR https=ADDR`, or with several addresses per listener
     /// `listen { http ADDR…; https ADDR… }` (`*:443` and `[::]:443`).
     pub(super) fn listen(&mut self, node: &KdlNode) -> Spanned<ListenSpec> {
-        self.props(node, &["http", "https"]);
+        self.props(node, &["http", "https", "accept-proxy"]);
         self.max_args(node, 0);
         let mut v = ListenSpec {
             http: self.prop(node, "http", "\"*:80\"", Bind::parse),
             https: self.prop(node, "https", "\"*:443\"", Bind::parse),
+            accept_proxy: self.prop_bool(node, "accept-proxy", "#true"),
             ..Default::default()
         };
         for ch in self.child_nodes(node, &["http", "https"], "in `listen`") {

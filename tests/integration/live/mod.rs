@@ -8,7 +8,7 @@
 //! |---------------------------|--------------------------------------------------------------|
 //! | `bind ADDR …`             | `bind 127.0.0.1:<free port> …` (one per frontend)            |
 //! | `… crt CERT_DIR/ …`       | a temp dir with one self-signed PEM per certificate group    |
-//! | `server NAME HOST:PORT …` | `server NAME 127.0.0.1:<stand-in port> …` (a TCP service's: kept, loopback) |
+//! | `server NAME HOST:PORT …` | `server NAME 127.0.0.1:<stand-in port> …` (a TCP service's: kept on loopback, else a closed port) |
 //! | `stats socket PATH\|ADDR` | a temp unix socket (or a free loopback port)                 |
 //! | `server-state-file PATH`  | an empty state file in the temp dir                          |
 //! | `/etc/haproxy/errors/…`   | the rendered error bodies, written to the temp dir           |
@@ -391,14 +391,13 @@ impl Stage {
                     toks[i + 1] = format!("{}/", self.dir.path().join("certs").display());
                 }
             }
-            // A TCP service's servers are the test's own (a real sshd): kept as written, on
-            // loopback.
+            // A TCP service's servers: a test's own on loopback (a real sshd) kept as written;
+            // any other, in live mode, a free loopback port where nothing listens (DOWN).
             Some("server") if section.0 == "backend" && section.1.starts_with("tcp_") => {
                 let addr = toks[2].clone();
-                assert!(
-                    !live || addr.starts_with("127.") || addr.starts_with("[::1]"),
-                    "a TCP service's server `{addr}` is not on loopback\n  {line}"
-                );
+                if live && !(addr.starts_with("127.") || addr.starts_with("[::1]")) {
+                    toks[2] = format!("127.0.0.1:{}", free_port());
+                }
             }
             Some("server") if section.0 == "backend" => {
                 rules.server.hits += 1;

@@ -193,3 +193,106 @@ fn ssh_and_git_go_through_the_tcp_service_and_the_banner_check_follows_the_serve
         up.as_millis()
     );
 }
+
+/// PROXY protocol v2 between two edges: the outer one's TCP service sends it
+/// (`send-proxy="v2"`), the inner one reads it from its trusted network (`listen …
+/// accept-proxy=#true`) — the inner edge's log and its upstream see the original client's
+/// address; a PROXY header from a source that is not trusted is not read and fails as HTTP
+/// (400), and nothing reaches the upstream.
+#[test]
+fn proxy_v2_carries_the_client_address_and_a_spoofed_header_is_refused() {
+    let (_tmp_b, inner) = super::lab(
+        r#"edge "inner"
+listen http="*:80" accept-proxy=#true
+trusted "127.0.0.1"
+access-log format="json"
+admin-socket "/run/haproxy/admin.sock" mode="600"
+env "app" {
+    hosts "app.example.test"
+    component "web" port=8080 {
+        instance "w-1" color="blue" address="w-1.lxd"
+        instance "w-2" color="green" address="w-2.lxd"
+    }
+}
+"#,
+    );
+    let cfg = inner.cfg();
+    assert!(
+        cfg.contains("tcp-request connection expect-proxy layer4 if { src 127.0.0.1/32 }"),
+        "{cfg}"
+    );
+    let b = Stage::new(&inner, Mode::Live).start();
+    let b_port = b.port("http");
+    let (_tmp_a, outer) = super::lab(&format!(
+        r#"edge "outer"
+listen http="*:80"
+admin-socket "/run/haproxy/admin.sock" mode="600"
+health interval="200ms" fall=2 rise=1
+tcp "to-inner" bind="*:8080" send-proxy="v2" {{
+    server "127.0.0.1:{b_port}"
+}}
+env "app" {{
+    hosts "app.example.test"
+    component "web" port=8080 {{
+        instance "w-1" color="blue" address="w-1.lxd"
+        instance "w-2" color="green" address="w-2.lxd"
+    }}
+}}
+"#
+    ));
+    let a = Stage::new(&outer, Mode::Live).start();
+    let a_port = a.port("tcp_to-inner");
+    let upstream = || b.stand_in("app_web_pool", "w-1").client_requests().len();
+
+    // Through the outer edge, from 127.0.0.3.
+    let mut cmd = Command::new("curl");
+    // --max-time: a hang guard, no claim about speed.
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "30",
+        "-D",
+        "-",
+        "--interface",
+        "127.0.0.3",
+    ])
+    .args(["-H", "Host: app.example.test"])
+    .arg(format!("http://127.0.0.1:{a_port}/via-proxy"));
+    let r = super::curl_response(&mut cmd, "through the outer edge").unwrap();
+    assert_eq!(r.status, 200, "{r:?}\n{}", b.log());
+    assert_eq!(r.echoed("x-forwarded-for"), Some("127.0.0.3"), "{r:?}");
+    let log = b.wait_log(|l| l.contains("/via-proxy"));
+    let line = log
+        .lines()
+        .find(|l| l.contains("/via-proxy"))
+        .and_then(|l| l.find("{\"time\":").map(|i| l[i..].to_string()))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        v["client"], "127.0.0.3",
+        "the inner edge logs the client: {line}"
+    );
+
+    // A PROXY header straight from a source that is not trusted (curl's own, from
+    // 127.0.0.4): not read, so it fails as an HTTP request line — 400 — and nothing reaches
+    // the upstream.
+    let before = upstream();
+    let mut cmd = Command::new("curl");
+    // --max-time: a hang guard, no claim about speed.
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "30",
+        "-D",
+        "-",
+        "--interface",
+        "127.0.0.4",
+    ])
+    .arg("--haproxy-protocol")
+    .args(["-H", "Host: app.example.test"])
+    .arg(format!("http://127.0.0.1:{b_port}/spoofed"));
+    let r = super::curl_response(&mut cmd, "a PROXY header from an untrusted source").unwrap();
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(upstream(), before, "nothing reaches the upstream");
+    drop(a);
+}
