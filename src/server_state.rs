@@ -46,7 +46,7 @@ struct Identity<'a> {
 /// The identity list, the save helper and haproxy.service's drop-in for `edge` rendered with
 /// `routing`.
 pub fn files(edge: &Edge, routing: &Routing, version: &str, input_hash: &str) -> Vec<FileSpec> {
-    let servers: Vec<Identity> = routing
+    let mut servers: Vec<Identity> = routing
         .backends
         .iter()
         .flat_map(|b| {
@@ -59,6 +59,28 @@ pub fn files(edge: &Edge, routing: &Routing, version: &str, input_hash: &str) ->
             })
         })
         .collect();
+    // TCP services' servers (`sN`, in order), so their state carries across reloads too.
+    let tcp_names: Vec<(String, Vec<String>)> = edge
+        .tcp
+        .values()
+        .map(|t| {
+            (
+                t.section(),
+                (1..=t.servers.len()).map(|i| format!("s{i}")).collect(),
+            )
+        })
+        .collect();
+    for ((backend, names), t) in tcp_names.iter().zip(edge.tcp.values()) {
+        for (name, a) in names.iter().zip(&t.servers) {
+            servers.push(Identity {
+                backend,
+                server: name,
+                host: &a.host,
+                port: a.port.get(),
+                weight: 1,
+            });
+        }
+    }
     let ctx = minijinja::context! {
         version => version,
         input_hash => input_hash,

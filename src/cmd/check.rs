@@ -29,6 +29,10 @@ struct Summary<'a> {
     hosts: Vec<&'a str>,
     components: usize,
     certificates: Vec<&'a str>,
+    /// TCP services.
+    tcp: Vec<&'a str>,
+    /// What is valid but unsafe (TLS to a backend without verification).
+    warnings: Vec<String>,
     diagnostics: [(); 0],
 }
 
@@ -62,6 +66,8 @@ fn summary(edge: &Edge) -> Summary<'_> {
             .flat_map(|a| a.certificates.keys())
             .map(|k| k.as_str())
             .collect(),
+        tcp: edge.tcp.keys().map(|k| k.as_str()).collect(),
+        warnings: edge.warnings(),
         diagnostics: [],
     }
 }
@@ -93,10 +99,20 @@ fn text(edge: &Edge) -> String {
     for o in edge.outside.values() {
         let hosts: Vec<&str> = o.hosts.iter().map(|h| h.as_str()).collect();
         out += &format!(
-            "  outside {}: {} -> {}\n",
+            "  outside {}: {} -> {}{}\n",
             o.name,
             hosts.join(", "),
-            o.address
+            o.address,
+            if o.tls.is_some() { " (TLS)" } else { "" }
+        );
+    }
+    for t in edge.tcp.values() {
+        let servers: Vec<String> = t.servers.iter().map(|s| s.to_string()).collect();
+        out += &format!(
+            "  tcp {}: {} -> {}\n",
+            t.name,
+            t.bind.written(),
+            servers.join(", ")
         );
     }
     for p in edge.placeholders.values() {
@@ -121,5 +137,8 @@ fn text(edge: &Edge) -> String {
         "{} envs, {n_hosts} hosts, {n_comp} components, {n_cert} certificates\n",
         edge.envs.len()
     );
+    for w in edge.warnings() {
+        out += &format!("warning: {w}\n");
+    }
     out
 }

@@ -430,6 +430,8 @@ pub struct Outside {
     pub health: Option<HealthPath>,
     /// What the health check expects.
     pub expect: HealthExpect,
+    /// TLS to it, when it speaks TLS.
+    pub tls: Option<super::BackendTls>,
     /// Rules for the requests to its hosts.
     pub policy: Attached,
 }
@@ -499,6 +501,26 @@ pub enum Transport {
 }
 
 impl Edge {
+    /// What `check` and the plan warn about: backends reached over TLS without checking the
+    /// server's certificate.
+    pub fn warnings(&self) -> Vec<String> {
+        self.outside
+            .values()
+            .filter(|o| {
+                o.tls
+                    .as_ref()
+                    .is_some_and(|t| t.verify == super::BackendVerify::None)
+            })
+            .map(|o| {
+                format!(
+                    "outside backend {}: TLS with `verify=\"none\"` — the server's certificate is \
+                     not checked, so anyone on the path can pretend to be it",
+                    o.name
+                )
+            })
+            .collect()
+    }
+
     /// Does any place's rules (a used policy or inline) limit the request rate? Then the
     /// stick tables and the local peer are rendered.
     pub fn rate_limited(&self) -> bool {

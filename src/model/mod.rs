@@ -121,6 +121,7 @@ pub mod net;
 pub mod observe;
 pub mod policy;
 pub mod tcp;
+pub mod upstream_tls;
 pub mod values;
 
 pub use auth::*;
@@ -131,6 +132,7 @@ pub use net::*;
 pub use observe::*;
 pub use policy::*;
 pub use tcp::*;
+pub use upstream_tls::*;
 pub use values::*;
 
 #[cfg(test)]

@@ -178,8 +178,9 @@ impl HealthPath {
 }
 
 string_newtype!(
-    /// A string a health-check response body must contain: printable ASCII and spaces, no `"`
-    /// or `\\` (rendered inside double quotes), at most 256 bytes.
+    /// A string a health-check response body must contain (or a TCP check sends): printable
+    /// ASCII and spaces, no `"`, `\\` or `$` (rendered inside double quotes, where haproxy reads
+    /// `$NAME` as an environment variable), at most 256 bytes.
     CheckString
 );
 
@@ -189,11 +190,14 @@ impl CheckString {
     /// # Errors
     /// Empty, a character outside printable ASCII, `"` or `\\`, longer than 256 bytes.
     pub fn parse(s: &str) -> Result<CheckString, Invalid> {
-        const E: &str = "text the response body must contain (printable ASCII, no `\"` or `\\`)";
+        const E: &str = "text the response body must contain (printable ASCII, no `\"`, `\\`, `$`)";
         if s.is_empty() {
             return Err(Invalid::new(E, "is empty"));
         }
-        check_chars(s, E, |c| (' '..='~').contains(&c) && c != '"' && c != '\\')?;
+        // `$` too: haproxy expands `$NAME` from its environment inside double quotes.
+        check_chars(s, E, |c| {
+            (' '..='~').contains(&c) && c != '"' && c != '\\' && c != '$'
+        })?;
         if s.len() > 256 {
             return Err(Invalid::new(E, "is longer than 256 characters"));
         }

@@ -45,6 +45,7 @@ pub(super) fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
                 check: o.health.is_some(),
                 weight: None,
                 id: None,
+                tls: o.tls.as_ref().map(|t| t.haproxy()),
             }],
         });
     }
@@ -112,6 +113,7 @@ pub(super) fn backends(edge: &Edge, colors: &ActiveColors) -> Vec<Backend> {
                 check: false,
                 weight: None,
                 id: None,
+                tls: None,
             }],
         });
     }
@@ -169,6 +171,7 @@ fn pool(
             check: true,
             weight,
             id: (comp.balance == Balance::Uri).then(|| i.hash_id()),
+            tls: None,
         })
         .collect();
     let name = format!("{}_{}", env.name, comp.pool);

@@ -197,6 +197,8 @@ pub struct Server {
     pub weight: Option<u16>,
     /// `id`, in URI-hashed pools: the server's stable place on the consistent-hash ring.
     pub id: Option<u32>,
+    /// TLS to it: the `server` line's options ([`crate::model::BackendTls::haproxy`]).
+    pub tls: Option<String>,
 }
 
 /// What kind of backend.

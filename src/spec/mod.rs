@@ -462,8 +462,24 @@ pub struct OutsideSpec {
     pub health: Option<Spanned<HealthPath>>,
     /// What the health check expects.
     pub expect: ExpectSpec,
+    /// `tls verify=… ca-file=… sni=… client-certificate=…`.
+    pub tls: Option<Spanned<BackendTlsSpec>>,
     /// Its rules.
     pub rules: RulesSpec,
+}
+
+/// `tls verify="required"|"none" ca-file=PATH sni=HOST client-certificate=PATH` of an outside
+/// backend.
+#[derive(Debug, Clone, Default)]
+pub struct BackendTlsSpec {
+    /// `verify=` (true: required).
+    pub verify: Option<Spanned<bool>>,
+    /// `ca-file=`.
+    pub ca_file: Option<Spanned<AbsPath>>,
+    /// `sni=`.
+    pub sni: Option<Spanned<Host>>,
+    /// `client-certificate=`.
+    pub client_certificate: Option<Spanned<AbsPath>>,
 }
 
 /// `health-status=`, `health-body=`, `health-timeout=` of a component or outside backend.

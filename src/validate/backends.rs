@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Body, Host, Ident, Outside, Placeholder};
+use crate::model::{BackendTls, BackendVerify, Body, Host, Ident, Outside, Placeholder};
 use crate::spec::{OutsideSpec, PlaceholderSpec, Spanned};
 
 use super::hosts::HostOwners;
@@ -54,8 +54,55 @@ impl Site for OutsideSpec {
             address: val(&self.address)?,
             health: val(&self.health),
             expect: expect_of(&self.expect),
+            tls: None,
             policy: Default::default(),
         })
+    }
+}
+
+/// The `tls` of each outside backend: `verify="required"` (the default) needs a `ca-file=`;
+/// the name sent and checked is `sni=`, else the address's host name.
+pub(super) fn outside_tls(c: &mut Checker<'_>, outside: &mut BTreeMap<Ident, Outside>) {
+    for o in &c.spec.outside {
+        let Some(t) = &o.tls else {
+            continue;
+        };
+        let verify = match (val(&t.value.verify).unwrap_or(true), val(&t.value.ca_file)) {
+            (true, Some(ca_file)) => BackendVerify::Required { ca_file },
+            (true, None) => {
+                c.missing(
+                    t.at,
+                    format!(
+                        "TLS to outside backend `{}` verifies the server's certificate but names \
+                         no CA",
+                        o.name.value
+                    ),
+                    "add `ca-file=\"/etc/edgeplan/ca/NAME.pem\"` (the CA that signed the server's \
+                     certificate, on the box), or say `verify=\"none\"` to skip the check",
+                );
+                continue;
+            }
+            (false, _) => BackendVerify::None,
+        };
+        let Some(site) = outside.get_mut(&o.name.value) else {
+            continue;
+        };
+        // SNI carries names, never addresses (RFC 6066 section 3).
+        let bare = site
+            .address
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let host_name = bare
+            .parse::<std::net::IpAddr>()
+            .is_err()
+            .then(|| Host::parse(bare).ok())
+            .flatten();
+        site.tls = Some(BackendTls {
+            verify,
+            sni: val(&t.value.sni).or(host_name),
+            client_certificate: val(&t.value.client_certificate),
+        });
     }
 }
 

@@ -70,6 +70,27 @@ pub(super) fn listen(c: &mut Checker<'_>) -> (Listen, Option<Tls>) {
              front of the edge: list them (`trusted \"10.0.0.2\"`), or drop `accept-proxy`",
         );
     }
+    if let (true, Some(at)) = (
+        accept_proxy
+            && spec.envs.iter().any(|e| !e.probes.is_empty())
+            && spec.trusted.as_ref().is_some_and(|t| {
+                t.value.iter().any(|n| {
+                    n.value.holds(std::net::Ipv4Addr::LOCALHOST.into())
+                        || n.value.holds(std::net::Ipv6Addr::LOCALHOST.into())
+                })
+            }),
+        listen_spec.accept_proxy.as_ref().map(|a| a.at),
+    ) {
+        c.conflict(
+            at,
+            "`accept-proxy` with loopback among the trusted networks, and envs with probes",
+            "loopback must send PROXY",
+            "with `accept-proxy`, every connection from a trusted network must start with a \
+             PROXY header — and edgeplan's probes connect to the box's haproxy from loopback \
+             without one, so every probe would fail: trust the balancers' own networks, not \
+             loopback",
+        );
+    }
     let listen = Listen {
         accept_proxy,
         http,
@@ -274,24 +295,48 @@ fn default_admin_path() -> AbsPath {
 /// sets it, or at its block when it is a default.
 pub(super) fn port_clashes(c: &mut Checker<'_>, edge: &Edge) {
     let spec = c.spec;
-    let mut ports = bound_ports(
+    let ports = bound_ports(
         spec,
         &edge.listen,
         edge.stats.as_ref(),
         edge.acme.as_ref(),
         &edge.admin,
     );
+    // (port, what, where, the address when one is known: two sockets on different specific
+    // addresses share a port; a wildcard or an unknown address takes the port whole.)
+    let mut ports: Vec<(u16, String, At, Option<Bind>)> =
+        ports.into_iter().map(|(p, w, a)| (p, w, a, None)).collect();
+    if let Some(s) = &edge.stats
+        && let Some(e) = ports.iter_mut().find(|e| e.1 == "the stats listener")
+    {
+        e.3 = Some(s.bind.clone());
+    }
     if let (Some(m), Some(sm)) = (&edge.metrics, &spec.metrics) {
         let at = sm.value.bind.as_ref().map_or(sm.at, |b| b.at);
-        ports.push((m.bind.port.get(), "the metrics listener".into(), at));
+        ports.push((
+            m.bind.port.get(),
+            "the metrics listener".into(),
+            at,
+            Some(m.bind.clone()),
+        ));
     }
-    for (t, spec_t) in edge.tcp.values().zip(spec.tcp.iter().filter(|s| {
-        edge.tcp
-            .get(&s.name.value)
-            .is_some_and(|t| t.name == s.name.value)
-    })) {
+    // Each service where the spec writes it (the first of a name: a second is a duplicate).
+    let mut seen: Vec<&crate::model::Ident> = Vec::new();
+    for spec_t in &spec.tcp {
+        let Some(t) = edge.tcp.get(&spec_t.name.value) else {
+            continue;
+        };
+        if seen.contains(&&spec_t.name.value) {
+            continue;
+        }
+        seen.push(&spec_t.name.value);
         let at = spec_t.bind.as_ref().map_or(spec_t.name.at, |b| b.at);
-        ports.push((t.bind.port.get(), format!("tcp service {}", t.name), at));
+        ports.push((
+            t.bind.port.get(),
+            format!("tcp service {}", t.name),
+            at,
+            Some(t.bind.clone()),
+        ));
     }
     if edge.rate_limited() {
         let at = spec
@@ -302,11 +347,16 @@ pub(super) fn port_clashes(c: &mut Checker<'_>, edge: &Edge) {
             edge.peers.bind.port.get(),
             "the local peer (stick tables)".into(),
             at,
+            Some(edge.peers.bind.clone()),
         ));
     }
+    let apart = |a: &Option<Bind>, b: &Option<Bind>| match (a, b) {
+        (Some(a), Some(b)) => !a.is_wildcard() && !b.is_wildcard() && a.addr() != b.addr(),
+        _ => false,
+    };
     for i in 0..ports.len() {
         for j in 0..i {
-            if ports[i].0 == ports[j].0 {
+            if ports[i].0 == ports[j].0 && !apart(&ports[i].3, &ports[j].3) {
                 let e = ValidateError::at(
                     c.src(ports[i].2),
                     ports[i].2.span,

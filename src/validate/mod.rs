@@ -236,7 +236,8 @@ fn build(c: &mut Checker<'_>) -> Edge {
     let mut hosts = HostOwners::default();
     let mut backends = BackendNames::reserved();
     let envs = envs::envs(c, &mut hosts, &mut backends, &sticky_cookie);
-    let outside = backends::sites(c, &mut hosts, &mut backends, &spec.outside);
+    let mut outside = backends::sites(c, &mut hosts, &mut backends, &spec.outside);
+    backends::outside_tls(c, &mut outside);
     let placeholders = backends::sites(c, &mut hosts, &mut backends, &spec.placeholders);
     let redirects = backends::sites(c, &mut hosts, &mut backends, &spec.redirects);
     let tcp = tcp::services(c, &mut backends);

@@ -179,6 +179,7 @@ fn haproxy_accepts_the_bundled_and_example_edges() {
         "examples/veza-team/specs",
         "tests/specs/valid/listen_dual_stack",
         "tests/specs/valid/tcp_service",
+        "tests/specs/valid/outside_tls",
     ] {
         let checked = Stage::new(&Build::of(&root.join(dir)), Mode::PathsOnly).check_offline();
         assert!(checked.ok, "{dir}: haproxy -c refused:\n{}", checked.output);

@@ -68,6 +68,24 @@ pub fn settings(build: &Build) -> BTreeMap<String, String> {
         words += ")";
         out.insert(format!("tcp {}", t.name), words);
     }
+    for o in edge.outside.values() {
+        if let Some(t) = &o.tls {
+            let verify = match &t.verify {
+                crate::model::BackendVerify::Required { ca_file } => {
+                    format!("verified against {ca_file}")
+                }
+                crate::model::BackendVerify::None => "NOT verified (verify none)".to_string(),
+            };
+            let mut words = verify;
+            if let Some(h) = &t.sni {
+                words += &format!(", name {h}");
+            }
+            if let Some(c) = &t.client_certificate {
+                words += &format!(", client certificate {c}");
+            }
+            out.insert(format!("tls to outside {}", o.name), words);
+        }
+    }
     if !routing.stick_tables.is_empty() {
         out.insert("local peer".into(), edge.peers.bind.to_string());
     }

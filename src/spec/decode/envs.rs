@@ -369,11 +369,16 @@ impl Cx<'_> {
             address,
             health: self.prop(node, "health", "\"/healthz\"", HealthPath::parse),
             expect: self.expect(node),
+            tls: None,
             rules: Default::default(),
         };
-        for ch in self.child_nodes(node, &with_rules(&["hosts"]), "in `outside`") {
+        for ch in self.child_nodes(node, &with_rules(&["hosts", "tls"]), "in `outside`") {
             if RULE_NODES.contains(&ch.name().value()) {
                 self.rule(ch, &mut o.rules);
+                continue;
+            }
+            if ch.name().value() == "tls" {
+                set_once(self, &mut o.tls, ch, |cx| Some(cx.backend_tls(ch)));
                 continue;
             }
             let (hosts, plain) = self.site_hosts(ch);
@@ -383,6 +388,32 @@ impl Cx<'_> {
             o.hosts.extend(hosts);
         }
         Some(o)
+    }
+
+    /// `tls verify="required"|"none" ca-file=PATH sni=HOST client-certificate=PATH`.
+    fn backend_tls(&mut self, ch: &KdlNode) -> Spanned<crate::spec::BackendTlsSpec> {
+        self.props(ch, &["verify", "ca-file", "sni", "client-certificate"]);
+        self.max_args(ch, 0);
+        self.no_children(ch);
+        Spanned {
+            value: crate::spec::BackendTlsSpec {
+                verify: self.prop(ch, "verify", "\"required\"", crate::model::parse_verify),
+                ca_file: self.prop(
+                    ch,
+                    "ca-file",
+                    "\"/etc/edgeplan/ca/forgejo.pem\"",
+                    AbsPath::parse,
+                ),
+                sni: self.prop(ch, "sni", "\"forgejo.internal\"", Host::parse),
+                client_certificate: self.prop(
+                    ch,
+                    "client-certificate",
+                    "\"/etc/haproxy/client/edge.pem\"",
+                    AbsPath::parse,
+                ),
+            },
+            at: self.at(ch.name().span()),
+        }
     }
 
     /// `probe "/api/health" host=… status=… body=… timeout=… tries=…`.

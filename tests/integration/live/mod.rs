@@ -13,6 +13,7 @@
 //! | `server-state-file PATH`  | an empty state file in the temp dir                          |
 //! | `/etc/haproxy/errors/…`   | the rendered error bodies, written to the temp dir           |
 //! | `log /SOCKET …`           | `log stderr format rfc5424 …` (the log file, µs timestamps)  |
+//! | `ca-file`/`crt` of a server | a self-signed certificate and key of the stage            |
 //! | `peer NAME ADDR`          | `peer NAME 127.0.0.1:<free port>` (stick tables on reloads)  |
 //!
 //! Addresses are only substituted in [`Mode::Live`]; [`Mode::PathsOnly`] keeps the box's binds
@@ -45,6 +46,7 @@ mod request_id;
 mod requests;
 mod routing;
 mod tcp;
+mod upstream_tls;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -407,7 +409,20 @@ impl Stage {
                         .is_some_and(|(_, p)| p.parse::<u16>().is_ok()),
                     "`{addr}` is not HOST:PORT\n  {line}"
                 );
-                if live {
+                // A TLS server on loopback is the test's own (an openssl s_server): kept.
+                let own_tls = toks.iter().any(|t| t == "ssl") && addr.starts_with("127.");
+                // TLS files on the box (a CA, the edge's client certificate): a generated
+                // self-signed certificate (and key) of the stage's.
+                for i in 0..toks.len().saturating_sub(1) {
+                    if (toks[i] == "ca-file" || toks[i] == "crt")
+                        && ["/etc/", "/run/", "/var/"]
+                            .iter()
+                            .any(|p| toks[i + 1].starts_with(p))
+                    {
+                        toks[i + 1] = self.upstream_pem().display().to_string();
+                    }
+                }
+                if live && !own_tls {
                     let active = !toks.iter().any(|t| t == "disabled");
                     let checked = toks.iter().any(|t| t == "check");
                     let id = identity(&build.routing, &section.1, &name);
@@ -487,6 +502,33 @@ impl Stage {
         } else {
             format!("{indent}{}", toks.join(" "))
         }
+    }
+
+    /// A self-signed certificate and its key in one PEM file of the stage (made once): what a
+    /// server line's box-side `ca-file` or `crt` becomes.
+    fn upstream_pem(&self) -> PathBuf {
+        let pem = self.dir.path().join("upstream.pem");
+        if !pem.exists() {
+            let (key, crt) = (self.dir.path().join("u.key"), self.dir.path().join("u.crt"));
+            let out = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+                .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+                .args(["-subj", "/CN=edgeplan-upstream-test", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&crt)
+                .output()
+                .expect("cannot run openssl");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text =
+                std::fs::read_to_string(&crt).unwrap() + &std::fs::read_to_string(&key).unwrap();
+            std::fs::write(&pem, text).unwrap();
+        }
+        pem
     }
 
     /// Run `haproxy -c -f CFG` on the staged config.

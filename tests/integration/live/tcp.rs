@@ -230,6 +230,9 @@ admin-socket "/run/haproxy/admin.sock" mode="600"
 health interval="200ms" fall=2 rise=1
 tcp "to-inner" bind="*:8080" send-proxy="v2" {{
     server "127.0.0.1:{b_port}"
+    // The inner edge answers a line that is not HTTP with 400 — if the check's connection
+    // started with a PROXY header (else, from its trusted network, it is dropped unanswered).
+    check send="X" expect="HTTP/1.1 400"
 }}
 env "app" {{
     hosts "app.example.test"
@@ -242,6 +245,25 @@ env "app" {{
     ));
     let a = Stage::new(&outer, Mode::Live).start();
     let a_port = a.port("tcp_to-inner");
+    // Health checks carry the PROXY header too: the server comes UP.
+    let start = Instant::now();
+    loop {
+        let up = a.stats().iter().any(|r| {
+            r.get("pxname").map(String::as_str) == Some("tcp_to-inner")
+                && r.get("status").is_some_and(|s| s == "UP")
+        });
+        if up {
+            break;
+        }
+        // A hang guard, no claim about speed.
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the check never passed: {:?}\n{}",
+            a.stats(),
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let upstream = || b.stand_in("app_web_pool", "w-1").client_requests().len();
 
     // Through the outer edge, from 127.0.0.3.
