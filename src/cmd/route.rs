@@ -14,7 +14,8 @@ use crate::state::ActiveColors;
 /// Explain where a request lands: frontend, ACLs, rule, backend, server and cookie
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The request's URL (http:// or https://); its authority is the Host header as sent
+    /// The request's URL (http:// or https://; its authority is the Host header as sent), or
+    /// tcp://HOST:PORT for a connection to a TCP service
     pub url: String,
 
     /// A cookie the request carries, NAME=VALUE (repeatable)
@@ -55,6 +56,18 @@ pub fn run(args: Args, ui: Ui) -> ExitCode {
         Ok((_, edge)) => edge,
         Err(problems) => return ui.fail(&problems, args.format),
     };
+    if args.url.to_ascii_lowercase().starts_with("tcp://") {
+        let ex = match route::explain_tcp(&edge, &args.url) {
+            Ok(ex) => ex,
+            Err(e) => return ui.fail(&Problems::one(e), args.format),
+        };
+        let text = match args.format {
+            Format::Json => serde_json::to_string_pretty(&ex).unwrap_or_default() + "\n",
+            Format::Text => route::render_tcp_text(&ex),
+        };
+        let _ = std::io::stdout().write_all(text.as_bytes());
+        return ExitCode::SUCCESS;
+    }
     let explained = (|| {
         let mut colors = ActiveColors::from_specs(&edge);
         route::apply_colors(&edge, &mut colors, &args.colors)?;

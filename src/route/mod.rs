@@ -30,6 +30,7 @@ mod error;
 mod notes;
 mod policy;
 mod request;
+mod tcp;
 mod text;
 mod verdict;
 
@@ -41,6 +42,7 @@ pub use engine::{explain, haproxy_test, redirect_rule};
 pub use error::RouteError;
 pub use policy::{PolicyResult, client_address};
 pub use request::{HOST_VAR, NameValue, Request, apply_colors};
+pub use tcp::{TcpExplanation, TcpServiceView, explain_tcp, render_tcp_text};
 pub use text::render_text;
 pub use verdict::{Chosen, Pick, Reached, Role, ServerChoice, Verdict};
 

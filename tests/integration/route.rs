@@ -123,3 +123,52 @@ fn identity_headers_are_said_to_be_removed() {
         "{out}"
     );
 }
+
+/// `route tcp://HOST:PORT` names the TCP service that takes the port (or none, and why), in
+/// text and JSON.
+#[test]
+fn a_tcp_url_names_the_service_of_its_port() {
+    let run = |args: &[&str]| {
+        Test::new()
+            .spec(
+                "edge.kdl",
+                "edge \"tcp\"\nlisten http=\"*:80\"\ntcp \"git-ssh\" bind=\"203.0.113.10:22\" \
+                 send-proxy=\"v2\" {\n    server \"10.0.20.105:2222\"\n    check expect=\"SSH-\"\n}\n",
+            )
+            .spec(
+                "env/app.kdl",
+                "env \"app\" {\n    hosts \"app.example.org\"\n    \
+                 container-pattern \"app-{component}-{color}.lxd\"\n    component \"web\" port=3000\n}\n",
+            )
+            .args(args.iter().copied())
+            .run()
+    };
+    let out = run(&["route", "tcp://git.example.org:22"]);
+    assert_eq!(out.code, 0, "{}", out.folded());
+    for want in [
+        "tcp service git-ssh (frontend tcp_git-ssh, bind 203.0.113.10:22)",
+        "s1 10.0.20.105:2222  check expects \"SSH-\"",
+        "send-proxy-v2 to each server",
+        "result: forwarded to a server of tcp_git-ssh (leastconn), unread",
+    ] {
+        assert!(out.stdout.contains(want), "{want}\n{}", out.stdout);
+    }
+    let other = run(&["route", "tcp://198.51.100.1:22", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&other.stdout).unwrap();
+    assert_eq!(v["outcome"], "no_listener");
+    assert!(
+        v["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("listens on 203.0.113.10:22 only")
+    );
+    let http = run(&["route", "tcp://app.example.org:80"]);
+    assert!(
+        http.stdout.contains("port 80 is the edge's http listener"),
+        "{}",
+        http.stdout
+    );
+    let bad = run(&["route", "tcp://git.example.org"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.folded().contains("no port"), "{}", bad.folded());
+}

@@ -105,6 +105,15 @@ fn ssh_and_git_go_through_the_tcp_service_and_the_banner_check_follows_the_serve
     let h = Stage::new(&build, Mode::Live).start();
     let port = h.port("tcp_git-ssh");
     wait_status(&h, "UP");
+    // `edgeplan route` says which section takes the connection: the one used below.
+    let ex = edgeplan::route::explain_tcp(&build.edge, "tcp://git.example.org:22").unwrap();
+    assert_eq!(ex.outcome, "forward");
+    assert_eq!(
+        ex.service.as_ref().map(|s| s.section.as_str()),
+        Some("tcp_git-ssh")
+    );
+    let none = edgeplan::route::explain_tcp(&build.edge, "tcp://git.example.org:2200").unwrap();
+    assert_eq!(none.outcome, "no_listener");
 
     // A command through the edge.
     let out = ssh(&sshd, port)
