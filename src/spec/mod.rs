@@ -14,21 +14,25 @@
 mod decode;
 mod error;
 pub mod guard;
+mod observe;
 pub mod policy;
 mod read;
 pub mod secret;
+mod tcp;
 
 use std::sync::Arc;
 
 use miette::{NamedSource, SourceSpan};
 
 pub use error::{Note, Problem, SpecError, Src};
+pub use observe::{AccessLogSpec, MetricsSpec, PeersSpec};
 pub use policy::{
     BasicAuthSpec, BypassSpec, ErrorPageSpec, HeaderSpec, HeaderVerb, HstsSpec, MaintenanceSpec,
     MaxBodySpec, PolicySpec, RateLimitSpec, RedirectSpec, RulesSpec, SecuritySpec, UserSpec,
     UserlistSpec,
 };
 pub use read::{load, load_files};
+pub use tcp::{TcpCheckSpec, TcpSpec};
 
 use crate::model::{
     AbsPath, Address, Arg, Balance, Bind, Body, CertName, Color, CookieName, Directory, Duration,
@@ -220,65 +224,6 @@ pub struct StatsSpec {
     pub bind: Option<Spanned<Bind>>,
     /// Page URI.
     pub uri: Option<Spanned<PathPrefix>>,
-}
-
-/// `tcp NAME bind=… balance=… maxconn=N timeout=… send-proxy=… { server ADDR…; check … }`.
-#[derive(Debug, Clone)]
-pub struct TcpSpec {
-    /// Name.
-    pub name: Spanned<Ident>,
-    /// `bind=`.
-    pub bind: Option<Spanned<Bind>>,
-    /// `server` entries.
-    pub servers: Vec<Spanned<Address>>,
-    /// `check send=… expect=…`.
-    pub check: Option<Spanned<TcpCheckSpec>>,
-    /// `balance=`.
-    pub balance: Option<Spanned<crate::model::TcpBalance>>,
-    /// `maxconn=`.
-    pub maxconn: Option<Spanned<u32>>,
-    /// `timeout=`.
-    pub timeout: Option<Spanned<Duration>>,
-    /// `send-proxy=`.
-    pub send_proxy: Option<Spanned<crate::model::ProxyVersion>>,
-}
-
-/// `check send="…" expect="…"` of a TCP service.
-#[derive(Debug, Clone, Default)]
-pub struct TcpCheckSpec {
-    /// `send=`.
-    pub send: Option<Spanned<CheckString>>,
-    /// `expect=`.
-    pub expect: Option<Spanned<CheckString>>,
-}
-
-/// `peers bind=…`.
-#[derive(Debug, Clone, Default)]
-pub struct PeersSpec {
-    /// Listen address.
-    pub bind: Option<Spanned<Bind>>,
-}
-
-/// `metrics bind=… path=… { allow NETWORK|"trusted"… }`.
-#[derive(Debug, Clone, Default)]
-pub struct MetricsSpec {
-    /// Listen address.
-    pub bind: Option<Spanned<Bind>>,
-    /// Path.
-    pub path: Option<Spanned<PathPrefix>>,
-    /// `allow` entries.
-    pub allow: Vec<Spanned<BypassSpec>>,
-}
-
-/// `access-log format=… target=… facility=…`.
-#[derive(Debug, Clone, Default)]
-pub struct AccessLogSpec {
-    /// `format=`.
-    pub format: Option<Spanned<crate::model::LogFormat>>,
-    /// `target=`.
-    pub target: Option<Spanned<crate::model::LogTarget>>,
-    /// `facility=`.
-    pub facility: Option<Spanned<String>>,
 }
 
 /// `admin-socket PATH mode=…`.
