@@ -37,7 +37,7 @@ pub struct Metrics {
 pub enum LogFormat {
     /// haproxy's `option httplog` (the default; what log tools for haproxy parse).
     Httplog,
-    /// One JSON object per line ([`crate::rules::JSON_LOG_FORMAT`]).
+    /// One JSON object per line ([`crate::rules::json_format`]).
     Json,
 }
 

@@ -105,7 +105,7 @@ pub enum PolicyAction {
         lines: Vec<String>,
     },
     /// Count the request in its place's stick table (by client address) and answer 429 with
-    /// `Retry-After` when the client's rate is over the limit ([`super::limits`]).
+    /// `Retry-After` when the client's rate is over the limit (the `limits` module).
     RateLimit {
         /// The stick table ([`super::table_name`]).
         table: String,

@@ -1,6 +1,6 @@
 //! The semantic summary of a plan: what changes for the edge, not for its files — hosts added
 //! or removed per env, colour and component changes, outside backends, placeholders, edge-wide
-//! settings ([`settings`]), and certificate groups whose domain set changes (and will therefore be re-issued).
+//! settings (the `settings` module), and certificate groups whose domain set changes (and will therefore be re-issued).
 //!
 //! The old side comes from a small [`ModelSummary`] that apply stores on the box next to the
 //! manifest (`model.json` of the active generation); the new side from the build.
@@ -115,7 +115,7 @@ pub struct ModelSummary {
     /// versions (not compared then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userlists: Option<BTreeMap<String, BTreeMap<String, String>>>,
-    /// Edge-wide settings: name → value in words ([`settings::settings`]). `None` in the
+    /// Edge-wide settings: name → value in words (the `settings` module). `None` in the
     /// `model.json` of older versions (not compared then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<BTreeMap<String, String>>,
