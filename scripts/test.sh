@@ -20,9 +20,10 @@ export DEBIAN_FRONTEND=noninteractive
 # the incus test image; locales: the determinism test's other locale; systemd: systemd-analyze
 # for the unit checks; util-linux: unshare/setpriv (chrooted haproxy, nix sandbox check);
 # mmdebstrap: the Debian edge box image; dnsmasq-base: DHCP on the test boxes' incus bridges;
-# nghttp2-client: HTTP/2 requests whose :authority and host differ (curl cannot send those).
+# nghttp2-client: HTTP/2 requests whose :authority and host differ (curl cannot send those);
+# git: a clone over ssh through a TCP service (and the flake's git+file source).
 APT_PACKAGES=(haproxy socat curl openssl certbot pebble openssh-server rsync shellcheck nix-bin
-  busybox-static locales systemd util-linux mmdebstrap dnsmasq-base nghttp2-client)
+  busybox-static locales systemd util-linux mmdebstrap dnsmasq-base nghttp2-client git)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -129,6 +129,8 @@ impl ModelSummary {
     /// The summary of a build (colours in effect, not the specs' defaults).
     pub fn of(build: &Build) -> ModelSummary {
         let edge = &build.edge;
+        // Built once, read by the policies' and the settings' summaries.
+        let routing = crate::rules::routing(edge, &build.colors);
         let envs = edge
             .envs
             .values()
@@ -239,8 +241,8 @@ impl ModelSummary {
                 .flat_map(|a| a.certificates.iter())
                 .map(|(n, d)| (n.to_string(), strings(d)))
                 .collect(),
-            policies: Some(policies(build)),
-            settings: Some(settings::settings(build)),
+            policies: Some(policies(&routing)),
+            settings: Some(settings::settings(edge, &routing)),
             redirects: Some(
                 edge.redirects
                     .values()
@@ -327,8 +329,7 @@ impl ModelSummary {
 
 /// The policy rules of a build by scope, in words ([`crate::rules::PolicyRule::summary`]), as
 /// the routing table renders them.
-fn policies(build: &Build) -> BTreeMap<String, Vec<String>> {
-    let routing = crate::rules::routing(&build.edge, &build.colors);
+fn policies(routing: &crate::rules::Routing) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for rule in routing.frontends.iter().flat_map(|f| &f.policies) {
         out.entry(rule.scope.describe())

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use super::{Marker, SemanticChange};
-use crate::Build;
+use crate::model::Edge;
+use crate::rules::Routing;
 
-/// Setting name → its value in words. Absent settings are absent keys.
-pub fn settings(build: &Build) -> BTreeMap<String, String> {
-    let edge = &build.edge;
-    let routing = crate::rules::routing(edge, &build.colors);
+/// Setting name → its value in words, of `edge` rendered with `routing`. Absent settings are
+/// absent keys.
+pub fn settings(edge: &Edge, routing: &Routing) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for fe in &routing.frontends {
         out.insert(format!("listener {}", fe.name), fe.binds.join(" "));

@@ -28,6 +28,21 @@ env "app" {
 }
 "#;
 
+/// Run curl `cmd` (reading its body from stdin) with `len` bytes on its stdin; its output.
+fn with_body(cmd: &mut Command, len: usize) -> std::process::Output {
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("curl");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        // A client may stop reading once refused: a broken pipe is its answer arriving.
+        let _ = stdin.write_all(&vec![b'a'; len]);
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// POST `body_len` bytes to `path` from `from`, with a declared length or chunked.
 fn post(h: &Haproxy, path: &str, body_len: usize, chunked: bool) -> Response {
     let port = h.port("http");
@@ -40,17 +55,7 @@ fn post(h: &Haproxy, path: &str, body_len: usize, chunked: bool) -> Response {
     cmd.arg("--resolve")
         .arg(format!("app.example.test:{port}:127.0.0.1"))
         .arg(format!("http://app.example.test:{port}{path}"));
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("curl");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        // A client may stop reading once refused: a broken pipe is its answer arriving.
-        let _ = stdin.write_all(&vec![b'a'; body_len]);
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = with_body(&mut cmd, body_len);
     assert!(
         out.status.success(),
         "curl: {}",
@@ -290,16 +295,8 @@ env "app" {
         } else {
             ["--data-binary", "@-"]
         });
-        cmd.arg(format!("https://app.example.test:{port}{path}"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        {
-            use std::io::Write;
-            let _ = child.stdin.take().unwrap().write_all(&vec![b'a'; bytes]);
-        }
-        let out = child.wait_with_output().unwrap();
+        cmd.arg(format!("https://app.example.test:{port}{path}"));
+        let out = with_body(&mut cmd, bytes);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         let what = format!("{path}, {bytes} bytes, streamed: {streamed}");

@@ -509,24 +509,11 @@ impl Stage {
     fn upstream_pem(&self) -> PathBuf {
         let pem = self.dir.path().join("upstream.pem");
         if !pem.exists() {
-            let (key, crt) = (self.dir.path().join("u.key"), self.dir.path().join("u.crt"));
-            let out = Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-                .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
-                .args(["-subj", "/CN=edgeplan-upstream-test", "-keyout"])
-                .arg(&key)
-                .arg("-out")
-                .arg(&crt)
-                .output()
-                .expect("cannot run openssl");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let text =
-                std::fs::read_to_string(&crt).unwrap() + &std::fs::read_to_string(&key).unwrap();
-            std::fs::write(&pem, text).unwrap();
+            std::fs::write(
+                &pem,
+                self_signed(self.dir.path(), "edgeplan-upstream-test", None),
+            )
+            .unwrap();
         }
         pem
     }
@@ -754,6 +741,37 @@ fn identity(routing: &Routing, backend: &str, server: &str) -> String {
 }
 
 /// One self-signed P-256 PEM (cert + key) per certificate group, SAN = its domains.
+/// A self-signed P-256 certificate for `cn` (with `san`, `DNS:a,DNS:b`) and its key, as one
+/// PEM (certificate first); made with openssl in `dir`, which keeps none of its temp files.
+fn self_signed(dir: &Path, cn: &str, san: Option<&str>) -> Vec<u8> {
+    let (key, crt) = (dir.join(".key.tmp"), dir.join(".crt.tmp"));
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .args(["-subj", &format!("/CN={cn}")]);
+    if let Some(san) = san {
+        cmd.arg("-addext").arg(format!("subjectAltName={san}"));
+    }
+    let out = cmd
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .expect("cannot run openssl");
+    assert!(
+        out.status.success(),
+        "openssl req failed for {cn}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut pem = std::fs::read(&crt).unwrap();
+    pem.extend(std::fs::read(&key).unwrap());
+    // Nothing left beside the PEM: haproxy loads every file of a `crt` directory.
+    std::fs::remove_file(&key).unwrap();
+    std::fs::remove_file(&crt).unwrap();
+    pem
+}
+
 fn write_certificates(edge: &Edge, certs: &Path) {
     let mut groups: Vec<(String, Vec<String>)> = match &edge.acme {
         Some(a) => a
@@ -777,29 +795,8 @@ fn write_certificates(edge: &Edge, certs: &Path) {
         if san.is_empty() {
             san = "DNS:localhost".into();
         }
-        let (key, crt) = (certs.join(".key.tmp"), certs.join(".crt.tmp"));
-        let out = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
-            .args(["-subj", "/CN=edgeplan-test"])
-            .arg("-addext")
-            .arg(format!("subjectAltName={san}"))
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&crt)
-            .output()
-            .expect("cannot run openssl");
-        assert!(
-            out.status.success(),
-            "openssl req failed for {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut pem = std::fs::read(&crt).unwrap();
-        pem.extend(std::fs::read(&key).unwrap());
+        let pem = self_signed(certs, "edgeplan-test", Some(&san));
         std::fs::write(certs.join(format!("{name}.pem")), pem).unwrap();
-        std::fs::remove_file(&key).unwrap();
-        std::fs::remove_file(&crt).unwrap();
     }
 }
 

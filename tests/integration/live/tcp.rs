@@ -275,21 +275,19 @@ env "app" {{
     }
     let upstream = || b.stand_in("app_web_pool", "w-1").client_requests().len();
 
+    // A request for app.example.test to loopback `port`, from `from`, with `extra` curl args.
+    let get = |from: &str, port: u16, path: &str, extra: &[&str]| {
+        let mut cmd = Command::new("curl");
+        // --max-time: a hang guard, no claim about speed.
+        cmd.args(["-sS", "--max-time", "30", "-D", "-", "--interface", from])
+            .args(extra)
+            .args(["-H", "Host: app.example.test"])
+            .arg(format!("http://127.0.0.1:{port}{path}"));
+        super::curl_response(&mut cmd, path).unwrap()
+    };
+
     // Through the outer edge, from 127.0.0.3.
-    let mut cmd = Command::new("curl");
-    // --max-time: a hang guard, no claim about speed.
-    cmd.args([
-        "-sS",
-        "--max-time",
-        "30",
-        "-D",
-        "-",
-        "--interface",
-        "127.0.0.3",
-    ])
-    .args(["-H", "Host: app.example.test"])
-    .arg(format!("http://127.0.0.1:{a_port}/via-proxy"));
-    let r = super::curl_response(&mut cmd, "through the outer edge").unwrap();
+    let r = get("127.0.0.3", a_port, "/via-proxy", &[]);
     assert_eq!(r.status, 200, "{r:?}\n{}", b.log());
     assert_eq!(r.echoed("x-forwarded-for"), Some("127.0.0.3"), "{r:?}");
     let log = b.wait_log(|l| l.contains("/via-proxy"));
@@ -308,21 +306,7 @@ env "app" {{
     // 127.0.0.4): not read, so it fails as an HTTP request line — 400 — and nothing reaches
     // the upstream.
     let before = upstream();
-    let mut cmd = Command::new("curl");
-    // --max-time: a hang guard, no claim about speed.
-    cmd.args([
-        "-sS",
-        "--max-time",
-        "30",
-        "-D",
-        "-",
-        "--interface",
-        "127.0.0.4",
-    ])
-    .arg("--haproxy-protocol")
-    .args(["-H", "Host: app.example.test"])
-    .arg(format!("http://127.0.0.1:{b_port}/spoofed"));
-    let r = super::curl_response(&mut cmd, "a PROXY header from an untrusted source").unwrap();
+    let r = get("127.0.0.4", b_port, "/spoofed", &["--haproxy-protocol"]);
     assert_eq!(r.status, 400, "{r:?}");
     assert_eq!(upstream(), before, "nothing reaches the upstream");
     drop(a);
